@@ -1,0 +1,45 @@
+// actions.h - a Verdict turned into header edits, applied by milter or scan.
+//
+// plan_actions() decides every edit: foreign X-Spam-* fields removed, the
+// Subject tagged on spam, X-Spam-Flag / -Status / -Level and
+// X-Spam-Technical-Details added. Values use "\n" + TAB for folding and no
+// leading space; apply_plan() writes them with the message's own line ends.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spamgate {
+
+struct Config;
+struct Message;
+struct Verdict;
+
+struct HeaderEdit {
+  enum class Op { kAdd, kChange, kDelete };
+  Op op = Op::kAdd;
+  std::string name;
+  int index = 0;      // 1-based among fields of this name (case-insensitive); kChange/kDelete
+  std::string value;  // kAdd/kChange
+};
+
+struct Plan {
+  // Deletes come first, each name's highest index first (Postfix renumbers
+  // after a delete), then changes, then adds in the order they appear.
+  std::vector<HeaderEdit> edits;
+};
+
+Plan plan_actions(const Config& cfg, const Message& msg, const Verdict& v);
+
+// The message exactly as it would be delivered: `bytes` (the whole message)
+// with the plan's header edits; body bytes unchanged.
+std::string apply_plan(std::string_view bytes, const Plan& plan);
+
+// The new Subject value for a spam message whose Subject raw value is `raw`
+// (nullptr if it has none), or "" if it is already tagged. Exposed for tests.
+std::string tagged_subject(const std::string& tag, const std::string* raw,
+                           const std::string* decoded);
+
+}  // namespace spamgate

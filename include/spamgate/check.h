@@ -1,0 +1,64 @@
+// check.h - the one interface every check implements.
+//
+// A check reads the const Message, Envelope and Snapshot and appends Hits:
+// named symbols with a factor and a detail (the "why"). Scores are never in a
+// check: they live in the Snapshot's symbol table, so support staff set them
+// in rules files (`score NAME n`) and `score NAME 0` works for every symbol.
+// Checks are immutable after construction and run concurrently from many
+// threads; per-scan scratch is the check's own business (thread_local or
+// per-call).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spamgate/status.h"
+
+namespace spamgate {
+
+struct Message;
+struct Snapshot;
+
+// What the SMTP session told us (empty in `scan` mode unless given).
+struct Envelope {
+  std::string client_ip;
+  std::string client_name;
+  std::string helo;
+  std::string mail_from;
+  std::vector<std::string> rcpt_to;
+  std::string auth_user;  // {auth_authen}; empty for unauthenticated mail
+  std::string queue_id;
+};
+
+struct Hit {
+  std::string name;     // a symbol known to the Snapshot
+  double factor = 1.0;  // score = configured weight x factor
+  std::string detail;   // what matched, for `explain` and logs (clipped)
+};
+
+// A symbol a built-in check can emit, with its default score.
+struct SymbolDef {
+  std::string name;
+  double default_score = 0.0;
+  std::string description;
+};
+
+struct CheckContext {
+  const Message& message;
+  const Envelope& envelope;
+  const Snapshot& snapshot;
+};
+
+class Check {
+ public:
+  virtual ~Check() = default;
+  // Short name for logs and failure policy, e.g. "rules".
+  virtual std::string_view name() const = 0;
+  // Appends hits. `hits` already holds those of the checks that ran before
+  // (meta rules read them). A non-ok Status means the check could not finish;
+  // hits it appended stay, and the pipeline logs the error and goes on.
+  virtual Status run(const CheckContext& ctx, std::vector<Hit>& hits) const = 0;
+};
+
+}  // namespace spamgate

@@ -1,0 +1,133 @@
+// message.h - one parsed message, read by every check.
+//
+// A message is parsed once (parse_message) into a const Message that holds the
+// raw and the decoded views of its headers, the MIME tree, the decoded text,
+// the URIs and the attachments, plus flags for every limit that was hit.
+// Parsing never fails: hostile or broken input is scanned as far as it makes
+// sense and the damage is recorded in `limits_hit` / `defects`.
+// A Message is immutable after parsing and safe to read from many threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spamgate/limits.h"
+
+namespace spamgate {
+
+struct Header {
+  std::string name;     // as written, e.g. "Subject"
+  std::string lname;    // lower-cased name for lookups
+  std::string raw;      // the value as on the wire: after "Name:", folding kept, no final line end
+  std::string decoded;  // unfolded, RFC 2047 decoded, UTF-8, leading/trailing white space trimmed
+  std::size_t offset = 0;  // offset of the field's first byte in the raw message
+  std::size_t length = 0;  // bytes of the field including its final line end
+};
+
+struct MimePart {
+  std::string content_type;  // lower-case "type/subtype"
+  std::string filename;      // from Content-Disposition or Content-Type name=
+  std::string charset;       // as declared, lower-case
+  std::string encoding;      // Content-Transfer-Encoding, lower-case
+  int depth = 0;             // 0 for the top-level entity
+  std::size_t decoded_size = 0;  // bytes after transfer decoding (of what was scanned)
+  bool is_attachment = false;
+};
+
+struct Attachment {
+  std::string name;
+  std::string content_type;
+  std::size_t size = 0;  // decoded bytes seen within max_scan_bytes
+  bool truncated = false;  // the part went on past max_scan_bytes
+};
+
+struct Uri {
+  std::string text;    // the URI as found, e.g. "http://192.0.2.1/x"
+  std::string scheme;  // lower-case "http", "https", "mailto", or "" for www.-style
+  std::string host;    // lower-case host (domain of a mailto), no port
+  bool host_is_ip = false;
+  bool from_html = false;
+};
+
+// Flags for limits that were hit and structural defects found while parsing.
+struct LimitsHit {
+  bool scan_bytes = false;   // message longer than max_scan_bytes
+  bool headers = false;      // more than max_headers fields
+  bool header_bytes = false; // a field longer than max_header_bytes
+  bool mime_depth = false;   // nesting deeper than max_mime_depth
+  bool parts = false;        // more than max_parts leaf parts
+  bool uris = false;         // more than max_uris URIs
+  bool text_bytes = false;   // decoded text longer than max_text_bytes
+  bool any() const {
+    return scan_bytes || headers || header_bytes || mime_depth || parts || uris || text_bytes;
+  }
+};
+
+struct Defects {
+  bool no_header_body_separator = false;  // headers never ended with an empty line
+  bool bad_header_line = false;           // a line in the header block that is not a field
+  bool nul_bytes = false;                 // NUL octets in the scanned bytes
+  bool eight_bit_headers = false;         // raw 8-bit octets in a header field
+  bool truncated_mime = false;            // a multipart without its closing boundary
+};
+
+struct Message {
+  // The scanned bytes: the first max_scan_bytes of the message, as received.
+  std::string raw;
+  std::size_t total_size = 0;   // size of the whole message as delivered
+  std::size_t header_end = 0;   // offset of the body (after the empty line), or raw.size()
+  bool crlf = false;            // the header block uses CRLF line ends
+
+  std::vector<Header> headers;   // in order, at most max_headers
+  std::vector<std::string> x_spam_fields;  // names of every X-Spam-* field present (to remove)
+  std::size_t header_count = 0;  // fields seen, including those past max_headers
+
+  std::vector<MimePart> parts;    // pre-order walk of the MIME tree
+  std::string text;               // decoded text of text/* parts, HTML rendered to text
+  std::string raw_text;           // decoded text of text/* parts, HTML kept as markup
+  bool has_text_plain = false;
+  bool has_text_html = false;
+  std::vector<Uri> uris;
+  std::vector<Attachment> attachments;
+
+  LimitsHit limits_hit;
+  Defects defects;
+
+  // All headers named `name` (case-insensitive), in order.
+  std::vector<const Header*> find(std::string_view name) const;
+  // The first header named `name`, or nullptr.
+  const Header* first(std::string_view name) const;
+};
+
+// Parses `bytes` (a whole message, or its first bytes when total_size says the
+// message is longer) under `limits`. Never fails, never throws for bad input.
+// Thread-safe: may be called from many threads at once.
+Message parse_message(std::string_view bytes, const Limits& limits,
+                      std::optional<std::size_t> total_size = std::nullopt);
+
+// Splits the header block of `bytes` into fields; used by the parser and by
+// the rewriter so both agree on where each field is.
+struct RawField {
+  std::string_view name;
+  std::string_view value;  // after the colon, folding kept, final line end excluded
+  std::size_t offset = 0;
+  std::size_t length = 0;  // with the final line end
+};
+struct HeaderBlock {
+  std::vector<RawField> fields;
+  std::size_t total_fields = 0;  // fields seen, including those past max_fields
+  std::vector<std::string_view> x_spam_names;  // every X-Spam-* field, even past max_fields
+  std::size_t body_offset = 0;  // first byte of the body
+  bool crlf = false;
+  bool separator_found = false;
+  bool bad_line = false;
+};
+HeaderBlock split_header_block(std::string_view bytes, std::size_t max_fields);
+
+// Lower-cases ASCII letters.
+std::string ascii_lower(std::string_view s);
+
+}  // namespace spamgate

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages spamgate needs to build, run and test.
+# Idempotent and non-interactive: packages already present are left alone.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config
+  libgmime-3.0-dev libglib2.0-dev libxml2-dev libpcre2-dev
+  libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev
+  libgtest-dev
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,166 @@
+// actions.cc - plan_actions() and apply_plan() (see actions.h).
+//
+// Header shapes (customers' Sieve/procmail filters depend on them):
+//   X-Spam-Flag: YES                                   (spam only)
+//   X-Spam-Status: Yes, score=7.2 required=5.0 tests=A,B,\n\tC   (SpamAssassin's)
+//   X-Spam-Level: *******                              (one '*' per whole point)
+//   X-Spam-Technical-Details: the four support lines, TAB-continued, unfolded.
+#include "spamgate/actions.h"
+
+#include <algorithm>
+#include <map>
+
+#include "spamgate/message.h"
+#include "spamgate/snapshot.h"
+#include "spamgate/verdict.h"
+
+namespace spamgate {
+namespace {
+
+constexpr std::size_t kFoldAt = 78;
+constexpr std::size_t kMaxLine = 998;
+
+std::string status_value(const Verdict& v) {
+  std::string head = std::string(v.spam ? "Yes" : "No") + ", score=" + format_tenths(v.score_tenths) +
+                     " required=" + format_tenths(v.threshold_tenths) + " tests=";
+  std::string out = head;
+  std::size_t line_len = std::string("X-Spam-Status: ").size() + head.size();
+  if (v.hits.empty()) return out + "none";
+  for (std::size_t i = 0; i < v.hits.size(); ++i) {
+    std::string item = v.hits[i].name + (i + 1 < v.hits.size() ? "," : "");
+    if (i > 0 && line_len + item.size() > kFoldAt) {
+      out += "\n\t";
+      line_len = 1;
+    }
+    out += item;
+    line_len += item.size();
+  }
+  return out;
+}
+
+std::string level_value(const Verdict& v) {
+  std::int64_t stars = v.score_tenths > 0 ? v.score_tenths / 10 : 0;
+  return std::string(static_cast<std::size_t>(std::min<std::int64_t>(stars, 50)), '*');
+}
+
+std::string details_value(const Config& c, const Verdict& v) {
+  return "[" + c.service_name + "] - Support information:\n\tThis message was scanned by: " +
+         c.hostname + " and received a score of: " + format_tenths(v.score_tenths) +
+         "\n\tThis system will flag a message as spam if the score is greater than " +
+         c.threshold_text + ".\n\tIf you feel this was in error, please visit " + c.support_url;
+}
+
+std::string to_lf(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n') continue;
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string tagged_subject(const std::string& tag, const std::string* raw, const std::string* decoded) {
+  if (raw == nullptr) return tag;
+  std::string_view d = decoded != nullptr ? std::string_view(*decoded) : std::string_view();
+  while (!d.empty() && (d.front() == ' ' || d.front() == '\t')) d.remove_prefix(1);
+  if (d.substr(0, tag.size()) == tag) return std::string();  // already tagged
+  std::string original = to_lf(*raw);
+  std::size_t b = original.find_first_not_of(" \t\n");
+  original = b == std::string::npos ? std::string() : original.substr(b);
+  if (original.empty()) return tag;
+  std::size_t first_line = original.find('\n');
+  if (first_line == std::string::npos) first_line = original.size();
+  // "Subject: " + tag + " " + first line must stay within the line limit;
+  // otherwise fold right after the tag (unfolding gives back "tag original").
+  if (9 + tag.size() + 1 + first_line > kMaxLine) return tag + "\n " + original;
+  return tag + " " + original;
+}
+
+Plan plan_actions(const Config& c, const Message& msg, const Verdict& v) {
+  Plan p;
+  // Foreign X-Spam-* fields: delete each name's occurrences, highest index first.
+  std::map<std::string, std::pair<std::string, int>> counts;
+  for (const std::string& n : msg.x_spam_fields) {
+    auto& e = counts[ascii_lower(n)];
+    if (e.first.empty()) e.first = n;
+    ++e.second;
+  }
+  for (const auto& [lname, e] : counts) {
+    for (int i = e.second; i >= 1; --i) p.edits.push_back({HeaderEdit::Op::kDelete, e.first, i, ""});
+  }
+  if (v.spam) {
+    const Header* subj = msg.first("subject");
+    std::string value = tagged_subject(c.subject_tag, subj ? &subj->raw : nullptr,
+                                       subj ? &subj->decoded : nullptr);
+    if (!value.empty()) {
+      if (subj != nullptr) p.edits.push_back({HeaderEdit::Op::kChange, subj->name, 1, value});
+      else p.edits.push_back({HeaderEdit::Op::kAdd, "Subject", 0, value});
+    }
+    p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Flag", 0, "YES"});
+  }
+  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Status", 0, status_value(v)});
+  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Level", 0, level_value(v)});
+  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Technical-Details", 0, details_value(c, v)});
+  return p;
+}
+
+std::string apply_plan(std::string_view bytes, const Plan& plan) {
+  HeaderBlock hb = split_header_block(bytes, static_cast<std::size_t>(-1));
+  const std::string eol = hb.crlf ? "\r\n" : "\n";
+  auto render = [&](const std::string& name, const std::string& value) {
+    std::string out = name + ":";
+    if (!value.empty()) out += " ";
+    for (char ch : value) {
+      if (ch == '\n') out += eol;
+      else out.push_back(ch);
+    }
+    return out + eol;
+  };
+  // Field index -> replacement text ("" = deleted).
+  std::map<std::size_t, std::string> replace;
+  auto nth = [&](const std::string& name, int index) -> std::ptrdiff_t {
+    std::string lname = ascii_lower(name);
+    int seen = 0;
+    for (std::size_t i = 0; i < hb.fields.size(); ++i) {
+      if (replace.count(i) && replace[i].empty()) continue;  // already deleted: Postfix renumbers
+      if (ascii_lower(hb.fields[i].name) == lname && ++seen == index) return static_cast<std::ptrdiff_t>(i);
+    }
+    return -1;
+  };
+  std::string added;
+  for (const HeaderEdit& e : plan.edits) {
+    if (e.op == HeaderEdit::Op::kAdd) {
+      added += render(e.name, e.value);
+      continue;
+    }
+    std::ptrdiff_t i = nth(e.name, e.index);
+    if (i < 0) continue;
+    const RawField& f = hb.fields[static_cast<std::size_t>(i)];
+    replace[static_cast<std::size_t>(i)] =
+        e.op == HeaderEdit::Op::kDelete ? std::string() : render(std::string(f.name), e.value);
+  }
+  std::string out;
+  out.reserve(bytes.size() + added.size() + 64);
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < hb.fields.size(); ++i) {
+    const RawField& f = hb.fields[i];
+    out.append(bytes.substr(pos, f.offset - pos));
+    auto it = replace.find(i);
+    if (it == replace.end()) out.append(bytes.substr(f.offset, f.length));
+    else out += it->second;
+    pos = f.offset + f.length;
+  }
+  // Added fields go at the end of the header block, as smfi_addheader puts them.
+  if (!out.empty() && out.back() != '\n') out += eol;  // a last field without line end
+  out += added;
+  if (!hb.separator_found) {
+    out += eol;  // the header block never ended: give the body its empty line
+  }
+  out.append(bytes.substr(pos));
+  return out;
+}
+
+}  // namespace spamgate

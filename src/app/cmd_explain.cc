@@ -1,0 +1,59 @@
+// cmd_explain.cc - `spamgate explain`: why a message got its score, for
+// support staff answering a customer: each rule that counted, its score, its
+// description and the text it matched; then the total and the threshold.
+#include <cstdio>
+#include <iostream>
+
+#include "app/commands.h"
+#include "app/common.h"
+#include "spamgate/pipeline.h"
+
+namespace spamgate::app {
+
+int cmd_explain(int argc, char** argv) {
+  const char* usage = "usage: spamgate explain [--config F] FILE|- ...\n";
+  auto opt = parse_options(argc, argv, 2, usage);
+  if (!opt) return 2;
+  if (opt->args.empty()) {
+    std::cerr << usage;
+    return 2;
+  }
+  opt->quiet = true;
+  auto snap = load_or_report(*opt);
+  if (!snap) return 2;
+  int rc = 0;
+  for (const std::string& path : expand_inputs(opt->args)) {
+    Input in = read_input(path);
+    if (!in.error.empty()) {
+      std::cerr << "spamgate: " << path << ": " << in.error << "\n";
+      rc = 1;
+      continue;
+    }
+    ScanResult r = scan_message(*snap, in.bytes, Envelope{});
+    const Message& m = r.message;
+    const Header* subj = m.first("subject");
+    const Header* mid = m.first("message-id");
+    std::cout << "File:       " << path << "\n";
+    std::cout << "Message-ID: " << (mid ? mid->decoded.substr(0, 200) : "(none)") << "\n";
+    std::cout << "Subject:    " << (subj ? subj->decoded.substr(0, 200) : "(none)") << "\n\n";
+    if (r.verdict.hits.empty()) std::cout << "  No rule hit.\n";
+    else std::printf("  %6s  %-28s %s\n", "score", "rule", "description / matched text");
+    std::cout << std::flush;
+    for (const ScoredHit& h : r.verdict.hits) {
+      const SymbolInfo* info = snap->symbols.find(h.name);
+      std::string desc = info && !info->description.empty() ? info->description : "(no description)";
+      std::printf("  %6.1f  %-28s %s\n", static_cast<double>(h.score_millis) / 1000.0, h.name.c_str(),
+                  desc.c_str());
+      if (!h.detail.empty()) std::printf("  %6s  %-28s matched: \"%s\"\n", "", "", h.detail.c_str());
+    }
+    for (const std::string& e : r.check_errors) std::printf("  warning: %s\n", e.c_str());
+    std::printf("\n  Total %s, threshold %s: %s (action: %s)\n\n", format_tenths(r.verdict.score_tenths).c_str(),
+                snap->config.threshold_text.c_str(),
+                r.verdict.spam ? "SPAM (score is greater than the threshold)" : "not spam",
+                action_name(r.verdict.action));
+    std::fflush(stdout);
+  }
+  return rc;
+}
+
+}  // namespace spamgate::app

@@ -1,0 +1,147 @@
+// common.cc - shared subcommand plumbing (see common.h).
+#include "app/common.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include "util/log.h"
+
+namespace spamgate::app {
+
+namespace fs = std::filesystem;
+
+std::optional<Options> parse_options(int argc, char** argv, int first, const char* usage) {
+  Options o;
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" || a == "-c") {
+      if (i + 1 >= argc) {
+        std::cerr << "spamgate: --config needs a file\n" << usage;
+        return std::nullopt;
+      }
+      o.config = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      o.config = a.substr(9);
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--rewrite") {
+      o.rewrite = true;
+    } else if (a == "--network") {
+      o.network = true;
+    } else if (a == "--quiet" || a == "-q") {
+      o.quiet = true;
+    } else if (a == "--repeat") {
+      if (i + 1 >= argc || std::atoi(argv[i + 1]) < 1) {
+        std::cerr << "spamgate: --repeat needs a positive number\n" << usage;
+        return std::nullopt;
+      }
+      o.repeat = std::atoi(argv[++i]);
+    } else if (a == "--help" || a == "-h") {
+      std::cout << usage;
+      std::exit(0);
+    } else if (a.size() > 1 && a[0] == '-' && a != "-") {
+      std::cerr << "spamgate: unknown option " << a << "\n" << usage;
+      return std::nullopt;
+    } else {
+      o.args.push_back(a);
+    }
+  }
+  return o;
+}
+
+std::shared_ptr<const Snapshot> load_or_report(const Options& opt) {
+  std::string path = opt.config.empty() ? default_config_path() : opt.config;
+  std::vector<Diagnostic> diags;
+  auto snap = load_snapshot(path, diags);
+  for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
+  if (!snap.ok()) {
+    std::cerr << "spamgate: cannot load " << path << ": " << snap.status().message() << "\n";
+    return nullptr;
+  }
+  const Config& c = snap.value()->config;
+  Status s = init_logging(opt.quiet ? "warn" : c.log_level, c.log_target);
+  if (!s.ok()) {
+    std::cerr << "spamgate: " << s.message() << "\n";
+    return nullptr;
+  }
+  return snap.value();
+}
+
+namespace {
+
+// True when the first line looks like a header field or an mbox "From " line.
+bool starts_like_mail(std::string_view b) {
+  if (b.rfind("From ", 0) == 0) return true;
+  std::size_t i = 0;
+  while (i < b.size() && i < 200 && b[i] > 32 && b[i] < 127 && b[i] != ':') ++i;
+  return i > 0 && i < b.size() && b[i] == ':';
+}
+
+bool looks_binary(std::string_view b) {
+  if (starts_like_mail(b)) return false;
+  std::string_view head = b.substr(0, 1024);
+  std::size_t odd = 0;
+  for (unsigned char c : head) {
+    if (c == 0) return true;
+    if (c < 32 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != 27) ++odd;
+  }
+  return odd * 10 > head.size();
+}
+
+}  // namespace
+
+Input read_input(const std::string& path) {
+  Input in;
+  in.name = path;
+  if (path == "-") {
+    in.bytes.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      in.error = "no such file";
+      return in;
+    }
+    if (fs::is_directory(path, ec)) {
+      in.error = "is a directory";
+      return in;
+    }
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+      in.error = std::string("cannot read: ") + std::strerror(errno);
+      return in;
+    }
+    in.bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    if (f.bad()) {
+      in.error = "read error";
+      return in;
+    }
+  }
+  if (in.bytes.empty()) in.error = "empty file, not a message";
+  else if (looks_binary(in.bytes)) in.error = "binary file, not a message";
+  return in;
+}
+
+std::vector<std::string> expand_inputs(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const std::string& a : args) {
+    std::error_code ec;
+    if (a != "-" && fs::is_directory(a, ec)) {
+      std::vector<std::string> files;
+      for (auto it = fs::recursive_directory_iterator(a, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec)) {
+        if (it->is_regular_file(ec)) files.push_back(it->path().string());
+      }
+      std::sort(files.begin(), files.end());
+      out.insert(out.end(), files.begin(), files.end());
+    } else {
+      out.push_back(a);
+    }
+  }
+  return out;
+}
+
+}  // namespace spamgate::app

@@ -1,0 +1,43 @@
+// common.h - what every subcommand shares: options, config, reading inputs.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "spamgate/snapshot.h"
+
+namespace spamgate::app {
+
+struct Options {
+  std::string config;                // --config F
+  bool json = false;                 // --json
+  bool rewrite = false;              // --rewrite
+  bool network = false;              // --network
+  bool quiet = false;                // --quiet: no per-message log lines
+  int repeat = 1;                    // --repeat N (bench)
+  std::vector<std::string> args;     // the rest
+};
+
+// Parses argv[first..]; on a usage error prints it and returns nullopt.
+std::optional<Options> parse_options(int argc, char** argv, int first, const char* usage);
+
+// Loads the snapshot for `opt.config` (or the default), sets up logging and
+// prints every config/rules error to stderr. nullptr on failure.
+std::shared_ptr<const Snapshot> load_or_report(const Options& opt);
+
+// One input message: its bytes or why it cannot be scanned.
+struct Input {
+  std::string name;
+  std::string bytes;
+  std::string error;  // non-empty: missing, unreadable, empty or binary
+};
+
+// Reads `path` ("-" = stdin). Directories are expanded by expand_inputs().
+Input read_input(const std::string& path);
+
+// Expands directories (recursively, sorted) into their files; keeps "-".
+std::vector<std::string> expand_inputs(const std::vector<std::string>& args);
+
+}  // namespace spamgate::app

@@ -1,0 +1,41 @@
+// main.cc - the spamgate binary: dispatches to a subcommand.
+#include <cstring>
+#include <iostream>
+
+#include "app/commands.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: spamgate <command> [options]\n"
+    "commands:\n"
+    "  scan     score messages: one line each, --json, or --rewrite to print the delivered message\n"
+    "  explain  show every rule that hit a message, with scores, descriptions and matched text\n"
+    "  lint     check the config and rule files; prints file:line: message per error\n"
+    "  bench    measure messages/s, MB/s, latency and memory on a directory of messages\n"
+    "every command takes --config F (default /etc/spamgate/spamgate.toml, else conf/spamgate.toml)\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::string cmd = argv[1];
+  try {
+    if (cmd == "scan") return spamgate::app::cmd_scan(argc, argv);
+    if (cmd == "explain") return spamgate::app::cmd_explain(argc, argv);
+    if (cmd == "lint") return spamgate::app::cmd_lint(argc, argv);
+    if (cmd == "bench") return spamgate::app::cmd_bench(argc, argv);
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::cout << kUsage;
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "spamgate: fatal: " << e.what() << "\n";
+    return 3;
+  }
+  std::cerr << "spamgate: unknown command '" << cmd << "'\n" << kUsage;
+  return 2;
+}

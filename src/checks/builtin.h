@@ -1,0 +1,55 @@
+// builtin.h - the checks of the scoring core: regex rules, metas and the
+// parser's limit/defect flags.
+//
+// Each is a Check (check.h). RulesCheck runs header/body/rawbody/full/uri
+// rules and the welcome/block lists; MessageFlagsCheck turns limits hit and
+// MIME defects into symbols; MetaCheck must run last, after every other check,
+// since metas read their hits. All are immutable and thread-safe.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "rules/ruleset.h"
+#include "spamgate/check.h"
+
+namespace spamgate {
+
+class RulesCheck final : public Check {
+ public:
+  explicit RulesCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {}
+  std::string_view name() const override { return "rules"; }
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+
+ private:
+  std::shared_ptr<const RuleSet> rules_;
+};
+
+class MetaCheck final : public Check {
+ public:
+  explicit MetaCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {}
+  std::string_view name() const override { return "meta"; }
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+
+ private:
+  std::shared_ptr<const RuleSet> rules_;
+};
+
+class MessageFlagsCheck final : public Check {
+ public:
+  std::string_view name() const override { return "message"; }
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  static std::vector<SymbolDef> symbols();
+};
+
+// Symbols of the rules engine itself (welcome/block lists).
+std::vector<SymbolDef> rules_engine_symbols();
+
+// Addresses of a header value ("A <a@x>, b@y" -> a@x, b@y) and display names.
+std::vector<std::string> header_addresses(std::string_view value);
+std::vector<std::string> header_names(std::string_view value);
+
+// `text` shortened to `max` bytes for logs and explain, control bytes as '?'.
+std::string clip(std::string_view text, std::size_t max);
+
+}  // namespace spamgate

@@ -1,0 +1,320 @@
+// rules_check.cc - RulesCheck, MetaCheck and MessageFlagsCheck (see builtin.h).
+//
+// Header values follow SpamAssassin: several fields of one name are joined
+// with "\n"; a missing field is "" (so `!~` hits) unless [if-unset: TEXT].
+// A regex that hits its match limit is reported as the check's error (the
+// rule counts as not hit) and the other rules still run.
+#include <algorithm>
+#include <unordered_set>
+
+#include "checks/builtin.h"
+#include "spamgate/message.h"
+#include "spamgate/snapshot.h"
+
+namespace spamgate {
+
+std::string clip(std::string_view text, std::size_t max) {
+  std::string out;
+  std::size_t n = std::min(text.size(), max);
+  out.reserve(n + 3);
+  for (std::size_t i = 0; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    out.push_back(c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c));
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+namespace {
+
+// Splits a header value at top-level commas (outside quotes, <> and parens).
+std::vector<std::string_view> split_mailboxes(std::string_view v) {
+  std::vector<std::string_view> out;
+  int angle = 0, paren = 0;
+  bool quote = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    char c = v[i];
+    if (quote) {
+      if (c == '\\') ++i;
+      else if (c == '"') quote = false;
+      continue;
+    }
+    if (c == '"') quote = true;
+    else if (c == '<') ++angle;
+    else if (c == '>' && angle > 0) --angle;
+    else if (c == '(') ++paren;
+    else if (c == ')' && paren > 0) --paren;
+    else if (c == ',' && angle == 0 && paren == 0) {
+      out.push_back(v.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  out.push_back(v.substr(start));
+  return out;
+}
+
+std::string strip(std::string_view s) {
+  std::size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return std::string();
+  std::size_t e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+// Removes (comments) and "quoted strings" from a mailbox without <>.
+std::string without_comments(std::string_view s) {
+  std::string out;
+  int paren = 0;
+  bool quote = false;
+  for (char c : s) {
+    if (quote) {
+      if (c == '"') quote = false;
+      continue;
+    }
+    if (c == '"' && paren == 0) quote = true;
+    else if (c == '(') ++paren;
+    else if (c == ')' && paren > 0) --paren;
+    else if (paren == 0) out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> header_addresses(std::string_view value) {
+  std::vector<std::string> out;
+  for (std::string_view mb : split_mailboxes(value)) {
+    std::size_t lt = mb.rfind('<');
+    std::string addr;
+    if (lt != std::string_view::npos) {
+      std::size_t gt = mb.find('>', lt);
+      addr = strip(mb.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1));
+    } else {
+      addr = strip(without_comments(mb));
+    }
+    if (!addr.empty()) out.push_back(addr);
+  }
+  return out;
+}
+
+std::vector<std::string> header_names(std::string_view value) {
+  std::vector<std::string> out;
+  for (std::string_view mb : split_mailboxes(value)) {
+    std::size_t lt = mb.rfind('<');
+    std::string name;
+    if (lt != std::string_view::npos) {
+      name = strip(mb.substr(0, lt));
+    } else {
+      std::size_t open = mb.find('(');
+      std::size_t close = mb.rfind(')');
+      if (open != std::string_view::npos && close != std::string_view::npos && close > open)
+        name = strip(mb.substr(open + 1, close - open - 1));
+    }
+    if (name.size() >= 2 && name.front() == '"' && name.back() == '"') name = name.substr(1, name.size() - 2);
+    if (!name.empty()) out.push_back(name);
+  }
+  return out;
+}
+
+namespace {
+
+void join_into(std::string& out, const std::vector<std::string>& parts) {
+  for (const std::string& p : parts) {
+    if (!out.empty()) out.push_back('\n');
+    out += p;
+  }
+}
+
+// The text a header rule matches, or nullopt when the field is absent.
+std::optional<std::string> header_subject(const Rule& r, const Message& m, const Envelope& env) {
+  std::vector<const Header*> fields;
+  if (r.header == "all") {
+    std::string all;
+    for (const Header& h : m.headers) {
+      all += h.name;
+      all += ": ";
+      all += r.mod == HeaderMod::kRaw ? h.raw : h.decoded;
+      all.push_back('\n');
+    }
+    return all;
+  }
+  if (r.header == "envelopefrom") {
+    if (!env.mail_from.empty()) return env.mail_from;
+    fields = m.find("return-path");
+  } else if (r.header == "tocc") {
+    fields = m.find("to");
+    for (const Header* h : m.find("cc")) fields.push_back(h);
+  } else if (r.header == "messageid") {
+    fields = m.find("message-id");
+    for (const Header* h : m.find("resent-message-id")) fields.push_back(h);
+    for (const Header* h : m.find("x-message-id")) fields.push_back(h);
+  } else {
+    for (const Header& h : m.headers) {
+      if (h.lname == r.header) fields.push_back(&h);
+    }
+  }
+  if (fields.empty()) return std::nullopt;
+  std::string out;
+  for (const Header* h : fields) {
+    switch (r.mod) {
+      case HeaderMod::kDecoded:
+      case HeaderMod::kRaw:
+        if (!out.empty()) out.push_back('\n');
+        out += r.mod == HeaderMod::kRaw ? h->raw : h->decoded;
+        break;
+      case HeaderMod::kAddr: join_into(out, header_addresses(h->decoded)); break;
+      case HeaderMod::kName: join_into(out, header_names(h->decoded)); break;
+    }
+  }
+  return out;
+}
+
+// Every address the message claims to come from, lower-cased.
+std::vector<std::string> sender_addresses(const Message& m, const Envelope& env) {
+  std::vector<std::string> out;
+  for (const char* f : {"from", "sender", "resent-from", "return-path"}) {
+    for (const Header* h : m.find(f)) {
+      for (std::string& a : header_addresses(h->decoded)) out.push_back(ascii_lower(a));
+    }
+  }
+  if (!env.mail_from.empty()) {
+    for (std::string& a : header_addresses(env.mail_from)) out.push_back(ascii_lower(a));
+  }
+  return out;
+}
+
+constexpr std::size_t kDetailBytes = 80;
+
+}  // namespace
+
+Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+  const Message& m = ctx.message;
+  const std::uint32_t limit = ctx.snapshot.config.limits.pcre_match_limit;
+  std::string errors;
+  auto record_error = [&](const Rule& r, int code) {
+    if (errors.size() < 400) errors += (errors.empty() ? "" : ", ") + r.name + " (pcre2 error " + std::to_string(code) + ")";
+  };
+  for (const Rule& r : rules_->rules) {
+    const SymbolInfo* info = ctx.snapshot.symbols.find(r.name);
+    if (info != nullptr && info->disabled) continue;
+    if (r.kind == RuleKind::kHeader) {
+      if (r.exists) {
+        bool present = !m.find(r.header).empty();
+        if (present) hits.push_back({r.name, 1.0, r.header});
+        continue;
+      }
+      std::optional<std::string> value = header_subject(r, m, ctx.envelope);
+      if (!value) {
+        if (r.has_if_unset) value = r.if_unset;
+        else value = std::string();
+      }
+      Regex::Match mt = r.re->match(*value, limit);
+      if (mt.outcome == Regex::Outcome::kError) {
+        record_error(r, mt.error);
+        continue;
+      }
+      bool matched = mt.outcome == Regex::Outcome::kMatch;
+      if (matched != r.negate) {
+        hits.push_back({r.name, 1.0, r.negate ? std::string("(no match)") : clip(std::string_view(*value).substr(mt.begin, mt.end - mt.begin), kDetailBytes)});
+      }
+      continue;
+    }
+    if (r.kind == RuleKind::kUri) {
+      for (const Uri& u : m.uris) {
+        Regex::Match mt = r.re->match(u.text, limit);
+        if (mt.outcome == Regex::Outcome::kError) {
+          record_error(r, mt.error);
+          break;
+        }
+        if (mt.outcome == Regex::Outcome::kMatch) {
+          hits.push_back({r.name, 1.0, clip(u.text, kDetailBytes)});
+          break;
+        }
+      }
+      continue;
+    }
+    std::string_view subject = r.kind == RuleKind::kBody      ? std::string_view(m.text)
+                               : r.kind == RuleKind::kRawBody ? std::string_view(m.raw_text)
+                                                              : std::string_view(m.raw);
+    Regex::Match mt = r.re->match(subject, limit);
+    if (mt.outcome == Regex::Outcome::kError) {
+      record_error(r, mt.error);
+    } else if (mt.outcome == Regex::Outcome::kMatch) {
+      hits.push_back({r.name, 1.0, clip(subject.substr(mt.begin, mt.end - mt.begin), kDetailBytes)});
+    }
+  }
+  if (!rules_->welcomelist.empty() || !rules_->blocklist.empty()) {
+    std::vector<std::string> senders = sender_addresses(m, ctx.envelope);
+    auto listed = [&](const std::vector<std::string>& globs, const char* symbol) {
+      for (const std::string& s : senders) {
+        for (const std::string& g : globs) {
+          if (glob_match(g, s)) {
+            hits.push_back({symbol, 1.0, clip(s, kDetailBytes) + " matches " + g});
+            return;
+          }
+        }
+      }
+    };
+    listed(rules_->welcomelist, kWelcomelistSymbol);
+    listed(rules_->blocklist, kBlocklistSymbol);
+  }
+  if (!errors.empty()) return Status::Limit("regex match failed: " + errors);
+  return Status::Ok();
+}
+
+Status MetaCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+  std::unordered_set<std::string> hit_names;
+  for (const Hit& h : hits) hit_names.insert(h.name);
+  auto value = [&](const std::string& s) -> double { return hit_names.count(s) ? 1.0 : 0.0; };
+  for (const Rule& r : rules_->metas) {
+    const SymbolInfo* info = ctx.snapshot.symbols.find(r.name);
+    if (info != nullptr && info->disabled) continue;
+    if (r.meta->eval(value) != 0) {
+      hit_names.insert(r.name);
+      hits.push_back({r.name, 1.0, std::string()});
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<SymbolDef> rules_engine_symbols() {
+  return {{kWelcomelistSymbol, -100.0, "From address is in the welcome list (welcomelist_from)"},
+          {kBlocklistSymbol, 100.0, "From address is in the block list (blocklist_from)"}};
+}
+
+std::vector<SymbolDef> MessageFlagsCheck::symbols() {
+  return {
+      {"SCAN_TRUNCATED", 0.0, "Message larger than max_scan_bytes: only its start was scanned"},
+      {"HEADERS_TOO_MANY", 0.0, "More header fields than limits.max_headers"},
+      {"HEADER_TOO_LONG", 0.0, "A header field longer than limits.max_header_bytes"},
+      {"MIME_TOO_DEEP", 0.0, "MIME parts nested deeper than limits.max_mime_depth"},
+      {"MIME_TOO_MANY_PARTS", 0.0, "More MIME parts than limits.max_parts"},
+      {"URI_TOO_MANY", 0.0, "More links than limits.max_uris"},
+      {"TEXT_TRUNCATED", 0.0, "Decoded text longer than limits.max_text_bytes"},
+      {"MIME_TRUNCATED", 0.0, "A multipart message whose closing boundary never came"},
+      {"NUL_IN_MESSAGE", 0.0, "NUL bytes in the message"},
+      {"HEADER_8BIT", 0.0, "Raw 8-bit bytes in a header (not RFC 2047 encoded)"},
+      {"HEADER_BAD_LINE", 0.0, "A line in the header block that is not a header field"},
+  };
+}
+
+Status MessageFlagsCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+  const Message& m = ctx.message;
+  auto flag = [&](bool on, const char* name) {
+    if (on) hits.push_back({name, 1.0, std::string()});
+  };
+  flag(m.limits_hit.scan_bytes, "SCAN_TRUNCATED");
+  flag(m.limits_hit.headers, "HEADERS_TOO_MANY");
+  flag(m.limits_hit.header_bytes, "HEADER_TOO_LONG");
+  flag(m.limits_hit.mime_depth, "MIME_TOO_DEEP");
+  flag(m.limits_hit.parts, "MIME_TOO_MANY_PARTS");
+  flag(m.limits_hit.uris, "URI_TOO_MANY");
+  flag(m.limits_hit.text_bytes, "TEXT_TRUNCATED");
+  flag(m.defects.truncated_mime, "MIME_TRUNCATED");
+  flag(m.defects.nul_bytes, "NUL_IN_MESSAGE");
+  flag(m.defects.eight_bit_headers, "HEADER_8BIT");
+  flag(m.defects.bad_header_line, "HEADER_BAD_LINE");
+  return Status::Ok();
+}
+
+}  // namespace spamgate

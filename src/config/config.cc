@@ -1,0 +1,256 @@
+// config.cc - the TOML config loader (see config.h).
+#include "config/config.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "spamgate/verdict.h"
+
+namespace spamgate {
+
+namespace fs = std::filesystem;
+
+std::string Diagnostic::str() const {
+  std::ostringstream o;
+  o << file;
+  if (line > 0) o << ':' << line;
+  o << ": " << message;
+  return o.str();
+}
+
+bool parse_tenths(const std::string& text, std::int64_t& tenths) {
+  if (text.empty() || text.size() > 20) return false;
+  std::size_t i = 0;
+  bool neg = false;
+  if (text[0] == '-' || text[0] == '+') {
+    neg = text[0] == '-';
+    i = 1;
+  }
+  std::int64_t whole = 0;
+  std::size_t digits = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    whole = whole * 10 + (text[i] - '0');
+    ++i;
+    ++digits;
+  }
+  if (digits == 0) return false;
+  std::int64_t frac = 0;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    std::size_t fd = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+      if (fd == 0) frac = text[i] - '0';
+      else if (text[i] != '0') return false;  // a second decimal that matters
+      ++i;
+      ++fd;
+    }
+    if (fd == 0) return false;
+  }
+  if (i != text.size()) return false;
+  tenths = (whole * 10 + frac) * (neg ? -1 : 1);
+  return true;
+}
+
+std::string local_fqdn() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  std::string host(buf);
+  if (host.find('.') != std::string::npos) return host;
+  std::ifstream hosts("/etc/hosts");
+  std::string line;
+  while (std::getline(hosts, line)) {
+    std::size_t hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    std::istringstream words(line);
+    std::string addr, name;
+    std::vector<std::string> names;
+    words >> addr;
+    while (words >> name) names.push_back(name);
+    bool mentions = false;
+    for (const auto& n : names) mentions = mentions || n == host;
+    if (!mentions) continue;
+    for (const auto& n : names) {
+      if (n.rfind(host + ".", 0) == 0) return n;
+    }
+  }
+  return host;
+}
+
+namespace {
+
+// Printable text for a header: no control characters, bounded length.
+bool header_safe(const std::string& s, std::size_t max_len) {
+  if (s.size() > max_len) return false;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+class Loader {
+ public:
+  Loader(std::string path, std::vector<Diagnostic>& diags) : path_(std::move(path)), diags_(diags) {}
+
+  void error(const toml::node& n, const std::string& msg) {
+    diags_.push_back({path_, static_cast<int>(n.source().begin.line), msg});
+  }
+
+  void string_key(const toml::node& n, const std::string& key, std::string& out,
+                  std::size_t max_len, bool allow_empty) {
+    auto v = n.value<std::string>();
+    if (!n.is_string() || !v) return error(n, "'" + key + "' must be a string");
+    if (!header_safe(*v, max_len))
+      return error(n, "'" + key + "' must be printable text of at most " + std::to_string(max_len) +
+                          " characters");
+    if (!allow_empty && v->empty()) return error(n, "'" + key + "' must not be empty");
+    out = *v;
+  }
+
+  template <typename T>
+  void int_key(const toml::node& n, const std::string& key, T& out, std::int64_t lo,
+               std::int64_t hi) {
+    if (!n.is_integer()) return error(n, "'" + key + "' must be an integer");
+    std::int64_t v = *n.value<std::int64_t>();
+    if (v < lo || v > hi)
+      return error(n, "'" + key + "' must be between " + std::to_string(lo) + " and " +
+                          std::to_string(hi));
+    out = static_cast<T>(v);
+  }
+
+  std::string resolve(const std::string& p) const {
+    if (p.empty() || fs::path(p).is_absolute()) return p;
+    return (fs::path(path_).parent_path() / p).lexically_normal().string();
+  }
+
+  void load(const toml::table& root, Config& c) {
+    using Handler = std::function<void(const toml::node&)>;
+    const std::map<std::string, Handler> top = {
+        {"threshold", [&](const toml::node& n) { threshold(n, c); }},
+        {"subject_tag", [&](const toml::node& n) { string_key(n, "subject_tag", c.subject_tag, 40, false); }},
+        {"service_name", [&](const toml::node& n) { string_key(n, "service_name", c.service_name, 200, false); }},
+        {"hostname", [&](const toml::node& n) { string_key(n, "hostname", c.hostname, 253, true); }},
+        {"support_url", [&](const toml::node& n) { string_key(n, "support_url", c.support_url, 400, false); }},
+        {"rules_dir", [&](const toml::node& n) { string_key(n, "rules_dir", c.rules_dir, 4096, false); }},
+        {"local_rules", [&](const toml::node& n) { string_key(n, "local_rules", c.local_rules, 4096, true); }},
+        {"max_scan_bytes", [&](const toml::node& n) { int_key(n, "max_scan_bytes", c.limits.max_scan_bytes, 1024, 1LL << 30); }},
+        {"limits", [&](const toml::node& n) { limits(n, c.limits); }},
+        {"log", [&](const toml::node& n) { log(n, c); }},
+    };
+    walk(root, top, "");
+  }
+
+ private:
+  void walk(const toml::table& t, const std::map<std::string, std::function<void(const toml::node&)>>& keys,
+            const std::string& prefix) {
+    for (const auto& [k, v] : t) {
+      std::string key(k.str());
+      auto it = keys.find(key);
+      if (it == keys.end()) {
+        diags_.push_back({path_, static_cast<int>(k.source().begin.line),
+                          "unknown key '" + prefix + key + "'"});
+        continue;
+      }
+      it->second(v);
+    }
+  }
+
+  void threshold(const toml::node& n, Config& c) {
+    std::string text;
+    if (n.is_integer()) {
+      text = std::to_string(*n.value<std::int64_t>());
+    } else if (n.is_floating_point()) {
+      double d = *n.value<double>();
+      double scaled = d * 10.0;
+      if (!std::isfinite(d) || std::fabs(scaled - std::round(scaled)) > 1e-6 || std::fabs(d) > 1e6)
+        return error(n, "'threshold' must be a number with at most one decimal, e.g. 5 or 5.5");
+      c.threshold_tenths = static_cast<std::int64_t>(std::llround(scaled));
+      c.threshold_text = c.threshold_tenths % 10 == 0 ? std::to_string(c.threshold_tenths / 10)
+                                                      : format_tenths(c.threshold_tenths);
+      return;
+    } else {
+      return error(n, "'threshold' must be a number, e.g. 5 or 5.5");
+    }
+    if (!parse_tenths(text, c.threshold_tenths) || std::llabs(c.threshold_tenths) > 10000000)
+      return error(n, "'threshold' is out of range");
+    c.threshold_text = text;
+  }
+
+  void limits(const toml::node& n, Limits& l) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'limits' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"max_headers", [&](const toml::node& v) { int_key(v, "limits.max_headers", l.max_headers, 1, 100000); }},
+        {"max_header_bytes", [&](const toml::node& v) { int_key(v, "limits.max_header_bytes", l.max_header_bytes, 256, 1 << 24); }},
+        {"max_mime_depth", [&](const toml::node& v) { int_key(v, "limits.max_mime_depth", l.max_mime_depth, 1, 100); }},
+        {"max_parts", [&](const toml::node& v) { int_key(v, "limits.max_parts", l.max_parts, 1, 100000); }},
+        {"max_uris", [&](const toml::node& v) { int_key(v, "limits.max_uris", l.max_uris, 1, 1000000); }},
+        {"max_text_bytes", [&](const toml::node& v) { int_key(v, "limits.max_text_bytes", l.max_text_bytes, 1024, 1LL << 30); }},
+        {"pcre_match_limit", [&](const toml::node& v) { int_key(v, "limits.pcre_match_limit", l.pcre_match_limit, 1000, 1000000000); }},
+    };
+    walk(*t, keys, "limits.");
+  }
+
+  void log(const toml::node& n, Config& c) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'log' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"level", [&](const toml::node& v) {
+           std::string level;
+           string_key(v, "log.level", level, 20, false);
+           static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+           bool ok = false;
+           for (const char* k : kLevels) ok = ok || level == k;
+           if (!level.empty() && !ok)
+             return error(v, "'log.level' must be one of trace, debug, info, warn, error, critical, off");
+           if (ok) c.log_level = level;
+         }},
+        {"target", [&](const toml::node& v) { string_key(v, "log.target", c.log_target, 4096, false); }},
+    };
+    walk(*t, keys, "log.");
+  }
+
+  std::string path_;
+  std::vector<Diagnostic>& diags_;
+};
+
+}  // namespace
+
+Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& diags) {
+  std::size_t before = diags.size();
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    diags.push_back({path, 0, "cannot read config: no such file"});
+    return Status::NotFound("config " + path + " not found");
+  }
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    diags.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
+    return Status::InvalidArgument("config " + path + " is not valid TOML");
+  } catch (const std::exception& e) {
+    diags.push_back({path, 0, std::string("cannot read config: ") + e.what()});
+    return Status::IOError("config " + path + " unreadable");
+  }
+  Config c;
+  c.path = path;
+  Loader loader(path, diags);
+  loader.load(root, c);
+  if (c.rules_dir.empty()) diags.push_back({path, 0, "'rules_dir' is required"});
+  if (diags.size() != before) return Status::InvalidArgument("config " + path + " has errors");
+  c.rules_dir = loader.resolve(c.rules_dir);
+  c.local_rules = loader.resolve(c.local_rules);
+  if (c.log_target != "stderr" && c.log_target != "stdout" && c.log_target != "syslog")
+    c.log_target = loader.resolve(c.log_target);
+  if (c.hostname.empty()) c.hostname = local_fqdn();
+  return c;
+}
+
+}  // namespace spamgate

@@ -1,0 +1,52 @@
+// snapshot.cc - load_snapshot(): config + rule files -> immutable Snapshot.
+//
+// Order of rule files: every rules_dir/*.cf in lexical order, then the local
+// override file (optional: a fresh install need not have one). The checks run
+// in this order: message flags, rules, then metas last (they read the others).
+#include <filesystem>
+
+#include "checks/builtin.h"
+#include "config/config.h"
+#include "rules/ruleset.h"
+#include "spamgate/snapshot.h"
+
+#ifndef SPAMGATE_SOURCE_DIR
+#define SPAMGATE_SOURCE_DIR "."
+#endif
+
+namespace spamgate {
+
+std::string default_config_path() {
+  std::error_code ec;
+  if (std::filesystem::exists("/etc/spamgate/spamgate.toml", ec)) return "/etc/spamgate/spamgate.toml";
+  return std::string(SPAMGATE_SOURCE_DIR) + "/conf/spamgate.toml";
+}
+
+Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
+                                                      std::vector<Diagnostic>& diags) {
+  std::size_t before = diags.size();
+  auto cfg = load_config(config_path, diags);
+  if (!cfg.ok()) return cfg.status();
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = std::move(cfg.value());
+
+  std::vector<SymbolDef> builtins = rules_engine_symbols();
+  for (SymbolDef& d : MessageFlagsCheck::symbols()) builtins.push_back(std::move(d));
+
+  std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
+  bool has_local = !snap->config.local_rules.empty();
+  if (has_local) files.push_back(snap->config.local_rules);
+  auto rules = std::make_shared<RuleSet>();
+  parse_rule_files(files, builtins, has_local, *rules, diags);
+  if (diags.size() != before) return Status::InvalidArgument("rules have errors");
+
+  snap->symbols = rules->symbols;
+  snap->rule_files = rules->files;
+  snap->rule_count = rules->rules.size() + rules->metas.size();
+  snap->checks.push_back(std::make_unique<MessageFlagsCheck>());
+  snap->checks.push_back(std::make_unique<RulesCheck>(rules));
+  snap->checks.push_back(std::make_unique<MetaCheck>(rules));
+  return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+}  // namespace spamgate

@@ -1,0 +1,272 @@
+// parser.cc - parse_message(): raw bytes to the const Message every check reads.
+//
+// Headers are split by split_header_block() and decoded (RFC 2047, charsets)
+// with GMime's header decoder; the MIME tree is parsed by GMime from the same
+// bounded buffer; text parts are transfer-decoded and converted to UTF-8 by
+// GMime; HTML parts are rendered to text by libxml2 (html.cc).
+// DIAGNOSTICS: none; every defect and limit is a flag on the Message.
+#include <gmime/gmime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#include "message/html.h"
+#include "message/uri.h"
+#include "spamgate/message.h"
+#include "util/c_handle.h"
+
+namespace spamgate {
+
+std::vector<const Header*> Message::find(std::string_view name) const {
+  std::string lname = ascii_lower(name);
+  std::vector<const Header*> out;
+  for (const Header& h : headers) {
+    if (h.lname == lname) out.push_back(&h);
+  }
+  return out;
+}
+
+const Header* Message::first(std::string_view name) const {
+  std::string lname = ascii_lower(name);
+  for (const Header& h : headers) {
+    if (h.lname == lname) return &h;
+  }
+  return nullptr;
+}
+
+namespace {
+
+void init_gmime() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    g_mime_init();
+    init_html();
+  });
+}
+
+// Options shared by every parse: read-only after creation.
+GMimeParserOptions* parser_options() {
+  static GMimeParserOptions* opts = [] {
+    GMimeParserOptions* o = g_mime_parser_options_new();
+    g_mime_parser_options_set_rfc2047_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_address_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_parameter_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+    static const char* kFallback[] = {"utf-8", "windows-1252", nullptr};
+    g_mime_parser_options_set_fallback_charsets(o, kFallback);
+    return o;
+  }();
+  return opts;
+}
+
+std::string unfold(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  for (char c : raw) {
+    if (c == '\r' || c == '\n') continue;
+    out.push_back(c == '\0' ? ' ' : c);
+  }
+  std::size_t b = out.find_first_not_of(" \t");
+  if (b == std::string::npos) return std::string();
+  std::size_t e = out.find_last_not_of(" \t");
+  return out.substr(b, e - b + 1);
+}
+
+bool has_8bit(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
+std::string decode_header_value(std::string_view raw, bool& eight_bit) {
+  std::string unfolded = unfold(raw);
+  bool high = has_8bit(unfolded);
+  if (high) eight_bit = true;
+  if (!high && unfolded.find("=?") == std::string::npos) return unfolded;
+  GString_ dec(g_mime_utils_header_decode_text(parser_options(), unfolded.c_str()));
+  if (!dec) return unfolded;
+  return std::string(dec.get());
+}
+
+std::string lower_cstr(const char* s) { return s == nullptr ? std::string() : ascii_lower(s); }
+
+// Walks the MIME tree, filling parts, text, attachments and URIs.
+class Walker {
+ public:
+  Walker(Message& m, const Limits& l)
+      : m_(m), l_(l), uris_(m.uris, l.max_uris, m.limits_hit.uris) {}
+
+  void walk(GMimeObject* obj, int depth) {
+    if (obj == nullptr) return;
+    if (depth > l_.max_mime_depth) {
+      m_.limits_hit.mime_depth = true;
+      return;
+    }
+    if (GMIME_IS_MULTIPART(obj)) {
+      GMimeMultipart* mp = GMIME_MULTIPART(obj);
+      record(obj, depth, nullptr);
+      int n = g_mime_multipart_get_count(mp);
+      for (int i = 0; i < n; ++i) walk(g_mime_multipart_get_part(mp, i), depth + 1);
+      return;
+    }
+    if (GMIME_IS_MESSAGE_PART(obj)) {
+      record(obj, depth, nullptr);
+      GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+      if (inner != nullptr) walk(g_mime_message_get_mime_part(inner), depth + 1);
+      return;
+    }
+    if (GMIME_IS_PART(obj)) leaf(GMIME_PART(obj), depth);
+  }
+
+  void finish_text_uris() { extract_text_uris(m_.text, uris_); }
+
+ private:
+  MimePart& record(GMimeObject* obj, int depth, GMimePart* part) {
+    MimePart p;
+    GMimeContentType* ct = g_mime_object_get_content_type(obj);
+    if (ct != nullptr) {
+      GString_ mt(g_mime_content_type_get_mime_type(ct));
+      p.content_type = lower_cstr(mt.get());
+      p.charset = lower_cstr(g_mime_content_type_get_parameter(ct, "charset"));
+    }
+    p.depth = depth;
+    if (part != nullptr) {
+      const char* fn = g_mime_part_get_filename(part);
+      p.filename = fn != nullptr ? fn : "";
+      const char* enc = g_mime_content_encoding_to_string(g_mime_part_get_content_encoding(part));
+      p.encoding = lower_cstr(enc);
+    }
+    m_.parts.push_back(std::move(p));
+    return m_.parts.back();
+  }
+
+  void leaf(GMimePart* part, int depth) {
+    if (leaves_ >= l_.max_parts) {
+      m_.limits_hit.parts = true;
+      return;
+    }
+    ++leaves_;
+    MimePart& p = record(GMIME_OBJECT(part), depth, part);
+    const char* disp = g_mime_object_get_disposition(GMIME_OBJECT(part));
+    bool attachment_disp = disp != nullptr && g_ascii_strcasecmp(disp, "attachment") == 0;
+    bool is_plain = p.content_type == "text/plain" || p.content_type.empty();
+    bool is_html = p.content_type == "text/html";
+    if ((is_plain || is_html) && !attachment_disp && p.filename.empty()) {
+      text_part(part, is_html, p);
+      return;
+    }
+    p.is_attachment = true;
+    Attachment a;
+    a.name = p.filename;
+    a.content_type = p.content_type;
+    GMimeDataWrapper* dw = g_mime_part_get_content(part);
+    if (dw != nullptr) {
+      GObjectPtr<GMimeStream> null(g_mime_stream_null_new());
+      g_mime_data_wrapper_write_to_stream(dw, null.get());
+      a.size = static_cast<std::size_t>(GMIME_STREAM_NULL(null.get())->written);
+    }
+    p.decoded_size = a.size;
+    a.truncated = m_.limits_hit.scan_bytes;
+    m_.attachments.push_back(std::move(a));
+  }
+
+  void text_part(GMimePart* part, bool is_html, MimePart& p) {
+    if (!GMIME_IS_TEXT_PART(part)) return;
+    GString_ content(g_mime_text_part_get_text(GMIME_TEXT_PART(part)));
+    if (!content) return;
+    std::string_view text(content.get());
+    p.decoded_size = text.size();
+    if (is_html) m_.has_text_html = true;
+    else m_.has_text_plain = true;
+    std::size_t room = l_.max_text_bytes > text_bytes_ ? l_.max_text_bytes - text_bytes_ : 0;
+    if (text.size() > room) {
+      text = text.substr(0, room);
+      m_.limits_hit.text_bytes = true;
+    }
+    text_bytes_ += text.size();
+    m_.raw_text.append(text);
+    if (!m_.raw_text.empty() && m_.raw_text.back() != '\n') m_.raw_text.push_back('\n');
+    if (is_html) {
+      if (!html_to_text(text, m_.text, room, uris_)) m_.limits_hit.text_bytes = true;
+    } else {
+      m_.text.append(text);
+      if (!m_.text.empty() && m_.text.back() != '\n') m_.text.push_back('\n');
+    }
+  }
+
+  Message& m_;
+  const Limits& l_;
+  UriCollector uris_;
+  std::size_t leaves_ = 0;
+  std::size_t text_bytes_ = 0;
+};
+
+}  // namespace
+
+Message parse_message(std::string_view bytes, const Limits& limits,
+                      std::optional<std::size_t> total_size) {
+  init_gmime();
+  Message m;
+  m.total_size = total_size.value_or(bytes.size());
+  if (bytes.size() > limits.max_scan_bytes) bytes = bytes.substr(0, limits.max_scan_bytes);
+  if (m.total_size > bytes.size()) m.limits_hit.scan_bytes = true;
+  m.raw.assign(bytes.data(), bytes.size());
+  m.defects.nul_bytes = m.raw.find('\0') != std::string::npos;
+
+  HeaderBlock hb = split_header_block(m.raw, limits.max_headers);
+  m.header_end = hb.body_offset;
+  m.crlf = hb.crlf;
+  m.header_count = hb.total_fields;
+  m.limits_hit.headers = hb.total_fields > hb.fields.size();
+  m.defects.no_header_body_separator = !hb.separator_found;
+  m.defects.bad_header_line = hb.bad_line;
+  for (std::string_view n : hb.x_spam_names) m.x_spam_fields.emplace_back(n);
+  m.headers.reserve(hb.fields.size());
+  for (const RawField& f : hb.fields) {
+    Header h;
+    h.name = std::string(f.name);
+    h.lname = ascii_lower(f.name);
+    std::string_view value = f.value;
+    if (f.length > limits.max_header_bytes) {
+      m.limits_hit.header_bytes = true;
+      value = value.substr(0, limits.max_header_bytes);
+    }
+    h.raw = std::string(value);
+    h.decoded = decode_header_value(value, m.defects.eight_bit_headers);
+    h.offset = f.offset;
+    h.length = f.length;
+    m.headers.push_back(std::move(h));
+  }
+
+  // Subject first: SpamAssassin's body rules see the subject as the first line.
+  if (const Header* subj = m.first("subject")) {
+    m.text = subj->decoded;
+    m.text.push_back('\n');
+  }
+
+  // GMime parses the MIME structure from the same bytes (mbox "From " line skipped).
+  std::size_t start = 0;
+  if (!hb.fields.empty()) start = hb.fields.front().offset;
+  else if (hb.separator_found) start = hb.body_offset > 0 ? hb.body_offset - 1 : 0;
+  GObjectPtr<GMimeStream> stream(
+      g_mime_stream_mem_new_with_buffer(m.raw.data() + start, m.raw.size() - start));
+  GObjectPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+  GObjectPtr<GMimeMessage> gm(g_mime_parser_construct_message(parser.get(), parser_options()));
+  Walker w(m, limits);
+  if (gm) w.walk(g_mime_message_get_mime_part(gm.get()), 0);
+  if (!m.parts.empty() && m.parts.front().content_type.rfind("multipart/", 0) == 0 &&
+      m.limits_hit.scan_bytes == false) {
+    // GMime records a multipart without its end boundary as having no epilogue
+    // marker; a short message whose last boundary never came is truncated MIME.
+    GMimeObject* top = g_mime_message_get_mime_part(gm.get());
+    const char* boundary =
+        GMIME_IS_MULTIPART(top) ? g_mime_multipart_get_boundary(GMIME_MULTIPART(top)) : nullptr;
+    if (boundary != nullptr) {
+      std::string end = std::string("--") + boundary + "--";
+      if (m.raw.find(end) == std::string::npos) m.defects.truncated_mime = true;
+    }
+  }
+  w.finish_text_uris();
+  return m;
+}
+
+}  // namespace spamgate

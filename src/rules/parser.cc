@@ -1,0 +1,461 @@
+// parser.cc - the rules file parser (see ruleset.h).
+//
+// Syntax, one directive a line; `#` starts a comment (write `\#` for a
+// literal hash, as in SpamAssassin):
+//   header NAME Field[:raw|:addr|:name] =~ /re/flags [if-unset: TEXT]   (or !~)
+//   header NAME exists:Field          header NAME ALL =~ /re/
+//   body|rawbody|full|uri NAME /re/flags      (also m{re}, m!re!, ...)
+//   meta NAME expression      score NAME n [n n n]      describe NAME text
+//   tflags NAME word...       welcomelist_from glob...  blocklist_from glob...
+// DIAGNOSTICS: every problem is a Diagnostic with file:line; parsing goes on.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "rules/ruleset.h"
+#include "spamgate/message.h"
+
+namespace spamgate {
+
+namespace fs = std::filesystem;
+
+const SymbolInfo* SymbolTable::find(std::string_view name) const {
+  auto it = map_.find(std::string(name));
+  return it == map_.end() ? nullptr : &it->second;
+}
+
+std::int64_t SymbolTable::score_millis(std::string_view name) const {
+  const SymbolInfo* s = find(name);
+  return s == nullptr ? 0 : s->score_millis;
+}
+
+bool glob_match(std::string_view p, std::string_view t) {
+  std::size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
+  while (ti < t.size()) {
+    char tc = t[ti];
+    if (tc >= 'A' && tc <= 'Z') tc = static_cast<char>(tc - 'A' + 'a');
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == tc)) {
+      ++pi;
+      ++ti;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = ti;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+std::vector<std::string> rule_files_in(const std::string& path, std::vector<Diagnostic>& diags) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    for (const auto& e : fs::directory_iterator(path, ec)) {
+      if (e.path().extension() == ".cf" && e.is_regular_file(ec)) out.push_back(e.path().string());
+    }
+    if (ec) diags.push_back({path, 0, "cannot read rules directory: " + ec.message()});
+    std::sort(out.begin(), out.end());
+  } else if (fs::exists(path, ec)) {
+    out.push_back(path);
+  } else {
+    diags.push_back({path, 0, "no such rules file or directory"});
+  }
+  return out;
+}
+
+namespace {
+
+constexpr std::size_t kMaxLineBytes = 64 * 1024;
+
+bool valid_name(std::string_view n) {
+  if (n.empty() || n.size() > 100) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(n[0])) || n[0] == '_')) return false;
+  return std::all_of(n.begin(), n.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// Splits off the first white-space separated word.
+std::string_view next_word(std::string_view& s) {
+  s = trim(s);
+  std::size_t e = 0;
+  while (e < s.size() && !std::isspace(static_cast<unsigned char>(s[e]))) ++e;
+  std::string_view w = s.substr(0, e);
+  s = trim(s.substr(e));
+  return w;
+}
+
+// Removes a comment: an unescaped '#'; "\#" becomes '#'.
+std::string strip_comment(std::string_view line) {
+  std::string out;
+  out.reserve(line.size());
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '#') {
+      out.push_back('#');
+      ++i;
+      continue;
+    }
+    if (line[i] == '#') break;
+    out.push_back(line[i]);
+  }
+  return out;
+}
+
+struct ParsedRegex {
+  std::string pattern;
+  std::string flags;
+  std::string_view rest;  // text after the flags
+};
+
+// Parses "/re/flags" or "m{re}flags" at the start of `s`.
+Result<ParsedRegex> parse_regex_literal(std::string_view s) {
+  s = trim(s);
+  if (s.empty()) return Status::InvalidArgument("missing regex: write it as /pattern/flags");
+  std::size_t i = 0;
+  if (s[0] == 'm' && s.size() > 1 && !std::isalnum(static_cast<unsigned char>(s[1])) &&
+      !std::isspace(static_cast<unsigned char>(s[1])))
+    i = 1;
+  char open = s[i];
+  if (i == 0 && open != '/') return Status::InvalidArgument("regex must start with / or m followed by a delimiter");
+  char close = open;
+  if (open == '{') close = '}';
+  else if (open == '(') close = ')';
+  else if (open == '[') close = ']';
+  else if (open == '<') close = '>';
+  int depth = 0;
+  std::size_t j = i + 1;
+  for (; j < s.size(); ++j) {
+    if (s[j] == '\\' && j + 1 < s.size()) {
+      ++j;
+      continue;
+    }
+    if (open != close && s[j] == open) ++depth;
+    else if (s[j] == close) {
+      if (depth == 0) break;
+      --depth;
+    }
+  }
+  if (j >= s.size()) return Status::InvalidArgument(std::string("regex is not closed: missing '") + close + "'");
+  ParsedRegex r;
+  r.pattern = std::string(s.substr(i + 1, j - i - 1));
+  std::size_t k = j + 1;
+  while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;
+  r.flags = std::string(s.substr(j + 1, k - j - 1));
+  r.rest = trim(s.substr(k));
+  return r;
+}
+
+struct Pending {
+  std::string name;
+  std::string file;
+  int line;
+  std::string text;  // score value text / description / tflags
+};
+
+class RuleParser {
+ public:
+  RuleParser(RuleSet& out, std::vector<Diagnostic>& diags) : out_(out), diags_(diags) {}
+
+  void file(const std::string& path, bool optional) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::error_code ec;
+      if (optional && !fs::exists(path, ec)) return;
+      diags_.push_back({path, 0, "cannot read rules file"});
+      return;
+    }
+    out_.files.push_back(path);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.size() > kMaxLineBytes) {
+        error(path, n, "line longer than " + std::to_string(kMaxLineBytes) + " bytes");
+        continue;
+      }
+      if (line.find('\0') != std::string::npos) {
+        error(path, n, "NUL byte in rules file (is this a binary file?)");
+        continue;
+      }
+      directive(path, n, strip_comment(line));
+    }
+  }
+
+  void finish(const std::vector<SymbolDef>& builtins) {
+    for (const SymbolDef& b : builtins) {
+      SymbolInfo& s = out_.symbols.upsert(b.name);
+      s.score_millis = std::llround(b.default_score * 1000);
+      s.description = b.description;
+      builtin_.insert(b.name);
+    }
+    // Rules in definition order; a redefinition replaced the earlier one.
+    for (auto& [name, rule] : defined_) {
+      SymbolInfo& s = out_.symbols.upsert(name);
+      s.score_millis = name.rfind("__", 0) == 0 ? 0 : 1000;
+    }
+    for (const Pending& p : tflags_) {
+      if (!known(p.name)) {
+        error(p.file, p.line, "tflags for unknown rule '" + p.name + "'");
+        continue;
+      }
+      std::istringstream words(p.text);
+      std::string w;
+      bool nice = false;
+      while (words >> w) nice = nice || w == "nice";
+      SymbolInfo& s = out_.symbols.upsert(p.name);
+      s.nice = nice;
+      if (nice && defined_.count(p.name) && p.name.rfind("__", 0) != 0) s.score_millis = -1000;
+    }
+    for (const Pending& p : describes_) {
+      if (!known(p.name)) error(p.file, p.line, "describe for unknown rule '" + p.name + "'");
+      else out_.symbols.upsert(p.name).description = p.text;
+    }
+    for (const Pending& p : scores_) {
+      if (!known(p.name)) {
+        error(p.file, p.line, "score for unknown symbol '" + p.name + "'");
+        continue;
+      }
+      SymbolInfo& s = out_.symbols.upsert(p.name);
+      s.score_millis = std::llround(std::strtod(p.text.c_str(), nullptr) * 1000);
+      s.disabled = s.score_millis == 0 && defined_.count(p.name) > 0;
+    }
+    resolve_metas();
+    for (auto& [order, name] : order_) {
+      Rule& r = defined_.at(name);
+      if (r.kind != RuleKind::kMeta) out_.rules.push_back(r);
+    }
+  }
+
+ private:
+  void error(const std::string& file, int line, std::string msg) {
+    diags_.push_back({file, line, std::move(msg)});
+  }
+
+  bool known(const std::string& name) const {
+    return defined_.count(name) > 0 || builtin_.count(name) > 0;
+  }
+
+  void define(Rule r) {
+    auto it = defined_.find(r.name);
+    if (it != defined_.end()) {
+      // Keep the original position so evaluation order stays stable.
+      it->second = std::move(r);
+      return;
+    }
+    order_.emplace(next_order_++, r.name);
+    defined_.emplace(r.name, std::move(r));
+  }
+
+  void directive(const std::string& file, int line, const std::string& text) {
+    std::string_view rest(text);
+    std::string_view kw = next_word(rest);
+    if (kw.empty()) return;
+    std::string keyword = ascii_lower(kw);
+    if (keyword == "welcomelist_from" || keyword == "whitelist_from" ||
+        keyword == "blocklist_from" || keyword == "blacklist_from") {
+      bool welcome = keyword[0] == 'w';
+      if (rest.empty()) return error(file, line, keyword + " needs at least one address or glob");
+      while (!rest.empty()) {
+        std::string addr = ascii_lower(next_word(rest));
+        if (addr.find('@') == std::string::npos && addr.find('*') == std::string::npos)
+          return error(file, line, "'" + addr + "' is not an address or glob such as *@example.com");
+        (welcome ? out_.welcomelist : out_.blocklist).push_back(addr);
+      }
+      return;
+    }
+    static const std::set<std::string> kRuleWords = {"header", "body", "rawbody", "full", "uri",
+                                                     "meta", "score", "describe", "tflags"};
+    if (!kRuleWords.count(keyword)) return error(file, line, "unknown directive '" + std::string(kw) + "'");
+    std::string name(next_word(rest));
+    if (!valid_name(name)) return error(file, line, "'" + keyword + "' needs a rule name (letters, digits, _)");
+    if (keyword == "score") {
+      std::string_view v = rest;
+      std::string first(next_word(v));
+      char* end = nullptr;
+      double d = std::strtod(first.c_str(), &end);
+      if (first.empty() || end == nullptr || *end != '\0' || !std::isfinite(d) || std::fabs(d) > 1000)
+        return error(file, line, "score for '" + name + "' must be a number between -1000 and 1000");
+      while (!v.empty()) {  // SpamAssassin's four score sets: the first one is used
+        std::string other(next_word(v));
+        std::strtod(other.c_str(), &end);
+        if (*end != '\0') return error(file, line, "unexpected '" + other + "' after score");
+      }
+      scores_.push_back({name, file, line, first});
+      return;
+    }
+    if (keyword == "describe") return describes_.push_back({name, file, line, std::string(rest)});
+    if (keyword == "tflags") return tflags_.push_back({name, file, line, std::string(rest)});
+
+    Rule r;
+    r.name = name;
+    r.file = file;
+    r.line = line;
+    if (keyword == "meta") {
+      r.kind = RuleKind::kMeta;
+      if (rest.empty()) return error(file, line, "meta '" + name + "' has no expression");
+      if (rest.size() > 8192) return error(file, line, "meta expression longer than 8192 bytes");
+      auto m = parse_meta(rest);
+      if (!m.ok()) return error(file, line, m.status().message());
+      r.meta = std::shared_ptr<const MetaExpr>(std::move(m.value()));
+      return define(std::move(r));
+    }
+    if (keyword == "header") {
+      r.kind = RuleKind::kHeader;
+      if (!header_spec(file, line, rest, r)) return;
+      if (r.exists) return define(std::move(r));
+    } else {
+      r.kind = keyword == "body"      ? RuleKind::kBody
+               : keyword == "rawbody" ? RuleKind::kRawBody
+               : keyword == "full"    ? RuleKind::kFull
+                                      : RuleKind::kUri;
+      if (rest.rfind("eval:", 0) == 0)
+        return error(file, line, "eval: rules are not supported; write a regex");
+    }
+    auto lit = parse_regex_literal(rest);
+    if (!lit.ok()) return error(file, line, lit.status().message());
+    std::string_view after = lit->rest;
+    if (r.kind == RuleKind::kHeader && !after.empty()) {
+      const std::string_view kIfUnset = "[if-unset:";
+      if (after.substr(0, kIfUnset.size()) == kIfUnset && after.back() == ']') {
+        r.has_if_unset = true;
+        r.if_unset = std::string(trim(after.substr(kIfUnset.size(), after.size() - kIfUnset.size() - 1)));
+        after = {};
+      }
+    }
+    if (!after.empty()) return error(file, line, "unexpected text after regex: '" + std::string(after.substr(0, 40)) + "'");
+    auto re = Regex::compile(lit->pattern, lit->flags);
+    if (!re.ok()) return error(file, line, "rule '" + name + "': " + re.status().message());
+    r.re = std::make_shared<const Regex>(std::move(re.value()));
+    define(std::move(r));
+  }
+
+  // "Field[:mod] =~" / "exists:Field"; leaves `rest` at the regex.
+  bool header_spec(const std::string& file, int line, std::string_view& rest, Rule& r) {
+    if (rest.rfind("exists:", 0) == 0) {
+      std::string_view field = rest.substr(7);
+      std::string_view f = next_word(field);
+      if (f.empty() || !field.empty()) {
+        error(file, line, "write 'header NAME exists:Field-Name'");
+        return false;
+      }
+      r.exists = true;
+      r.header = ascii_lower(f);
+      return true;
+    }
+    if (rest.rfind("eval:", 0) == 0) {
+      error(file, line, "eval: rules are not supported; write a regex");
+      return false;
+    }
+    std::size_t op = rest.find("=~");
+    std::size_t nop = rest.find("!~");
+    if (nop != std::string_view::npos && (op == std::string_view::npos || nop < op)) {
+      op = nop;
+      r.negate = true;
+    }
+    if (op == std::string_view::npos) {
+      error(file, line, "header rule needs '=~' or '!~' (or exists:Field)");
+      return false;
+    }
+    std::string spec(trim(rest.substr(0, op)));
+    rest = rest.substr(op + 2);
+    std::size_t colon = spec.find(':');
+    std::string field = spec.substr(0, colon);
+    if (colon != std::string::npos) {
+      std::string mod = ascii_lower(spec.substr(colon + 1));
+      if (mod == "raw") r.mod = HeaderMod::kRaw;
+      else if (mod == "addr") r.mod = HeaderMod::kAddr;
+      else if (mod == "name") r.mod = HeaderMod::kName;
+      else {
+        error(file, line, "unknown header modifier ':" + mod + "' (use :raw, :addr or :name)");
+        return false;
+      }
+    }
+    if (field.empty() || field.find_first_of(" \t") != std::string::npos) {
+      error(file, line, "header rule needs one field name before '=~'");
+      return false;
+    }
+    r.header = ascii_lower(field);
+    return true;
+  }
+
+  void resolve_metas() {
+    std::map<std::string, std::vector<std::string>> deps;
+    for (auto& [order, name] : order_) {
+      const Rule& r = defined_.at(name);
+      if (r.kind != RuleKind::kMeta) continue;
+      std::vector<std::string> syms;
+      r.meta->symbols(syms);
+      bool ok = true;
+      for (const std::string& s : syms) {
+        if (!known(s)) {
+          error(r.file, r.line, "meta '" + name + "' refers to unknown rule '" + s + "'");
+          ok = false;
+        }
+      }
+      if (ok) deps[name] = syms;
+      else bad_.insert(name);
+    }
+    // Depth-first topological order; a back edge is a cycle.
+    std::map<std::string, int> state;  // 0 new, 1 on stack, 2 done
+    std::vector<std::string> sorted;
+    std::function<bool(const std::string&)> visit = [&](const std::string& n) -> bool {
+      if (state[n] == 2) return true;
+      if (state[n] == 1) return false;
+      state[n] = 1;
+      for (const std::string& d : deps[n]) {
+        if (!deps.count(d)) continue;  // a plain rule or built-in symbol
+        if (!visit(d)) {
+          state[n] = 2;
+          return false;
+        }
+      }
+      state[n] = 2;
+      sorted.push_back(n);
+      return true;
+    };
+    for (auto& [order, name] : order_) {
+      if (!deps.count(name) || state[name] == 2) continue;
+      if (!visit(name)) {
+        const Rule& r = defined_.at(name);
+        error(r.file, r.line, "meta '" + name + "' is part of a cycle of metas");
+      }
+    }
+    for (const std::string& n : sorted) out_.metas.push_back(defined_.at(n));
+  }
+
+  RuleSet& out_;
+  std::vector<Diagnostic>& diags_;
+  std::unordered_map<std::string, Rule> defined_;
+  std::map<int, std::string> order_;
+  int next_order_ = 0;
+  std::set<std::string> builtin_;
+  std::set<std::string> bad_;
+  std::vector<Pending> scores_, describes_, tflags_;
+};
+
+}  // namespace
+
+void parse_rule_files(const std::vector<std::string>& files, const std::vector<SymbolDef>& builtins,
+                      bool optional_last, RuleSet& out, std::vector<Diagnostic>& diags) {
+  RuleParser p(out, diags);
+  for (std::size_t i = 0; i < files.size(); ++i) p.file(files[i], optional_last && i + 1 == files.size());
+  p.finish(builtins);
+}
+
+}  // namespace spamgate

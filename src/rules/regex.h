@@ -1,0 +1,41 @@
+// regex.h - a PCRE2 regex compiled once (JIT when available), matched from
+// any thread.
+//
+// Regexes are compiled with UTF and MATCH_INVALID_UTF, so hostile bytes
+// (invalid UTF-8, NULs) in a subject are matched safely. Matching uses a
+// per-thread match data, match context and JIT stack, and a match limit so a
+// pathological pattern/subject pair ends with kError instead of hanging.
+// A Regex is immutable after compile(): thread-safe to match concurrently.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "spamgate/status.h"
+#include "util/c_handle.h"
+
+namespace spamgate {
+
+class Regex {
+ public:
+  enum class Outcome { kMatch, kNoMatch, kError };
+  struct Match {
+    Outcome outcome = Outcome::kNoMatch;
+    std::size_t begin = 0;  // of the matched text in the subject
+    std::size_t end = 0;
+    int error = 0;          // PCRE2 error code for kError
+  };
+
+  // `flags` are Perl letters: i m s x. Errors name the offset in the pattern.
+  static Result<Regex> compile(std::string_view pattern, std::string_view flags);
+
+  Match match(std::string_view subject, std::uint32_t match_limit) const;
+  bool jit() const { return jit_; }
+
+ private:
+  Pcre2Code code_;
+  bool jit_ = false;
+};
+
+}  // namespace spamgate

@@ -1,0 +1,67 @@
+// ruleset.h - SpamAssassin-style rule files, parsed and compiled.
+//
+// parse_rule_files() reads files in the order given (later definitions and
+// `score` lines override earlier ones), compiles every regex once (PCRE2 JIT),
+// resolves metas (dangling references and cycles are errors) and builds the
+// symbol table from the rules plus the built-in checks' symbols. Every error
+// is reported as file:line and parsing goes on, so `lint` shows them all.
+// A RuleSet is immutable after parsing: thread-safe to read.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rules/meta.h"
+#include "rules/regex.h"
+#include "spamgate/check.h"
+#include "spamgate/snapshot.h"
+
+namespace spamgate {
+
+enum class RuleKind { kHeader, kBody, kRawBody, kFull, kUri, kMeta };
+enum class HeaderMod { kDecoded, kRaw, kAddr, kName };
+
+struct Rule {
+  std::string name;
+  RuleKind kind = RuleKind::kBody;
+  std::string file;
+  int line = 0;
+  // header rules
+  std::string header;        // lower-case field name, or "all", "tocc", "messageid", "envelopefrom"
+  HeaderMod mod = HeaderMod::kDecoded;
+  bool exists = false;       // header NAME exists:Field
+  bool negate = false;       // !~
+  bool has_if_unset = false; // [if-unset: TEXT]
+  std::string if_unset;
+  std::shared_ptr<const Regex> re;
+  std::shared_ptr<const MetaExpr> meta;
+};
+
+struct RuleSet {
+  std::vector<Rule> rules;  // regex and header rules, in definition order
+  std::vector<Rule> metas;  // meta rules, dependencies first
+  std::vector<std::string> welcomelist;  // lower-case address globs
+  std::vector<std::string> blocklist;
+  SymbolTable symbols;
+  std::vector<std::string> files;  // as read
+};
+
+// Symbols of the rule engine itself.
+inline constexpr const char* kWelcomelistSymbol = "USER_IN_WELCOMELIST";
+inline constexpr const char* kBlocklistSymbol = "USER_IN_BLOCKLIST";
+
+// Parses `files` in order. `builtins` are the symbols other checks emit (known
+// to `score`, `describe` and metas). Errors are appended to `diags`.
+// `optional_last` marks the last file as the admin's local file that may be absent.
+void parse_rule_files(const std::vector<std::string>& files, const std::vector<SymbolDef>& builtins,
+                      bool optional_last, RuleSet& out, std::vector<Diagnostic>& diags);
+
+// The rule files of a directory: every *.cf, lexical order. A path that is a
+// file is returned as is.
+std::vector<std::string> rule_files_in(const std::string& path, std::vector<Diagnostic>& diags);
+
+// Case-insensitive glob (* and ?) on an already lower-cased pattern.
+bool glob_match(std::string_view pattern, std::string_view text);
+
+}  // namespace spamgate

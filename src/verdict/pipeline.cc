@@ -1,0 +1,46 @@
+// pipeline.cc - scan_message(): parse once, run checks, decide, plan.
+#include "spamgate/pipeline.h"
+
+#include <chrono>
+
+#include "checks/builtin.h"
+#include "util/log.h"
+
+namespace spamgate {
+
+ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
+                        std::optional<std::size_t> total_size) {
+  auto t0 = std::chrono::steady_clock::now();
+  ScanResult r;
+  r.message = parse_message(bytes, snap.config.limits, total_size);
+  CheckContext ctx{r.message, env, snap};
+  for (const auto& check : snap.checks) {
+    Status s;
+    try {
+      s = check->run(ctx, r.hits);
+    } catch (const std::exception& e) {
+      s = Status::Internal(e.what());
+    }
+    if (!s.ok()) r.check_errors.push_back(std::string(check->name()) + ": " + s.message());
+  }
+  r.verdict = decide(snap, r.hits);
+  r.plan = plan_actions(snap.config, r.message, r.verdict);
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+void log_verdict(const ScanResult& r, std::string_view label) {
+  const Header* mid = r.message.first("message-id");
+  std::string tests;
+  for (const ScoredHit& h : r.verdict.hits) {
+    if (!tests.empty()) tests.push_back(',');
+    tests += h.name;
+  }
+  for (const std::string& e : r.check_errors) log().warn("{}: check failed, skipped: {}", label, clip(e, 300));
+  log().info("{}: msgid={} score={} required={} action={} tests={} ms={:.2f}", label,
+             mid ? clip(mid->decoded, 100) : std::string("(none)"), format_tenths(r.verdict.score_tenths),
+             format_tenths(r.verdict.threshold_tenths), action_name(r.verdict.action),
+             tests.empty() ? "none" : tests, r.ms);
+}
+
+}  // namespace spamgate
