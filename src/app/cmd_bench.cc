@@ -25,43 +25,49 @@ int cmd_bench(int argc, char** argv) {
   opt->quiet = true;
   auto snap = load_or_report(*opt);
   if (!snap) return 2;
-  std::vector<std::string> msgs;
-  std::size_t bytes = 0, skipped = 0;
-  for (const std::string& path : expand_inputs(opt->args)) {
-    Input in = read_input(path);
-    if (!in.error.empty()) {
-      ++skipped;
-      continue;
-    }
-    bytes += in.bytes.size();
-    msgs.push_back(std::move(in.bytes));
-  }
-  if (msgs.empty()) {
-    std::cerr << "spamgate bench: no messages found\n";
-    return 1;
-  }
+  // Files are read one at a time (as the milter receives them), so peak RSS
+  // is the scanner's, not the corpus's; only scan time counts as busy time.
+  std::vector<std::string> paths = expand_inputs(opt->args);
   std::vector<double> ms;
-  ms.reserve(msgs.size() * static_cast<std::size_t>(opt->repeat));
-  std::size_t spam = 0;
+  ms.reserve(paths.size() * static_cast<std::size_t>(opt->repeat));
+  std::size_t bytes = 0, skipped = 0, spam = 0, scanned = 0;
+  double busy_ms = 0;
   auto t0 = std::chrono::steady_clock::now();
   for (int rep = 0; rep < opt->repeat; ++rep) {
-    for (const std::string& m : msgs) {
-      ScanResult r = scan_message(*snap, m, Envelope{});
+    for (const std::string& path : paths) {
+      Input in = read_input(path);
+      if (!in.error.empty()) {
+        if (rep == 0) ++skipped;
+        continue;
+      }
+      ScanResult r = scan_message(*snap, in.bytes, Envelope{});
       ms.push_back(r.ms);
-      if (rep == 0 && r.verdict.spam) ++spam;
+      busy_ms += r.ms;
+      bytes += in.bytes.size();
+      if (rep == 0) {
+        ++scanned;
+        if (r.verdict.spam) ++spam;
+      }
     }
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (ms.empty()) {
+    std::cerr << "spamgate bench: no messages found\n";
+    return 1;
+  }
   std::sort(ms.begin(), ms.end());
   auto pct = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * ms.size()))]; };
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   double n = static_cast<double>(ms.size());
-  std::printf("messages      %zu (x%d runs, %zu unreadable skipped), %.1f MB\n", msgs.size(), opt->repeat,
-              skipped, static_cast<double>(bytes) / 1e6);
-  std::printf("spam verdicts %zu of %zu (%.1f%%)\n", spam, msgs.size(), 100.0 * static_cast<double>(spam) / static_cast<double>(msgs.size()));
-  std::printf("throughput    %.0f messages/s, %.1f MB/s (one thread)\n", n / secs,
-              static_cast<double>(bytes) * opt->repeat / 1e6 / secs);
+  double mb = static_cast<double>(bytes) / 1e6;
+  std::printf("messages      %zu scanned x%d runs (%zu not messages, skipped), %.1f MB scanned\n", scanned,
+              opt->repeat, skipped, mb);
+  std::printf("spam verdicts %zu of %zu (%.1f%%)\n", spam, scanned,
+              100.0 * static_cast<double>(spam) / static_cast<double>(scanned));
+  std::printf("throughput    %.0f messages/s, %.1f MB/s on one core (scan time only)\n", n / (busy_ms / 1000.0),
+              mb / (busy_ms / 1000.0));
+  std::printf("wall clock    %.0f messages/s including reading files\n", n / secs);
   std::printf("latency       p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", pct(0.50), pct(0.99), ms.back());
   std::printf("peak RSS      %.1f MB\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
   return 0;

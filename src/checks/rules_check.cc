@@ -295,6 +295,7 @@ std::vector<SymbolDef> MessageFlagsCheck::symbols() {
       {"NUL_IN_MESSAGE", 0.0, "NUL bytes in the message"},
       {"HEADER_8BIT", 0.0, "Raw 8-bit bytes in a header (not RFC 2047 encoded)"},
       {"HEADER_BAD_LINE", 0.0, "A line in the header block that is not a header field"},
+      {"MIME_HTML_ONLY", 0.0, "Message has HTML but no plain-text part"},
   };
 }
 
@@ -314,6 +315,7 @@ Status MessageFlagsCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) c
   flag(m.defects.nul_bytes, "NUL_IN_MESSAGE");
   flag(m.defects.eight_bit_headers, "HEADER_8BIT");
   flag(m.defects.bad_header_line, "HEADER_BAD_LINE");
+  flag(m.has_text_html && !m.has_text_plain, "MIME_HTML_ONLY");
   return Status::Ok();
 }
 

@@ -211,7 +211,7 @@ class RuleParser {
     }
     for (const Pending& p : tflags_) {
       if (!known(p.name)) {
-        error(p.file, p.line, "tflags for unknown rule '" + p.name + "'");
+        if (!failed(p.name)) error(p.file, p.line, "tflags for unknown rule '" + p.name + "'");
         continue;
       }
       std::istringstream words(p.text);
@@ -223,12 +223,13 @@ class RuleParser {
       if (nice && defined_.count(p.name) && p.name.rfind("__", 0) != 0) s.score_millis = -1000;
     }
     for (const Pending& p : describes_) {
-      if (!known(p.name)) error(p.file, p.line, "describe for unknown rule '" + p.name + "'");
-      else out_.symbols.upsert(p.name).description = p.text;
+      if (!known(p.name)) {
+        if (!failed(p.name)) error(p.file, p.line, "describe for unknown rule '" + p.name + "'");
+      } else out_.symbols.upsert(p.name).description = p.text;
     }
     for (const Pending& p : scores_) {
       if (!known(p.name)) {
-        error(p.file, p.line, "score for unknown symbol '" + p.name + "'");
+        if (!failed(p.name)) error(p.file, p.line, "score for unknown symbol '" + p.name + "'");
         continue;
       }
       SymbolInfo& s = out_.symbols.upsert(p.name);
@@ -250,6 +251,9 @@ class RuleParser {
   bool known(const std::string& name) const {
     return defined_.count(name) > 0 || builtin_.count(name) > 0;
   }
+  // A rule whose definition had an error: later lines naming it are not
+  // reported again (the first error is the one to fix).
+  bool failed(const std::string& name) const { return failed_.count(name) > 0 && !known(name); }
 
   void define(Rule r) {
     auto it = defined_.find(r.name);
@@ -263,6 +267,14 @@ class RuleParser {
   }
 
   void directive(const std::string& file, int line, const std::string& text) {
+    std::size_t before = diags_.size();
+    std::string name;
+    directive_body(file, line, text, name);
+    if (diags_.size() != before && !name.empty()) failed_.insert(name);
+  }
+
+  // Parses one line; `name_out` gets the rule name it is about, if any.
+  void directive_body(const std::string& file, int line, const std::string& text, std::string& name_out) {
     std::string_view rest(text);
     std::string_view kw = next_word(rest);
     if (kw.empty()) return;
@@ -283,6 +295,7 @@ class RuleParser {
                                                      "meta", "score", "describe", "tflags"};
     if (!kRuleWords.count(keyword)) return error(file, line, "unknown directive '" + std::string(kw) + "'");
     std::string name(next_word(rest));
+    name_out = name;
     if (!valid_name(name)) return error(file, line, "'" + keyword + "' needs a rule name (letters, digits, _)");
     if (keyword == "score") {
       std::string_view v = rest;
@@ -404,7 +417,7 @@ class RuleParser {
       bool ok = true;
       for (const std::string& s : syms) {
         if (!known(s)) {
-          error(r.file, r.line, "meta '" + name + "' refers to unknown rule '" + s + "'");
+          if (!failed(s)) error(r.file, r.line, "meta '" + name + "' refers to unknown rule '" + s + "'");
           ok = false;
         }
       }
@@ -446,6 +459,7 @@ class RuleParser {
   int next_order_ = 0;
   std::set<std::string> builtin_;
   std::set<std::string> bad_;
+  std::set<std::string> failed_;
   std::vector<Pending> scores_, describes_, tflags_;
 };
 
