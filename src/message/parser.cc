@@ -246,8 +246,17 @@ Message parse_message(std::string_view bytes, const Limits& limits,
   std::size_t start = 0;
   if (!hb.fields.empty()) start = hb.fields.front().offset;
   else if (hb.separator_found) start = hb.body_offset > 0 ? hb.body_offset - 1 : 0;
-  GObjectPtr<GMimeStream> stream(
-      g_mime_stream_mem_new_with_buffer(m.raw.data() + start, m.raw.size() - start));
+  GObjectPtr<GMimeStream> stream;
+  if (!hb.separator_found && hb.bad_line) {
+    // Like Postfix, the first non-header line starts the body: give GMime the
+    // empty line that was missing so it sees the same split.
+    std::string fixed = m.raw.substr(start, hb.body_offset - start);
+    fixed += m.crlf ? "\r\n" : "\n";
+    fixed.append(m.raw, hb.body_offset, std::string::npos);
+    stream.reset(g_mime_stream_mem_new_with_buffer(fixed.data(), fixed.size()));
+  } else {
+    stream.reset(g_mime_stream_mem_new_with_buffer(m.raw.data() + start, m.raw.size() - start));
+  }
   GObjectPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
   g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
   GObjectPtr<GMimeMessage> gm(g_mime_parser_construct_message(parser.get(), parser_options()));

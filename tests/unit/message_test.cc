@@ -1,3 +1,258 @@
+// message_test.cc - the message model: headers, MIME decoding, HTML, URIs,
+// attachments, limits and hostile input.
 #include <gtest/gtest.h>
+
+#include <string>
+
 #include "spamgate/message.h"
-TEST(Message, Placeholder) { spamgate::Limits l; auto m = spamgate::parse_message("Subject: hi\n\nbody\n", l); EXPECT_EQ(m.headers.size(), 1u); }
+
+using spamgate::Limits;
+using spamgate::Message;
+using spamgate::parse_message;
+
+namespace {
+
+std::string crlf(std::string s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\n') out += "\r\n";
+    else out.push_back(c);
+  }
+  return out;
+}
+
+const char* kPlain =
+    "From: Alice <alice@example.org>\n"
+    "To: bob@example.net\n"
+    "Subject: Lunch\n"
+    "  tomorrow?\n"
+    "Message-ID: <1@example.org>\n"
+    "\n"
+    "Shall we meet at noon?\n";
+
+}  // namespace
+
+TEST(MessageHeaders, LfAndCrlfGiveTheSameDecodedHeaders) {
+  Limits l;
+  Message a = parse_message(kPlain, l);
+  Message b = parse_message(crlf(kPlain), l);
+  ASSERT_EQ(a.headers.size(), 4u);
+  ASSERT_EQ(b.headers.size(), 4u);
+  EXPECT_FALSE(a.crlf);
+  EXPECT_TRUE(b.crlf);
+  for (std::size_t i = 0; i < a.headers.size(); ++i) {
+    EXPECT_EQ(a.headers[i].decoded, b.headers[i].decoded);
+  }
+  EXPECT_EQ(a.first("subject")->decoded, "Lunch  tomorrow?");  // unfolded: CRLF removed, WSP kept
+  EXPECT_EQ(b.first("SUBJECT")->raw, " Lunch\r\n  tomorrow?");
+  EXPECT_EQ(a.text, "Lunch  tomorrow?\nShall we meet at noon?\n");
+}
+
+TEST(MessageHeaders, Rfc2047EncodedWordsAreDecodedToUtf8) {
+  Limits l;
+  Message m = parse_message(
+      "Subject: =?ISO-8859-1?Q?Caf=E9_cr=E8me?= and =?UTF-8?B?8J+YgCBzbWlsZQ==?=\n"
+      "From: =?utf-8?q?J=C3=B6rg?= <j@example.de>\n\nx\n",
+      l);
+  EXPECT_EQ(m.first("subject")->decoded, "Café crème and 😀 smile");
+  EXPECT_EQ(m.first("from")->decoded, "Jörg <j@example.de>");
+  EXPECT_EQ(m.first("subject")->raw, " =?ISO-8859-1?Q?Caf=E9_cr=E8me?= and =?UTF-8?B?8J+YgCBzbWlsZQ==?=");
+}
+
+TEST(MessageHeaders, MboxFromLineIsSkipped) {
+  Limits l;
+  Message m = parse_message(std::string("From someone@example.org Mon Jan  1 00:00:00 2024\n") + kPlain, l);
+  ASSERT_EQ(m.headers.size(), 4u);
+  EXPECT_EQ(m.headers[0].name, "From");
+  EXPECT_FALSE(m.defects.bad_header_line);
+}
+
+TEST(MessageMime, Base64AndQuotedPrintableAreDecoded) {
+  Limits l;
+  Message m = parse_message(
+      "Subject: t\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n"
+      "--b1\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+      "SGVsbG8gYmFzZTY0IHdvcmxk\n"
+      "--b1\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n"
+      "Gr=FC=DFe aus M=FCnchen, a soft=\n line break\n"
+      "--b1--\n",
+      l);
+  EXPECT_NE(m.text.find("Hello base64 world"), std::string::npos) << m.text;
+  EXPECT_NE(m.text.find("Grüße aus München, a soft line break"), std::string::npos) << m.text;
+  EXPECT_TRUE(m.has_text_plain);
+  EXPECT_FALSE(m.defects.truncated_mime);
+}
+
+TEST(MessageMime, CharsetsAreConvertedToUtf8) {
+  Limits l;
+  Message m = parse_message(
+      "Subject: t\nContent-Type: text/plain; charset=windows-1251\nContent-Transfer-Encoding: 8bit\n\n"
+      "\xcf\xf0\xe8\xe2\xe5\xf2\n",
+      l);
+  EXPECT_NE(m.text.find("Привет"), std::string::npos) << m.text;
+}
+
+TEST(MessageMime, HtmlIsRenderedToTextAndKeptRawForRawbody) {
+  Limits l;
+  Message m = parse_message(
+      "Subject: h\nContent-Type: text/html; charset=utf-8\n\n"
+      "<html><head><style>p{color:red}</style><script>var secret=1;</script></head>"
+      "<body><p>Caf&eacute; &amp; <b>bold</b></p><p>Next<br>line "
+      "<a href=\"https://shop.example.com/buy?x=1\">shop</a></p></body></html>\n",
+      l);
+  EXPECT_TRUE(m.has_text_html);
+  EXPECT_FALSE(m.has_text_plain);
+  EXPECT_NE(m.text.find("Café & bold"), std::string::npos) << m.text;
+  EXPECT_NE(m.text.find("Next\nline"), std::string::npos) << m.text;
+  EXPECT_EQ(m.text.find("color:red"), std::string::npos);
+  EXPECT_EQ(m.text.find("secret"), std::string::npos);
+  EXPECT_NE(m.raw_text.find("<b>bold</b>"), std::string::npos);
+  ASSERT_EQ(m.uris.size(), 1u);
+  EXPECT_EQ(m.uris[0].host, "shop.example.com");
+  EXPECT_TRUE(m.uris[0].from_html);
+}
+
+TEST(MessageUris, TextUrisMailtoWwwAndBareIpsAreExtracted) {
+  Limits l;
+  Message m = parse_message(
+      "Subject: links\n\nSee http://192.0.2.10/login.php, https://user@Example.COM:8080/x "
+      "or www.example.org/page. Write mailto:sales@example.net?subject=hi (not ftp://x.example).\n",
+      l);
+  ASSERT_EQ(m.uris.size(), 4u);
+  EXPECT_EQ(m.uris[0].text, "http://192.0.2.10/login.php");
+  EXPECT_TRUE(m.uris[0].host_is_ip);
+  EXPECT_EQ(m.uris[1].host, "example.com");
+  EXPECT_FALSE(m.uris[1].host_is_ip);
+  EXPECT_EQ(m.uris[2].host, "www.example.org");
+  EXPECT_EQ(m.uris[3].scheme, "mailto");
+  EXPECT_EQ(m.uris[3].host, "example.net");
+}
+
+TEST(MessageMime, AttachmentsAreListedWithNameTypeAndSize) {
+  Limits l;
+  Message m = parse_message(
+      "Subject: a\nContent-Type: multipart/mixed; boundary=XX\n\n"
+      "--XX\nContent-Type: text/plain\n\nsee attached\n"
+      "--XX\nContent-Type: application/pdf; name=\"invoice.pdf\"\n"
+      "Content-Disposition: attachment; filename=\"invoice.pdf\"\nContent-Transfer-Encoding: base64\n\n"
+      "JVBERi0xLjQKJcfsj6IK\n"
+      "--XX\nContent-Type: text/plain; name=notes.txt\nContent-Disposition: attachment\n\nsecret notes\n"
+      "--XX--\n",
+      l);
+  ASSERT_EQ(m.attachments.size(), 2u);
+  EXPECT_EQ(m.attachments[0].name, "invoice.pdf");
+  EXPECT_EQ(m.attachments[0].content_type, "application/pdf");
+  EXPECT_EQ(m.attachments[0].size, 15u);  // "%PDF-1.4\n%\xc7\xec\x8f\xa2\n"
+  EXPECT_EQ(m.attachments[1].name, "notes.txt");
+  EXPECT_EQ(m.text.find("secret notes"), std::string::npos);  // attachments are not body text
+  EXPECT_NE(m.text.find("see attached"), std::string::npos);
+}
+
+TEST(MessageLimits, MaxScanBytesBoundsWhatIsScannedAndFlagsIt) {
+  Limits l;
+  l.max_scan_bytes = 4096;
+  std::string big = "Subject: big\n\n" + std::string(100000, 'a') + "\nTAILMARKER\n";
+  Message m = parse_message(big, l);
+  EXPECT_EQ(m.raw.size(), 4096u);
+  EXPECT_EQ(m.total_size, big.size());
+  EXPECT_TRUE(m.limits_hit.scan_bytes);
+  EXPECT_EQ(m.text.find("TAILMARKER"), std::string::npos);
+}
+
+// --- hostile input -------------------------------------------------------
+
+TEST(MessageHostile, TenThousandHeadersAreCappedAndCounted) {
+  Limits l;
+  std::string msg;
+  for (int i = 0; i < 10000; ++i) msg += "X-Junk-" + std::to_string(i) + ": v\n";
+  msg += "X-Spam-Status: No\nSubject: last\n\nbody\n";
+  Message m = parse_message(msg, l);
+  EXPECT_EQ(m.headers.size(), l.max_headers);
+  EXPECT_EQ(m.header_count, 10002u);
+  EXPECT_TRUE(m.limits_hit.headers);
+  // A forged X-Spam header past the cap is still found, so it can be removed.
+  ASSERT_EQ(m.x_spam_fields.size(), 1u);
+  EXPECT_EQ(m.x_spam_fields[0], "X-Spam-Status");
+}
+
+TEST(MessageHostile, HundredDeepNestingStopsAtTheDepthLimit) {
+  Limits l;
+  std::string msg = "Subject: deep\nContent-Type: multipart/mixed; boundary=b0\n\n";
+  for (int i = 0; i < 100; ++i) {
+    msg += "--b" + std::to_string(i) + "\nContent-Type: multipart/mixed; boundary=b" + std::to_string(i + 1) + "\n\n";
+  }
+  msg += "--b100\nContent-Type: text/plain\n\ndeepest text\n--b100--\n";
+  for (int i = 99; i >= 0; --i) msg += "--b" + std::to_string(i) + "--\n";
+  Message m = parse_message(msg, l);
+  EXPECT_TRUE(m.limits_hit.mime_depth);
+  EXPECT_EQ(m.text.find("deepest text"), std::string::npos);
+  EXPECT_LE(m.parts.size(), static_cast<std::size_t>(l.max_mime_depth) + 2);
+}
+
+TEST(MessageHostile, NulBytesAreScannedAndFlagged) {
+  Limits l;
+  std::string msg("Subject: nul\0here\n\nbody with \0 nul and viagra\n", 46);
+  Message m = parse_message(msg, l);
+  EXPECT_TRUE(m.defects.nul_bytes);
+  EXPECT_NE(m.raw.find("viagra"), std::string::npos);
+  EXPECT_EQ(m.first("subject")->decoded, "nul here");
+}
+
+TEST(MessageHostile, BrokenBase64DecodesAsFarAsItCan) {
+  Limits l;
+  Message m = parse_message(
+      "Subject: b\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n"
+      "SGVsbG8g!!!@@@d29y***bGQ=\n====\nnot base64 at all ~~~\n",
+      l);
+  EXPECT_NE(m.text.find("Hello"), std::string::npos) << m.text;
+}
+
+TEST(MessageHostile, EightBitHeadersAreKeptAndFlagged) {
+  Limits l;
+  Message m = parse_message("Subject: Gr\xfc\xdf Gott \xe2\x82\xac\nFrom: x@example.org\n\nb\n", l);
+  EXPECT_TRUE(m.defects.eight_bit_headers);
+  ASSERT_NE(m.first("subject"), nullptr);
+  EXPECT_FALSE(m.first("subject")->decoded.empty());
+}
+
+TEST(MessageHostile, TruncatedMimeIsFlaggedAndPartsStillRead) {
+  Limits l;
+  Message m = parse_message(
+      "Subject: t\nContent-Type: multipart/alternative; boundary=zz\n\n"
+      "--zz\nContent-Type: text/plain\n\nfirst part text\n--zz\nContent-Type: text/html\n\n<p>cut he",
+      l);
+  EXPECT_TRUE(m.defects.truncated_mime);
+  EXPECT_NE(m.text.find("first part text"), std::string::npos);
+}
+
+TEST(MessageHostile, HugeHeaderLineIsCapped) {
+  Limits l;
+  std::string msg = "Subject: " + std::string(200000, 'A') + "\n\nbody\n";
+  Message m = parse_message(msg, l);
+  EXPECT_TRUE(m.limits_hit.header_bytes);
+  EXPECT_LE(m.first("subject")->raw.size(), l.max_header_bytes);
+}
+
+TEST(MessageHostile, DegenerateInputsDoNotCrash) {
+  Limits l;
+  const std::string cases[] = {
+      "", "\n", "\r\n\r\n", "no colon line\n\nbody", ": empty name\n\n", "Subject: only headers",
+      "Subject: x\n\n", std::string(5000, '\n'), "Content-Type: multipart/mixed\n\n--\n--\n",
+      "Content-Type: multipart/mixed; boundary=\"\"\n\n--\n\n--\n", "\r", " folded-first\nSubject: x\n\nb",
+      "Content-Type: message/rfc822\n\nContent-Type: message/rfc822\n\nSubject: inner\n\nhello\n",
+      "Content-Type: text/html\n\n<" + std::string(100000, '<') + ">",
+      "Content-Type: text/html\n\n" + [] { std::string s; for (int i = 0; i < 5000; ++i) s += "<div>"; return s; }(),
+  };
+  for (const std::string& c : cases) {
+    Message m = parse_message(c, l);
+    EXPECT_LE(m.raw.size(), c.size());
+  }
+}
+
+TEST(MessageHostile, HeaderBlockWithoutSeparatorEndsAtFirstNonHeaderLine) {
+  Limits l;
+  Message m = parse_message("Subject: s\nFrom: a@b.example\nthis is body text\nmore\n", l);
+  EXPECT_EQ(m.headers.size(), 2u);
+  EXPECT_TRUE(m.defects.bad_header_line);
+  EXPECT_NE(m.text.find("this is body text"), std::string::npos) << m.text;
+}

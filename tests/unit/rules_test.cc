@@ -1,0 +1,258 @@
+// rules_test.cc - every rule syntax form, its errors, and meta evaluation.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "rules/ruleset.h"
+#include "test_util.h"
+
+using namespace spamgate;
+using spamgate::test::hit;
+using spamgate::test::snapshot_with;
+
+namespace {
+
+const std::string kMsg =
+    "From: \"Sales Team\" <offers@deals.example.com>\n"
+    "To: bob@example.net, \"Carol\" <carol@example.net>\n"
+    "Cc: dave@example.net\n"
+    "Subject: =?UTF-8?Q?Cheap_V=C3=ADagra?= offer\n"
+    "Message-ID: <abc@deals.example.com>\n"
+    "Content-Type: multipart/alternative; boundary=b\n"
+    "\n"
+    "--b\nContent-Type: text/plain\n\nBuy now at http://192.0.2.5/shop\n"
+    "--b\nContent-Type: text/html\n\n<p>Buy <b>now</b> at <a href=\"https://bit.ly/x\">here</a></p>\n"
+    "--b--\n";
+
+std::vector<std::string> errors_of(const std::string& rules, const std::string& local = "") {
+  std::vector<Diagnostic> d;
+  auto s = snapshot_with(rules, &d, "", local);
+  std::vector<std::string> out;
+  for (const auto& e : d) out.push_back(e.str());
+  if (s != nullptr) {
+    EXPECT_TRUE(out.empty());
+  }
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& needle) {
+  return std::any_of(v.begin(), v.end(), [&](const std::string& s) { return s.find(needle) != std::string::npos; });
+}
+
+}  // namespace
+
+TEST(RuleSyntax, HeaderRuleMatchesDecodedValue) {
+  auto s = snapshot_with("header SUBJ_V Subject =~ /v[ií]agra/i\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, kMsg, "SUBJ_V"));
+  EXPECT_FALSE(hit(*s, "Subject: hello\n\nx\n", "SUBJ_V"));
+}
+
+TEST(RuleSyntax, HeaderRawAddrAndNameModifiers) {
+  auto s = snapshot_with(
+      "header RAW_ENC Subject:raw =~ /=\\?UTF-8\\?Q\\?/\n"
+      "header DEC_ENC Subject =~ /=\\?UTF-8/\n"
+      "header FROM_ADDR From:addr =~ /^offers\\@deals\\.example\\.com$/\n"
+      "header FROM_NAME From:name =~ /^Sales Team$/\n"
+      "header TO_ADDR2 To:addr =~ /^carol\\@example\\.net$/m\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, kMsg, "RAW_ENC"));
+  EXPECT_FALSE(hit(*s, kMsg, "DEC_ENC"));
+  EXPECT_TRUE(hit(*s, kMsg, "FROM_ADDR"));
+  EXPECT_TRUE(hit(*s, kMsg, "FROM_NAME"));
+  EXPECT_TRUE(hit(*s, kMsg, "TO_ADDR2"));
+}
+
+TEST(RuleSyntax, NegatedHeaderRuleHitsWhenHeaderIsMissingUnlessIfUnset) {
+  auto s = snapshot_with(
+      "header NO_XM X-Mailer !~ /./\n"
+      "header NO_XM_UNSET X-Mailer !~ /./ [if-unset: unset]\n"
+      "header XM_UNSET_MATCH X-Mailer =~ /^unset$/ [if-unset: unset]\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, kMsg, "NO_XM"));
+  EXPECT_FALSE(hit(*s, kMsg, "NO_XM_UNSET"));
+  EXPECT_TRUE(hit(*s, kMsg, "XM_UNSET_MATCH"));
+  EXPECT_FALSE(hit(*s, "X-Mailer: Foo\n\nx", "NO_XM"));
+}
+
+TEST(RuleSyntax, ExistsAllAndToCc) {
+  auto s = snapshot_with(
+      "header HAS_CC exists:Cc\n"
+      "header HAS_BCC exists:Bcc\n"
+      "header ALL_HDRS ALL =~ /^Cc: dave\\@example\\.net$/m\n"
+      "header TOCC_DAVE ToCc =~ /dave\\@/\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, kMsg, "HAS_CC"));
+  EXPECT_FALSE(hit(*s, kMsg, "HAS_BCC"));
+  EXPECT_TRUE(hit(*s, kMsg, "ALL_HDRS"));
+  EXPECT_TRUE(hit(*s, kMsg, "TOCC_DAVE"));
+}
+
+TEST(RuleSyntax, BodySeesSubjectAndRenderedHtmlRawbodySeesMarkup) {
+  auto s = snapshot_with(
+      "body BODY_SUBJ /Cheap Víagra offer/\n"
+      "body BODY_HTML_TEXT /Buy now at here/\n"
+      "body BODY_NO_TAGS /<b>/\n"
+      "rawbody RAW_TAGS /<b>now<\\/b>/\n"
+      "full FULL_BOUNDARY /^--b--$/m\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, kMsg, "BODY_SUBJ"));
+  EXPECT_TRUE(hit(*s, kMsg, "BODY_HTML_TEXT"));
+  EXPECT_FALSE(hit(*s, kMsg, "BODY_NO_TAGS"));
+  EXPECT_TRUE(hit(*s, kMsg, "RAW_TAGS"));
+  EXPECT_TRUE(hit(*s, kMsg, "FULL_BOUNDARY"));
+}
+
+TEST(RuleSyntax, UriRulesSeeTextAndHtmlLinks) {
+  auto s = snapshot_with(
+      "uri URI_IP m{^https?://\\d+\\.\\d+\\.\\d+\\.\\d+}\n"
+      "uri URI_SHORT m!bit\\.ly!i\n"
+      "uri URI_NONE /example\\.invalid/\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, kMsg, "URI_IP"));
+  EXPECT_TRUE(hit(*s, kMsg, "URI_SHORT"));
+  EXPECT_FALSE(hit(*s, kMsg, "URI_NONE"));
+}
+
+TEST(RuleSyntax, HashNeedsEscapingAndCommentsAreIgnored) {
+  auto s = snapshot_with(
+      "# a comment line\n"
+      "body ENTITY /&\\#\\d+;/   # trailing comment\n"
+      "   \n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, "Subject: x\n\nprice &#36;5\n", "ENTITY"));
+  EXPECT_FALSE(hit(*s, "Subject: x\n\nprice 5\n", "ENTITY"));
+}
+
+TEST(RuleMeta, BooleanOperatorsSumsAndMetasOfMetas) {
+  auto s = snapshot_with(
+      "body __A /alpha/\nbody __B /beta/\nbody __C /gamma/\n"
+      "meta AND_AB __A && __B\n"
+      "meta OR_NOT __C || !__A\n"
+      "meta TWO_OF_THREE (__A + __B + __C) > 1\n"
+      "meta META_OF_META AND_AB && !OR_NOT\n");
+  ASSERT_NE(s, nullptr);
+  const std::string ab = "Subject: x\n\nalpha beta\n";
+  const std::string c = "Subject: x\n\ngamma\n";
+  EXPECT_TRUE(hit(*s, ab, "AND_AB"));
+  EXPECT_FALSE(hit(*s, ab, "OR_NOT"));
+  EXPECT_TRUE(hit(*s, ab, "TWO_OF_THREE"));
+  EXPECT_TRUE(hit(*s, ab, "META_OF_META"));
+  EXPECT_FALSE(hit(*s, c, "AND_AB"));
+  EXPECT_TRUE(hit(*s, c, "OR_NOT"));
+  EXPECT_FALSE(hit(*s, c, "TWO_OF_THREE"));
+  EXPECT_FALSE(hit(*s, c, "META_OF_META"));
+}
+
+TEST(RuleMeta, MetaCanUseBuiltinSymbols) {
+  auto s = snapshot_with("body __PILLS /pills/\nmeta PILLS_IN_HTML_ONLY __PILLS && MIME_HTML_ONLY\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, "Content-Type: text/html\n\n<p>pills</p>\n", "PILLS_IN_HTML_ONLY"));
+  EXPECT_FALSE(hit(*s, "Content-Type: text/plain\n\npills\n", "PILLS_IN_HTML_ONLY"));
+}
+
+TEST(RuleErrors, BadRegexNamesFileAndLine) {
+  auto e = errors_of("body OK /fine/\nbody BROKEN /(unclosed/\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_TRUE(contains(e, "50_test.cf:2: rule 'BROKEN': bad regex")) << e[0];
+}
+
+TEST(RuleErrors, EveryErrorIsReportedWithItsLine) {
+  auto e = errors_of(
+      "body A /a/\n"
+      "meta M1 A && MISSING\n"          // 2 dangling reference
+      "score NOPE 1\n"                   // 3 unknown symbol
+      "frobnicate X /y/\n"               // 4 unknown directive
+      "body BADFLAG /x/q\n"              // 5 unknown flag
+      "body UNCLOSED /abc\n"             // 6 not closed
+      "header H1 Subject /x/\n"          // 7 no operator
+      "meta CYC1 CYC2\nmeta CYC2 CYC1\n" // 8, 9 cycle
+      "header H2 Subject:bogus =~ /x/\n" // 10 bad modifier
+      "score A abc\n"                    // 11 not a number
+      "meta BADEXPR (A &&\n");           // 12 bad expression
+  EXPECT_TRUE(contains(e, ":2: meta 'M1' refers to unknown rule 'MISSING'"));
+  EXPECT_TRUE(contains(e, ":3: score for unknown symbol 'NOPE'"));
+  EXPECT_TRUE(contains(e, ":4: unknown directive 'frobnicate'"));
+  EXPECT_TRUE(contains(e, ":5: rule 'BADFLAG': unknown regex flag 'q'"));
+  EXPECT_TRUE(contains(e, ":6: regex is not closed"));
+  EXPECT_TRUE(contains(e, ":7: header rule needs '=~' or '!~'"));
+  EXPECT_TRUE(contains(e, "cycle"));
+  EXPECT_TRUE(contains(e, ":10: unknown header modifier ':bogus'"));
+  EXPECT_TRUE(contains(e, ":11: score for 'A' must be a number"));
+  EXPECT_TRUE(contains(e, ":12: meta expression"));
+}
+
+TEST(RuleErrors, ScoreForAnErroneousRuleIsNotReportedTwice) {
+  auto e = errors_of("body BAD /(/\nscore BAD 2\ndescribe BAD broken\n");
+  EXPECT_EQ(e.size(), 1u);
+}
+
+TEST(RuleScores, LaterScoreWinsLocalFileLastAndZeroDisables) {
+  const std::string rules =
+      "body PHRASE /free money/i\nscore PHRASE 2.5\n"
+      "body OTHER /free/i\nscore OTHER 1\nscore OTHER 3\n"
+      "meta BOTH PHRASE && OTHER\nscore BOTH 1\n";
+  auto s = snapshot_with(rules, nullptr, "", "score PHRASE 0\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->symbols.score_millis("OTHER"), 3000);
+  const std::string msg = "Subject: x\n\nfree money\n";
+  auto hits = test::hits_of(*s, msg);
+  EXPECT_EQ(hits, std::vector<std::string>{"OTHER"});  // PHRASE disabled, so BOTH cannot fire
+}
+
+TEST(RuleScores, DefaultScoresFollowSpamAssassin) {
+  auto s = snapshot_with("body PLAIN /a/\nbody NICE /b/\ntflags NICE nice\nbody __SUB /c/\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->symbols.score_millis("PLAIN"), 1000);
+  EXPECT_EQ(s->symbols.score_millis("NICE"), -1000);
+  EXPECT_EQ(s->symbols.score_millis("__SUB"), 0);
+  EXPECT_EQ(s->symbols.score_millis("USER_IN_WELCOMELIST"), -100000);
+  EXPECT_EQ(s->symbols.score_millis("USER_IN_BLOCKLIST"), 100000);
+}
+
+TEST(RuleLists, WelcomelistAndBlocklistGlobsMatchSenders) {
+  auto s = snapshot_with("welcomelist_from *@Partner.example boss@corp.example\nblocklist_from spam?@bad.example\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, "From: Ann <ann@partner.example>\n\nx\n", "USER_IN_WELCOMELIST"));
+  EXPECT_TRUE(hit(*s, "From: BOSS@corp.example\n\nx\n", "USER_IN_WELCOMELIST"));
+  EXPECT_FALSE(hit(*s, "From: ann@partner.example.evil.test\n\nx\n", "USER_IN_WELCOMELIST"));
+  EXPECT_TRUE(hit(*s, "From: spam1@bad.example\n\nx\n", "USER_IN_BLOCKLIST"));
+  EXPECT_FALSE(hit(*s, "From: spam12@bad.example\n\nx\n", "USER_IN_BLOCKLIST"));
+  ScanResult r = scan_message(*s, "From: ann@partner.example\nSubject: x\n\nx\n", Envelope{});
+  EXPECT_EQ(r.verdict.score_tenths, -1000);
+}
+
+TEST(RuleLists, GlobMatching) {
+  EXPECT_TRUE(glob_match("*@example.com", "a@example.com"));
+  EXPECT_TRUE(glob_match("a?c@x", "abc@x"));
+  EXPECT_TRUE(glob_match("*", ""));
+  EXPECT_FALSE(glob_match("*@example.com", "a@example.com.evil"));
+  EXPECT_TRUE(glob_match("*@*.example.com", "a@mail.EXAMPLE.com"));
+}
+
+TEST(RuleSafety, CatastrophicRegexEndsAtTheMatchLimit) {
+  auto s = snapshot_with("body SLOW /(a+)+$/\nbody FAST /aaa/\n", nullptr, "[limits]\npcre_match_limit = 10000\n");
+  ASSERT_NE(s, nullptr);
+  ScanResult r = scan_message(*s, "Subject: x\n\n" + std::string(40, 'a') + "!\n", Envelope{});
+  ASSERT_EQ(r.check_errors.size(), 1u);
+  EXPECT_NE(r.check_errors[0].find("SLOW"), std::string::npos);
+  bool fast = false;
+  for (const Hit& h : r.hits) fast = fast || h.name == "FAST";
+  EXPECT_TRUE(fast);  // the other rules still ran
+}
+
+TEST(ShippedRules, LintCleanAndEveryRuleDescribed) {
+  std::vector<Diagnostic> d;
+  auto s = load_snapshot(std::string(SPAMGATE_SOURCE_DIR) + "/conf/spamgate.toml", d);
+  for (const auto& e : d) ADD_FAILURE() << e.str();
+  ASSERT_TRUE(s.ok());
+  std::vector<Diagnostic> d2;
+  RuleSet rs;
+  parse_rule_files(rule_files_in(std::string(SPAMGATE_SOURCE_DIR) + "/rules", d2), {}, false, rs, d2);
+  for (const Rule& r : rs.rules) {
+    if (r.name.rfind("__", 0) == 0) continue;
+    const SymbolInfo* info = s.value()->symbols.find(r.name);
+    ASSERT_NE(info, nullptr);
+    EXPECT_FALSE(info->description.empty()) << r.name << " has no describe line";
+  }
+}

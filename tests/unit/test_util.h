@@ -1,0 +1,86 @@
+// test_util.h - helpers for unit tests: temporary directories and snapshots
+// built from rule text written by the test.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "spamgate/pipeline.h"
+#include "spamgate/snapshot.h"
+
+namespace spamgate::test {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() / ("spamgate-test-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name, const std::string& content) const {
+    auto p = path_ / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A config in `dir` whose rules_dir holds one file with `rules`; `toml` is
+// appended to the config (e.g. "threshold = 5.5\n").
+inline std::string write_config(const TempDir& dir, const std::string& rules, const std::string& toml = "",
+                                const std::string& local = "") {
+  dir.file("rules/50_test.cf", rules);
+  if (!local.empty()) dir.file("local.cf", local);
+  return dir.file("spamgate.toml", "rules_dir = \"rules\"\nlocal_rules = \"local.cf\"\n"
+                                   "hostname = \"mx1.gateway.example\"\n"
+                                   "support_url = \"https://help.example.net/spam\"\n"
+                                   "service_name = \"Example Gateway\"\n" + toml);
+}
+
+inline std::shared_ptr<const Snapshot> snapshot_with(const std::string& rules, std::vector<Diagnostic>* diags = nullptr,
+                                                     const std::string& toml = "", const std::string& local = "") {
+  static std::vector<std::unique_ptr<TempDir>> keep;  // files stay for the test run
+  keep.push_back(std::make_unique<TempDir>());
+  std::string cfg = write_config(*keep.back(), rules, toml, local);
+  std::vector<Diagnostic> d;
+  auto s = load_snapshot(cfg, diags ? *diags : d);
+  if (!s.ok()) return nullptr;
+  return s.value();
+}
+
+// Names of the scored rules that hit `msg` under `snap`.
+inline std::vector<std::string> hits_of(const Snapshot& snap, const std::string& msg) {
+  ScanResult r = scan_message(snap, msg, Envelope{});
+  std::vector<std::string> out;
+  for (const ScoredHit& h : r.verdict.hits) out.push_back(h.name);
+  return out;
+}
+
+inline bool hit(const Snapshot& snap, const std::string& msg, const std::string& rule) {
+  ScanResult r = scan_message(snap, msg, Envelope{});
+  for (const Hit& h : r.hits) {
+    if (h.name == rule) return true;
+  }
+  return false;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+}  // namespace spamgate::test
