@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -243,6 +244,8 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   c.path = path;
   Loader loader(path, diags);
   loader.load(root, c);
+  std::stable_sort(diags.begin() + static_cast<std::ptrdiff_t>(before), diags.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
   if (c.rules_dir.empty()) diags.push_back({path, 0, "'rules_dir' is required"});
   if (diags.size() != before) return Status::InvalidArgument("config " + path + " has errors");
   c.rules_dir = loader.resolve(c.rules_dir);

@@ -1,0 +1,90 @@
+// config_test.cc - spamgate.toml: defaults, errors with line numbers.
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+#include "test_util.h"
+
+using namespace spamgate;
+using spamgate::test::TempDir;
+
+namespace {
+
+std::vector<std::string> config_errors(const std::string& toml) {
+  TempDir d;
+  d.file("rules/x.cf", "");
+  std::string path = d.file("c.toml", toml);
+  std::vector<Diagnostic> diags;
+  auto c = load_config(path, diags);
+  std::vector<std::string> out;
+  for (const auto& e : diags) out.push_back(e.str().substr(e.str().find("c.toml")));
+  return out;
+}
+
+}  // namespace
+
+TEST(Config, ShippedConfigLoadsWithDocumentedDefaults) {
+  std::vector<Diagnostic> diags;
+  auto c = load_config(std::string(SPAMGATE_SOURCE_DIR) + "/conf/spamgate.toml", diags);
+  ASSERT_TRUE(c.ok()) << (diags.empty() ? "" : diags[0].str());
+  EXPECT_EQ(c->threshold_tenths, 50);
+  EXPECT_EQ(c->threshold_text, "5");
+  EXPECT_EQ(c->subject_tag, "[SPAM] -");
+  EXPECT_EQ(c->limits.max_scan_bytes, 1048576u);
+  EXPECT_FALSE(c->hostname.empty());
+  EXPECT_NE(c->rules_dir.find("/rules"), std::string::npos);
+}
+
+TEST(Config, UnknownKeysAndWrongTypesNameTheLine) {
+  auto e = config_errors(
+      "rules_dir = \"rules\"\n"
+      "threshhold = 5\n"
+      "max_scan_bytes = \"big\"\n"
+      "[log]\n"
+      "level = \"loud\"\n"
+      "colour = 1\n");
+  ASSERT_EQ(e.size(), 4u);
+  EXPECT_EQ(e[0], "c.toml:2: unknown key 'threshhold'");
+  EXPECT_EQ(e[1], "c.toml:3: 'max_scan_bytes' must be an integer");
+  EXPECT_EQ(e[2], "c.toml:5: 'log.level' must be one of trace, debug, info, warn, error, critical, off");
+  EXPECT_EQ(e[3], "c.toml:6: unknown key 'log.colour'");
+}
+
+TEST(Config, SyntaxErrorNamesTheLine) {
+  auto e = config_errors("rules_dir = \"rules\"\nthreshold = = 5\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("c.toml:2:", 0), 0u) << e[0];
+}
+
+TEST(Config, ThresholdIsKeptInTenthsAndPrintedShortest) {
+  struct Case {
+    std::string value;
+    std::int64_t tenths;
+    std::string text;
+  } cases[] = {{"5", 50, "5"}, {"5.0", 50, "5"}, {"5.5", 55, "5.5"}, {"-1", -10, "-1"}, {"12.3", 123, "12.3"}};
+  for (const auto& c : cases) {
+    TempDir d;
+    d.file("rules/x.cf", "");
+    std::vector<Diagnostic> diags;
+    auto cfg = load_config(d.file("c.toml", "rules_dir = \"rules\"\nthreshold = " + c.value + "\n"), diags);
+    ASSERT_TRUE(cfg.ok()) << c.value;
+    EXPECT_EQ(cfg->threshold_tenths, c.tenths) << c.value;
+    EXPECT_EQ(cfg->threshold_text, c.text) << c.value;
+  }
+  auto e = config_errors("rules_dir = \"rules\"\nthreshold = 5.25\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("at most one decimal"), std::string::npos);
+}
+
+TEST(Config, HeaderTextMustBePrintable) {
+  auto e = config_errors("rules_dir = \"rules\"\nservice_name = \"Evil\\r\\nX-Spam-Flag: NO\"\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("'service_name' must be printable"), std::string::npos);
+}
+
+TEST(Config, MissingFileIsAClearError) {
+  std::vector<Diagnostic> diags;
+  auto c = load_config("/nonexistent/spamgate.toml", diags);
+  EXPECT_FALSE(c.ok());
+  ASSERT_EQ(diags.size(), 1u);
+  EXPECT_EQ(diags[0].str(), "/nonexistent/spamgate.toml: cannot read config: no such file");
+}
