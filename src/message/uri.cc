@@ -37,7 +37,7 @@ const pcre2_code* finder() {
   static std::once_flag once;
   std::call_once(once, [] {
     static const char kPattern[] =
-        R"((?i)\b(?:https?://|mailto:|www\.)[^\s<>"'`{}|\\^\[\]]+)";
+        R"((?i)\b(?:https?://|mailto:|www\.|(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?/)[^\s<>"'`{}|\\^\[\]]*)";
     int err = 0;
     PCRE2_SIZE off = 0;
     code.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kPattern), PCRE2_ZERO_TERMINATED,
@@ -75,8 +75,8 @@ bool parse_uri(std::string_view text, Uri& out) {
     out.host = at == std::string_view::npos ? std::string() : ascii_lower(addr.substr(at + 1));
     out.host_is_ip = false;
     return !addr.empty();
-  } else if (istarts_with(text, "www.")) {
-    out.scheme = "";
+  } else if (istarts_with(text, "www.") || (!text.empty() && text[0] >= '0' && text[0] <= '9')) {
+    out.scheme = "";  // schemeless: www.example.com/... or 192.0.2.1/...
     rest = text;
   } else {
     return false;
