@@ -119,28 +119,26 @@ std::string apply_plan(std::string_view bytes, const Plan& plan) {
     }
     return out + eol;
   };
-  // Field index -> replacement text ("" = deleted).
-  std::map<std::size_t, std::string> replace;
-  auto nth = [&](const std::string& name, int index) -> std::ptrdiff_t {
-    std::string lname = ascii_lower(name);
-    int seen = 0;
-    for (std::size_t i = 0; i < hb.fields.size(); ++i) {
-      if (replace.count(i) && replace[i].empty()) continue;  // already deleted: Postfix renumbers
-      if (ascii_lower(hb.fields[i].name) == lname && ++seen == index) return static_cast<std::ptrdiff_t>(i);
-    }
-    return -1;
-  };
+  // Live fields of each name, in order; a delete removes its entry, so later
+  // indexes count as Postfix's do after it renumbers.
+  std::map<std::string, std::vector<std::size_t>> by_name;
+  for (std::size_t i = 0; i < hb.fields.size(); ++i) by_name[ascii_lower(hb.fields[i].name)].push_back(i);
+  std::map<std::size_t, std::string> replace;  // field index -> new text ("" = deleted)
   std::string added;
   for (const HeaderEdit& e : plan.edits) {
     if (e.op == HeaderEdit::Op::kAdd) {
       added += render(e.name, e.value);
       continue;
     }
-    std::ptrdiff_t i = nth(e.name, e.index);
-    if (i < 0) continue;
-    const RawField& f = hb.fields[static_cast<std::size_t>(i)];
-    replace[static_cast<std::size_t>(i)] =
-        e.op == HeaderEdit::Op::kDelete ? std::string() : render(std::string(f.name), e.value);
+    auto it = by_name.find(ascii_lower(e.name));
+    if (it == by_name.end() || e.index < 1 || static_cast<std::size_t>(e.index) > it->second.size()) continue;
+    std::size_t i = it->second[static_cast<std::size_t>(e.index) - 1];
+    if (e.op == HeaderEdit::Op::kDelete) {
+      replace[i] = std::string();
+      it->second.erase(it->second.begin() + (e.index - 1));
+    } else {
+      replace[i] = render(std::string(hb.fields[i].name), e.value);
+    }
   }
   std::string out;
   out.reserve(bytes.size() + added.size() + 64);

@@ -16,15 +16,10 @@ namespace spamgate::app {
 
 int cmd_bench(int argc, char** argv) {
   const char* usage = "usage: spamgate bench [--config F] [--repeat N] DIR|FILE ...\n";
-  auto opt = parse_options(argc, argv, 2, usage);
-  if (!opt) return 2;
-  if (opt->args.empty()) {
-    std::cerr << usage;
-    return 2;
-  }
-  opt->quiet = true;
-  auto snap = load_or_report(*opt);
-  if (!snap) return 2;
+  auto started = start_command(argc, argv, usage, true);
+  if (!started) return 2;
+  const Options* opt = &started->opt;
+  const auto& snap = started->snap;
   // Files are read one at a time (as the milter receives them), so peak RSS
   // is the scanner's, not the corpus's; only scan time counts as busy time.
   std::vector<std::string> paths = expand_inputs(opt->args);

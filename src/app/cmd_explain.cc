@@ -12,15 +12,10 @@ namespace spamgate::app {
 
 int cmd_explain(int argc, char** argv) {
   const char* usage = "usage: spamgate explain [--config F] FILE|- ...\n";
-  auto opt = parse_options(argc, argv, 2, usage);
-  if (!opt) return 2;
-  if (opt->args.empty()) {
-    std::cerr << usage;
-    return 2;
-  }
-  opt->quiet = true;
-  auto snap = load_or_report(*opt);
-  if (!snap) return 2;
+  auto started = start_command(argc, argv, usage, true);
+  if (!started) return 2;
+  const Options* opt = &started->opt;
+  const auto& snap = started->snap;
   int rc = 0;
   for (const std::string& path : expand_inputs(opt->args)) {
     Input in = read_input(path);

@@ -29,14 +29,10 @@ std::string tests_of(const Verdict& v) {
 }  // namespace
 
 int cmd_scan(int argc, char** argv) {
-  auto opt = parse_options(argc, argv, 2, kUsage);
-  if (!opt) return 2;
-  if (opt->args.empty()) {
-    std::cerr << kUsage;
-    return 2;
-  }
-  auto snap = load_or_report(*opt);
-  if (!snap) return 2;
+  auto started = start_command(argc, argv, kUsage, false);
+  if (!started) return 2;
+  const Options* opt = &started->opt;
+  const auto& snap = started->snap;
   std::vector<std::string> inputs = expand_inputs(opt->args);
   const bool to_files = opt->rewrite && inputs.size() > 1;
   int rc = 0;

@@ -71,6 +71,19 @@ std::shared_ptr<const Snapshot> load_or_report(const Options& opt) {
   return snap.value();
 }
 
+std::optional<Started> start_command(int argc, char** argv, const char* usage, bool quiet) {
+  auto opt = parse_options(argc, argv, 2, usage);
+  if (!opt) return std::nullopt;
+  if (opt->args.empty()) {
+    std::cerr << usage;
+    return std::nullopt;
+  }
+  opt->quiet = opt->quiet || quiet;
+  auto snap = load_or_report(*opt);
+  if (!snap) return std::nullopt;
+  return Started{std::move(*opt), std::move(snap)};
+}
+
 namespace {
 
 // True when the first line looks like a header field or an mbox "From " line.

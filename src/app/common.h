@@ -27,6 +27,15 @@ std::optional<Options> parse_options(int argc, char** argv, int first, const cha
 // prints every config/rules error to stderr. nullptr on failure.
 std::shared_ptr<const Snapshot> load_or_report(const Options& opt);
 
+// The start every message-reading subcommand shares: options parsed, at
+// least one input given, snapshot loaded. nullopt (usage or config error
+// already printed) means exit 2. `quiet` forces --quiet.
+struct Started {
+  Options opt;
+  std::shared_ptr<const Snapshot> snap;
+};
+std::optional<Started> start_command(int argc, char** argv, const char* usage, bool quiet);
+
 // One input message: its bytes or why it cannot be scanned.
 struct Input {
   std::string name;
