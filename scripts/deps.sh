@@ -7,7 +7,8 @@ PKGS=(
   build-essential cmake pkg-config
   libgmime-3.0-dev libglib2.0-dev libxml2-dev libpcre2-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev
-  libgtest-dev
+  libgtest-dev libmilter-dev
+  postfix swaks python3
 )
 
 missing=()
@@ -20,5 +21,8 @@ fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# Postfix is only used for the end-to-end tests and benchmarks, as private
+# instances (postfix -c DIR); the system instance stays unconfigured.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

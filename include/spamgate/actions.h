@@ -31,7 +31,14 @@ struct Plan {
   std::vector<HeaderEdit> edits;
 };
 
-Plan plan_actions(const Config& cfg, const Message& msg, const Verdict& v);
+// What the plan may do. Mail going out (authenticated senders, trusted
+// networks) is never subject-tagged and never carries the tests= list.
+struct PlanOptions {
+  bool tag_subject = true;  // tag the Subject and add X-Spam-Flag on spam
+  bool list_tests = true;   // name the rules in X-Spam-Status
+};
+
+Plan plan_actions(const Config& cfg, const Message& msg, const Verdict& v, const PlanOptions& opts = {});
 
 // The message exactly as it would be delivered: `bytes` (the whole message)
 // with the plan's header edits; body bytes unchanged.

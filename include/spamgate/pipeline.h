@@ -17,21 +17,28 @@
 
 namespace spamgate {
 
+struct CheckError {
+  std::string check;    // Check::name()
+  std::string message;  // what went wrong
+};
+
 struct ScanResult {
   Message message;
   std::vector<Hit> hits;  // every hit, sub-rules included
   Verdict verdict;
   Plan plan;
-  std::vector<std::string> check_errors;  // "check: message" for checks that failed
+  std::vector<CheckError> check_errors;  // checks that failed (their other hits still count)
   double ms = 0;                          // wall time of the whole scan
 };
 
 // `total_size` is the size of the whole message when `bytes` holds only its
 // first max_scan_bytes.
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
-                        std::optional<std::size_t> total_size = std::nullopt);
+                        std::optional<std::size_t> total_size = std::nullopt, const PlanOptions& opts = {});
 
-// Logs the one verdict line for `r` (Message-ID, score, action, tests, ms).
-void log_verdict(const ScanResult& r, std::string_view label);
+// Logs the one verdict line for `r`: `label` (queue id or file), then
+// `context` (e.g. client and envelope), Message-ID, score, action, tests, ms.
+// Check errors are logged as warnings with the same label.
+void log_verdict(const ScanResult& r, std::string_view label, std::string_view context = {});
 
 }  // namespace spamgate

@@ -7,7 +7,9 @@
 // with, so a reload never changes the rules mid-message.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +21,25 @@
 #include "spamgate/status.h"
 
 namespace spamgate {
+
+// What the milter does with a class of senders.
+enum class SenderPolicy { kTag, kLog, kSkip };  // scan and tag / scan and only log / skip
+// What a failing check does to its message.
+enum class FailureAction { kContinue, kTempfail, kAccept };
+
+// [milter] in spamgate.toml.
+struct MilterConfig {
+  std::string socket = "inet:8895@127.0.0.1";  // inet:PORT@HOST, inet6:PORT@HOST or unix:PATH
+  int timeout_seconds = 60;        // libmilter's wait on Postfix (smfi_settimeout)
+  int drain_seconds = 20;          // SIGTERM waits this long for sessions in flight
+  std::vector<std::string> trusted_networks;  // CIDRs whose mail is "trusted" (outgoing)
+  SenderPolicy inbound = SenderPolicy::kTag;
+  SenderPolicy authenticated = SenderPolicy::kLog;  // {auth_authen} set
+  SenderPolicy trusted = SenderPolicy::kLog;
+  FailureAction on_check_error = FailureAction::kContinue;    // default for every check
+  std::map<std::string, FailureAction> on_check_error_by_check;  // check name -> action
+  FailureAction on_internal_error = FailureAction::kAccept;   // accept or tempfail
+};
 
 // Every option has a default; conf/spamgate.toml documents each one.
 struct Config {
@@ -34,6 +55,7 @@ struct Config {
   Limits limits;
   std::string log_level = "info";      // trace debug info warn error critical off
   std::string log_target = "stderr";   // stderr | stdout | syslog | a file path
+  MilterConfig milter;
 };
 
 // A place in a rules or config file, for error messages.
@@ -69,6 +91,18 @@ struct Snapshot {
   std::vector<std::unique_ptr<const Check>> checks;  // run in this order
   std::vector<std::string> rule_files;                // as loaded, for logs
   std::size_t rule_count = 0;
+};
+
+// The current snapshot, swapped atomically on reload. A reader keeps the
+// shared_ptr it got for as long as it needs it (a whole message).
+class SnapshotHolder {
+ public:
+  explicit SnapshotHolder(std::shared_ptr<const Snapshot> s) : p_(std::move(s)) {}
+  std::shared_ptr<const Snapshot> get() const { return p_.load(std::memory_order_acquire); }
+  void set(std::shared_ptr<const Snapshot> s) { p_.store(std::move(s), std::memory_order_release); }
+
+ private:
+  std::atomic<std::shared_ptr<const Snapshot>> p_;
 };
 
 // Reads the config at `config_path` and every rule file it names. On failure

@@ -20,9 +20,10 @@ namespace {
 constexpr std::size_t kFoldAt = 78;
 constexpr std::size_t kMaxLine = 998;
 
-std::string status_value(const Verdict& v) {
+std::string status_value(const Verdict& v, bool list_tests) {
   std::string head = std::string(v.spam ? "Yes" : "No") + ", score=" + format_tenths(v.score_tenths) +
                      " required=" + format_tenths(v.threshold_tenths) + " tests=";
+  if (!list_tests) return head.substr(0, head.size() - std::string(" tests=").size());
   std::string out = head;
   std::size_t line_len = std::string("X-Spam-Status: ").size() + head.size();
   if (v.hits.empty()) return out + "none";
@@ -79,7 +80,7 @@ std::string tagged_subject(const std::string& tag, const std::string* raw, const
   return tag + " " + original;
 }
 
-Plan plan_actions(const Config& c, const Message& msg, const Verdict& v) {
+Plan plan_actions(const Config& c, const Message& msg, const Verdict& v, const PlanOptions& opts) {
   Plan p;
   // Foreign X-Spam-* fields: delete each name's occurrences, highest index first.
   std::map<std::string, std::pair<std::string, int>> counts;
@@ -91,7 +92,7 @@ Plan plan_actions(const Config& c, const Message& msg, const Verdict& v) {
   for (const auto& [lname, e] : counts) {
     for (int i = e.second; i >= 1; --i) p.edits.push_back({HeaderEdit::Op::kDelete, e.first, i, ""});
   }
-  if (v.spam) {
+  if (v.spam && opts.tag_subject) {
     const Header* subj = msg.first("subject");
     std::string value = tagged_subject(c.subject_tag, subj ? &subj->raw : nullptr,
                                        subj ? &subj->decoded : nullptr);
@@ -101,7 +102,7 @@ Plan plan_actions(const Config& c, const Message& msg, const Verdict& v) {
     }
     p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Flag", 0, "YES"});
   }
-  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Status", 0, status_value(v)});
+  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Status", 0, status_value(v, opts.list_tests)});
   p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Level", 0, level_value(v)});
   p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Technical-Details", 0, details_value(c, v)});
   return p;

@@ -41,7 +41,8 @@ int cmd_explain(int argc, char** argv) {
                   desc.c_str());
       if (!h.detail.empty()) std::printf("  %6s  %-28s matched: \"%s\"\n", "", "", h.detail.c_str());
     }
-    for (const std::string& e : r.check_errors) std::printf("  warning: %s\n", e.c_str());
+    for (const CheckError& e : r.check_errors)
+      std::printf("  warning: check %s failed: %s\n", e.check.c_str(), e.message.c_str());
     std::printf("\n  Total %s, threshold %s: %s (action: %s)\n\n", format_tenths(r.verdict.score_tenths).c_str(),
                 snap->config.threshold_text.c_str(),
                 r.verdict.spam ? "SPAM (score is greater than the threshold)" : "not spam",

@@ -72,7 +72,7 @@ int cmd_scan(int argc, char** argv) {
       for (const ScoredHit& h : v.hits)
         j["rules"].push_back({{"name", h.name}, {"score", static_cast<double>(h.score_millis) / 1000.0}});
       j["ms"] = std::round(r.ms * 1000.0) / 1000.0;
-      if (!r.check_errors.empty()) j["errors"] = r.check_errors;
+      for (const CheckError& e : r.check_errors) j["errors"].push_back(e.check + ": " + e.message);
       std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       std::cout << path << ": " << (v.spam ? "spam" : "ham") << " score=" << format_tenths(v.score_tenths)

@@ -8,5 +8,6 @@ int cmd_scan(int argc, char** argv);
 int cmd_explain(int argc, char** argv);
 int cmd_lint(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_milter(int argc, char** argv);
 
 }  // namespace spamgate::app

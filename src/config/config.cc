@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "spamgate/verdict.h"
+#include "util/cidr.h"
 
 namespace spamgate {
 
@@ -143,6 +144,7 @@ class Loader {
         {"max_scan_bytes", [&](const toml::node& n) { int_key(n, "max_scan_bytes", c.limits.max_scan_bytes, 1024, 1LL << 30); }},
         {"limits", [&](const toml::node& n) { limits(n, c.limits); }},
         {"log", [&](const toml::node& n) { log(n, c); }},
+        {"milter", [&](const toml::node& n) { milter(n, c.milter); }},
     };
     walk(root, top, "");
   }
@@ -215,6 +217,61 @@ class Loader {
         {"target", [&](const toml::node& v) { string_key(v, "log.target", c.log_target, 4096, false); }},
     };
     walk(*t, keys, "log.");
+  }
+
+  void policy(const toml::node& n, const std::string& key, SenderPolicy& out) {
+    auto v = n.value<std::string>();
+    if (!n.is_string() || !v || (*v != "tag" && *v != "log" && *v != "skip"))
+      return error(n, "'" + key + "' must be \"tag\", \"log\" or \"skip\"");
+    out = *v == "tag" ? SenderPolicy::kTag : *v == "log" ? SenderPolicy::kLog : SenderPolicy::kSkip;
+  }
+
+  void failure(const toml::node& n, const std::string& key, FailureAction& out, bool internal) {
+    auto v = n.value<std::string>();
+    const char* first = internal ? "accept" : "continue";
+    if (!n.is_string() || !v || (*v != first && *v != "tempfail"))
+      return error(n, "'" + key + "' must be \"" + first + "\" or \"tempfail\"");
+    out = *v == "tempfail" ? FailureAction::kTempfail : internal ? FailureAction::kAccept : FailureAction::kContinue;
+  }
+
+  void milter(const toml::node& n, MilterConfig& m) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'milter' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"socket", [&](const toml::node& v) {
+           string_key(v, "milter.socket", m.socket, 4096, false);
+           if (m.socket.rfind("inet:", 0) != 0 && m.socket.rfind("inet6:", 0) != 0 && m.socket.rfind("unix:", 0) != 0 &&
+               m.socket.rfind("local:", 0) != 0)
+             error(v, "'milter.socket' must look like inet:PORT@HOST, inet6:PORT@HOST or unix:PATH");
+         }},
+        {"timeout", [&](const toml::node& v) { int_key(v, "milter.timeout", m.timeout_seconds, 1, 3600); }},
+        {"drain_timeout", [&](const toml::node& v) { int_key(v, "milter.drain_timeout", m.drain_seconds, 0, 3600); }},
+        {"trusted_networks", [&](const toml::node& v) {
+           const toml::array* a = v.as_array();
+           if (a == nullptr) return error(v, "'milter.trusted_networks' must be a list of CIDRs");
+           for (const toml::node& e : *a) {
+             auto s = e.value<std::string>();
+             if (!e.is_string() || !s || !Cidr::parse(*s))
+               return error(e, "'milter.trusted_networks' entry is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32");
+             m.trusted_networks.push_back(*s);
+           }
+         }},
+        {"inbound", [&](const toml::node& v) { policy(v, "milter.inbound", m.inbound); }},
+        {"authenticated", [&](const toml::node& v) { policy(v, "milter.authenticated", m.authenticated); }},
+        {"trusted", [&](const toml::node& v) { policy(v, "milter.trusted", m.trusted); }},
+        {"on_check_error", [&](const toml::node& v) { failure(v, "milter.on_check_error", m.on_check_error, false); }},
+        {"on_internal_error", [&](const toml::node& v) { failure(v, "milter.on_internal_error", m.on_internal_error, true); }},
+        {"on_check_error_by_check", [&](const toml::node& v) {
+           const toml::table* bt = v.as_table();
+           if (bt == nullptr) return error(v, "'milter.on_check_error_by_check' must be a table such as { rules = \"tempfail\" }");
+           for (const auto& [k, e] : *bt) {
+             FailureAction a = FailureAction::kContinue;
+             failure(e, "milter.on_check_error_by_check." + std::string(k.str()), a, false);
+             m.on_check_error_by_check[std::string(k.str())] = a;
+           }
+         }},
+    };
+    walk(*t, keys, "milter.");
   }
 
   std::string path_;

@@ -36,7 +36,7 @@ Status init_logging(const std::string& level, const std::string& target) {
   if (target == "syslog") lg->set_pattern("%l: %v");
   else lg->set_pattern("%Y-%m-%dT%H:%M:%S.%e spamgate[%P] %l: %v");
   lg->set_level(spdlog::level::from_str(level));
-  lg->flush_on(spdlog::level::warn);
+  lg->flush_on(spdlog::level::info);  // a verdict line must not sit in a buffer when the process dies
   holder() = lg;
   return Status::Ok();
 }

@@ -9,7 +9,7 @@
 namespace spamgate {
 
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
-                        std::optional<std::size_t> total_size) {
+                        std::optional<std::size_t> total_size, const PlanOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
   ScanResult r;
   r.message = parse_message(bytes, snap.config.limits, total_size);
@@ -21,23 +21,25 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
     } catch (const std::exception& e) {
       s = Status::Internal(e.what());
     }
-    if (!s.ok()) r.check_errors.push_back(std::string(check->name()) + ": " + s.message());
+    if (!s.ok()) r.check_errors.push_back({std::string(check->name()), s.message()});
   }
   r.verdict = decide(snap, r.hits);
-  r.plan = plan_actions(snap.config, r.message, r.verdict);
+  r.plan = plan_actions(snap.config, r.message, r.verdict, opts);
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
 
-void log_verdict(const ScanResult& r, std::string_view label) {
+void log_verdict(const ScanResult& r, std::string_view label, std::string_view context) {
   const Header* mid = r.message.first("message-id");
   std::string tests;
   for (const ScoredHit& h : r.verdict.hits) {
     if (!tests.empty()) tests.push_back(',');
     tests += h.name;
   }
-  for (const std::string& e : r.check_errors) log().warn("{}: check failed, skipped: {}", label, clip(e, 300));
-  log().info("{}: msgid={} score={} required={} action={} tests={} ms={:.2f}", label,
+  for (const CheckError& e : r.check_errors)
+    log().warn("{}: check {} failed, its remaining work skipped: {}", label, e.check, clip(e.message, 300));
+  log().info("{}: {}{}msgid={} score={} required={} action={} tests={} ms={:.2f}", label, context,
+             context.empty() ? "" : " ",
              mid ? clip(mid->decoded, 100) : std::string("(none)"), format_tenths(r.verdict.score_tenths),
              format_tenths(r.verdict.threshold_tenths), action_name(r.verdict.action),
              tests.empty() ? "none" : tests, r.ms);

@@ -200,3 +200,20 @@ TEST(Rewrite, CrlfMessageStaysCrlfAndBodyIsByteIdentical) {
   EXPECT_NE(hb.find("Subject: [SPAM] - hi\r\n"), std::string::npos);
   EXPECT_NE(hb.find("\r\n\tThis system will flag"), std::string::npos);
 }
+
+TEST(Outbound, NeverTaggedAndNoTestsList) {
+  auto s = snapshot_with(kRules);
+  ASSERT_NE(s, nullptr);
+  const std::string msg = "Subject: hello\n\nspammy bit\n";
+  PlanOptions outbound;
+  outbound.tag_subject = false;
+  outbound.list_tests = false;
+  ScanResult r = scan_message(*s, msg, Envelope{}, std::nullopt, outbound);
+  EXPECT_TRUE(r.verdict.spam);
+  std::string out = apply_plan(msg, r.plan);
+  EXPECT_NE(out.find("Subject: hello\n"), std::string::npos);
+  EXPECT_EQ(out.find("X-Spam-Flag"), std::string::npos);
+  EXPECT_EQ(out.find("tests="), std::string::npos);
+  EXPECT_EQ(out.find("SPAMMY"), std::string::npos);
+  EXPECT_NE(out.find("X-Spam-Status: Yes, score=7.6 required=5.0\n"), std::string::npos) << out;
+}

@@ -1,0 +1,327 @@
+// milter.cc - libmilter glue: noexcept trampolines around Session, the
+// signal/reload thread and the drain on shutdown (see milter.h).
+//
+// Each xxfi_* is a noexcept trampoline: the Session comes from
+// smfi_getpriv; any exception is logged and answered with the configured
+// on_internal_error action, never thrown across libmilter. xxfi_close may
+// come without private data; xxfi_abort may come at any time.
+// DIAGNOSTICS: info at start, reload and stop; error for a refused reload
+// (with every file:line), for a failed callback, and for a drain timeout.
+#include "milter/milter.h"
+
+#include <arpa/inet.h>
+#include <libmilter/mfapi.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include "milter/session.h"
+#include "spamgate/snapshot.h"
+#include "util/log.h"
+
+namespace spamgate {
+namespace {
+
+std::unique_ptr<SnapshotHolder> g_holder;  // the only global: the snapshot holder
+std::string g_config_path;
+std::atomic<long> g_sessions{0};
+std::atomic<long> g_conn_seq{0};
+
+Session* session_of(SMFICTX* ctx) { return static_cast<Session*>(smfi_getpriv(ctx)); }
+
+sfsistat failure_status() {
+  auto snap = g_holder ? g_holder->get() : nullptr;
+  if (snap && snap->config.milter.on_internal_error == FailureAction::kTempfail) return SMFIS_TEMPFAIL;
+  return SMFIS_ACCEPT;
+}
+
+// Runs `fn` on the session; on any exception logs and returns the failure action.
+template <typename Fn>
+sfsistat guarded(SMFICTX* ctx, const char* step, Fn&& fn) noexcept {
+  try {
+    Session* s = session_of(ctx);
+    if (s == nullptr) {
+      log().error("milter: {} without a session; answering with on_internal_error", step);
+      return failure_status();
+    }
+    return fn(*s);
+  } catch (const std::exception& e) {
+    try {
+      log().error("milter: internal error in {}: {}", step, e.what());
+    } catch (...) {
+    }
+    return failure_status();
+  } catch (...) {
+    return failure_status();
+  }
+}
+
+std::string macro(SMFICTX* ctx, const char* name) {
+  const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+// The session of this connection, created at the first callback (negotiate
+// comes before connect). nullptr only when out of memory.
+Session* ensure_session(SMFICTX* ctx) noexcept {
+  Session* s = session_of(ctx);
+  if (s != nullptr) return s;
+  try {
+    s = new Session(*g_holder, "c" + std::to_string(++g_conn_seq));
+  } catch (...) {
+    return nullptr;
+  }
+  smfi_setpriv(ctx, s);
+  ++g_sessions;
+  return s;
+}
+
+// SMFIS_NOREPLY where the step was negotiated as "no reply", else CONTINUE.
+sfsistat quiet_continue(const Session& s, unsigned long nr_flag) {
+  return (s.protocol_flags() & nr_flag) != 0 ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
+                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) noexcept {
+  ensure_session(ctx);
+  return guarded(ctx, "negotiate", [&](Session& s) -> sfsistat {
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
+    // Only the steps we use; no replies to the ones that cannot change anything.
+    unsigned long want = SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC | SMFIP_NR_CONN | SMFIP_NR_HELO |
+                         SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_SKIP;
+    *pf1 = f1 & want;
+    *pf2 = 0;
+    *pf3 = 0;
+    s.set_protocol_flags(*pf1);
+    s.set_leading_space((*pf1 & SMFIP_HDR_LEADSPC) != 0);
+    return SMFIS_CONTINUE;
+  });
+}
+
+sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) noexcept {
+  ensure_session(ctx);
+  return guarded(ctx, "connect", [&](Session& sess) -> sfsistat {
+    char ip[INET6_ADDRSTRLEN] = {0};
+    bool local = true;
+    if (addr != nullptr && addr->sa_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(addr)->sin_addr, ip, sizeof ip);
+      local = false;
+    } else if (addr != nullptr && addr->sa_family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr, ip, sizeof ip);
+      local = false;
+    }
+    sess.connect(hostname ? hostname : "", ip, local);
+    log().debug("{}: connect from {} [{}] daemon={}", sess.conn_id(), hostname ? hostname : "", ip,
+                macro(ctx, "{daemon_name}"));
+    return quiet_continue(sess, SMFIP_NR_CONN);
+  });
+}
+
+sfsistat on_helo(SMFICTX* ctx, char* helo) noexcept {
+  return guarded(ctx, "helo", [&](Session& s) -> sfsistat {
+    s.helo(helo ? helo : "");
+    return quiet_continue(s, SMFIP_NR_HELO);
+  });
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char** argv) noexcept {
+  return guarded(ctx, "envfrom", [&](Session& s) -> sfsistat {
+    s.mail_from(argv && argv[0] ? argv[0] : "", macro(ctx, "{auth_authen}"));
+    return quiet_continue(s, SMFIP_NR_MAIL);
+  });
+}
+
+sfsistat on_envrcpt(SMFICTX* ctx, char** argv) noexcept {
+  return guarded(ctx, "envrcpt", [&](Session& s) -> sfsistat {
+    s.rcpt_to(argv && argv[0] ? argv[0] : "");
+    return quiet_continue(s, SMFIP_NR_RCPT);
+  });
+}
+
+sfsistat on_header(SMFICTX* ctx, char* name, char* value) noexcept {
+  return guarded(ctx, "header", [&](Session& s) -> sfsistat {
+    s.header(name ? name : "", value ? value : "");
+    return quiet_continue(s, SMFIP_NR_HDR);
+  });
+}
+
+sfsistat on_eoh(SMFICTX* ctx) noexcept {
+  return guarded(ctx, "eoh", [&](Session& s) -> sfsistat {
+    s.end_of_headers();
+    return quiet_continue(s, SMFIP_NR_EOH);
+  });
+}
+
+sfsistat on_body(SMFICTX* ctx, unsigned char* data, size_t len) noexcept {
+  return guarded(ctx, "body", [&](Session& s) -> sfsistat {
+    // Past max_scan_bytes the rest of the body need not come to us.
+    if (s.body(data, len) || (s.protocol_flags() & SMFIP_SKIP) == 0) return SMFIS_CONTINUE;
+    s.body_skipped();
+    return SMFIS_SKIP;
+  });
+}
+
+class MilterSink final : public HeaderSink {
+ public:
+  explicit MilterSink(SMFICTX* ctx) : ctx_(ctx) {}
+  bool change(const std::string& name, int index, const std::string* value) override {
+    return smfi_chgheader(ctx_, const_cast<char*>(name.c_str()), index,
+                          value ? const_cast<char*>(value->c_str()) : nullptr) == MI_SUCCESS;
+  }
+  bool add(const std::string& name, const std::string& value) override {
+    return smfi_addheader(ctx_, const_cast<char*>(name.c_str()), const_cast<char*>(value.c_str())) == MI_SUCCESS;
+  }
+  bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
+    return smfi_setreply(ctx_, const_cast<char*>(rcode.c_str()), const_cast<char*>(xcode.c_str()),
+                         const_cast<char*>(text.c_str())) == MI_SUCCESS;
+  }
+
+ private:
+  SMFICTX* ctx_;
+};
+
+sfsistat on_eom(SMFICTX* ctx) noexcept {
+  return guarded(ctx, "eom", [&](Session& s) -> sfsistat {
+    MilterSink sink(ctx);
+    switch (s.end_of_message(macro(ctx, "i"), sink)) {
+      case EomAction::kTempfail: return SMFIS_TEMPFAIL;
+      case EomAction::kReject: return SMFIS_REJECT;
+      case EomAction::kAccept: break;
+    }
+    return SMFIS_CONTINUE;
+  });
+}
+
+sfsistat on_abort(SMFICTX* ctx) noexcept {
+  Session* s = session_of(ctx);
+  if (s != nullptr) s->abort();
+  return SMFIS_CONTINUE;
+}
+
+sfsistat on_close(SMFICTX* ctx) noexcept {
+  Session* s = session_of(ctx);
+  if (s != nullptr) {
+    smfi_setpriv(ctx, nullptr);
+    delete s;
+    --g_sessions;
+  }
+  return SMFIS_CONTINUE;
+}
+
+void reload(const char* why) {
+  std::vector<Diagnostic> diags;
+  auto snap = load_snapshot(g_config_path, diags);
+  if (!snap.ok()) {
+    log().error("reload ({}) refused, the old rules keep running: {}", why, snap.status().message());
+    for (const Diagnostic& d : diags) log().error("reload: {}", d.str());
+    return;
+  }
+  g_holder->set(snap.value());
+  log().info("reload ({}): {} rules from {} file(s) now in use", why, snap.value()->rule_count,
+             snap.value()->rule_files.size());
+}
+
+}  // namespace
+
+int run_milter(const std::string& config_path, bool quiet) {
+  // Block the signals before any thread exists: libmilter's signal thread
+  // (HUP, TERM, INT) and our reload thread (USR1) receive them with sigwait.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  g_config_path = config_path;
+  std::vector<Diagnostic> diags;
+  auto snap = load_snapshot(config_path, diags);
+  for (const Diagnostic& d : diags) std::fprintf(stderr, "%s\n", d.str().c_str());
+  if (!snap.ok()) {
+    std::fprintf(stderr, "spamgate: cannot load %s: %s\n", config_path.c_str(), snap.status().message().c_str());
+    return 2;
+  }
+  const Config& cfg = snap.value()->config;
+  Status ls = init_logging(quiet ? "warn" : cfg.log_level, cfg.log_target);
+  if (!ls.ok()) {
+    std::fprintf(stderr, "spamgate: %s\n", ls.message().c_str());
+    return 2;
+  }
+  g_holder = std::make_unique<SnapshotHolder>(snap.value());
+
+  smfiDesc desc{};
+  desc.xxfi_name = const_cast<char*>("spamgate");
+  desc.xxfi_version = SMFI_VERSION;
+  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+  desc.xxfi_connect = on_connect;
+  desc.xxfi_helo = on_helo;
+  desc.xxfi_envfrom = on_envfrom;
+  desc.xxfi_envrcpt = on_envrcpt;
+  desc.xxfi_header = on_header;
+  desc.xxfi_eoh = on_eoh;
+  desc.xxfi_body = on_body;
+  desc.xxfi_eom = on_eom;
+  desc.xxfi_abort = on_abort;
+  desc.xxfi_close = on_close;
+  desc.xxfi_negotiate = on_negotiate;
+
+  const std::string socket = cfg.milter.socket;
+  if (socket.rfind("unix:", 0) == 0 || socket.rfind("local:", 0) == 0) {
+    unlink(socket.substr(socket.find(':') + 1).c_str());  // a stale socket from a crash
+  }
+  if (smfi_setconn(const_cast<char*>(socket.c_str())) == MI_FAILURE ||
+      smfi_settimeout(cfg.milter.timeout_seconds) == MI_FAILURE || smfi_register(desc) == MI_FAILURE) {
+    log().critical("cannot set up the milter on {}", socket);
+    return 1;
+  }
+  if (smfi_opensocket(1) == MI_FAILURE) {
+    log().critical("cannot listen on {} (in use, or no permission?)", socket);
+    return 1;
+  }
+
+  std::atomic<bool> stopping{false};
+  std::thread reloader([&stopping] {
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    while (true) {
+      int sig = 0;
+      if (sigwait(&usr1, &sig) != 0) continue;
+      if (stopping.load()) return;
+      try {
+        reload("SIGUSR1");
+      } catch (const std::exception& e) {
+        log().error("reload failed: {}", e.what());
+      }
+    }
+  });
+
+  log().info("spamgate milter listening on {} ({} rules, threshold {})", socket, snap.value()->rule_count,
+             cfg.threshold_text);
+  int rc = smfi_main();
+  log().info("stopping: waiting up to {} s for {} session(s) in flight", cfg.milter.drain_seconds,
+             g_sessions.load());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(g_holder->get()->config.milter.drain_seconds);
+  while (g_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (g_sessions.load() > 0) log().error("drain timeout: {} session(s) still open at exit", g_sessions.load());
+  else log().info("stopped cleanly");
+  stopping = true;
+  pthread_kill(reloader.native_handle(), SIGUSR1);
+  reloader.join();
+  log().flush();
+  return rc == MI_SUCCESS ? 0 : 1;
+}
+
+}  // namespace spamgate

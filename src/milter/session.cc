@@ -1,0 +1,172 @@
+// session.cc - per-connection milter logic (see session.h).
+//
+// DIAGNOSTICS: one info line per message (queue id, connection id, client,
+// sender, recipient count, class, verdict); a warning per failed check; an
+// error when a header edit is refused by the MTA.
+#include "milter/session.h"
+
+#include <algorithm>
+
+#include "checks/builtin.h"
+#include "util/cidr.h"
+#include "util/log.h"
+
+namespace spamgate {
+
+const char* sender_class_name(SenderClass c) {
+  switch (c) {
+    case SenderClass::kInbound: return "inbound";
+    case SenderClass::kAuthenticated: return "authenticated";
+    case SenderClass::kTrusted: return "trusted";
+  }
+  return "inbound";
+}
+
+void Session::connect(std::string_view client_name, std::string_view client_ip, bool local) {
+  env_ = Envelope{};
+  env_.client_name = clipped(client_name);
+  env_.client_ip = clipped(client_ip);
+  local_ = local;
+  reset_message();
+}
+
+void Session::reset_message() {
+  snap_.reset();
+  buf_.clear();
+  buf_.shrink_to_fit();
+  total_ = 0;
+  body_skipped_ = false;
+  x_spam_names_.clear();
+  env_.mail_from.clear();
+  env_.rcpt_to.clear();
+  env_.auth_user.clear();
+  env_.queue_id.clear();
+}
+
+void Session::mail_from(std::string_view from, std::string_view auth_user) {
+  reset_message();
+  snap_ = holder_.get();
+  if (from.size() >= 2 && from.front() == '<' && from.back() == '>') from = from.substr(1, from.size() - 2);
+  env_.mail_from = clipped(from);
+  env_.auth_user = clipped(auth_user);
+}
+
+void Session::rcpt_to(std::string_view rcpt) {
+  if (env_.rcpt_to.size() < 10000) env_.rcpt_to.push_back(clipped(rcpt));
+}
+
+void Session::append(std::string_view bytes) {
+  total_ += bytes.size();
+  if (snap_ == nullptr) return;
+  std::size_t cap = snap_->config.limits.max_scan_bytes;
+  if (buf_.size() >= cap) return;
+  buf_.append(bytes.substr(0, cap - buf_.size()));
+}
+
+void Session::header(std::string_view name, std::string_view value) {
+  if (name.size() > 7 && ascii_lower(name.substr(0, 7)) == "x-spam-") x_spam_names_.emplace_back(name);
+  // Rebuild the field as it was on the wire: with SMFIP_HDR_LEADSPC the value
+  // keeps its own leading white space; otherwise Postfix removed one space.
+  std::string line(name);
+  line += ':';
+  if (!leading_space_) line += ' ';
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r')) line += '\r';
+    line += value[i];
+  }
+  line += "\r\n";
+  append(line);
+}
+
+void Session::end_of_headers() { append("\r\n"); }
+
+bool Session::body(const unsigned char* data, std::size_t len) {
+  append(std::string_view(reinterpret_cast<const char*>(data), len));
+  return snap_ == nullptr || buf_.size() < snap_->config.limits.max_scan_bytes;
+}
+
+SenderClass Session::sender_class() const {
+  if (!env_.auth_user.empty()) return SenderClass::kAuthenticated;
+  if (local_) return SenderClass::kTrusted;
+  if (snap_ != nullptr) {
+    for (const std::string& net : snap_->config.milter.trusted_networks) {
+      auto c = Cidr::parse(net);
+      if (c && c->contains(env_.client_ip)) return SenderClass::kTrusted;
+    }
+  }
+  return SenderClass::kInbound;
+}
+
+std::string Session::render_value(const std::string& v) const { return leading_space_ ? " " + v : v; }
+
+EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
+  if (snap_ == nullptr) snap_ = holder_.get();  // MAIL FROM not seen (should not happen)
+  const Snapshot& snap = *snap_;
+  const MilterConfig& mc = snap.config.milter;
+  env_.queue_id = clipped(queue_id.empty() ? std::string_view(conn_id_) : queue_id);
+  const std::string label = env_.queue_id;
+  SenderClass cls = sender_class();
+  SenderPolicy policy = cls == SenderClass::kInbound         ? mc.inbound
+                        : cls == SenderClass::kAuthenticated ? mc.authenticated
+                                                             : mc.trusted;
+  std::string context = "conn=" + conn_id_ + " client=" + (env_.client_ip.empty() ? "local" : env_.client_ip) +
+                        " from=<" + clip(env_.mail_from, 200) + "> rcpts=" + std::to_string(env_.rcpt_to.size()) +
+                        " class=" + sender_class_name(cls);
+  if (policy == SenderPolicy::kSkip) {
+    log().info("{}: {} size={} skipped (policy)", label, context, total_);
+    reset_message();
+    return EomAction::kAccept;
+  }
+  PlanOptions opts;
+  opts.tag_subject = cls == SenderClass::kInbound;
+  opts.list_tests = cls == SenderClass::kInbound;
+  // After a skip the true size is unknown but larger than what was kept.
+  std::size_t total = body_skipped_ ? std::max(total_, buf_.size() + 1) : total_;
+  ScanResult r = scan_message(snap, buf_, env_, total, opts);
+  std::string size = body_skipped_ ? ">" + std::to_string(total_) : std::to_string(total_);
+  log_verdict(r, label, context + " size=" + size + (r.message.limits_hit.scan_bytes ? " scan=partial" : "") +
+                            " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log"));
+  for (const CheckError& e : r.check_errors) {
+    auto it = mc.on_check_error_by_check.find(e.check);
+    FailureAction a = it != mc.on_check_error_by_check.end() ? it->second : mc.on_check_error;
+    if (a == FailureAction::kTempfail) {
+      log().warn("{}: tempfail: check {} failed and its policy is tempfail", label, e.check);
+      sink.reply("451", "4.7.1", "Temporary failure in spam scanning, please try again later");
+      reset_message();
+      return EomAction::kTempfail;
+    }
+  }
+  if (r.verdict.action == Action::kReject) {
+    std::string text = r.verdict.reply;
+    std::string escaped;
+    for (char c : text) {
+      if (c == '%') escaped += "%%";
+      else escaped += c;
+    }
+    sink.reply("550", "5.7.1", escaped);
+    reset_message();
+    return EomAction::kReject;
+  }
+  if (policy == SenderPolicy::kTag) {
+    // Every X-Spam-* field the MTA sent, even past max_scan_bytes.
+    r.message.x_spam_fields = x_spam_names_;
+    Plan plan = plan_actions(snap.config, r.message, r.verdict, opts);
+    for (const HeaderEdit& e : plan.edits) {
+      bool ok = true;
+      switch (e.op) {
+        case HeaderEdit::Op::kDelete: ok = sink.change(e.name, e.index, nullptr); break;
+        case HeaderEdit::Op::kChange: {
+          std::string v = render_value(e.value);
+          ok = sink.change(e.name, e.index, &v);
+          break;
+        }
+        case HeaderEdit::Op::kAdd: ok = sink.add(e.name, render_value(e.value)); break;
+      }
+      if (!ok) log().error("{}: the MTA refused to edit header {} (index {})", label, e.name, e.index);
+    }
+  }
+  reset_message();
+  return EomAction::kAccept;
+}
+
+}  // namespace spamgate

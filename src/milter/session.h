@@ -1,0 +1,92 @@
+// session.h - one milter connection: envelope, headers and body of the
+// message in progress, and what to do at end of message.
+//
+// Interface: the milter trampolines (milter.cc) call one method per libmilter
+// callback; eom() runs the same pipeline as `spamgate scan` and hands its
+// header edits to a HeaderSink. A Session belongs to one libmilter thread and
+// needs no lock; per-use fields are reset at each MAIL FROM and on abort, "to
+// avoid leakage from one use to another" (Postfix milter8.c). The snapshot is
+// taken once per message, so a reload never changes rules mid-message.
+// Memory: at most max_scan_bytes of a message is kept; the rest is counted.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spamgate/pipeline.h"
+#include "spamgate/snapshot.h"
+
+namespace spamgate {
+
+// Where eom() applies its edits: libmilter in production, a recorder in tests.
+class HeaderSink {
+ public:
+  virtual ~HeaderSink() = default;
+  virtual bool change(const std::string& name, int index, const std::string* value) = 0;  // value null = delete
+  virtual bool add(const std::string& name, const std::string& value) = 0;
+  virtual bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) = 0;
+};
+
+enum class SenderClass { kInbound, kAuthenticated, kTrusted };
+const char* sender_class_name(SenderClass c);
+
+// What libmilter should answer at end of message.
+enum class EomAction { kAccept, kTempfail, kReject };
+
+class Session {
+ public:
+  Session(const SnapshotHolder& holder, std::string conn_id) : holder_(holder), conn_id_(std::move(conn_id)) {}
+
+  void connect(std::string_view client_name, std::string_view client_ip, bool local);
+  void helo(std::string_view name) { env_.helo = clipped(name); }
+  // Starts a message: takes the current snapshot and resets message state.
+  void mail_from(std::string_view from, std::string_view auth_user);
+  void rcpt_to(std::string_view rcpt);
+  // `value` as libmilter gives it (with its leading space when
+  // SMFIP_HDR_LEADSPC was negotiated: set leading_space accordingly).
+  void header(std::string_view name, std::string_view value);
+  void end_of_headers();
+  // Returns false once max_scan_bytes are kept (the rest need not be sent).
+  bool body(const unsigned char* data, std::size_t len);
+  // The MTA agreed to skip the rest of the body (SMFIS_SKIP was answered).
+  void body_skipped() { body_skipped_ = true; }
+  EomAction end_of_message(std::string_view queue_id, HeaderSink& sink);
+  void abort() { reset_message(); }
+
+  // Whether Postfix keeps the space after the colon for us (SMFIP_HDR_LEADSPC).
+  void set_leading_space(bool on) { leading_space_ = on; }
+  // The protocol flags (SMFIP_*) agreed with the MTA.
+  void set_protocol_flags(unsigned long f) { protocol_flags_ = f; }
+  unsigned long protocol_flags() const { return protocol_flags_; }
+  bool leading_space() const { return leading_space_; }
+  const std::string& conn_id() const { return conn_id_; }
+  SenderClass sender_class() const;
+  bool in_message() const { return snap_ != nullptr; }
+  // The rules this message is scanned with (nullptr outside a message).
+  const Snapshot* snapshot() const { return snap_.get(); }
+
+ private:
+  static std::string clipped(std::string_view s) { return std::string(s.substr(0, 1000)); }
+  void append(std::string_view bytes);
+  void reset_message();
+  std::string render_value(const std::string& v) const;
+
+  const SnapshotHolder& holder_;
+  std::string conn_id_;
+  bool leading_space_ = false;
+  unsigned long protocol_flags_ = 0;
+  bool local_ = false;
+  Envelope env_;  // connection part survives messages; message part reset
+
+  // per message
+  std::shared_ptr<const Snapshot> snap_;
+  std::string buf_;                       // first max_scan_bytes of the message
+  std::size_t total_ = 0;                 // bytes of the whole message seen
+  bool body_skipped_ = false;             // the MTA was told to skip the rest of the body
+  std::vector<std::string> x_spam_names_; // every X-Spam-* field, for removal
+};
+
+}  // namespace spamgate

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# milter_e2e.sh - spamgate milter behind a real Postfix, end to end.
+#
+# A private Postfix (postfix -c DIR) on a loopback port uses spamgate as its
+# milter and relays to smtp-sink, which saves each message; swaks and
+# smtp_send.py send as outside clients through XCLIENT. Every assertion is on
+# the delivered bytes or on the milter's log. Every process started here is
+# stopped on exit. Needs root (Postfix's master runs as root) and the
+# packages of scripts/deps.sh.
+# usage: milter_e2e.sh BUILD/spamgate SOURCE_DIR
+set -u
+BIN=$(readlink -f "$1")
+SRC=$(readlink -f "$2")
+HERE="$SRC/tests/e2e"
+source "$HERE/postfix_env.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "milter_e2e: needs root to run a private Postfix; skipped"
+  exit 77
+fi
+
+T=$(mktemp -d /tmp/spamgate-e2e.XXXXXX)
+chmod 755 "$T"
+BASE=$((20000 + ($$ % 400) * 10))
+SMTP=$BASE; SINK=$((BASE + 1)); MPORT=$((BASE + 2))
+MILTER_PID=""
+cleanup() {
+  [ -n "$MILTER_PID" ] && kill -9 "$MILTER_PID" 2> /dev/null
+  pf_stop "$T"
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+has() { grep -qF -- "$2" "$1"; }
+hasnt() { ! grep -qF -- "$2" "$1"; }
+
+write_config() {  # extra TOML lines as $1, extra [milter] lines as $2
+  cat > "$T/spamgate.toml" <<CF
+rules_dir = "$SRC/rules"
+local_rules = "$T/local.cf"
+hostname = "mx1.gateway.example"
+support_url = "https://support.example.com/spam"
+$1
+[log]
+level = "info"
+target = "$T/spamgate.log"
+[milter]
+socket = "inet:$MPORT@127.0.0.1"
+drain_timeout = 5
+trusted_networks = ["198.51.100.0/24"]
+$2
+CF
+}
+
+start_milter() {
+  "$BIN" milter --config "$T/spamgate.toml" &
+  MILTER_PID=$!
+  for _ in $(seq 1 100); do
+    (exec 3<> /dev/tcp/127.0.0.1/$MPORT) 2> /dev/null && return 0
+    sleep 0.05
+  done
+  echo "milter did not start"; cat "$T/spamgate.log"; return 1
+}
+
+# Sends FILE with swaks (extra args after it) and prints the delivered file.
+deliver() {
+  local file=$1; shift
+  local before after
+  before=$(find "$T/sink" -type f | wc -l)
+  swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+        --data "@$file" "$@" > "$T/swaks.out" 2>&1
+  after=$(pf_wait_delivered "$T" $((before + 1)) 20)
+  [ "$after" -gt "$before" ] && ls -t "$T"/sink/* | head -n 1
+}
+
+# True if the LF-normalised body of message $1 is the start of the delivered
+# file $2's body (smtp-sink appends empty lines).
+body_intact() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+orig = open(sys.argv[1], "rb").read().replace(b"\r\n", b"\n")
+got = open(sys.argv[2], "rb").read()
+ob = orig.split(b"\n\n", 1)[1]
+# the delivered file: smtp-sink pseudo-headers, then the message
+msg = got.split(b"\n", 5)  # skip nothing; find the message's own header end
+gb = got.split(b"\n\n", 1)[1]
+sys.exit(0 if gb.startswith(ob) and gb[len(ob):].strip(b"\n") == b"" else 1)
+PY
+}
+
+touch "$T/local.cf"
+write_config "" ""
+start_milter || exit 1
+pf_start "$T" "$SMTP" "$SINK" "inet:127.0.0.1:$MPORT"
+for _ in $(seq 1 100); do (exec 3<> /dev/tcp/127.0.0.1/$SMTP) 2> /dev/null && break; sleep 0.05; done
+
+# --- inbound spam and ham --------------------------------------------------
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.10)
+check "spam is delivered" test -n "$f"
+check "spam subject is tagged" has "$f" "Subject: [SPAM] - CONGRATULATIONS YOU HAVE WON!!!"
+check "spam has X-Spam-Flag" has "$f" "X-Spam-Flag: YES"
+check "spam has X-Spam-Status Yes with tests" grep -q "^X-Spam-Status: Yes, score=[0-9.]* required=5.0 tests=" "$f"
+check "spam has the technical details" has "$f" "X-Spam-Technical-Details: [Gateway Filtering Service] - Support information:"
+check "details name our host" has "$f" "	This message was scanned by: mx1.gateway.example and received a score of: "
+check "spam body is intact" body_intact "$SRC/corpus/spam/lottery_winner.eml" "$f"
+check "one space after our header colons" bash -c "! grep -q '^X-Spam-[A-Za-z-]*:  ' '$f'"
+check "verdict logged with queue id and client" grep -q "^.* info: [0-9A-F]\{6,\}: conn=c[0-9]* client=192.0.2.10 from=<sender@outside.example> rcpts=1 class=inbound .*action=tag" "$T/spamgate.log"
+
+f=$(deliver "$SRC/corpus/ham/order_shipped_crlf.eml" --xclient-addr 192.0.2.11)
+check "ham subject untouched" has "$f" "Subject: Your order #48213 has shipped"
+check "ham has X-Spam-Status No" grep -q "^X-Spam-Status: No, score=" "$f"
+check "ham has no X-Spam-Flag" hasnt "$f" "X-Spam-Flag"
+check "ham has the technical details" has "$f" "X-Spam-Technical-Details:"
+check "ham (CRLF) body is intact" body_intact "$SRC/corpus/ham/order_shipped_crlf.eml" "$f"
+
+f=$(deliver "$SRC/corpus/edge/forged_xspam_headers.eml" --xclient-addr 192.0.2.12)
+check "forged X-Spam-Status removed" hasnt "$f" "score=-10.0"
+check "forged lower-case x-spam-status removed" hasnt "$f" "x-spam-status: No"
+check "forged X-Spam-Flag NO removed" hasnt "$f" "X-Spam-Flag: NO"
+check "forged details removed" hasnt "$f" "scanned by: trusted"
+check "exactly one X-Spam-Status left" test "$(grep -ci '^X-Spam-Status:' "$f")" -eq 1
+
+# header spacing: fields we do not touch reach the next hop byte for byte
+printf 'From: a@outside.example\r\nTo: user@example.net\r\nSubject:nospace here\r\nX-Custom:   three spaces\r\nX-Tab:\ttab\r\n\r\nhello\r\n' > "$T/space.eml"
+f=$(deliver "$T/space.eml" --xclient-addr 192.0.2.13)
+check "Subject without space kept" has "$f" "Subject:nospace here"
+check "three spaces kept" has "$f" "X-Custom:   three spaces"
+check "tab kept" has "$f" "X-Tab:	tab"
+
+# IPv6 client
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr IPV6:2001:db8::5)
+check "IPv6 client spam tagged" has "$f" "Subject: [SPAM] -"
+check "IPv6 client logged" grep -q "client=2001:db8::5 " "$T/spamgate.log"
+
+# --- outgoing mail: never tagged, no tests= ---------------------------------
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.20 --xclient-login alice)
+check "authenticated spam not tagged" has "$f" "Subject: CONGRATULATIONS YOU HAVE WON!!!"
+check "authenticated: no headers of ours (policy log)" hasnt "$f" "X-Spam-"
+check "authenticated logged as such" grep -q "class=authenticated .*policy=log" "$T/spamgate.log"
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 198.51.100.7)
+check "trusted network spam not tagged" has "$f" "Subject: CONGRATULATIONS YOU HAVE WON!!!"
+check "trusted logged as such" grep -q "client=198.51.100.7 .*class=trusted" "$T/spamgate.log"
+
+# --- two messages on one connection, each with its own verdict ---------------
+rm -f "$T"/sink/*
+python3 "$HERE/smtp_send.py" --port "$SMTP" --per-connection 2 \
+  "$SRC/corpus/spam/pharmacy_encoded.eml" "$SRC/corpus/ham/meeting_notes.eml" > "$T/two.out"
+check "two messages sent on one connection" grep -q "sent 2 failed 0" "$T/two.out"
+check "both delivered" test "$(pf_wait_delivered "$T" 2 20)" -eq 2
+check "first (spam) tagged" bash -c "grep -l 'X-Spam-Flag: YES' $T/sink/* | xargs grep -q 'Subject: \[SPAM\] - =?UTF-8?B?'"
+check "second (ham) untouched" bash -c "grep -l 'planning meeting' $T/sink/* | xargs grep -q '^X-Spam-Status: No'"
+
+# --- a 50 MB message passes intact, with a small milter footprint ----------
+python3 - "$T/big.eml" <<'PY'
+import base64, os, sys
+with open(sys.argv[1], "wb") as f:
+    f.write(b"From: a@outside.example\r\nTo: user@example.net\r\nSubject: big attachment\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=BIG\r\n\r\n--BIG\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            b"--BIG\r\nContent-Type: application/octet-stream; name=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+    raw = os.urandom(37 * 1024 * 1024)
+    b = base64.b64encode(raw)
+    for i in range(0, len(b), 76):
+        f.write(b[i:i + 76] + b"\r\n")
+    f.write(b"--BIG--\r\n")
+PY
+rm -f "$T"/sink/*
+f=$(deliver "$T/big.eml" --xclient-addr 192.0.2.30)
+check "50 MB message delivered" test -n "$f"
+check "50 MB body intact" body_intact "$T/big.eml" "$f"
+check "50 MB message has our headers" has "$f" "X-Spam-Technical-Details:"
+check "50 MB message logged as partly scanned" grep -q "client=192.0.2.30 .* scan=partial" "$T/spamgate.log"
+rss=$(awk '/VmHWM/ {print $2}' /proc/$MILTER_PID/status)
+echo "     milter peak RSS after the 50 MB message: ${rss} kB"
+check "milter peak RSS under 100 MB" test "$rss" -lt 102400
+
+# --- failure policy: a check that fails --------------------------------------
+printf 'body SLOW_RULE /(a+)+$/\ndescribe SLOW_RULE backtracks\n' > "$T/local.cf"
+write_config "[limits]
+pcre_match_limit = 1000" 'on_check_error_by_check = { rules = "tempfail" }'
+kill -USR1 "$MILTER_PID"; sleep 0.5
+printf 'From: a@outside.example\r\nTo: user@example.net\r\nSubject: aaa\r\n\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\r\n' > "$T/slow.eml"
+swaks --server "127.0.0.1:$SMTP" --from s@outside.example --to user@example.net --data "@$T/slow.eml" \
+      --xclient-addr 192.0.2.40 > "$T/slow.out" 2>&1
+check "check error with policy tempfail gives 451 4.7.1" grep -q "^<\*\* 451 4.7.1" "$T/slow.out"
+check "check error logged with its check name" grep -q "check rules failed" "$T/spamgate.log"
+write_config "[limits]
+pcre_match_limit = 1000" ""
+kill -USR1 "$MILTER_PID"; sleep 0.5
+f=$(deliver "$T/slow.eml" --xclient-addr 192.0.2.41)
+check "check error with policy continue: delivered and scanned" has "$f" "X-Spam-Status:"
+
+# --- reload: a broken rules file keeps the old rules -------------------------
+printf 'body BROKEN_RULE /(unclosed/\n' > "$T/local.cf"
+write_config "" ""
+kill -USR1 "$MILTER_PID"; sleep 0.5
+check "broken reload refused and named file:line" grep -q "reload: $T/local.cf:1: rule 'BROKEN_RULE': bad regex" "$T/spamgate.log"
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.50)
+check "old rules still tag after a refused reload" has "$f" "Subject: [SPAM] -"
+
+# --- reload under load loses no message ----------------------------------------
+printf 'body LOCAL_MARK /planning meeting/\ndescribe LOCAL_MARK test mark\nscore LOCAL_MARK 0.1\n' > "$T/local.cf"
+rm -f "$T"/sink/*
+files=()
+for i in $(seq 1 15); do files+=("$SRC/corpus/ham/meeting_notes.eml" "$SRC/corpus/spam/lottery_winner.eml"); done
+python3 "$HERE/smtp_send.py" --port "$SMTP" --clients 4 "${files[@]}" > "$T/load.out" &
+sender=$!
+for _ in $(seq 1 20); do kill -USR1 "$MILTER_PID"; sleep 0.05; done
+wait "$sender"
+check "30 messages sent during 20 reloads" grep -q "sent 30 failed 0" "$T/load.out"
+check "30 delivered" test "$(pf_wait_delivered "$T" 30 30)" -eq 30
+check "every one scanned" test "$(grep -l 'X-Spam-Technical-Details:' "$T"/sink/* | wc -l)" -eq 30
+check "the new rule is in use after the reloads" bash -c "grep -q 'LOCAL_MARK' '$T/spamgate.log'"
+
+# --- SIGTERM stops cleanly; then Postfix applies milter_default_action ------
+kill -TERM "$MILTER_PID"
+for _ in $(seq 1 100); do kill -0 "$MILTER_PID" 2> /dev/null || break; sleep 0.05; done
+wait "$MILTER_PID"; rc=$?
+MILTER_PID=""
+check "SIGTERM: milter exits 0" test "$rc" -eq 0
+check "SIGTERM: drained and logged" has "$T/spamgate.log" "stopped cleanly"
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.60)
+check "milter down: accepted per milter_default_action" test -n "$f"
+check "milter down: no headers of ours" hasnt "$f" "X-Spam-"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# postfix_env.sh - a private Postfix on loopback that relays to smtp-sink,
+# for the end-to-end tests and the benchmark. Source it, then:
+#   pf_start DIR SMTP_PORT SINK_PORT MILTER   (MILTER "" = no milter)
+#   pf_stop DIR
+# smtp-sink saves every delivered message under DIR/sink/. Nothing listens
+# outside 127.0.0.1; every process started here is stopped by pf_stop.
+
+pf_start() {
+  local dir=$1 smtp_port=$2 sink_port=$3 milter=$4
+  mkdir -p "$dir/conf" "$dir/queue" "$dir/data" "$dir/sink"
+  chown postfix "$dir/sink" "$dir/data" 2> /dev/null || true
+  cat > "$dir/conf/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $dir/queue
+data_directory = $dir/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.test.example
+mydomain = test.example
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = all
+mynetworks = 127.0.0.0/8
+relay_domains = example.net
+relayhost = [127.0.0.1]:$sink_port
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions =
+smtpd_authorized_xclient_hosts = 127.0.0.0/8
+message_size_limit = 104857600
+mailbox_size_limit = 0
+alias_maps =
+alias_database =
+local_recipient_maps =
+smtpd_tls_security_level = none
+smtp_tls_security_level = none
+smtp_dns_support_level = disabled
+disable_dns_lookups = yes
+smtpd_peername_lookup = no
+maillog_file_prefixes = $dir
+maillog_file = $dir/maillog
+smtpd_milters = $milter
+non_smtpd_milters = $milter
+milter_default_action = accept
+milter_protocol = 6
+milter_connect_timeout = 5s
+milter_command_timeout = 30s
+milter_content_timeout = 60s
+default_process_limit = 20
+in_flow_delay = 0
+CF
+  # Debian's master.cf, with our loopback smtpd, no chroot, and the log service.
+  sed -e 's/^smtp \{1,\}inet .*/127.0.0.1:'"$smtp_port"' inet n - n - - smtpd/' \
+      -e '/^[a-z]/ s/^\([^ ]\{1,\} \{1,\}[a-z]\{1,\} \{1,\}[-yn] \{1,\}[-yn] \{1,\}\)[-y]/\1n/' \
+      /etc/postfix/master.cf > "$dir/conf/master.cf"
+  grep -q '^postlog' "$dir/conf/master.cf" || \
+    echo 'postlog   unix-dgram n  -       n       -       1       postlogd' >> "$dir/conf/master.cf"
+  smtp-sink -u postfix -R "$dir/sink" -d "%Y%m%d%H%M%S." "127.0.0.1:$sink_port" 256 > "$dir/sink.log" 2>&1 &
+  echo $! > "$dir/sink.pid"
+  postfix -c "$dir/conf" check > "$dir/check.log" 2>&1 || true
+  postfix -c "$dir/conf" start > "$dir/start.log" 2>&1
+}
+
+pf_stop() {
+  local dir=$1
+  postfix -c "$dir/conf" stop > /dev/null 2>&1 || true
+  if [ -f "$dir/sink.pid" ]; then kill "$(cat "$dir/sink.pid")" 2> /dev/null || true; fi
+  # master waits for its children; make sure nothing of ours is left
+  for _ in $(seq 1 50); do
+    pgrep -f "$dir/conf" > /dev/null || break
+    sleep 0.1
+  done
+  pkill -9 -f "$dir/conf" 2> /dev/null || true
+}
+
+# Waits until DIR/sink holds N messages (or T seconds pass); prints the count.
+pf_wait_delivered() {
+  local dir=$1 n=$2 t=${3:-30} i c=0
+  for i in $(seq 1 $((t * 10))); do
+    c=$(find "$dir/sink" -type f | wc -l)
+    [ "$c" -ge "$n" ] && break
+    sleep 0.1
+  done
+  echo "$c"
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""smtp_send.py - send messages over SMTP to a loopback server, as an
+outside client (XCLIENT), several per connection and/or from several
+parallel clients. Used by the end-to-end test and the Postfix benchmark.
+
+usage: smtp_send.py --port P [--addr 192.0.2.10] [--login USER]
+                    [--per-connection N] [--clients C] [--latency-out FILE] FILE...
+Every FILE is sent once (client c takes files c, c+C, ...). Prints
+"sent N failed M seconds S" and, with --latency-out, one latency (ms) per line.
+"""
+import argparse
+import smtplib
+import sys
+import threading
+import time
+
+
+def send_all(port, addr, login, files, per_conn, latencies, failures, lock):
+    i = 0
+    while i < len(files):
+        batch = files[i:i + per_conn]
+        i += per_conn
+        try:
+            s = smtplib.SMTP("127.0.0.1", port, timeout=120)
+            s.ehlo("client.test.example")
+            attrs = "ADDR=" + (("IPV6:" + addr) if ":" in addr else addr)
+            if login:
+                attrs += " LOGIN=" + login
+            code, msg = s.docmd("XCLIENT", attrs)
+            if code != 220:
+                raise RuntimeError("XCLIENT refused: %d %s" % (code, msg))
+            s.ehlo("client.test.example")
+            for f in batch:
+                with open(f, "rb") as fh:
+                    data = fh.read()
+                t0 = time.monotonic()
+                try:
+                    s.sendmail("sender@outside.example", ["user@example.net"], data)
+                    with lock:
+                        latencies.append((time.monotonic() - t0) * 1000.0)
+                except smtplib.SMTPException as e:
+                    with lock:
+                        failures.append("%s: %s" % (f, e))
+                    s.rset()
+            s.quit()
+        except (OSError, smtplib.SMTPException, RuntimeError) as e:
+            with lock:
+                failures.extend("%s: %s" % (f, e) for f in batch)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--addr", default="192.0.2.10")
+    ap.add_argument("--login", default="")
+    ap.add_argument("--per-connection", type=int, default=1)
+    ap.add_argument("--clients", type=int, default=1)
+    ap.add_argument("--latency-out", default="")
+    ap.add_argument("files", nargs="+")
+    a = ap.parse_args()
+    latencies, failures, lock = [], [], threading.Lock()
+    threads = [threading.Thread(target=send_all, args=(a.port, a.addr, a.login, a.files[c::a.clients],
+                                                       a.per_connection, latencies, failures, lock))
+               for c in range(a.clients)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    secs = time.monotonic() - t0
+    for f in failures[:10]:
+        print("failed:", f, file=sys.stderr)
+    if a.latency_out:
+        with open(a.latency_out, "w") as fh:
+            fh.write("\n".join("%.3f" % x for x in latencies) + "\n")
+    print("sent %d failed %d seconds %.3f" % (len(latencies), len(failures), secs))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
