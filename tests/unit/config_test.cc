@@ -88,3 +88,46 @@ TEST(Config, MissingFileIsAClearError) {
   ASSERT_EQ(diags.size(), 1u);
   EXPECT_EQ(diags[0].str(), "/nonexistent/spamgate.toml: cannot read config: no such file");
 }
+
+TEST(Config, MilterSectionIsValidated) {
+  auto e = config_errors(
+      "rules_dir = \"rules\"\n"
+      "[milter]\n"
+      "socket = \"8895\"\n"
+      "trusted_networks = [\"10.0.0.0/8\", \"300.1.1.1/8\"]\n"
+      "inbound = \"quarantine\"\n"
+      "on_check_error_by_check = { rules = \"explode\" }\n"
+      "on_internal_error = \"continue\"\n");
+  ASSERT_EQ(e.size(), 5u);
+  EXPECT_NE(e[0].find("c.toml:3: 'milter.socket' must look like inet:PORT@HOST"), std::string::npos) << e[0];
+  EXPECT_NE(e[1].find("c.toml:4: 'milter.trusted_networks' entry is not a CIDR"), std::string::npos) << e[1];
+  EXPECT_NE(e[2].find("c.toml:5: 'milter.inbound' must be"), std::string::npos) << e[2];
+  EXPECT_NE(e[3].find("c.toml:6: 'milter.on_check_error_by_check.rules' must be"), std::string::npos) << e[3];
+  EXPECT_NE(e[4].find("c.toml:7: 'milter.on_internal_error' must be \"accept\" or \"tempfail\""), std::string::npos) << e[4];
+}
+
+#include "util/cidr.h"
+
+TEST(Cidr, MatchesV4V6AndMappedAddresses) {
+  auto v4 = Cidr::parse("10.0.0.0/8");
+  ASSERT_TRUE(v4);
+  EXPECT_TRUE(v4->contains("10.255.1.2"));
+  EXPECT_FALSE(v4->contains("11.0.0.1"));
+  EXPECT_TRUE(v4->contains("::ffff:10.1.1.1"));
+  EXPECT_FALSE(v4->contains("2001:db8::1"));
+  auto odd = Cidr::parse("192.0.2.128/25");
+  ASSERT_TRUE(odd);
+  EXPECT_TRUE(odd->contains("192.0.2.200"));
+  EXPECT_FALSE(odd->contains("192.0.2.100"));
+  auto v6 = Cidr::parse("2001:db8::/32");
+  ASSERT_TRUE(v6);
+  EXPECT_TRUE(v6->contains("2001:db8:ffff::1"));
+  EXPECT_FALSE(v6->contains("2001:db9::1"));
+  auto host = Cidr::parse("198.51.100.7");
+  ASSERT_TRUE(host);
+  EXPECT_TRUE(host->contains("198.51.100.7"));
+  EXPECT_FALSE(host->contains("198.51.100.8"));
+  EXPECT_FALSE(Cidr::parse("10.0.0.0/33"));
+  EXPECT_FALSE(Cidr::parse("nonsense"));
+  EXPECT_FALSE(Cidr::parse("10.0.0.0/"));
+}
