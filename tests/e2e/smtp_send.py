@@ -10,6 +10,7 @@ Every FILE is sent once (client c takes files c, c+C, ...). Prints
 """
 import argparse
 import smtplib
+import socket
 import sys
 import threading
 import time
@@ -22,6 +23,8 @@ def send_all(port, addr, login, files, per_conn, latencies, failures, lock):
         i += per_conn
         try:
             s = smtplib.SMTP("127.0.0.1", port, timeout=120)
+            # no Nagle on our side: a client's delayed ACKs must not be measured as server latency
+            s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.ehlo("client.test.example")
             attrs = "ADDR=" + (("IPV6:" + addr) if ":" in addr else addr)
             if login:
@@ -33,6 +36,8 @@ def send_all(port, addr, login, files, per_conn, latencies, failures, lock):
             for f in batch:
                 with open(f, "rb") as fh:
                     data = fh.read()
+                if data.startswith(b"From "):  # an mbox separator line is not part of the message
+                    data = data.split(b"\n", 1)[1] if b"\n" in data else b""
                 t0 = time.monotonic()
                 try:
                     s.sendmail("sender@outside.example", ["user@example.net"], data)
@@ -56,8 +61,12 @@ def main():
     ap.add_argument("--per-connection", type=int, default=1)
     ap.add_argument("--clients", type=int, default=1)
     ap.add_argument("--latency-out", default="")
-    ap.add_argument("files", nargs="+")
+    ap.add_argument("--files-from", default="", help="a file with one message path per line")
+    ap.add_argument("files", nargs="*")
     a = ap.parse_args()
+    if a.files_from:
+        with open(a.files_from) as fh:
+            a.files += [line.rstrip("\n") for line in fh if line.strip()]
     latencies, failures, lock = [], [], threading.Lock()
     threads = [threading.Thread(target=send_all, args=(a.port, a.addr, a.login, a.files[c::a.clients],
                                                        a.per_connection, latencies, failures, lock))

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# postfix_bench.sh - push messages through a private Postfix (loopback only)
+# with no milter, with spamgate, and optionally with Rspamd's milter, at a given
+# concurrency; report messages/s, p50/p99 SMTP latency per message and the
+# milter's peak RSS, side by side. Needs root (Postfix's master) and the packages
+# of scripts/deps.sh (plus rspamd for --rspamd).
+#
+# usage: bench/postfix_bench.sh [--messages N] [--clients C] [--per-connection K]
+#                               [--rspamd] [--milter SOCKET NAME] [DIR ...]
+#                               [--transport unix|inet]
+#   --transport: how Postfix reaches spamgate and Rspamd (default unix: over
+#   TCP loopback, Postfix's small unanswered macro packets wait for delayed
+#   ACKs, ~40 ms each; see bench/RESULTS.md).
+#   DIR defaults to ../shared/corpus (else corpus/). --milter adds any other
+#   milter already listening on SOCKET (e.g. inet:127.0.0.1:11332) under NAME.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$(pwd)
+N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; DIRS=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --messages) N=$2; shift 2 ;;
+    --clients) CLIENTS=$2; shift 2 ;;
+    --per-connection) PER=$2; shift 2 ;;
+    --rspamd) RSPAMD=1; shift ;;
+    --transport) TRANSPORT=$2; shift 2 ;;
+    --milter) EXTRA_SOCK=$2; EXTRA_NAME=$3; shift 3 ;;
+    *) DIRS+=("$1"); shift ;;
+  esac
+done
+if [ ${#DIRS[@]} -eq 0 ]; then
+  if [ -d ../shared/corpus ]; then DIRS=(../shared/corpus); else DIRS=(corpus); fi
+fi
+[ -x build/spamgate ] || { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null; cmake --build build -j"$(nproc)"; }
+source tests/e2e/postfix_env.sh
+
+T=$(mktemp -d /tmp/spamgate-bench.XXXXXX); chmod 755 "$T"
+SMTP=24525; SINK=24526; SG=24527; RS=24528; DNS=24553
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2> /dev/null || true; done
+  pkill -f "rspamd.*$T" 2> /dev/null || true
+  pf_stop "$T" 2> /dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+find "${DIRS[@]}" -type f -size +0 | sort > "$T/all.txt"
+if [ "$N" -gt 0 ]; then head -n "$N" "$T/all.txt" > "$T/files.txt"; else cp "$T/all.txt" "$T/files.txt"; fi
+COUNT=$(wc -l < "$T/files.txt")
+MB=$(xargs -d '\n' du -cb < "$T/files.txt" | tail -n 1 | awk '{printf "%.1f", $1/1e6}')
+echo "messages: $COUNT ($MB MB) from ${DIRS[*]}; $CLIENTS parallel clients, $PER message(s) per connection"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+
+peak_rss_kb() {  # peak RSS (VmHWM) of the processes matching $1, the largest one
+  local m=0 v
+  for p in $(pgrep -f "$1"); do
+    v=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2> /dev/null || echo 0)
+    [ "${v:-0}" -gt "$m" ] && m=$v
+  done
+  echo "$m"
+}
+
+run() {  # NAME SOCKET PROCESS_PATTERN
+  local name=$1 sock=$2 pat=$3
+  rm -rf "$T/pf"; mkdir -p "$T/pf"
+  PF_SINK_DUMP=0 pf_start "$T/pf" "$SMTP" "$SINK" "$sock"
+  for _ in $(seq 1 100); do (exec 3<> /dev/tcp/127.0.0.1/$SMTP) 2> /dev/null && break; sleep 0.05; done
+  head -n 100 "$T/files.txt" > "$T/warm.txt"
+  python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --files-from "$T/warm.txt" > /dev/null 2>&1 || true
+  python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --per-connection "$PER" \
+    --files-from "$T/files.txt" --latency-out "$T/lat.txt" > "$T/send.txt" 2> "$T/send.err" || true
+  local rss=0
+  [ -n "$pat" ] && rss=$(peak_rss_kb "$pat")
+  python3 - "$name" "$T/send.txt" "$T/lat.txt" "$rss" >> "$T/results.txt" <<'PY'
+import sys
+name, send, lat, rss = sys.argv[1], open(sys.argv[2]).read().split(), sys.argv[3], int(sys.argv[4])
+sent, failed, secs = int(send[1]), int(send[3]), float(send[5])
+l = sorted(float(x) for x in open(lat) if x.strip())
+p = lambda q: l[min(len(l) - 1, int(q * len(l)))] if l else 0.0
+print("%s %d %d %.3f %.1f %.1f %.1f" % (name, sent, failed, sent / secs if secs else 0, p(0.5), p(0.99), rss / 1024))
+PY
+  pf_stop "$T/pf"
+}
+
+: > "$T/results.txt"
+run "postfix-only" "" ""
+
+cat > "$T/sg.toml" <<CF
+rules_dir = "$SRC/rules"
+local_rules = ""
+[log]
+level = "info"
+target = "$T/spamgate.log"
+[milter]
+socket = "$( [ "$TRANSPORT" = unix ] && echo "unix:$T/spamgate.sock" || echo "inet:$SG@127.0.0.1")"
+CF
+build/spamgate milter --config "$T/sg.toml" & PIDS+=($!)
+sleep 0.5
+chmod 666 "$T/spamgate.sock" 2> /dev/null || true
+if [ "$TRANSPORT" = unix ]; then SGSOCK="unix:$T/spamgate.sock"; else SGSOCK="inet:127.0.0.1:$SG"; fi
+run "spamgate ($TRANSPORT)" "$SGSOCK" "spamgate milter --config $T/sg.toml"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2> /dev/null || true
+
+if [ -n "$EXTRA_SOCK" ]; then run "$EXTRA_NAME" "$EXTRA_SOCK" ""; fi
+
+if [ "$RSPAMD" = 1 ]; then
+  command -v rspamd > /dev/null || { echo "rspamd is not installed (apt-get install rspamd)"; exit 1; }
+  python3 bench/nxdomain_dns.py "$DNS" & PIDS+=($!)
+  R="$T/rspamd"; mkdir -p "$R/local.d" "$R/db" "$R/run" "$R/log"; chown -R _rspamd "$R" 2> /dev/null || true
+  if [ "$TRANSPORT" = unix ]; then RSBIND="$R/run/proxy.sock mode=0666"; RSSOCK="unix:$R/run/proxy.sock";
+  else RSBIND="127.0.0.1:$RS"; RSSOCK="inet:127.0.0.1:$RS"; fi
+  cat > "$R/local.d/worker-proxy.inc" <<CF
+bind_socket = "$RSBIND";
+milter = yes;
+timeout = 120s;
+upstream "local" { default = yes; self_scan = yes; }
+count = 2;
+CF
+  echo 'enabled = false;' > "$R/local.d/worker-normal.inc"
+  echo 'bind_socket = "127.0.0.1:24534";' > "$R/local.d/worker-controller.inc"
+  echo 'enabled = false;' > "$R/local.d/worker-fuzzy.inc"
+  echo "dns { nameserver = [\"127.0.0.1:$DNS\"]; timeout = 1s; retransmits = 1; }" > "$R/local.d/options.inc"
+  echo 'type = "file"; filename = "'"$R"'/log/rspamd.log"; level = "error";' > "$R/local.d/logging.inc"
+  rspamd -f -u _rspamd -g _rspamd -c /etc/rspamd/rspamd.conf --var "LOCAL_CONFDIR=$R" --var "DBDIR=$R/db" \
+    --var "RUNDIR=$R/run" --var "LOGDIR=$R/log" > "$R/stdout.log" 2>&1 & PIDS+=($!)
+  for _ in $(seq 1 600); do
+    if [ "$TRANSPORT" = unix ]; then [ -S "$R/run/proxy.sock" ] && break; else (exec 3<> /dev/tcp/127.0.0.1/$RS) 2> /dev/null && break; fi
+    sleep 0.5
+  done
+  sleep 5  # let it finish compiling its rules
+  run "rspamd-3.4 ($TRANSPORT)" "$RSSOCK" "rspamd"
+fi
+
+python3 - "$T/results.txt" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+base = float(rows[0][3]) if rows and float(rows[0][3]) else 0
+base_p99 = float(rows[0][5]) if rows else 0
+print("\n| milter | sent | failed | messages/s | vs no milter | p50 ms | p99 ms | added p99 ms | milter peak RSS MB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for *name_parts, sent, failed, rate, p50, p99, rss in rows:
+    name = " ".join(name_parts)
+    rel = "%.0f%%" % (100 * float(rate) / base) if base else "-"
+    add = "%.1f" % (float(p99) - base_p99)
+    print("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s |" % (name, sent, failed, float(rate), rel, p50, p99, add,
+                                                        rss if name != "postfix-only" else "-"))
+PY
