@@ -48,7 +48,7 @@ trap cleanup EXIT
 find "${DIRS[@]}" -type f -size +0 | sort > "$T/all.txt"
 if [ "$N" -gt 0 ]; then head -n "$N" "$T/all.txt" > "$T/files.txt"; else cp "$T/all.txt" "$T/files.txt"; fi
 COUNT=$(wc -l < "$T/files.txt")
-MB=$(xargs -d '\n' du -cb < "$T/files.txt" | tail -n 1 | awk '{printf "%.1f", $1/1e6}')
+MB=$(xargs -d '\n' -a "$T/files.txt" stat -c %s | awk '{s += $1} END {printf "%.1f", s / 1e6}')
 echo "messages: $COUNT ($MB MB) from ${DIRS[*]}; $CLIENTS parallel clients, $PER message(s) per connection"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 

@@ -1,6 +1,14 @@
 // milter.cc - libmilter glue: noexcept trampolines around Session, the
 // signal/reload thread and the drain on shutdown (see milter.h).
 //
+// SIGTERM drain: libmilter's signal thread turns TERM/INT/HUP into an
+// immediate stop after which its worker pool abandons every session waiting
+// for the MTA (sendmail libmilter/worker.c), so messages in flight would be
+// cut. We therefore define sigwait() ourselves (libmilter is linked
+// statically, so its signal thread calls ours): on TERM/INT/HUP it first
+// drains - new connections are answered 4xx, messages in flight finish, up to
+// milter.drain_timeout - and only then hands the signal to libmilter.
+//
 // Each xxfi_* is a noexcept trampoline: the Session comes from
 // smfi_getpriv; any exception is logged and answered with the configured
 // on_internal_error action, never thrown across libmilter. xxfi_close may
@@ -15,7 +23,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <sys/syscall.h>
 
 #include <atomic>
 #include <chrono>
@@ -32,7 +43,10 @@ namespace {
 
 std::unique_ptr<SnapshotHolder> g_holder;  // the only global: the snapshot holder
 std::string g_config_path;
-std::atomic<long> g_sessions{0};
+std::atomic<long> g_sessions{0};     // open connections
+std::atomic<long> g_messages{0};     // messages between MAIL FROM and end/abort
+std::atomic<long> g_in_callback{0};  // callbacks running right now
+std::atomic<bool> g_draining{false};
 std::atomic<long> g_conn_seq{0};
 bool g_unix_socket = false;  // set once before smfi_main
 
@@ -45,14 +59,33 @@ sfsistat failure_status() {
 }
 
 // Runs `fn` on the session; on any exception logs and returns the failure action.
+struct CallbackCount {
+  CallbackCount() { ++g_in_callback; }
+  ~CallbackCount() { --g_in_callback; }
+};
+
+// Keeps g_messages in step with the session's message state around a callback.
+struct MessageCount {
+  explicit MessageCount(const Session& s) : s_(s), before_(s.in_message()) {}
+  ~MessageCount() {
+    bool after = s_.in_message();
+    if (after && !before_) ++g_messages;
+    if (!after && before_) --g_messages;
+  }
+  const Session& s_;
+  bool before_;
+};
+
 template <typename Fn>
 sfsistat guarded(SMFICTX* ctx, const char* step, Fn&& fn) noexcept {
+  CallbackCount running;
   try {
     Session* s = session_of(ctx);
     if (s == nullptr) {
       log().error("milter: {} without a session; answering with on_internal_error", step);
       return failure_status();
     }
+    MessageCount counted(*s);
     return fn(*s);
   } catch (const std::exception& e) {
     try {
@@ -100,8 +133,8 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
     // socket: over TCP the MTA's small unanswered writes then wait for delayed
     // ACKs (Nagle), measured at ~40 ms each, so there every step is answered.
     unsigned long want = SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC | SMFIP_SKIP;
-    if (g_unix_socket) {
-      want |= SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH;
+    if (g_unix_socket) {  // (connect is answered: it says 4xx while draining)
+      want |= SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH;
     }
     *pf1 = f1 & want;
     *pf2 = 0;
@@ -125,6 +158,10 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) noexcept {
       local = false;
     }
     sess.connect(hostname ? hostname : "", ip, local);
+    if (g_draining.load()) {
+      log().info("{}: connect from [{}] refused with 4xx: stopping", sess.conn_id(), ip);
+      return SMFIS_TEMPFAIL;
+    }
     log().debug("{}: connect from {} [{}] daemon={}", sess.conn_id(), hostname ? hostname : "", ip,
                 macro(ctx, "{daemon_name}"));
     return quiet_continue(sess, SMFIP_NR_CONN);
@@ -208,13 +245,17 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
 
 sfsistat on_abort(SMFICTX* ctx) noexcept {
   Session* s = session_of(ctx);
-  if (s != nullptr) s->abort();
+  if (s != nullptr) {
+    MessageCount counted(*s);
+    s->abort();
+  }
   return SMFIS_CONTINUE;
 }
 
 sfsistat on_close(SMFICTX* ctx) noexcept {
   Session* s = session_of(ctx);
   if (s != nullptr) {
+    if (s->in_message()) --g_messages;
     smfi_setpriv(ctx, nullptr);
     delete s;
     --g_sessions;
@@ -235,7 +276,52 @@ void reload(const char* why) {
              snap.value()->rule_files.size());
 }
 
+// Called in libmilter's signal thread (through sigwait below) before it stops.
+void drain_before_stop(int sig) noexcept {
+  try {
+    g_draining = true;
+    int secs = g_holder ? g_holder->get()->config.milter.drain_seconds : 0;
+    log().info("stopping ({}): new connections get 4xx; waiting up to {} s for {} message(s) in flight",
+               strsignal(sig), secs, g_messages.load());
+    if (sig == SIGHUP) log().warn("SIGHUP stops a libmilter filter; use SIGUSR1 (systemctl reload) to reload");
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(secs);
+    while ((g_messages.load() > 0 || g_in_callback.load() > 0) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (g_messages.load() > 0) {
+      log().error("drain timeout: {} message(s) still in flight are cut; Postfix applies milter_default_action",
+                  g_messages.load());
+    } else {
+      log().info("drained: no message in flight");
+    }
+  } catch (...) {
+  }
+}
+
 }  // namespace
+}  // namespace spamgate
+
+// libmilter's signal thread waits with sigwait() on {HUP, TERM, INT}; ours
+// (the USR1 reloader) on {USR1}. This definition replaces libc's for the whole
+// program (libmilter is linked statically) and waits exactly as libc does, but
+// drains before it returns a stop signal to libmilter.
+extern "C" int sigwait(const sigset_t* set, int* sig) {
+  for (;;) {
+    long s = syscall(SYS_rt_sigtimedwait, set, nullptr, nullptr, _NSIG / 8);
+    if (s < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    int signo = static_cast<int>(s);
+    if ((signo == SIGTERM || signo == SIGINT || signo == SIGHUP) && sigismember(set, SIGTERM) == 1) {
+      spamgate::drain_before_stop(signo);
+    }
+    *sig = signo;
+    return 0;
+  }
+}
+
+namespace spamgate {
 
 int run_milter(const std::string& config_path, bool quiet) {
   // Block the signals before any thread exists: libmilter's signal thread
@@ -295,6 +381,11 @@ int run_milter(const std::string& config_path, bool quiet) {
     log().critical("cannot listen on {} (in use, or no permission?)", socket);
     return 1;
   }
+  if (g_unix_socket) {
+    // Owner and group may connect: add the MTA's user (postfix) to our group.
+    std::string path = socket.substr(socket.find(':') + 1);
+    if (chmod(path.c_str(), 0660) != 0) log().warn("cannot chmod 0660 {}: {}", path, std::strerror(errno));
+  }
 
   std::atomic<bool> stopping{false};
   std::thread reloader([&stopping] {
@@ -316,14 +407,14 @@ int run_milter(const std::string& config_path, bool quiet) {
   log().info("spamgate milter listening on {} ({} rules, threshold {})", socket, snap.value()->rule_count,
              cfg.threshold_text);
   int rc = smfi_main();
-  log().info("stopping: waiting up to {} s for {} session(s) in flight", cfg.milter.drain_seconds,
-             g_sessions.load());
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(g_holder->get()->config.milter.drain_seconds);
-  while (g_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // A callback that was running when libmilter stopped still finishes (and
+  // answers the MTA); give it a moment rather than cutting it mid-edit.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (g_in_callback.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  if (g_sessions.load() > 0) log().error("drain timeout: {} session(s) still open at exit", g_sessions.load());
-  else log().info("stopped cleanly");
+  if (g_messages.load() == 0) log().info("stopped cleanly");
+  else log().warn("stopped with {} message(s) cut", g_messages.load());
   stopping = true;
   pthread_kill(reloader.native_handle(), SIGUSR1);
   reloader.join();

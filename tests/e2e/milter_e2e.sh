@@ -27,7 +27,7 @@ MILTER_PID=""
 cleanup() {
   [ -n "$MILTER_PID" ] && kill -9 "$MILTER_PID" 2> /dev/null
   pf_stop "$T"
-  rm -rf "$T"
+  [ -n "${KEEP_T:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 
@@ -215,8 +215,56 @@ check "30 delivered" test "$(pf_wait_delivered "$T" 30 30)" -eq 30
 check "every one scanned" test "$(grep -l 'X-Spam-Technical-Details:' "$T"/sink/* | wc -l)" -eq 30
 check "the new rule is in use after the reloads" bash -c "grep -q 'LOCAL_MARK' '$T/spamgate.log'"
 
-# --- SIGTERM stops cleanly; then Postfix applies milter_default_action ------
+# --- the same through a unix socket (no-reply steps negotiated there) --------
+sed -i "s|^socket = .*|socket = \"unix:$T/spamgate.sock\"|" "$T/spamgate.toml"
+printf '' > "$T/local.cf"
+UNIX_CFG="$T/spamgate-unix.toml"; cp "$T/spamgate.toml" "$UNIX_CFG"
+sed -i "s|^target = .*|target = \"$T/spamgate-unix.log\"|" "$UNIX_CFG"
+"$BIN" milter --config "$UNIX_CFG" &
+UNIX_PID=$!
+for _ in $(seq 1 100); do [ -S "$T/spamgate.sock" ] && break; sleep 0.05; done
+check "unix socket is group-writable only" test "$(stat -c %a "$T/spamgate.sock")" = 660
+chgrp postfix "$T/spamgate.sock"  # as an admin would: postfix in spamgate's group
+postconf -c "$T/conf" -e "smtpd_milters = unix:$T/spamgate.sock" "non_smtpd_milters = unix:$T/spamgate.sock"
+postfix -c "$T/conf" reload > /dev/null 2>&1; sleep 1
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.70)
+check "unix socket: spam tagged" has "$f" "Subject: [SPAM] - CONGRATULATIONS"
+check "unix socket: forged-free status" test "$(grep -ci '^X-Spam-Status:' "$f")" -eq 1
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.71)
+check "unix socket: ham untouched" has "$f" "Subject: Notes from Tuesday's planning meeting"
+check "unix socket: ham scanned" grep -q "^X-Spam-Status: No" "$f"
+kill -TERM "$UNIX_PID"; wait "$UNIX_PID"
+postconf -c "$T/conf" -e "smtpd_milters = inet:127.0.0.1:$MPORT" "non_smtpd_milters = inet:127.0.0.1:$MPORT"
+postfix -c "$T/conf" reload > /dev/null 2>&1; sleep 1
+
+# --- SIGTERM drains: a message in flight is finished, then the milter exits ---
+rm -f "$T"/sink/*
+python3 - "$SMTP" > "$T/slow_client.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=60)
+f = s.makefile("rb")
+def cmd(line):
+    if line is not None:
+        s.sendall(line.encode() + b"\r\n")
+    while True:
+        r = f.readline().decode()
+        if r[3:4] != "-":
+            return r
+cmd(None); cmd("EHLO slow.test.example"); cmd("XCLIENT ADDR=192.0.2.80"); cmd("EHLO slow.test.example")
+cmd("MAIL FROM:<slow@outside.example>"); cmd("RCPT TO:<user@example.net>"); cmd("DATA")
+s.sendall(b"From: slow@outside.example\r\nSubject: slow one\r\n\r\nfirst half\r\n")
+time.sleep(2)  # the milter gets SIGTERM now
+s.sendall(b"second half\r\n.\r\n")
+print(cmd(None).strip())
+cmd("QUIT")
+PY
+slow=$!
+sleep 1
 kill -TERM "$MILTER_PID"
+wait "$slow"
+check "message in flight during SIGTERM accepted" grep -q "^250 " "$T/slow_client.out"
+check "message in flight during SIGTERM scanned" test "$(pf_wait_delivered "$T" 1 20)" -eq 1
+check "... and carries our headers" bash -c "grep -q '^X-Spam-Technical-Details:' $T/sink/*"
 for _ in $(seq 1 100); do kill -0 "$MILTER_PID" 2> /dev/null || break; sleep 0.05; done
 wait "$MILTER_PID"; rc=$?
 MILTER_PID=""
