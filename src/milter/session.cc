@@ -22,6 +22,16 @@ const char* sender_class_name(SenderClass c) {
   return "inbound";
 }
 
+std::string escape_reply(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 500)) {
+    if (c == '%') out += "%%";
+    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
 void Session::connect(std::string_view client_name, std::string_view client_ip, bool local) {
   env_ = Envelope{};
   env_.client_name = clipped(client_name);
@@ -137,13 +147,7 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
     }
   }
   if (r.verdict.action == Action::kReject) {
-    std::string text = r.verdict.reply;
-    std::string escaped;
-    for (char c : text) {
-      if (c == '%') escaped += "%%";
-      else escaped += c;
-    }
-    sink.reply("550", "5.7.1", escaped);
+    sink.reply("550", "5.7.1", escape_reply(r.verdict.reply));
     reset_message();
     return EomAction::kReject;
   }

@@ -30,6 +30,10 @@ class HeaderSink {
   virtual bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) = 0;
 };
 
+// SMTP reply text made safe for smfi_setreply: '%' doubled (libmilter treats
+// the text as a format), CR/LF and other controls replaced, at most 500 bytes.
+std::string escape_reply(std::string_view text);
+
 enum class SenderClass { kInbound, kAuthenticated, kTrusted };
 const char* sender_class_name(SenderClass c);
 
