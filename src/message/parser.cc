@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
 #include "message/html.h"
@@ -45,18 +46,22 @@ void init_gmime() {
   });
 }
 
+struct ParserOptionsFree {
+  void operator()(GMimeParserOptions* o) const { g_mime_parser_options_free(o); }
+};
+
 // Options shared by every parse: read-only after creation.
 GMimeParserOptions* parser_options() {
-  static GMimeParserOptions* opts = [] {
+  static std::unique_ptr<GMimeParserOptions, ParserOptionsFree> opts = [] {
     GMimeParserOptions* o = g_mime_parser_options_new();
     g_mime_parser_options_set_rfc2047_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
     g_mime_parser_options_set_address_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
     g_mime_parser_options_set_parameter_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
     static const char* kFallback[] = {"utf-8", "windows-1252", nullptr};
     g_mime_parser_options_set_fallback_charsets(o, kFallback);
-    return o;
+    return std::unique_ptr<GMimeParserOptions, ParserOptionsFree>(o);
   }();
-  return opts;
+  return opts.get();
 }
 
 std::string unfold(std::string_view raw) {

@@ -245,19 +245,21 @@ sfsistat on_eom(SMFICTX* ctx) noexcept {
 
 sfsistat on_abort(SMFICTX* ctx) noexcept {
   Session* s = session_of(ctx);
-  if (s != nullptr) {
+  if (s == nullptr) return SMFIS_CONTINUE;
+  try {
     MessageCount counted(*s);
     s->abort();
+  } catch (...) {
   }
   return SMFIS_CONTINUE;
 }
 
 sfsistat on_close(SMFICTX* ctx) noexcept {
-  Session* s = session_of(ctx);
+  Session* s = session_of(ctx);  // may be null: close can come without negotiate
   if (s != nullptr) {
     if (s->in_message()) --g_messages;
     smfi_setpriv(ctx, nullptr);
-    delete s;
+    delete s;  // ~Session does not throw
     --g_sessions;
   }
   return SMFIS_CONTINUE;
