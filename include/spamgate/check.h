@@ -9,6 +9,7 @@
 // per-call).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,8 @@ struct CheckContext {
   const Message& message;
   const Envelope& envelope;
   const Snapshot& snapshot;
+  // All DNS lookups of this message end by then (the per-message DNS budget).
+  std::chrono::steady_clock::time_point dns_deadline;
 };
 
 class Check {

@@ -18,6 +18,7 @@
 
 #include "spamgate/check.h"
 #include "spamgate/limits.h"
+#include "spamgate/resolver.h"
 #include "spamgate/status.h"
 
 namespace spamgate {
@@ -41,6 +42,14 @@ struct MilterConfig {
   FailureAction on_internal_error = FailureAction::kAccept;   // accept or tempfail
 };
 
+// One DNS blocklist zone ([[dnsbl]] in spamgate.toml), checked for the client IP.
+struct DnsblZone {
+  std::string zone;    // e.g. "zen.spamhaus.org"
+  std::string symbol;  // emitted for any listing, e.g. "RCVD_IN_ZEN"
+  double score = 1.0;  // default score of its symbols (rules files may override)
+  std::map<std::string, std::string> codes;  // answer (127.0.0.x) -> a more specific symbol
+};
+
 // Every option has a default; conf/spamgate.toml documents each one.
 struct Config {
   std::string path;                    // the file this was read from; "" = built-in defaults
@@ -56,6 +65,8 @@ struct Config {
   std::string log_level = "info";      // trace debug info warn error critical off
   std::string log_target = "stderr";   // stderr | stdout | syslog | a file path
   MilterConfig milter;
+  DnsConfig dns;
+  std::vector<DnsblZone> dnsbl;
 };
 
 // A place in a rules or config file, for error messages.
@@ -87,6 +98,7 @@ class SymbolTable {
 
 struct Snapshot {
   Config config;
+  std::shared_ptr<Resolver> resolver;  // null when network checks are off
   SymbolTable symbols;
   std::vector<std::unique_ptr<const Check>> checks;  // run in this order
   std::vector<std::string> rule_files;                // as loaded, for logs
@@ -108,8 +120,10 @@ class SnapshotHolder {
 // Reads the config at `config_path` and every rule file it names. On failure
 // returns InvalidArgument and fills `diags` with every error found (file:line).
 // Thread-safe; does no network I/O.
+// `network`: build the checks that query DNS (the milter always does; scan,
+// explain and bench only with --network). A check that is off emits no symbol.
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
-                                                      std::vector<Diagnostic>& diags);
+                                                      std::vector<Diagnostic>& diags, bool network = false);
 
 // The config file used when none is given: /etc/spamgate/spamgate.toml if it
 // exists, else conf/spamgate.toml of the source tree this binary was built from.

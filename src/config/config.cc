@@ -145,6 +145,8 @@ class Loader {
         {"limits", [&](const toml::node& n) { limits(n, c.limits); }},
         {"log", [&](const toml::node& n) { log(n, c); }},
         {"milter", [&](const toml::node& n) { milter(n, c.milter); }},
+        {"dns", [&](const toml::node& n) { dns(n, c.dns); }},
+        {"dnsbl", [&](const toml::node& n) { dnsbl(n, c.dnsbl); }},
     };
     walk(root, top, "");
   }
@@ -272,6 +274,69 @@ class Loader {
          }},
     };
     walk(*t, keys, "milter.");
+  }
+
+  void dns(const toml::node& n, DnsConfig& d) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'dns' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"nameserver", [&](const toml::node& v) { string_key(v, "dns.nameserver", d.nameserver, 100, true); }},
+        {"timeout_ms", [&](const toml::node& v) { int_key(v, "dns.timeout_ms", d.timeout_ms, 50, 60000); }},
+        {"tries", [&](const toml::node& v) { int_key(v, "dns.tries", d.tries, 1, 10); }},
+        {"budget_ms", [&](const toml::node& v) { int_key(v, "dns.budget_ms", d.budget_ms, 50, 120000); }},
+        {"cache_entries", [&](const toml::node& v) { int_key(v, "dns.cache_entries", d.cache_entries, 0, 10000000); }},
+    };
+    walk(*t, keys, "dns.");
+  }
+
+  static bool symbol_name(const std::string& s) {
+    if (s.empty() || s.size() > 100 || !(std::isupper(static_cast<unsigned char>(s[0])))) return false;
+    for (char ch : s) {
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') return false;
+    }
+    return true;
+  }
+
+  void dnsbl(const toml::node& n, std::vector<DnsblZone>& out) {
+    const toml::array* a = n.as_array();
+    if (a == nullptr) return error(n, "'dnsbl' must be an array of tables: [[dnsbl]] zone = ... symbol = ...");
+    for (const toml::node& e : *a) {
+      const toml::table* t = e.as_table();
+      if (t == nullptr) {
+        error(e, "each [[dnsbl]] entry must be a table");
+        continue;
+      }
+      DnsblZone z;
+      const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+          {"zone", [&](const toml::node& v) { string_key(v, "dnsbl.zone", z.zone, 200, false); }},
+          {"symbol", [&](const toml::node& v) {
+             string_key(v, "dnsbl.symbol", z.symbol, 100, false);
+             if (!z.symbol.empty() && !symbol_name(z.symbol)) error(v, "'dnsbl.symbol' must be like RCVD_IN_EXAMPLE");
+           }},
+          {"score", [&](const toml::node& v) {
+             if (!v.is_number()) return error(v, "'dnsbl.score' must be a number");
+             z.score = v.is_integer() ? static_cast<double>(*v.value<std::int64_t>()) : *v.value<double>();
+           }},
+          {"codes", [&](const toml::node& v) {
+             const toml::table* ct = v.as_table();
+             if (ct == nullptr) return error(v, "'dnsbl.codes' must be a table like { \"127.0.0.2\" = \"RCVD_IN_X_SBL\" }");
+             for (const auto& [k, sym] : *ct) {
+               auto s = sym.value<std::string>();
+               if (!s || !symbol_name(*s)) {
+                 error(sym, "'dnsbl.codes' values must be symbol names like RCVD_IN_X_SBL");
+                 continue;
+               }
+               z.codes[std::string(k.str())] = *s;
+             }
+           }},
+      };
+      walk(*t, keys, "dnsbl.");
+      if (z.zone.empty() || z.symbol.empty()) {
+        error(e, "each [[dnsbl]] entry needs zone and symbol");
+        continue;
+      }
+      out.push_back(std::move(z));
+    }
   }
 
   std::string path_;

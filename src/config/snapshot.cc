@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "checks/builtin.h"
+#include "checks/dnsbl.h"
 #include "config/config.h"
 #include "rules/ruleset.h"
 #include "spamgate/snapshot.h"
@@ -23,7 +24,7 @@ std::string default_config_path() {
 }
 
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
-                                                      std::vector<Diagnostic>& diags) {
+                                                      std::vector<Diagnostic>& diags, bool network) {
   std::size_t before = diags.size();
   auto cfg = load_config(config_path, diags);
   if (!cfg.ok()) return cfg.status();
@@ -32,6 +33,9 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
 
   std::vector<SymbolDef> builtins = rules_engine_symbols();
   for (SymbolDef& d : MessageFlagsCheck::symbols()) builtins.push_back(std::move(d));
+  // DNS checks register their symbols whether or not they run, so rules files
+  // that score them lint the same with and without --network.
+  for (SymbolDef& d : DnsblCheck::symbols(snap->config.dnsbl)) builtins.push_back(std::move(d));
 
   std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
   bool has_local = !snap->config.local_rules.empty();
@@ -45,6 +49,15 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   snap->rule_count = rules->rules.size() + rules->metas.size();
   snap->checks.push_back(std::make_unique<MessageFlagsCheck>());
   snap->checks.push_back(std::make_unique<RulesCheck>(rules));
+  if (network) {
+    std::string err;
+    snap->resolver = make_resolver(snap->config.dns, err);
+    if (!snap->resolver) {
+      diags.push_back({config_path, 0, "DNS resolver: " + err});
+      return Status::InvalidArgument("DNS resolver cannot start");
+    }
+    if (!snap->config.dnsbl.empty()) snap->checks.push_back(std::make_unique<DnsblCheck>(snap->config.dnsbl));
+  }
   snap->checks.push_back(std::make_unique<MetaCheck>(rules));
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }

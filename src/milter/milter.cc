@@ -267,7 +267,7 @@ sfsistat on_close(SMFICTX* ctx) noexcept {
 
 void reload(const char* why) {
   std::vector<Diagnostic> diags;
-  auto snap = load_snapshot(g_config_path, diags);
+  auto snap = load_snapshot(g_config_path, diags, /*network=*/true);
   if (!snap.ok()) {
     log().error("reload ({}) refused, the old rules keep running: {}", why, snap.status().message());
     for (const Diagnostic& d : diags) log().error("reload: {}", d.str());
@@ -339,7 +339,7 @@ int run_milter(const std::string& config_path, bool quiet) {
 
   g_config_path = config_path;
   std::vector<Diagnostic> diags;
-  auto snap = load_snapshot(config_path, diags);
+  auto snap = load_snapshot(config_path, diags, /*network=*/true);
   for (const Diagnostic& d : diags) std::fprintf(stderr, "%s\n", d.str().c_str());
   if (!snap.ok()) {
     std::fprintf(stderr, "spamgate: cannot load %s: %s\n", config_path.c_str(), snap.status().message().c_str());

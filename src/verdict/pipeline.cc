@@ -13,7 +13,7 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
   auto t0 = std::chrono::steady_clock::now();
   ScanResult r;
   r.message = parse_message(bytes, snap.config.limits, total_size);
-  CheckContext ctx{r.message, env, snap};
+  CheckContext ctx{r.message, env, snap, t0 + std::chrono::milliseconds(snap.config.dns.budget_ms)};
   for (const auto& check : snap.checks) {
     Status s;
     try {

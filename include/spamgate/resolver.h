@@ -1,0 +1,50 @@
+// resolver.h - the one DNS resolver spamgate uses, behind an interface so
+// tests can inject faults (LevelDB's Env pattern).
+//
+// Every lookup has its own timeout and a deadline (the message's DNS budget):
+// past the deadline a lookup returns kTimeout at once. Answers are cached
+// within their TTL across messages. Implementations are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spamgate {
+
+enum class DnsType { kA, kTxt };
+
+struct DnsAnswer {
+  enum class Rcode { kOk, kNxDomain, kNoData, kServFail, kTimeout, kError };
+  Rcode rcode = Rcode::kError;
+  std::vector<std::string> records;  // A: dotted quads; TXT: strings joined per record
+  std::uint32_t ttl = 0;
+  bool ok() const { return rcode == Rcode::kOk; }
+};
+
+const char* rcode_name(DnsAnswer::Rcode r);
+
+using Deadline = std::chrono::steady_clock::time_point;
+
+class Resolver {
+ public:
+  virtual ~Resolver() = default;
+  // Looks `name` up; never blocks past `deadline` (returns kTimeout then).
+  virtual DnsAnswer lookup(std::string_view name, DnsType type, Deadline deadline) = 0;
+};
+
+struct DnsConfig {
+  std::string nameserver;   // "ADDR:PORT" or "ADDR"; "" = the system's (/etc/resolv.conf)
+  int timeout_ms = 1500;    // one lookup
+  int tries = 2;            // attempts per lookup within its timeout
+  int budget_ms = 5000;     // all lookups of one message
+  std::size_t cache_entries = 20000;
+};
+
+// A c-ares resolver; nullptr and `error` set if c-ares cannot start.
+std::unique_ptr<Resolver> make_resolver(const DnsConfig& cfg, std::string& error);
+
+}  // namespace spamgate

@@ -1,0 +1,128 @@
+// dnsbl.cc - DnsblCheck (see dnsbl.h).
+#include "checks/dnsbl.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+#include "checks/builtin.h"
+#include "spamgate/message.h"
+#include "util/cidr.h"
+#include "util/log.h"
+
+namespace spamgate {
+
+inline constexpr const char* kTempError = "DNSBL_TEMPERROR";
+
+std::string reverse_ip(const std::string& ip) {
+  std::array<unsigned char, 16> b{};
+  bool v4 = false;
+  if (!parse_ip(ip, b, v4)) return std::string();
+  char buf[80];
+  if (v4) {
+    std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", b[3], b[2], b[1], b[0]);
+    return buf;
+  }
+  std::string out;
+  static const char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    out += kHex[b[static_cast<std::size_t>(i)] & 0xf];
+    out += '.';
+    out += kHex[b[static_cast<std::size_t>(i)] >> 4];
+    if (i > 0) out += '.';
+  }
+  return out;
+}
+
+namespace {
+
+bool is_public(const std::string& ip) {
+  static const char* const kPrivate[] = {"10.0.0.0/8",     "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8",
+                                         "169.254.0.0/16", "100.64.0.0/10", "0.0.0.0/8",      "::1/128",
+                                         "fc00::/7",       "fe80::/10"};
+  for (const char* net : kPrivate) {
+    if (Cidr::parse(net)->contains(ip)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string client_ip_from_received(const Message& m, const std::vector<std::string>& trusted) {
+  for (const Header* h : m.find("received")) {
+    // "from host (rdns [192.0.2.1])" or "[IPv6:2001:db8::1]": the first bracketed address.
+    const std::string& v = h->decoded;
+    std::size_t open = v.find('[');
+    while (open != std::string::npos) {
+      std::size_t close = v.find(']', open);
+      if (close == std::string::npos) break;
+      std::string ip = v.substr(open + 1, close - open - 1);
+      if (ip.rfind("IPv6:", 0) == 0) ip = ip.substr(5);
+      std::array<unsigned char, 16> b{};
+      bool v4 = false;
+      if (parse_ip(ip, b, v4)) {
+        bool is_trusted = !is_public(ip);
+        for (const std::string& t : trusted) {
+          auto c = Cidr::parse(t);
+          is_trusted = is_trusted || (c && c->contains(ip));
+        }
+        if (!is_trusted) return ip;
+        break;  // this hop is ours; look at the next Received header
+      }
+      open = v.find('[', close);
+    }
+  }
+  return std::string();
+}
+
+DnsblCheck::DnsblCheck(std::vector<DnsblZone> zones)
+    : zones_(std::move(zones)), error_logged_(new std::atomic<bool>[zones_.size()]) {
+  for (std::size_t i = 0; i < zones_.size(); ++i) error_logged_[i] = false;
+}
+
+std::vector<SymbolDef> DnsblCheck::symbols(const std::vector<DnsblZone>& zones) {
+  std::vector<SymbolDef> out = {{kTempError, 0.0, "A DNS blocklist could not be queried in time"}};
+  for (const DnsblZone& z : zones) {
+    out.push_back({z.symbol, z.score, "Client IP is listed in " + z.zone});
+    for (const auto& [code, sym] : z.codes) out.push_back({sym, z.score, "Client IP is listed in " + z.zone + " (" + code + ")"});
+  }
+  return out;
+}
+
+Status DnsblCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+  Resolver* res = ctx.snapshot.resolver.get();
+  if (res == nullptr) return Status::Ok();
+  std::string ip = ctx.envelope.client_ip;
+  if (ip.empty()) ip = client_ip_from_received(ctx.message, ctx.snapshot.config.milter.trusted_networks);
+  std::string rev = reverse_ip(ip);
+  if (rev.empty() || !is_public(ip)) return Status::Ok();
+  for (std::size_t i = 0; i < zones_.size(); ++i) {
+    const DnsblZone& z = zones_[i];
+    DnsAnswer a = res->lookup(rev + "." + z.zone, DnsType::kA, ctx.dns_deadline);
+    if (a.rcode == DnsAnswer::Rcode::kNxDomain || a.rcode == DnsAnswer::Rcode::kNoData) continue;
+    if (!a.ok()) {
+      hits.push_back({kTempError, 1.0, z.zone + ": " + rcode_name(a.rcode)});
+      continue;
+    }
+    std::vector<std::string> emitted;
+    for (const std::string& rec : a.records) {
+      if (rec.rfind("127.255.255.", 0) == 0) {
+        if (!error_logged_[i].exchange(true))
+          log().error("dnsbl {}: answered {} (the list's error code, e.g. queries via a public resolver or over "
+                      "quota); not scored as a listing",
+                      z.zone, rec);
+        continue;
+      }
+      auto code = z.codes.find(rec);
+      const std::string& sym = code != z.codes.end() ? code->second : z.symbol;
+      if (std::find(emitted.begin(), emitted.end(), sym) != emitted.end()) continue;
+      emitted.push_back(sym);
+      hits.push_back({sym, 1.0, ip + " listed in " + z.zone + " as " + rec});
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace spamgate

@@ -1,0 +1,200 @@
+// dns_test.cc - the resolver and the DNSBL check against a real DNS server
+// (dnsmasq) on loopback, and against one that never answers.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "checks/dnsbl.h"
+#include "test_util.h"
+
+using namespace spamgate;
+using spamgate::test::snapshot_with;
+
+extern char** environ;
+
+namespace {
+
+int free_udp_port(int* keep_fd = nullptr) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  if (keep_fd != nullptr) *keep_fd = fd;  // a server that never answers
+  else close(fd);
+  return port;
+}
+
+// dnsmasq serving the test zone: 192.0.2.1 listed in bl.test as 127.0.0.2,
+// 192.0.2.3 as 127.0.0.4, 192.0.2.9 answered with the list's error code, any
+// other name in bl.test NXDOMAIN; TXT records for spf.test.
+class DnsServer {
+ public:
+  DnsServer() {
+    port_ = free_udp_port();
+    std::vector<std::string> args = {"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                                      "--bind-interfaces", "--listen-address=127.0.0.1",
+                                      "--port=" + std::to_string(port_), "--conf-file=/dev/null", "--pid-file=" + pid_file_.path() + "/dnsmasq.pid",
+                                      "--local-ttl=300", "--log-facility=-", "--user=root", "--address=/1.2.0.192.bl.test/127.0.0.2",
+                                      "--address=/3.2.0.192.bl.test/127.0.0.4",
+                                      "--address=/9.2.0.192.bl.test/127.255.255.254", "--address=/bl.test/",
+                                      "--txt-record=spf.test,v=spf1 ip4:192.0.2.0/24 -all"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (access(args[0].c_str(), X_OK) != 0 || posix_spawn(&pid_, args[0].c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+      pid_ = -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  ~DnsServer() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool up() const { return pid_ > 0; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  void stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+
+ private:
+  test::TempDir pid_file_;  // never --pid-file=/dev/null: dnsmasq (root) replaces it with a file
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+Deadline in_ms(int ms) { return std::chrono::steady_clock::now() + std::chrono::milliseconds(ms); }
+
+std::string dns_toml(const std::string& ns, int budget_ms = 2000) {
+  return "[dns]\nnameserver = \"" + ns + "\"\ntimeout_ms = 500\nbudget_ms = " + std::to_string(budget_ms) +
+         "\n[[dnsbl]]\nzone = \"bl.test\"\nsymbol = \"RCVD_IN_TESTBL\"\nscore = 2.5\n"
+         "codes = { \"127.0.0.4\" = \"RCVD_IN_TESTBL_POLICY\" }\n";
+}
+
+std::shared_ptr<const Snapshot> network_snapshot(const std::string& toml) {
+  static std::vector<std::unique_ptr<test::TempDir>> keep;
+  keep.push_back(std::make_unique<test::TempDir>());
+  std::string cfg = test::write_config(*keep.back(), "body X /xyzzy/\n", toml);
+  std::vector<Diagnostic> d;
+  auto s = load_snapshot(cfg, d, /*network=*/true);
+  return s.ok() ? s.value() : nullptr;
+}
+
+std::vector<Hit> dnsbl_hits(const Snapshot& s, const std::string& ip, const std::string& msg = "Subject: x\n\nhi\n") {
+  Envelope env;
+  env.client_ip = ip;
+  ScanResult r = scan_message(s, msg, env);
+  std::vector<Hit> out;
+  for (const Hit& h : r.hits) {
+    if (h.name.rfind("RCVD_IN_", 0) == 0 || h.name == "DNSBL_TEMPERROR") out.push_back(h);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Resolver, AnswersNxdomainTxtAndCaches) {
+  DnsServer dns;
+  if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
+  std::string err;
+  auto r = make_resolver(DnsConfig{dns.address(), 500, 2, 2000, 100}, err);
+  ASSERT_NE(r, nullptr) << err;
+  DnsAnswer a = r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(2000));
+  ASSERT_EQ(a.rcode, DnsAnswer::Rcode::kOk);
+  EXPECT_EQ(a.records, std::vector<std::string>{"127.0.0.2"});
+  EXPECT_EQ(r->lookup("7.2.0.192.bl.test", DnsType::kA, in_ms(2000)).rcode, DnsAnswer::Rcode::kNxDomain);
+  DnsAnswer t = r->lookup("spf.test", DnsType::kTxt, in_ms(2000));
+  ASSERT_EQ(t.rcode, DnsAnswer::Rcode::kOk);
+  EXPECT_EQ(t.records, std::vector<std::string>{"v=spf1 ip4:192.0.2.0/24 -all"});
+  dns.stop();  // answers within their TTL come from the cache
+  EXPECT_EQ(r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(2000)).rcode, DnsAnswer::Rcode::kOk);
+}
+
+TEST(Resolver, ASilentServerTimesOutWithinTheDeadline) {
+  int silent = -1;
+  int port = free_udp_port(&silent);
+  std::string err;
+  auto r = make_resolver(DnsConfig{"127.0.0.1:" + std::to_string(port), 5000, 2, 5000, 100}, err);
+  ASSERT_NE(r, nullptr) << err;
+  auto t0 = std::chrono::steady_clock::now();
+  DnsAnswer a = r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(300));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(a.rcode, DnsAnswer::Rcode::kTimeout);
+  EXPECT_LT(ms, 2000);  // the 300 ms deadline wins over the 5 s lookup timeout (generous bound: no hang)
+  close(silent);
+}
+
+TEST(Dnsbl, ListedUnlistedCodesAndErrorAnswers) {
+  DnsServer dns;
+  if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
+  auto s = network_snapshot(dns_toml(dns.address()));
+  ASSERT_NE(s, nullptr);
+  auto listed = dnsbl_hits(*s, "192.0.2.1");
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].name, "RCVD_IN_TESTBL");
+  EXPECT_EQ(s->symbols.score_millis("RCVD_IN_TESTBL"), 2500);
+  EXPECT_TRUE(dnsbl_hits(*s, "192.0.2.7").empty());
+  auto policy = dnsbl_hits(*s, "192.0.2.3");
+  ASSERT_EQ(policy.size(), 1u);
+  EXPECT_EQ(policy[0].name, "RCVD_IN_TESTBL_POLICY");
+  EXPECT_TRUE(dnsbl_hits(*s, "192.0.2.9").empty());  // 127.255.255.254: the list's error, not a listing
+  EXPECT_TRUE(dnsbl_hits(*s, "10.1.2.3").empty());   // private addresses are never looked up
+}
+
+TEST(Dnsbl, ScanModeUsesTheFirstUntrustedReceivedHop) {
+  DnsServer dns;
+  if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
+  auto s = network_snapshot(dns_toml(dns.address()));
+  ASSERT_NE(s, nullptr);
+  const std::string msg =
+      "Received: from internal (internal [10.0.0.5]) by mx.example.net\n"
+      "Received: from bad.example (bad.example [192.0.2.1]) by internal\n"
+      "Subject: x\n\nhi\n";
+  auto hits = dnsbl_hits(*s, "", msg);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].name, "RCVD_IN_TESTBL");
+}
+
+TEST(Dnsbl, DeadServerGivesTemperrorWithinTheMessageBudget) {
+  int silent = -1;
+  int port = free_udp_port(&silent);
+  auto s = network_snapshot(dns_toml("127.0.0.1:" + std::to_string(port), 400));
+  ASSERT_NE(s, nullptr);
+  auto t0 = std::chrono::steady_clock::now();
+  auto hits = dnsbl_hits(*s, "192.0.2.1");
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].name, "DNSBL_TEMPERROR");
+  EXPECT_LT(ms, 3000);  // generous bound: the message goes on, no hung thread
+  close(silent);
+}
+
+TEST(Dnsbl, OffWithoutNetworkEmitsNothing) {
+  auto s = snapshot_with("body X /xyzzy/\n", nullptr, dns_toml("127.0.0.1:1"));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->resolver, nullptr);
+  EXPECT_TRUE(dnsbl_hits(*s, "192.0.2.1").empty());
+  // ... yet its symbols are known, so rules files can score them.
+  EXPECT_EQ(s->symbols.score_millis("RCVD_IN_TESTBL_POLICY"), 2500);
+}
+
+TEST(Dnsbl, ReverseIp) {
+  EXPECT_EQ(reverse_ip("192.0.2.1"), "1.2.0.192");
+  EXPECT_EQ(reverse_ip("2001:db8::1"), "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2");
+  EXPECT_EQ(reverse_ip("not an ip"), "");
+}
