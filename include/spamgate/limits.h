@@ -24,6 +24,8 @@ struct Limits {
   std::size_t max_uris = 1000;
   // Bytes of decoded text (all text parts together) given to body rules.
   std::size_t max_text_bytes = 1024 * 1024;
+  // Distinct link domains (or IPs) looked up in the URI blocklists per message.
+  std::size_t max_uri_lookups = 20;
   // PCRE2 match limit per regex and subject (guards against backtracking blow-up).
   unsigned pcre_match_limit = 1000000;
 };

@@ -66,7 +66,8 @@ struct Config {
   std::string log_target = "stderr";   // stderr | stdout | syslog | a file path
   MilterConfig milter;
   DnsConfig dns;
-  std::vector<DnsblZone> dnsbl;
+  std::vector<DnsblZone> dnsbl;  // client IP blocklists
+  std::vector<DnsblZone> uribl;  // link domain blocklists ([[uribl]], same shape)
 };
 
 // A place in a rules or config file, for error messages.

@@ -11,10 +11,13 @@
 #include "spamgate/message.h"
 #include "util/cidr.h"
 #include "util/log.h"
+#include "util/psl.h"
 
 namespace spamgate {
 
-inline constexpr const char* kTempError = "DNSBL_TEMPERROR";
+const char* temperror_symbol(DnsListCheck::Kind k) {
+  return k == DnsListCheck::Kind::kClientIp ? "DNSBL_TEMPERROR" : "URIBL_TEMPERROR";
+}
 
 std::string reverse_ip(const std::string& ip) {
   std::array<unsigned char, 16> b{};
@@ -77,33 +80,53 @@ std::string client_ip_from_received(const Message& m, const std::vector<std::str
   return std::string();
 }
 
-DnsblCheck::DnsblCheck(std::vector<DnsblZone> zones)
-    : zones_(std::move(zones)), error_logged_(new std::atomic<bool>[zones_.size()]) {
+DnsListCheck::DnsListCheck(Kind kind, std::vector<DnsblZone> zones)
+    : kind_(kind), zones_(std::move(zones)), error_logged_(new std::atomic<bool>[zones_.size()]) {
   for (std::size_t i = 0; i < zones_.size(); ++i) error_logged_[i] = false;
 }
 
-std::vector<SymbolDef> DnsblCheck::symbols(const std::vector<DnsblZone>& zones) {
-  std::vector<SymbolDef> out = {{kTempError, 0.0, "A DNS blocklist could not be queried in time"}};
+std::vector<SymbolDef> DnsListCheck::symbols(Kind kind, const std::vector<DnsblZone>& zones) {
+  const std::string what = kind == Kind::kClientIp ? "Client IP" : "A linked domain";
+  std::vector<SymbolDef> out = {{temperror_symbol(kind), 0.0, "A DNS blocklist could not be queried in time"}};
   for (const DnsblZone& z : zones) {
-    out.push_back({z.symbol, z.score, "Client IP is listed in " + z.zone});
-    for (const auto& [code, sym] : z.codes) out.push_back({sym, z.score, "Client IP is listed in " + z.zone + " (" + code + ")"});
+    out.push_back({z.symbol, z.score, what + " is listed in " + z.zone});
+    for (const auto& [code, sym] : z.codes) out.push_back({sym, z.score, what + " is listed in " + z.zone + " (" + code + ")"});
   }
   return out;
 }
 
-Status DnsblCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+Status DnsListCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+  if (ctx.snapshot.resolver == nullptr) return Status::Ok();
+  if (kind_ == Kind::kClientIp) {
+    std::string ip = ctx.envelope.client_ip;
+    if (ip.empty()) ip = client_ip_from_received(ctx.message, ctx.snapshot.config.milter.trusted_networks);
+    std::string rev = reverse_ip(ip);
+    if (!rev.empty() && is_public(ip)) lookup_all(ctx, rev, ip, hits);
+    return Status::Ok();
+  }
+  // Links: each registered domain (or bare IP) once, at most max_uri_lookups.
+  std::vector<std::string> done;
+  const std::size_t max = ctx.snapshot.config.limits.max_uri_lookups;
+  for (const Uri& u : ctx.message.uris) {
+    if (done.size() >= max) break;
+    std::string name = u.host_is_ip ? reverse_ip(u.host) : registrable_domain(u.host);
+    if (name.empty() || std::find(done.begin(), done.end(), name) != done.end()) continue;
+    if (u.host_is_ip && !is_public(u.host)) continue;
+    done.push_back(name);
+    lookup_all(ctx, name, u.host_is_ip ? u.host : name, hits);
+  }
+  return Status::Ok();
+}
+
+void DnsListCheck::lookup_all(const CheckContext& ctx, const std::string& name, const std::string& what,
+                              std::vector<Hit>& hits) const {
   Resolver* res = ctx.snapshot.resolver.get();
-  if (res == nullptr) return Status::Ok();
-  std::string ip = ctx.envelope.client_ip;
-  if (ip.empty()) ip = client_ip_from_received(ctx.message, ctx.snapshot.config.milter.trusted_networks);
-  std::string rev = reverse_ip(ip);
-  if (rev.empty() || !is_public(ip)) return Status::Ok();
   for (std::size_t i = 0; i < zones_.size(); ++i) {
     const DnsblZone& z = zones_[i];
-    DnsAnswer a = res->lookup(rev + "." + z.zone, DnsType::kA, ctx.dns_deadline);
+    DnsAnswer a = res->lookup(name + "." + z.zone, DnsType::kA, ctx.dns_deadline);
     if (a.rcode == DnsAnswer::Rcode::kNxDomain || a.rcode == DnsAnswer::Rcode::kNoData) continue;
     if (!a.ok()) {
-      hits.push_back({kTempError, 1.0, z.zone + ": " + rcode_name(a.rcode)});
+      hits.push_back({temperror_symbol(kind_), 1.0, z.zone + ": " + rcode_name(a.rcode)});
       continue;
     }
     std::vector<std::string> emitted;
@@ -119,10 +142,9 @@ Status DnsblCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
       const std::string& sym = code != z.codes.end() ? code->second : z.symbol;
       if (std::find(emitted.begin(), emitted.end(), sym) != emitted.end()) continue;
       emitted.push_back(sym);
-      hits.push_back({sym, 1.0, ip + " listed in " + z.zone + " as " + rec});
+      hits.push_back({sym, 1.0, what + " listed in " + z.zone + " as " + rec});
     }
   }
-  return Status::Ok();
 }
 
 }  // namespace spamgate

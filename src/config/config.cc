@@ -146,7 +146,8 @@ class Loader {
         {"log", [&](const toml::node& n) { log(n, c); }},
         {"milter", [&](const toml::node& n) { milter(n, c.milter); }},
         {"dns", [&](const toml::node& n) { dns(n, c.dns); }},
-        {"dnsbl", [&](const toml::node& n) { dnsbl(n, c.dnsbl); }},
+        {"dnsbl", [&](const toml::node& n) { dnsbl(n, c.dnsbl, "dnsbl"); }},
+        {"uribl", [&](const toml::node& n) { dnsbl(n, c.uribl, "uribl"); }},
     };
     walk(root, top, "");
   }
@@ -197,6 +198,7 @@ class Loader {
         {"max_parts", [&](const toml::node& v) { int_key(v, "limits.max_parts", l.max_parts, 1, 100000); }},
         {"max_uris", [&](const toml::node& v) { int_key(v, "limits.max_uris", l.max_uris, 1, 1000000); }},
         {"max_text_bytes", [&](const toml::node& v) { int_key(v, "limits.max_text_bytes", l.max_text_bytes, 1024, 1LL << 30); }},
+        {"max_uri_lookups", [&](const toml::node& v) { int_key(v, "limits.max_uri_lookups", l.max_uri_lookups, 0, 1000); }},
         {"pcre_match_limit", [&](const toml::node& v) { int_key(v, "limits.pcre_match_limit", l.pcre_match_limit, 1000, 1000000000); }},
     };
     walk(*t, keys, "limits.");
@@ -297,42 +299,42 @@ class Loader {
     return true;
   }
 
-  void dnsbl(const toml::node& n, std::vector<DnsblZone>& out) {
+  void dnsbl(const toml::node& n, std::vector<DnsblZone>& out, const std::string& key) {
     const toml::array* a = n.as_array();
-    if (a == nullptr) return error(n, "'dnsbl' must be an array of tables: [[dnsbl]] zone = ... symbol = ...");
+    if (a == nullptr) return error(n, "'" + key + "' must be an array of tables: [[" + key + "]] zone = ... symbol = ...");
     for (const toml::node& e : *a) {
       const toml::table* t = e.as_table();
       if (t == nullptr) {
-        error(e, "each [[dnsbl]] entry must be a table");
+        error(e, "each [[" + key + "]] entry must be a table");
         continue;
       }
       DnsblZone z;
       const std::map<std::string, std::function<void(const toml::node&)>> keys = {
-          {"zone", [&](const toml::node& v) { string_key(v, "dnsbl.zone", z.zone, 200, false); }},
+          {"zone", [&](const toml::node& v) { string_key(v, key + ".zone", z.zone, 200, false); }},
           {"symbol", [&](const toml::node& v) {
-             string_key(v, "dnsbl.symbol", z.symbol, 100, false);
-             if (!z.symbol.empty() && !symbol_name(z.symbol)) error(v, "'dnsbl.symbol' must be like RCVD_IN_EXAMPLE");
+             string_key(v, key + ".symbol", z.symbol, 100, false);
+             if (!z.symbol.empty() && !symbol_name(z.symbol)) error(v, "'" + key + ".symbol' must be like RCVD_IN_EXAMPLE");
            }},
           {"score", [&](const toml::node& v) {
-             if (!v.is_number()) return error(v, "'dnsbl.score' must be a number");
+             if (!v.is_number()) return error(v, "'" + key + ".score' must be a number");
              z.score = v.is_integer() ? static_cast<double>(*v.value<std::int64_t>()) : *v.value<double>();
            }},
           {"codes", [&](const toml::node& v) {
              const toml::table* ct = v.as_table();
-             if (ct == nullptr) return error(v, "'dnsbl.codes' must be a table like { \"127.0.0.2\" = \"RCVD_IN_X_SBL\" }");
+             if (ct == nullptr) return error(v, "'" + key + ".codes' must be a table like { \"127.0.0.2\" = \"RCVD_IN_X_SBL\" }");
              for (const auto& [k, sym] : *ct) {
                auto s = sym.value<std::string>();
                if (!s || !symbol_name(*s)) {
-                 error(sym, "'dnsbl.codes' values must be symbol names like RCVD_IN_X_SBL");
+                 error(sym, "'" + key + ".codes' values must be symbol names like RCVD_IN_X_SBL");
                  continue;
                }
                z.codes[std::string(k.str())] = *s;
              }
            }},
       };
-      walk(*t, keys, "dnsbl.");
+      walk(*t, keys, key + ".");
       if (z.zone.empty() || z.symbol.empty()) {
-        error(e, "each [[dnsbl]] entry needs zone and symbol");
+        error(e, "each [[" + key + "]] entry needs zone and symbol");
         continue;
       }
       out.push_back(std::move(z));

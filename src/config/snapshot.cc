@@ -35,7 +35,10 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   for (SymbolDef& d : MessageFlagsCheck::symbols()) builtins.push_back(std::move(d));
   // DNS checks register their symbols whether or not they run, so rules files
   // that score them lint the same with and without --network.
-  for (SymbolDef& d : DnsblCheck::symbols(snap->config.dnsbl)) builtins.push_back(std::move(d));
+  for (SymbolDef& d : DnsListCheck::symbols(DnsListCheck::Kind::kClientIp, snap->config.dnsbl))
+    builtins.push_back(std::move(d));
+  for (SymbolDef& d : DnsListCheck::symbols(DnsListCheck::Kind::kUris, snap->config.uribl))
+    builtins.push_back(std::move(d));
 
   std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
   bool has_local = !snap->config.local_rules.empty();
@@ -56,7 +59,10 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
       diags.push_back({config_path, 0, "DNS resolver: " + err});
       return Status::InvalidArgument("DNS resolver cannot start");
     }
-    if (!snap->config.dnsbl.empty()) snap->checks.push_back(std::make_unique<DnsblCheck>(snap->config.dnsbl));
+    if (!snap->config.dnsbl.empty())
+      snap->checks.push_back(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kClientIp, snap->config.dnsbl));
+    if (!snap->config.uribl.empty())
+      snap->checks.push_back(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kUris, snap->config.uribl));
   }
   snap->checks.push_back(std::make_unique<MetaCheck>(rules));
   return std::shared_ptr<const Snapshot>(std::move(snap));

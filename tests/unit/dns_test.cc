@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "checks/dnsbl.h"
+#include "util/psl.h"
 #include "test_util.h"
 
 using namespace spamgate;
@@ -48,6 +49,9 @@ class DnsServer {
                                       "--local-ttl=300", "--log-facility=-", "--user=root", "--address=/1.2.0.192.bl.test/127.0.0.2",
                                       "--address=/3.2.0.192.bl.test/127.0.0.4",
                                       "--address=/9.2.0.192.bl.test/127.255.255.254", "--address=/bl.test/",
+                                      "--address=/example.co.uk.uribl.test/127.0.0.2",
+                                      "--address=/spammy.example.uribl.test/127.0.0.2",
+                                      "--address=/7.100.51.198.uribl.test/127.0.0.2", "--address=/uribl.test/",
                                       "--txt-record=spf.test,v=spf1 ip4:192.0.2.0/24 -all"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -197,4 +201,51 @@ TEST(Dnsbl, ReverseIp) {
   EXPECT_EQ(reverse_ip("192.0.2.1"), "1.2.0.192");
   EXPECT_EQ(reverse_ip("2001:db8::1"), "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2");
   EXPECT_EQ(reverse_ip("not an ip"), "");
+}
+
+namespace {
+
+std::string uribl_toml(const std::string& ns, int max_lookups = 20) {
+  return "[limits]\nmax_uri_lookups = " + std::to_string(max_lookups) + "\n[dns]\nnameserver = \"" + ns +
+         "\"\ntimeout_ms = 500\n[[uribl]]\nzone = \"uribl.test\"\nsymbol = \"URIBL_TEST\"\nscore = 4\n";
+}
+
+int uribl_hits(const Snapshot& s, const std::string& body) {
+  ScanResult r = scan_message(s, "Subject: links\n\n" + body + "\n", Envelope{});
+  int n = 0;
+  for (const Hit& h : r.hits) n += h.name == "URIBL_TEST";
+  return n;
+}
+
+}  // namespace
+
+TEST(Psl, RegisteredDomains) {
+  EXPECT_EQ(registrable_domain("www.shop.example.co.uk"), "example.co.uk");
+  EXPECT_EQ(registrable_domain("a.b.Example.COM."), "example.com");
+  EXPECT_EQ(registrable_domain("co.uk"), "");
+  EXPECT_EQ(registrable_domain(""), "");
+}
+
+TEST(Uribl, LinkDomainsAndBareIpsAreLookedUpByRegisteredDomain) {
+  DnsServer dns;
+  if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
+  auto s = network_snapshot(uribl_toml(dns.address()));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(uribl_hits(*s, "Buy at http://www.shop.example.co.uk/cart now"), 1);
+  EXPECT_EQ(uribl_hits(*s, "Docs at https://clean.example.org/"), 0);
+  EXPECT_EQ(uribl_hits(*s, "Go to http://198.51.100.7/win"), 1);
+  EXPECT_EQ(uribl_hits(*s, "<a href=\"http://x.spammy.example/\">x</a> and http://y.spammy.example/"), 1);  // one domain, once
+  EXPECT_EQ(s->symbols.score_millis("URIBL_TEST"), 4000);
+}
+
+TEST(Uribl, LookupsPerMessageAreBounded) {
+  DnsServer dns;
+  if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
+  const std::string body = "http://www.example.co.uk/ and http://a.spammy.example/";
+  auto all = network_snapshot(uribl_toml(dns.address()));
+  auto one = network_snapshot(uribl_toml(dns.address(), 1));
+  ASSERT_NE(all, nullptr);
+  ASSERT_NE(one, nullptr);
+  EXPECT_EQ(uribl_hits(*all, body), 2);
+  EXPECT_EQ(uribl_hits(*one, body), 1);
 }
