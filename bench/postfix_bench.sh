@@ -86,9 +86,14 @@ PY
 : > "$T/results.txt"
 run "postfix-only" "" ""
 
+# Every DNS question (spamgate's SPF, Rspamd's checks) goes to a loopback
+# server that answers NXDOMAIN at once: no query leaves the machine.
+python3 bench/nxdomain_dns.py "$DNS" & PIDS+=($!)
 cat > "$T/sg.toml" <<CF
 rules_dir = "$SRC/rules"
 local_rules = ""
+[dns]
+nameserver = "127.0.0.1:$DNS"
 [log]
 level = "info"
 target = "$T/spamgate.log"
@@ -106,7 +111,6 @@ if [ -n "$EXTRA_SOCK" ]; then run "$EXTRA_NAME" "$EXTRA_SOCK" ""; fi
 
 if [ "$RSPAMD" = 1 ]; then
   command -v rspamd > /dev/null || { echo "rspamd is not installed (apt-get install rspamd)"; exit 1; }
-  python3 bench/nxdomain_dns.py "$DNS" & PIDS+=($!)
   R="$T/rspamd"; mkdir -p "$R/local.d" "$R/db" "$R/run" "$R/log"; chown -R _rspamd "$R" 2> /dev/null || true
   if [ "$TRANSPORT" = unix ]; then RSBIND="$R/run/proxy.sock mode=0666"; RSSOCK="unix:$R/run/proxy.sock";
   else RSBIND="127.0.0.1:$RS"; RSSOCK="inet:127.0.0.1:$RS"; fi

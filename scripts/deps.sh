@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config
   libgmime-3.0-dev libglib2.0-dev libxml2-dev libpcre2-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev
-  libgtest-dev libmilter-dev libc-ares-dev dnsmasq-base libpsl-dev publicsuffix
+  libgtest-dev libmilter-dev libc-ares-dev dnsmasq-base libpsl-dev publicsuffix libspf2-dev
   postfix swaks python3
 )
 

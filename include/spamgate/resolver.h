@@ -15,12 +15,14 @@
 
 namespace spamgate {
 
-enum class DnsType { kA, kTxt };
+enum class DnsType { kA, kAaaa, kTxt, kMx, kPtr };
 
 struct DnsAnswer {
   enum class Rcode { kOk, kNxDomain, kNoData, kServFail, kTimeout, kError };
   Rcode rcode = Rcode::kError;
-  std::vector<std::string> records;  // A: dotted quads; TXT: strings joined per record
+  // A/AAAA: addresses as text; TXT: the strings of each record joined;
+  // MX: exchange host names, best preference first; PTR: host names.
+  std::vector<std::string> records;
   std::uint32_t ttl = 0;
   bool ok() const { return rcode == Rcode::kOk; }
 };

@@ -7,6 +7,7 @@
 
 #include "checks/builtin.h"
 #include "checks/dnsbl.h"
+#include "checks/spf.h"
 #include "config/config.h"
 #include "rules/ruleset.h"
 #include "spamgate/snapshot.h"
@@ -39,6 +40,7 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
     builtins.push_back(std::move(d));
   for (SymbolDef& d : DnsListCheck::symbols(DnsListCheck::Kind::kUris, snap->config.uribl))
     builtins.push_back(std::move(d));
+  for (SymbolDef& d : SpfCheck::symbols()) builtins.push_back(std::move(d));
 
   std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
   bool has_local = !snap->config.local_rules.empty();
@@ -59,6 +61,7 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
       diags.push_back({config_path, 0, "DNS resolver: " + err});
       return Status::InvalidArgument("DNS resolver cannot start");
     }
+    snap->checks.push_back(std::make_unique<SpfCheck>());
     if (!snap->config.dnsbl.empty())
       snap->checks.push_back(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kClientIp, snap->config.dnsbl));
     if (!snap->config.uribl.empty())

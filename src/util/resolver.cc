@@ -84,17 +84,41 @@ void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int
     default: a.rcode = DnsAnswer::Rcode::kError; return;
   }
   a.ttl = first_ttl(abuf, alen);
-  if (p->type == DnsType::kA) {
+  if (p->type == DnsType::kA || p->type == DnsType::kAaaa) {
     hostent* host = nullptr;
-    if (ares_parse_a_reply(abuf, alen, &host, nullptr, nullptr) != ARES_SUCCESS || host == nullptr) {
+    int r = p->type == DnsType::kA ? ares_parse_a_reply(abuf, alen, &host, nullptr, nullptr)
+                                   : ares_parse_aaaa_reply(abuf, alen, &host, nullptr, nullptr);
+    if (r != ARES_SUCCESS || host == nullptr) {
       a.rcode = DnsAnswer::Rcode::kNoData;
       return;
     }
+    int family = p->type == DnsType::kA ? AF_INET : AF_INET6;
     for (char** addr = host->h_addr_list; addr != nullptr && *addr != nullptr; ++addr) {
-      char text[16];
-      inet_ntop(AF_INET, *addr, text, sizeof text);
+      char text[INET6_ADDRSTRLEN];
+      inet_ntop(family, *addr, text, sizeof text);
       a.records.emplace_back(text);
     }
+    ares_free_hostent(host);
+  } else if (p->type == DnsType::kMx) {
+    ares_mx_reply* mx = nullptr;
+    if (ares_parse_mx_reply(abuf, alen, &mx) != ARES_SUCCESS) {
+      a.rcode = DnsAnswer::Rcode::kNoData;
+      return;
+    }
+    std::vector<std::pair<unsigned short, std::string>> hosts;
+    for (ares_mx_reply* m = mx; m != nullptr; m = m->next) hosts.emplace_back(m->priority, m->host);
+    ares_free_data(mx);
+    std::stable_sort(hosts.begin(), hosts.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (auto& h : hosts) a.records.push_back(std::move(h.second));
+  } else if (p->type == DnsType::kPtr) {
+    hostent* host = nullptr;
+    unsigned char dummy[16] = {0};
+    if (ares_parse_ptr_reply(abuf, alen, dummy, 4, AF_INET, &host) != ARES_SUCCESS || host == nullptr) {
+      a.rcode = DnsAnswer::Rcode::kNoData;
+      return;
+    }
+    if (host->h_name != nullptr) a.records.emplace_back(host->h_name);
+    for (char** al = host->h_aliases; al != nullptr && *al != nullptr; ++al) a.records.emplace_back(*al);
     ares_free_hostent(host);
   } else {
     ares_txt_ext* txt = nullptr;
@@ -117,7 +141,8 @@ class CaresResolver final : public Resolver {
   explicit CaresResolver(DnsConfig cfg) : cfg_(std::move(cfg)), serial_(next_serial()) {}
 
   DnsAnswer lookup(std::string_view name, DnsType type, Deadline deadline) override {
-    std::string key = std::string(type == DnsType::kA ? "A:" : "TXT:") + std::string(name);
+    static const char* const kKey[] = {"A:", "AAAA:", "TXT:", "MX:", "PTR:"};
+    std::string key = std::string(kKey[static_cast<int>(type)]) + std::string(name);
     auto now = std::chrono::steady_clock::now();
     if (auto hit = cached(key, now)) return *hit;
     if (now >= deadline || name.empty() || name.size() > 253) {
@@ -131,7 +156,8 @@ class CaresResolver final : public Resolver {
     Pending p;
     p.type = type;
     std::string n(name);
-    ares_query(ch, n.c_str(), ns_c_in, type == DnsType::kA ? ns_t_a : ns_t_txt, on_answer, &p);
+    static const int kType[] = {ns_t_a, ns_t_aaaa, ns_t_txt, ns_t_mx, ns_t_ptr};
+    ares_query(ch, n.c_str(), ns_c_in, kType[static_cast<int>(type)], on_answer, &p);
     auto stop = std::min(deadline, now + std::chrono::milliseconds(cfg_.timeout_ms));
     while (!p.done) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(stop - std::chrono::steady_clock::now());

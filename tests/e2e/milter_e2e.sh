@@ -22,10 +22,13 @@ fi
 T=$(mktemp -d /tmp/spamgate-e2e.XXXXXX)
 chmod 755 "$T"
 BASE=$((20000 + ($$ % 400) * 10))
-SMTP=$BASE; SINK=$((BASE + 1)); MPORT=$((BASE + 2))
+SMTP=$BASE; SINK=$((BASE + 1)); MPORT=$((BASE + 2)); DNSPORT=$((BASE + 3))
 MILTER_PID=""
+DNS_PID=""
 cleanup() {
   [ -n "$MILTER_PID" ] && kill -9 "$MILTER_PID" 2> /dev/null
+  [ -n "$DNS_PID" ] && kill "$DNS_PID" 2> /dev/null
+  pkill -f "dnsmasq.*--port=$DNSPORT " 2> /dev/null  # its TCP helpers too
   pf_stop "$T"
   [ -n "${KEEP_T:-}" ] || rm -rf "$T"
 }
@@ -45,6 +48,9 @@ local_rules = "$T/local.cf"
 hostname = "mx1.gateway.example"
 support_url = "https://support.example.com/spam"
 $1
+[dns]
+nameserver = "127.0.0.1:$DNSPORT"
+timeout_ms = 500
 [log]
 level = "info"
 target = "$T/spamgate.log"
@@ -92,6 +98,13 @@ sys.exit(0 if gb.startswith(ob) and gb[len(ob):].strip(b"\n") == b"" else 1)
 PY
 }
 
+# The milter's DNS: dnsmasq on loopback, authoritative for the test domains
+# (nothing is ever asked of the system's resolver).
+dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
+  --port="$DNSPORT" --conf-file=/dev/null --pid-file="$T/dnsmasq.pid" --user=root --log-facility=- \
+  --local=/example/ --local=/example.net/ --local=/example.org/ --local=/test/ \
+  --txt-record=outside.example,"v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all" > "$T/dnsmasq.log" 2>&1 &
+DNS_PID=$!
 touch "$T/local.cf"
 write_config "" ""
 start_milter || exit 1
@@ -130,6 +143,10 @@ f=$(deliver "$T/space.eml" --xclient-addr 192.0.2.13)
 check "Subject without space kept" has "$f" "Subject:nospace here"
 check "three spaces kept" has "$f" "X-Custom:   three spaces"
 check "tab kept" has "$f" "X-Tab:	tab"
+
+# SPF: a client outside the sender's record fails SPF, and the rules score it
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 203.0.113.5)
+check "SPF fail is scored in X-Spam-Status" grep -q "^X-Spam-Status: .*SPF_FAIL" "$f"
 
 # IPv6 client
 f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr IPV6:2001:db8::5)

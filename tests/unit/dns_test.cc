@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -52,25 +53,38 @@ class DnsServer {
                                       "--address=/example.co.uk.uribl.test/127.0.0.2",
                                       "--address=/spammy.example.uribl.test/127.0.0.2",
                                       "--address=/7.100.51.198.uribl.test/127.0.0.2", "--address=/uribl.test/",
-                                      "--txt-record=spf.test,v=spf1 ip4:192.0.2.0/24 -all"};
+                                      "--txt-record=spf.test,v=spf1 ip4:192.0.2.0/24 -all",
+                                      "--txt-record=soft.test,v=spf1 ~all", "--txt-record=neutral.test,v=spf1 ?all",
+                                      "--txt-record=perm.test,v=spf1 ip4:999.1.1.1 -all",
+                                      "--txt-record=mx.test,v=spf1 mx -all", "--mx-host=mx.test,mail.mx.test,10",
+                                      "--host-record=mail.mx.test,192.0.2.20",
+                                      "--txt-record=helo.test,v=spf1 a -all", "--host-record=helo.test,192.0.2.30",
+                                      "--local=/test/"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (access(args[0].c_str(), X_OK) != 0 || posix_spawn(&pid_, args[0].c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+    // Its own process group (its TCP helpers are killed with it) and no
+    // inherited stdout/stderr (a lingering helper must not hold CTest's pipe).
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    if (access(args[0].c_str(), X_OK) != 0 || posix_spawn(&pid_, args[0].c_str(), &fa, &attr, argv.data(), environ) != 0)
       pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
-  ~DnsServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
+  ~DnsServer() { stop(); }
   bool up() const { return pid_ > 0; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   void stop() {
     if (pid_ > 0) {
-      kill(pid_, SIGTERM);
+      kill(-pid_, SIGTERM);  // the whole group
       waitpid(pid_, nullptr, 0);
       pid_ = -1;
     }
@@ -248,4 +262,51 @@ TEST(Uribl, LookupsPerMessageAreBounded) {
   ASSERT_NE(one, nullptr);
   EXPECT_EQ(uribl_hits(*all, body), 2);
   EXPECT_EQ(uribl_hits(*one, body), 1);
+}
+
+namespace {
+
+std::vector<std::string> spf_hits(const Snapshot& s, const std::string& ip, const std::string& from,
+                                  const std::string& helo = "") {
+  Envelope env;
+  env.client_ip = ip;
+  env.mail_from = from;
+  env.helo = helo;
+  ScanResult r = scan_message(s, "Subject: x\n\nhi\n", env);
+  std::vector<std::string> out;
+  for (const Hit& h : r.hits) {
+    if (h.name.rfind("SPF_", 0) == 0) out.push_back(h.name);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Spf, ResultsAgainstRealRecords) {
+  DnsServer dns;
+  if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
+  auto s = network_snapshot("[dns]\nnameserver = \"" + dns.address() + "\"\ntimeout_ms = 500\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(spf_hits(*s, "192.0.2.10", "a@spf.test"), std::vector<std::string>{"SPF_PASS"});
+  EXPECT_EQ(spf_hits(*s, "198.51.100.5", "a@spf.test"), std::vector<std::string>{"SPF_FAIL"});
+  EXPECT_EQ(spf_hits(*s, "198.51.100.5", "a@soft.test"), std::vector<std::string>{"SPF_SOFTFAIL"});
+  EXPECT_EQ(spf_hits(*s, "198.51.100.5", "a@neutral.test"), std::vector<std::string>{"SPF_NEUTRAL"});
+  EXPECT_EQ(spf_hits(*s, "198.51.100.5", "a@nothing.test"), std::vector<std::string>{"SPF_NONE"});
+  EXPECT_EQ(spf_hits(*s, "198.51.100.5", "a@perm.test"), std::vector<std::string>{"SPF_PERMERROR"});
+  EXPECT_EQ(spf_hits(*s, "192.0.2.20", "a@mx.test"), std::vector<std::string>{"SPF_PASS"});  // mx -> A
+  EXPECT_EQ(spf_hits(*s, "192.0.2.30", "a@mx.test", "helo.test"),
+            (std::vector<std::string>{"SPF_FAIL", "SPF_HELO_PASS"}));
+}
+
+TEST(Spf, DeadResolverGivesTemperrorWithinTheBudget) {
+  int silent = -1;
+  int port = free_udp_port(&silent);
+  auto s = network_snapshot("[dns]\nnameserver = \"127.0.0.1:" + std::to_string(port) +
+                            "\"\ntimeout_ms = 200\nbudget_ms = 400\n");
+  ASSERT_NE(s, nullptr);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(spf_hits(*s, "192.0.2.10", "a@spf.test"), std::vector<std::string>{"SPF_TEMPERROR"});
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(ms, 3000);  // generous bound: the message goes on
+  close(silent);
 }
