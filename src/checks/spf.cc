@@ -167,6 +167,9 @@ Status SpfCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
       if (!addrs.empty()) from = addrs.front();
     }
   }
+  // libspf2 aborts the process on a request with neither sender nor HELO
+  // (spf_server.c "domain is NULL"): there is nothing to check then.
+  if (from.find('@') == std::string::npos && ctx.envelope.helo.empty()) return Status::Ok();
   t_dns = DnsContext{ctx.snapshot.resolver.get(), ctx.dns_deadline};
   bool ok = evaluate(ip, ctx.envelope.helo, from, false, hits);
   if (ok && !ctx.envelope.helo.empty()) ok = evaluate(ip, ctx.envelope.helo, "", true, hits);
