@@ -18,7 +18,7 @@ struct Message;
 struct Verdict;
 
 struct HeaderEdit {
-  enum class Op { kAdd, kChange, kDelete };
+  enum class Op { kAdd, kChange, kDelete, kInsert };  // kInsert: at the top (index 0)
   Op op = Op::kAdd;
   std::string name;
   int index = 0;      // 1-based among fields of this name (case-insensitive); kChange/kDelete
@@ -38,7 +38,9 @@ struct PlanOptions {
   bool list_tests = true;   // name the rules in X-Spam-Status
 };
 
-Plan plan_actions(const Config& cfg, const Message& msg, const Verdict& v, const PlanOptions& opts = {});
+// `prepend`: fields the checks asked for (e.g. Received-SPF), put at the top.
+Plan plan_actions(const Config& cfg, const Message& msg, const Verdict& v, const PlanOptions& opts = {},
+                  const std::vector<std::pair<std::string, std::string>>& prepend = {});
 
 // The message exactly as it would be delivered: `bytes` (the whole message)
 // with the plan's header edits; body bytes unchanged.

@@ -51,6 +51,9 @@ struct CheckContext {
   const Snapshot& snapshot;
   // All DNS lookups of this message end by then (the per-message DNS budget).
   std::chrono::steady_clock::time_point dns_deadline;
+  // Header fields a check asks to prepend to the message (e.g. Received-SPF),
+  // as {name, value}; they are written only where our headers are (policy tag).
+  std::vector<std::pair<std::string, std::string>>* prepend_headers = nullptr;
 };
 
 class Check {

@@ -28,6 +28,7 @@ struct ScanResult {
   Verdict verdict;
   Plan plan;
   std::vector<CheckError> check_errors;  // checks that failed (their other hits still count)
+  std::vector<std::pair<std::string, std::string>> prepend_headers;  // asked for by checks
   double ms = 0;                          // wall time of the whole scan
 };
 

@@ -80,7 +80,8 @@ std::string tagged_subject(const std::string& tag, const std::string* raw, const
   return tag + " " + original;
 }
 
-Plan plan_actions(const Config& c, const Message& msg, const Verdict& v, const PlanOptions& opts) {
+Plan plan_actions(const Config& c, const Message& msg, const Verdict& v, const PlanOptions& opts,
+                  const std::vector<std::pair<std::string, std::string>>& prepend) {
   Plan p;
   // Foreign X-Spam-* fields: delete each name's occurrences, highest index first.
   std::map<std::string, std::pair<std::string, int>> counts;
@@ -92,6 +93,7 @@ Plan plan_actions(const Config& c, const Message& msg, const Verdict& v, const P
   for (const auto& [lname, e] : counts) {
     for (int i = e.second; i >= 1; --i) p.edits.push_back({HeaderEdit::Op::kDelete, e.first, i, ""});
   }
+  for (const auto& [name, value] : prepend) p.edits.push_back({HeaderEdit::Op::kInsert, name, 0, value});
   if (v.spam && opts.tag_subject) {
     const Header* subj = msg.first("subject");
     std::string value = tagged_subject(c.subject_tag, subj ? &subj->raw : nullptr,
@@ -125,10 +127,14 @@ std::string apply_plan(std::string_view bytes, const Plan& plan) {
   std::map<std::string, std::vector<std::size_t>> by_name;
   for (std::size_t i = 0; i < hb.fields.size(); ++i) by_name[ascii_lower(hb.fields[i].name)].push_back(i);
   std::map<std::size_t, std::string> replace;  // field index -> new text ("" = deleted)
-  std::string added;
+  std::string added, inserted;
   for (const HeaderEdit& e : plan.edits) {
     if (e.op == HeaderEdit::Op::kAdd) {
       added += render(e.name, e.value);
+      continue;
+    }
+    if (e.op == HeaderEdit::Op::kInsert) {
+      inserted += render(e.name, e.value);
       continue;
     }
     auto it = by_name.find(ascii_lower(e.name));
@@ -144,6 +150,12 @@ std::string apply_plan(std::string_view bytes, const Plan& plan) {
   std::string out;
   out.reserve(bytes.size() + added.size() + 64);
   std::size_t pos = 0;
+  // Inserted fields go first, after an mbox "From " line if there is one.
+  std::size_t top = hb.fields.empty() ? (bytes.substr(0, 5) == "From " ? bytes.find('\n') + 1 : 0) : hb.fields[0].offset;
+  if (top > bytes.size()) top = bytes.size();
+  out.append(bytes.substr(0, top));
+  out += inserted;
+  pos = top;
   for (std::size_t i = 0; i < hb.fields.size(); ++i) {
     const RawField& f = hb.fields[i];
     out.append(bytes.substr(pos, f.offset - pos));

@@ -108,9 +108,10 @@ const char* symbol_of(SPF_result_t r, bool helo) {
 
 // Evaluates one identity; returns false if libspf2 could not even start.
 bool evaluate(const std::string& ip, const std::string& helo, const std::string& from, bool helo_only,
-              std::vector<Hit>& hits) {
+              const std::string& receiver, std::vector<Hit>& hits, std::string* received_spf) {
   SPF_server_t* srv = server();
   if (srv == nullptr) return false;
+  SPF_server_set_rec_dom(srv, receiver.c_str());
   std::unique_ptr<SPF_request_t, RequestFree> req(SPF_request_new(srv));
   if (!req) return false;
   bool v6 = ip.find(':') != std::string::npos;
@@ -132,6 +133,15 @@ bool evaluate(const std::string& ip, const std::string& helo, const std::string&
     result = SPF_RESULT_TEMPERROR;
   t_dns.dns_failed = false;
   std::string domain = helo_only ? helo : from.substr(from.find('@') == std::string::npos ? 0 : from.find('@') + 1);
+  if (received_spf != nullptr) {
+    // RFC 7208 9.1: "Received-SPF: <result> (<comment>) key=value; ...".
+    const char* v = SPF_response_get_received_spf_value(resp.get());
+    std::string value = v != nullptr ? v : "";
+    std::string first = value.substr(0, value.find(' '));
+    std::string want = result == SPF_RESULT_TEMPERROR ? "temperror" : first;
+    if (!value.empty() && first != want) value = want + value.substr(first.size());  // our temperror mapping
+    *received_spf = clip(value, 900);
+  }
   hits.push_back({symbol_of(result, helo_only), 1.0,
                   clip(std::string(helo_only ? "helo=" : "mailfrom=") + domain + ": " + (comment ? comment : ""), 200)});
   return true;
@@ -171,8 +181,12 @@ Status SpfCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   // (spf_server.c "domain is NULL"): there is nothing to check then.
   if (from.find('@') == std::string::npos && ctx.envelope.helo.empty()) return Status::Ok();
   t_dns = DnsContext{ctx.snapshot.resolver.get(), ctx.dns_deadline};
-  bool ok = evaluate(ip, ctx.envelope.helo, from, false, hits);
-  if (ok && !ctx.envelope.helo.empty()) ok = evaluate(ip, ctx.envelope.helo, "", true, hits);
+  const std::string& receiver = ctx.snapshot.config.hostname;
+  std::string received_spf;
+  bool ok = evaluate(ip, ctx.envelope.helo, from, false, receiver, hits, &received_spf);
+  if (ok && !received_spf.empty() && ctx.prepend_headers != nullptr)
+    ctx.prepend_headers->emplace_back("Received-SPF", received_spf);
+  if (ok && !ctx.envelope.helo.empty()) ok = evaluate(ip, ctx.envelope.helo, "", true, receiver, hits, nullptr);
   t_dns = DnsContext{};
   if (!ok) return Status::Internal("libspf2 could not evaluate the request");
   return Status::Ok();

@@ -222,6 +222,10 @@ class MilterSink final : public HeaderSink {
   bool add(const std::string& name, const std::string& value) override {
     return smfi_addheader(ctx_, const_cast<char*>(name.c_str()), const_cast<char*>(value.c_str())) == MI_SUCCESS;
   }
+  bool insert(const std::string& name, int index, const std::string& value) override {
+    return smfi_insheader(ctx_, index, const_cast<char*>(name.c_str()), const_cast<char*>(value.c_str())) ==
+           MI_SUCCESS;
+  }
   bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
     return smfi_setreply(ctx_, const_cast<char*>(rcode.c_str()), const_cast<char*>(xcode.c_str()),
                          const_cast<char*>(text.c_str())) == MI_SUCCESS;

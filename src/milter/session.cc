@@ -154,7 +154,7 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   if (policy == SenderPolicy::kTag) {
     // Every X-Spam-* field the MTA sent, even past max_scan_bytes.
     r.message.x_spam_fields = x_spam_names_;
-    Plan plan = plan_actions(snap.config, r.message, r.verdict, opts);
+    Plan plan = plan_actions(snap.config, r.message, r.verdict, opts, r.prepend_headers);
     for (const HeaderEdit& e : plan.edits) {
       bool ok = true;
       switch (e.op) {
@@ -165,6 +165,7 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
           break;
         }
         case HeaderEdit::Op::kAdd: ok = sink.add(e.name, render_value(e.value)); break;
+        case HeaderEdit::Op::kInsert: ok = sink.insert(e.name, e.index, render_value(e.value)); break;
       }
       if (!ok) log().error("{}: the MTA refused to edit header {} (index {})", label, e.name, e.index);
     }

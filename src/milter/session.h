@@ -27,6 +27,7 @@ class HeaderSink {
   virtual ~HeaderSink() = default;
   virtual bool change(const std::string& name, int index, const std::string* value) = 0;  // value null = delete
   virtual bool add(const std::string& name, const std::string& value) = 0;
+  virtual bool insert(const std::string& name, int index, const std::string& value) = 0;
   virtual bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) = 0;
 };
 

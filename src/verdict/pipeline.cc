@@ -13,7 +13,8 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
   auto t0 = std::chrono::steady_clock::now();
   ScanResult r;
   r.message = parse_message(bytes, snap.config.limits, total_size);
-  CheckContext ctx{r.message, env, snap, t0 + std::chrono::milliseconds(snap.config.dns.budget_ms)};
+  CheckContext ctx{r.message, env, snap, t0 + std::chrono::milliseconds(snap.config.dns.budget_ms),
+                   &r.prepend_headers};
   for (const auto& check : snap.checks) {
     Status s;
     try {
@@ -24,7 +25,7 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
     if (!s.ok()) r.check_errors.push_back({std::string(check->name()), s.message()});
   }
   r.verdict = decide(snap, r.hits);
-  r.plan = plan_actions(snap.config, r.message, r.verdict, opts);
+  r.plan = plan_actions(snap.config, r.message, r.verdict, opts, r.prepend_headers);
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

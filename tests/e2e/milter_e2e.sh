@@ -147,6 +147,9 @@ check "tab kept" has "$f" "X-Tab:	tab"
 # SPF: a client outside the sender's record fails SPF, and the rules score it
 f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 203.0.113.5)
 check "SPF fail is scored in X-Spam-Status" grep -q "^X-Spam-Status: .*SPF_FAIL" "$f"
+check "Received-SPF: fail added" grep -q "^Received-SPF: fail (mx1.gateway.example: .*client-ip=203.0.113.5;" "$f"
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.14)
+check "Received-SPF: pass for an authorised client" grep -q "^Received-SPF: pass (" "$f"
 
 # IPv6 client
 f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr IPV6:2001:db8::5)

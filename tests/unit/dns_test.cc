@@ -331,3 +331,21 @@ TEST(Spf, DeadResolverGivesTemperrorWithinTheBudget) {
   EXPECT_LT(ms, 3000);  // generous bound: the message goes on
   close(silent);
 }
+
+TEST(Spf, ReceivedSpfHeaderIsPrependedToTheMessage) {
+  DnsServer dns;
+  if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
+  auto s = network_snapshot("[dns]\nnameserver = \"" + dns.address() + "\"\n");
+  ASSERT_NE(s, nullptr);
+  Envelope env;
+  env.client_ip = "198.51.100.5";
+  env.mail_from = "a@spf.test";
+  env.helo = "client.example";
+  const std::string msg = "Subject: x\n\nhi\n";
+  ScanResult r = scan_message(*s, msg, env);
+  std::string out = apply_plan(msg, r.plan);
+  EXPECT_EQ(out.rfind("Received-SPF: fail (", 0), 0u) << out;  // first line of the message
+  EXPECT_NE(out.find("client-ip=198.51.100.5;"), std::string::npos) << out;
+  EXPECT_NE(out.find("envelope-from=a@spf.test;"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nSubject: x\n"), std::string::npos);
+}

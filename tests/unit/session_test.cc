@@ -26,6 +26,10 @@ class Recorder final : public HeaderSink {
     edits.push_back({"add", name, 0, value});
     return true;
   }
+  bool insert(const std::string& name, int index, const std::string& value) override {
+    edits.push_back({"insert", name, index, value});
+    return true;
+  }
   bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
     replies.push_back(rcode + " " + xcode + " " + text);
     return true;
