@@ -42,11 +42,16 @@ std::string reverse_ip(const std::string& ip) {
 namespace {
 
 bool is_public(const std::string& ip) {
-  static const char* const kPrivate[] = {"10.0.0.0/8",     "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8",
-                                         "169.254.0.0/16", "100.64.0.0/10", "0.0.0.0/8",      "::1/128",
-                                         "fc00::/7",       "fe80::/10"};
-  for (const char* net : kPrivate) {
-    if (Cidr::parse(net)->contains(ip)) return false;
+  // Parsed once: this runs for every message (and every Received hop).
+  static const std::vector<Cidr> kPrivate = [] {
+    std::vector<Cidr> nets;
+    for (const char* n : {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+                          "100.64.0.0/10", "0.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10"})
+      nets.push_back(*Cidr::parse(n));
+    return nets;
+  }();
+  for (const Cidr& net : kPrivate) {
+    if (net.contains(ip)) return false;
   }
   return true;
 }

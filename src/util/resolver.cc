@@ -264,14 +264,13 @@ std::unique_ptr<Resolver> make_resolver(const DnsConfig& cfg, std::string& error
     return nullptr;
   }
   if (!cfg.nameserver.empty()) {
-    ares_channel probe = nullptr;
-    if (ares_init(&probe) != ARES_SUCCESS) {
+    ares_channel raw = nullptr;
+    if (ares_init(&raw) != ARES_SUCCESS) {
       error = "c-ares: cannot create a channel";
       return nullptr;
     }
-    int r = ares_set_servers_ports_csv(probe, cfg.nameserver.c_str());
-    ares_destroy(probe);
-    if (r != ARES_SUCCESS) {
+    Channel probe(raw);
+    if (ares_set_servers_ports_csv(probe.get(), cfg.nameserver.c_str()) != ARES_SUCCESS) {
       error = "bad nameserver '" + cfg.nameserver + "' (use ADDR or ADDR:PORT)";
       return nullptr;
     }
