@@ -8,6 +8,7 @@ PKGS=(
   libgmime-3.0-dev libglib2.0-dev libxml2-dev libpcre2-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libmilter-dev libc-ares-dev dnsmasq-base libpsl-dev publicsuffix libspf2-dev
+  libopendkim-dev libopendmarc-dev opendkim-tools python3-dkim python3-authres
   postfix swaks python3
 )
 

@@ -14,12 +14,14 @@
 #include <string_view>
 #include <vector>
 
+#include "spamgate/auth.h"
 #include "spamgate/status.h"
 
 namespace spamgate {
 
 struct Message;
 struct Snapshot;
+class DkimVerifier;
 
 // What the SMTP session told us (empty in `scan` mode unless given).
 struct Envelope {
@@ -33,9 +35,15 @@ struct Envelope {
 };
 
 struct Hit {
+  Hit() = default;
+  Hit(std::string n, double f = 1.0, std::string d = {}, std::string reject = {})
+      : name(std::move(n)), factor(f), detail(std::move(d)), reject_reply(std::move(reject)) {}
   std::string name;     // a symbol known to the Snapshot
   double factor = 1.0;  // score = configured weight x factor
   std::string detail;   // what matched, for `explain` and logs (clipped)
+  // Non-empty: this hit rejects the message (a forced action, like Rspamd's
+  // passthrough) with "550 5.7.1 <reject_reply>", whatever the score.
+  std::string reject_reply;
 };
 
 // A symbol a built-in check can emit, with its default score.
@@ -54,6 +62,15 @@ struct CheckContext {
   // Header fields a check asks to prepend to the message (e.g. Received-SPF),
   // as {name, value}; they are written only where our headers are (policy tag).
   std::vector<std::pair<std::string, std::string>>* prepend_headers = nullptr;
+  // SPF, DKIM and DMARC results, written by those checks in that order and
+  // rendered as Authentication-Results after every check ran.
+  AuthResults* auth = nullptr;
+  // The bytes the scan was given: the whole message in `scan` mode, the first
+  // max_scan_bytes in the milter (which then hands over `dkim`).
+  std::string_view bytes;
+  // A DKIM verifier already fed with the whole message by the milter's
+  // header and body callbacks; null in `scan` mode (DkimCheck reads `bytes`).
+  DkimVerifier* dkim = nullptr;
 };
 
 class Check {

@@ -83,6 +83,9 @@ struct Message {
 
   std::vector<Header> headers;   // in order, at most max_headers
   std::vector<std::string> x_spam_fields;  // names of every X-Spam-* field present (to remove)
+  // authserv-id (lower-case) of every Authentication-Results field, in order
+  // (ours, forged upstream, are removed).
+  std::vector<std::string> auth_results_ids;
   std::size_t header_count = 0;  // fields seen, including those past max_headers
 
   std::vector<MimePart> parts;    // pre-order walk of the MIME tree
@@ -120,6 +123,9 @@ struct HeaderBlock {
   std::vector<RawField> fields;
   std::size_t total_fields = 0;  // fields seen, including those past max_fields
   std::vector<std::string_view> x_spam_names;  // every X-Spam-* field, even past max_fields
+  // Value of every Authentication-Results field, even past max_fields (there
+  // only its first line).
+  std::vector<std::string_view> auth_results_values;
   std::size_t body_offset = 0;  // first byte of the body
   bool crlf = false;
   bool separator_found = false;

@@ -29,13 +29,17 @@ struct ScanResult {
   Plan plan;
   std::vector<CheckError> check_errors;  // checks that failed (their other hits still count)
   std::vector<std::pair<std::string, std::string>> prepend_headers;  // asked for by checks
+  AuthResults auth;                       // SPF, DKIM, DMARC (also in Authentication-Results)
   double ms = 0;                          // wall time of the whole scan
 };
 
 // `total_size` is the size of the whole message when `bytes` holds only its
-// first max_scan_bytes.
+// first max_scan_bytes. `dkim`: a verifier the caller fed with the whole
+// message (the milter); without one, DKIM reads `bytes`.
+// Authentication-Results is prepended when an authentication check ran.
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
-                        std::optional<std::size_t> total_size = std::nullopt, const PlanOptions& opts = {});
+                        std::optional<std::size_t> total_size = std::nullopt, const PlanOptions& opts = {},
+                        DkimVerifier* dkim = nullptr);
 
 // Logs the one verdict line for `r`: `label` (queue id or file), then
 // `context` (e.g. client and envelope), Message-ID, score, action, tests, ms.

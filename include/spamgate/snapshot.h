@@ -50,6 +50,16 @@ struct DnsblZone {
   std::map<std::string, std::string> codes;  // answer (127.0.0.x) -> a more specific symbol
 };
 
+// [auth] in spamgate.toml: SPF, DKIM, DMARC and Authentication-Results.
+struct AuthConfig {
+  bool spf = true;    // each check can be turned off; then it emits no symbol
+  bool dkim = true;
+  bool dmarc = true;
+  std::string authserv_id;  // "" = hostname; gateway nodes that share one name it here
+  bool dmarc_reject = false;  // a p=reject failure rejects (550) instead of only scoring
+  std::size_t dkim_max_body_bytes = 64u << 20;  // body hashed for DKIM; past it: neutral
+};
+
 // Every option has a default; conf/spamgate.toml documents each one.
 struct Config {
   std::string path;                    // the file this was read from; "" = built-in defaults
@@ -68,6 +78,7 @@ struct Config {
   DnsConfig dns;
   std::vector<DnsblZone> dnsbl;  // client IP blocklists
   std::vector<DnsblZone> uribl;  // link domain blocklists ([[uribl]], same shape)
+  AuthConfig auth;
 };
 
 // A place in a rules or config file, for error messages.
@@ -97,9 +108,12 @@ class SymbolTable {
   std::unordered_map<std::string, SymbolInfo> map_;
 };
 
+class DkimLibrary;
+
 struct Snapshot {
   Config config;
   std::shared_ptr<Resolver> resolver;  // null when network checks are off
+  std::shared_ptr<const DkimLibrary> dkim;  // null when DKIM is off (no network, or [auth] dkim = false)
   SymbolTable symbols;
   std::vector<std::unique_ptr<const Check>> checks;  // run in this order
   std::vector<std::string> rule_files;                // as loaded, for logs

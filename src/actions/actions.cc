@@ -93,6 +93,13 @@ Plan plan_actions(const Config& c, const Message& msg, const Verdict& v, const P
   for (const auto& [lname, e] : counts) {
     for (int i = e.second; i >= 1; --i) p.edits.push_back({HeaderEdit::Op::kDelete, e.first, i, ""});
   }
+  // Authentication-Results that claim to be ours were forged upstream (RFC
+  // 8601 5): deleted, highest index first; those of other hosts stay.
+  const std::string own = ascii_lower(c.auth.authserv_id);
+  for (std::size_t i = msg.auth_results_ids.size(); i >= 1; --i) {
+    if (!own.empty() && msg.auth_results_ids[i - 1] == own)
+      p.edits.push_back({HeaderEdit::Op::kDelete, "Authentication-Results", static_cast<int>(i), ""});
+  }
   for (const auto& [name, value] : prepend) p.edits.push_back({HeaderEdit::Op::kInsert, name, 0, value});
   if (v.spam && opts.tag_subject) {
     const Header* subj = msg.first("subject");
@@ -133,8 +140,8 @@ std::string apply_plan(std::string_view bytes, const Plan& plan) {
       added += render(e.name, e.value);
       continue;
     }
-    if (e.op == HeaderEdit::Op::kInsert) {
-      inserted += render(e.name, e.value);
+    if (e.op == HeaderEdit::Op::kInsert) {  // each on top of the previous, as smfi_insheader(0) does
+      inserted = render(e.name, e.value) + inserted;
       continue;
     }
     auto it = by_name.find(ascii_lower(e.name));

@@ -108,7 +108,7 @@ const char* symbol_of(SPF_result_t r, bool helo) {
 
 // Evaluates one identity; returns false if libspf2 could not even start.
 bool evaluate(const std::string& ip, const std::string& helo, const std::string& from, bool helo_only,
-              const std::string& receiver, std::vector<Hit>& hits, std::string* received_spf) {
+              const std::string& receiver, std::vector<Hit>& hits, std::string* received_spf, SpfAuth* auth) {
   SPF_server_t* srv = server();
   if (srv == nullptr) return false;
   SPF_server_set_rec_dom(srv, receiver.c_str());
@@ -133,6 +133,17 @@ bool evaluate(const std::string& ip, const std::string& helo, const std::string&
     result = SPF_RESULT_TEMPERROR;
   t_dns.dns_failed = false;
   std::string domain = helo_only ? helo : from.substr(from.find('@') == std::string::npos ? 0 : from.find('@') + 1);
+  if (domain.empty()) domain = helo;  // the null sender: libspf2 checked the HELO name
+  if (auth != nullptr) {
+    // RFC 8601's words are the symbols' suffixes: SPF_SOFTFAIL -> softfail.
+    std::string word = ascii_lower(symbol_of(result, false) + 4);
+    (helo_only ? auth->helo_result : auth->result) = word;
+    if (!helo_only) {
+      auth->mailfrom = from.find('@') != std::string::npos ? from : std::string();
+      auth->domain = ascii_lower(domain);
+    }
+    auth->helo = helo;
+  }
   if (received_spf != nullptr) {
     // RFC 7208 9.1: "Received-SPF: <result> (<comment>) key=value; ...".
     const char* v = SPF_response_get_received_spf_value(resp.get());
@@ -183,10 +194,11 @@ Status SpfCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   t_dns = DnsContext{ctx.snapshot.resolver.get(), ctx.dns_deadline};
   const std::string& receiver = ctx.snapshot.config.hostname;
   std::string received_spf;
-  bool ok = evaluate(ip, ctx.envelope.helo, from, false, receiver, hits, &received_spf);
+  SpfAuth* auth = ctx.auth != nullptr ? &ctx.auth->spf : nullptr;
+  bool ok = evaluate(ip, ctx.envelope.helo, from, false, receiver, hits, &received_spf, auth);
   if (ok && !received_spf.empty() && ctx.prepend_headers != nullptr)
     ctx.prepend_headers->emplace_back("Received-SPF", received_spf);
-  if (ok && !ctx.envelope.helo.empty()) ok = evaluate(ip, ctx.envelope.helo, "", true, receiver, hits, nullptr);
+  if (ok && !ctx.envelope.helo.empty()) ok = evaluate(ip, ctx.envelope.helo, "", true, receiver, hits, nullptr, auth);
   t_dns = DnsContext{};
   if (!ok) return Status::Internal("libspf2 could not evaluate the request");
   return Status::Ok();

@@ -148,6 +148,7 @@ class Loader {
         {"dns", [&](const toml::node& n) { dns(n, c.dns); }},
         {"dnsbl", [&](const toml::node& n) { dnsbl(n, c.dnsbl, "dnsbl"); }},
         {"uribl", [&](const toml::node& n) { dnsbl(n, c.uribl, "uribl"); }},
+        {"auth", [&](const toml::node& n) { auth(n, c.auth); }},
     };
     walk(root, top, "");
   }
@@ -291,6 +292,38 @@ class Loader {
     walk(*t, keys, "dns.");
   }
 
+  void bool_key(const toml::node& n, const std::string& key, bool& out) {
+    if (!n.is_boolean()) return error(n, "'" + key + "' must be true or false");
+    out = *n.value<bool>();
+  }
+
+  void auth(const toml::node& n, AuthConfig& a) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'auth' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"spf", [&](const toml::node& v) { bool_key(v, "auth.spf", a.spf); }},
+        {"dkim", [&](const toml::node& v) { bool_key(v, "auth.dkim", a.dkim); }},
+        {"dmarc", [&](const toml::node& v) { bool_key(v, "auth.dmarc", a.dmarc); }},
+        {"authserv_id", [&](const toml::node& v) {
+           string_key(v, "auth.authserv_id", a.authserv_id, 253, true);
+           for (char ch : a.authserv_id) {
+             if (ch == ' ' || ch == ';' || ch == '(' || ch == ')' || ch == '"')
+               return error(v, "'auth.authserv_id' must be a host name such as mx.example.net");
+           }
+         }},
+        {"dmarc_reject_policy", [&](const toml::node& v) {
+           auto s = v.value<std::string>();
+           if (!v.is_string() || !s || (*s != "score" && *s != "reject"))
+             return error(v, "'auth.dmarc_reject_policy' must be \"score\" or \"reject\"");
+           a.dmarc_reject = *s == "reject";
+         }},
+        {"dkim_max_body_bytes", [&](const toml::node& v) {
+           int_key(v, "auth.dkim_max_body_bytes", a.dkim_max_body_bytes, 0, 1LL << 32);
+         }},
+    };
+    walk(*t, keys, "auth.");
+  }
+
   static bool symbol_name(const std::string& s) {
     if (s.empty() || s.size() > 100 || !(std::isupper(static_cast<unsigned char>(s[0])))) return false;
     for (char ch : s) {
@@ -377,6 +410,7 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   if (c.log_target != "stderr" && c.log_target != "stdout" && c.log_target != "syslog")
     c.log_target = loader.resolve(c.log_target);
   if (c.hostname.empty()) c.hostname = local_fqdn();
+  if (c.auth.authserv_id.empty()) c.auth.authserv_id = c.hostname;
   return c;
 }
 

@@ -6,6 +6,8 @@
 #include <filesystem>
 
 #include "checks/builtin.h"
+#include "checks/dkim.h"
+#include "checks/dmarc.h"
 #include "checks/dnsbl.h"
 #include "checks/spf.h"
 #include "config/config.h"
@@ -41,6 +43,8 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   for (SymbolDef& d : DnsListCheck::symbols(DnsListCheck::Kind::kUris, snap->config.uribl))
     builtins.push_back(std::move(d));
   for (SymbolDef& d : SpfCheck::symbols()) builtins.push_back(std::move(d));
+  for (SymbolDef& d : DkimCheck::symbols()) builtins.push_back(std::move(d));
+  for (SymbolDef& d : DmarcCheck::symbols()) builtins.push_back(std::move(d));
 
   std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
   bool has_local = !snap->config.local_rules.empty();
@@ -61,7 +65,25 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
       diags.push_back({config_path, 0, "DNS resolver: " + err});
       return Status::InvalidArgument("DNS resolver cannot start");
     }
-    snap->checks.push_back(std::make_unique<SpfCheck>());
+    // Authentication first, in this order: DMARC reads SPF's and DKIM's results.
+    const AuthConfig& ac = snap->config.auth;
+    if (ac.spf) snap->checks.push_back(std::make_unique<SpfCheck>());
+    if (ac.dkim) {
+      snap->dkim = DkimLibrary::create(snap->resolver, err);
+      if (!snap->dkim) {
+        diags.push_back({config_path, 0, "DKIM: " + err});
+        return Status::InvalidArgument("DKIM cannot start");
+      }
+      snap->checks.push_back(std::make_unique<DkimCheck>(snap->dkim, ac.dkim_max_body_bytes));
+    }
+    if (ac.dmarc) {
+      auto dmarc = std::make_unique<DmarcCheck>(ac.dmarc_reject, err);
+      if (!err.empty()) {
+        diags.push_back({config_path, 0, "DMARC: " + err});
+        return Status::InvalidArgument("DMARC cannot start");
+      }
+      snap->checks.push_back(std::move(dmarc));
+    }
     if (!snap->config.dnsbl.empty())
       snap->checks.push_back(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kClientIp, snap->config.dnsbl));
     if (!snap->config.uribl.empty())

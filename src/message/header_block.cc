@@ -94,6 +94,8 @@ HeaderBlock split_header_block(std::string_view bytes, std::size_t max_fields) {
     }
     std::string_view name = content.substr(0, name_len);
     if (name.size() > 7 && ascii_lower(name.substr(0, 7)) == "x-spam-") hb.x_spam_names.push_back(name);
+    bool is_ar = name.size() == 22 && ascii_lower(name) == "authentication-results";
+    if (is_ar && hb.fields.size() >= max_fields) hb.auth_results_values.push_back(content.substr(content.find(':') + 1));
     if (hb.fields.size() < max_fields) {
       std::size_t colon = content.find(':');
       RawField f;

@@ -6,6 +6,7 @@
 #include "milter/session.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "checks/builtin.h"
 #include "util/cidr.h"
@@ -47,6 +48,8 @@ void Session::reset_message() {
   total_ = 0;
   body_skipped_ = false;
   x_spam_names_.clear();
+  ar_ids_.clear();
+  dkim_.reset();
   env_.mail_from.clear();
   env_.rcpt_to.clear();
   env_.auth_user.clear();
@@ -59,6 +62,7 @@ void Session::mail_from(std::string_view from, std::string_view auth_user) {
   if (from.size() >= 2 && from.front() == '<' && from.back() == '>') from = from.substr(1, from.size() - 2);
   env_.mail_from = clipped(from);
   env_.auth_user = clipped(auth_user);
+  if (snap_->dkim) dkim_ = std::make_unique<DkimVerifier>(snap_->dkim, snap_->config.auth.dkim_max_body_bytes);
 }
 
 void Session::rcpt_to(std::string_view rcpt) {
@@ -84,15 +88,24 @@ void Session::header(std::string_view name, std::string_view value) {
     if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r')) line += '\r';
     line += value[i];
   }
+  if (name.size() == 22 && ascii_lower(name) == "authentication-results" && ar_ids_.size() < 10000)
+    ar_ids_.push_back(authserv_id_of(value));
+  if (dkim_) dkim_->header(line);
   line += "\r\n";
   append(line);
 }
 
-void Session::end_of_headers() { append("\r\n"); }
+void Session::end_of_headers() {
+  append("\r\n");
+  if (dkim_ && snap_ != nullptr)
+    dkim_->end_of_headers(std::chrono::steady_clock::now() + std::chrono::milliseconds(snap_->config.dns.budget_ms));
+}
 
 bool Session::body(const unsigned char* data, std::size_t len) {
-  append(std::string_view(reinterpret_cast<const char*>(data), len));
-  return snap_ == nullptr || buf_.size() < snap_->config.limits.max_scan_bytes;
+  std::string_view chunk(reinterpret_cast<const char*>(data), len);
+  append(chunk);
+  if (dkim_) dkim_->body(chunk);
+  return snap_ == nullptr || buf_.size() < snap_->config.limits.max_scan_bytes || (dkim_ && dkim_->wants_body());
 }
 
 SenderClass Session::sender_class() const {
@@ -132,7 +145,7 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   opts.list_tests = cls == SenderClass::kInbound;
   // After a skip the true size is unknown but larger than what was kept.
   std::size_t total = body_skipped_ ? std::max(total_, buf_.size() + 1) : total_;
-  ScanResult r = scan_message(snap, buf_, env_, total, opts);
+  ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get());
   std::string size = body_skipped_ ? ">" + std::to_string(total_) : std::to_string(total_);
   log_verdict(r, label, context + " size=" + size + (r.message.limits_hit.scan_bytes ? " scan=partial" : "") +
                             " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log"));
@@ -154,6 +167,7 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   if (policy == SenderPolicy::kTag) {
     // Every X-Spam-* field the MTA sent, even past max_scan_bytes.
     r.message.x_spam_fields = x_spam_names_;
+    r.message.auth_results_ids = ar_ids_;
     Plan plan = plan_actions(snap.config, r.message, r.verdict, opts, r.prepend_headers);
     for (const HeaderEdit& e : plan.edits) {
       bool ok = true;

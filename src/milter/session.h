@@ -8,6 +8,8 @@
 // avoid leakage from one use to another" (Postfix milter8.c). The snapshot is
 // taken once per message, so a reload never changes rules mid-message.
 // Memory: at most max_scan_bytes of a message is kept; the rest is counted.
+// A signed message's body also streams through its DKIM verifier (hashed,
+// not kept) up to [auth] dkim_max_body_bytes.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "checks/dkim.h"
 #include "spamgate/pipeline.h"
 #include "spamgate/snapshot.h"
 
@@ -54,7 +57,8 @@ class Session {
   // SMFIP_HDR_LEADSPC was negotiated: set leading_space accordingly).
   void header(std::string_view name, std::string_view value);
   void end_of_headers();
-  // Returns false once max_scan_bytes are kept (the rest need not be sent).
+  // Returns false once max_scan_bytes are kept and DKIM needs no more body
+  // (the rest need not be sent).
   bool body(const unsigned char* data, std::size_t len);
   // The MTA agreed to skip the rest of the body (SMFIS_SKIP was answered).
   void body_skipped() { body_skipped_ = true; }
@@ -92,6 +96,8 @@ class Session {
   std::size_t total_ = 0;                 // bytes of the whole message seen
   bool body_skipped_ = false;             // the MTA was told to skip the rest of the body
   std::vector<std::string> x_spam_names_; // every X-Spam-* field, for removal
+  std::vector<std::string> ar_ids_;       // authserv-id of every Authentication-Results field
+  std::unique_ptr<DkimVerifier> dkim_;    // fed as the message streams in; null when DKIM is off
 };
 
 }  // namespace spamgate

@@ -9,12 +9,12 @@
 namespace spamgate {
 
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
-                        std::optional<std::size_t> total_size, const PlanOptions& opts) {
+                        std::optional<std::size_t> total_size, const PlanOptions& opts, DkimVerifier* dkim) {
   auto t0 = std::chrono::steady_clock::now();
   ScanResult r;
   r.message = parse_message(bytes, snap.config.limits, total_size);
   CheckContext ctx{r.message, env, snap, t0 + std::chrono::milliseconds(snap.config.dns.budget_ms),
-                   &r.prepend_headers};
+                   &r.prepend_headers, &r.auth, bytes, dkim};
   for (const auto& check : snap.checks) {
     Status s;
     try {
@@ -24,6 +24,9 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
     }
     if (!s.ok()) r.check_errors.push_back({std::string(check->name()), s.message()});
   }
+  if (r.auth.any())  // RFC 8601: at the top, above what the checks prepended
+    r.prepend_headers.emplace_back("Authentication-Results",
+                                   authentication_results_value(snap.config.auth.authserv_id, r.auth));
   r.verdict = decide(snap, r.hits);
   r.plan = plan_actions(snap.config, r.message, r.verdict, opts, r.prepend_headers);
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -42,7 +42,9 @@ Verdict decide(const Snapshot& snap, const std::vector<Hit>& hits) {
   v.threshold_tenths = snap.config.threshold_tenths;
   std::int64_t total = 0;
   std::unordered_set<std::string> seen;
+  const Hit* forced = nullptr;  // the first hit that rejects the message
   for (const Hit& h : hits) {
+    if (forced == nullptr && !h.reject_reply.empty()) forced = &h;
     if (!seen.insert(h.name).second) continue;  // a symbol counts once
     std::int64_t weight = snap.symbols.score_millis(h.name);
     double factor = std::isfinite(h.factor) ? h.factor : 0.0;  // NaN/inf forced to 0
@@ -56,6 +58,10 @@ Verdict decide(const Snapshot& snap, const std::vector<Hit>& hits) {
   v.score_tenths = millis_to_tenths(total);
   v.spam = v.score_tenths > v.threshold_tenths;
   v.action = v.spam ? Action::kTag : Action::kAccept;
+  if (forced != nullptr) {  // a forced action wins over the score (Rspamd's passthrough)
+    v.action = Action::kReject;
+    v.reply = forced->reject_reply;
+  }
   return v;
 }
 

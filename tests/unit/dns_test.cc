@@ -14,99 +14,16 @@
 
 #include "checks/dnsbl.h"
 #include "util/psl.h"
+#include "dns_server.h"
 #include "test_util.h"
 
 using namespace spamgate;
 using spamgate::test::snapshot_with;
+using spamgate::test::DnsServer;
+using spamgate::test::free_udp_port;
 
-extern char** environ;
 
 namespace {
-
-int free_udp_port(int* keep_fd = nullptr) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  if (keep_fd != nullptr) *keep_fd = fd;  // a server that never answers
-  else close(fd);
-  return port;
-}
-
-// dnsmasq serving the test zone: 192.0.2.1 listed in bl.test as 127.0.0.2,
-// 192.0.2.3 as 127.0.0.4, 192.0.2.9 answered with the list's error code, any
-// other name in bl.test NXDOMAIN; TXT records for spf.test.
-class DnsServer {
- public:
-  DnsServer() {
-    port_ = free_udp_port();
-    std::vector<std::string> args = {"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
-                                      "--bind-interfaces", "--listen-address=127.0.0.1",
-                                      "--port=" + std::to_string(port_), "--conf-file=/dev/null", "--pid-file=" + pid_file_.path() + "/dnsmasq.pid",
-                                      "--local-ttl=300", "--log-facility=-", "--user=root", "--address=/1.2.0.192.bl.test/127.0.0.2",
-                                      "--address=/3.2.0.192.bl.test/127.0.0.4",
-                                      "--address=/9.2.0.192.bl.test/127.255.255.254", "--address=/bl.test/",
-                                      "--address=/example.co.uk.uribl.test/127.0.0.2",
-                                      "--address=/spammy.example.uribl.test/127.0.0.2",
-                                      "--address=/7.100.51.198.uribl.test/127.0.0.2", "--address=/uribl.test/",
-                                      "--txt-record=spf.test,v=spf1 ip4:192.0.2.0/24 -all",
-                                      "--txt-record=soft.test,v=spf1 ~all", "--txt-record=neutral.test,v=spf1 ?all",
-                                      "--txt-record=perm.test,v=spf1 ip4:999.1.1.1 -all",
-                                      "--txt-record=mx.test,v=spf1 mx -all", "--mx-host=mx.test,mail.mx.test,10",
-                                      "--host-record=mail.mx.test,192.0.2.20",
-                                      "--txt-record=helo.test,v=spf1 a -all", "--host-record=helo.test,192.0.2.30",
-                                      "--local=/test/"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // Its own process group (its TCP helpers are killed with it) and no
-    // inherited stdout/stderr (a lingering helper must not hold CTest's pipe).
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    // A clean signal state: the test runner may have blocked or ignored signals.
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGCHLD);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    if (access(args[0].c_str(), X_OK) != 0 || posix_spawn(&pid_, args[0].c_str(), &fa, &attr, argv.data(), environ) != 0)
-      pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  }
-  ~DnsServer() { stop(); }
-  bool up() const { return pid_ > 0; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  void stop() {
-    if (pid_ <= 0) return;
-    kill(-pid_, SIGTERM);  // the whole group
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_ || kill(pid_, 0) != 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    kill(-pid_, SIGKILL);  // whatever is left of the group
-    waitpid(pid_, nullptr, WNOHANG);
-    pid_ = -1;
-  }
-
- private:
-  test::TempDir pid_file_;  // never --pid-file=/dev/null: dnsmasq (root) replaces it with a file
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
 
 Deadline in_ms(int ms) { return std::chrono::steady_clock::now() + std::chrono::milliseconds(ms); }
 
@@ -344,7 +261,9 @@ TEST(Spf, ReceivedSpfHeaderIsPrependedToTheMessage) {
   const std::string msg = "Subject: x\n\nhi\n";
   ScanResult r = scan_message(*s, msg, env);
   std::string out = apply_plan(msg, r.plan);
-  EXPECT_EQ(out.rfind("Received-SPF: fail (", 0), 0u) << out;  // first line of the message
+  // Authentication-Results on top (RFC 8601), Received-SPF right below it.
+  EXPECT_EQ(out.rfind("Authentication-Results: mx1.gateway.example;\n\tspf=fail smtp.mailfrom=a@spf.test", 0), 0u) << out;
+  EXPECT_NE(out.find("\nReceived-SPF: fail ("), std::string::npos) << out;
   EXPECT_NE(out.find("client-ip=198.51.100.5;"), std::string::npos) << out;
   EXPECT_NE(out.find("envelope-from=a@spf.test;"), std::string::npos) << out;
   EXPECT_NE(out.find("\nSubject: x\n"), std::string::npos);
