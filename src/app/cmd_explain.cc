@@ -41,6 +41,21 @@ int cmd_explain(int argc, char** argv) {
                   desc.c_str());
       if (!h.detail.empty()) std::printf("  %6s  %-28s matched: \"%s\"\n", "", "", h.detail.c_str());
     }
+    // Results of the checks that count 0 (authentication, lists): why they
+    // came out as they did, then the Authentication-Results we would add.
+    bool first = true;
+    for (const Hit& h : r.hits) {
+      if (h.name.rfind("__", 0) == 0 || snap->symbols.score_millis(h.name) != 0) continue;
+      if (first) std::printf("\n  Checks that did not change the score:\n");
+      first = false;
+      std::printf("  %6s  %-28s %s\n", "0.0", h.name.c_str(), h.detail.c_str());
+    }
+    for (const auto& [name, value] : r.prepend_headers) {
+      if (name != "Authentication-Results") continue;
+      std::string v = value;
+      for (std::size_t p = v.find("\n\t"); p != std::string::npos; p = v.find("\n\t", p)) v.replace(p, 2, "\n      ");
+      std::printf("\n  Authentication-Results: %s\n", v.c_str());
+    }
     for (const CheckError& e : r.check_errors)
       std::printf("  warning: check %s failed: %s\n", e.check.c_str(), e.message.c_str());
     std::printf("\n  Total %s, threshold %s: %s (action: %s)\n\n", format_tenths(r.verdict.score_tenths).c_str(),

@@ -153,8 +153,18 @@ bool evaluate(const std::string& ip, const std::string& helo, const std::string&
     if (!value.empty() && first != want) value = want + value.substr(first.size());  // our temperror mapping
     *received_spf = clip(value, 900);
   }
+  // The record itself, for `explain` (libspf2 just fetched it: a cache hit).
+  std::string record = "no SPF record";
+  if (t_dns.resolver != nullptr && !domain.empty()) {
+    DnsAnswer txt = t_dns.resolver->lookup(domain, DnsType::kTxt, t_dns.deadline);
+    for (const std::string& r : txt.records) {
+      if (ascii_lower(r.substr(0, 7)) == "v=spf1 " || ascii_lower(r) == "v=spf1") record = "record \"" + r + "\"";
+    }
+  }
   hits.push_back({symbol_of(result, helo_only), 1.0,
-                  clip(std::string(helo_only ? "helo=" : "mailfrom=") + domain + ": " + (comment ? comment : ""), 200)});
+                  clip(std::string(helo_only ? "helo=" : "mailfrom=") + domain + ": " + (comment ? comment : "") +
+                           "; " + record,
+                       300)});
   return true;
 }
 

@@ -51,6 +51,10 @@ $1
 [dns]
 nameserver = "127.0.0.1:$DNSPORT"
 timeout_ms = 500
+[[dnsbl]]
+zone = "bl.test"
+symbol = "RCVD_IN_TESTBL"
+score = 2.5
 [log]
 level = "info"
 target = "$T/spamgate.log"
@@ -98,12 +102,21 @@ sys.exit(0 if gb.startswith(ob) and gb[len(ob):].strip(b"\n") == b"" else 1)
 PY
 }
 
+# A DKIM key for outside.example, made here (opendkim-genkey); its public
+# half goes into the zone as <=250-byte TXT strings.
+opendkim-genkey -b 2048 -d outside.example -s e2e -D "$T" || { echo "opendkim-genkey failed"; exit 1; }
+DKIM_TXT=$(sed -n 's/.*"\(.*\)".*/\1/p' "$T/e2e.txt" | tr -d '\n' | sed 's/.\{250\}/&,/g; s/,$//')
+
 # The milter's DNS: dnsmasq on loopback, authoritative for the test domains
-# (nothing is ever asked of the system's resolver).
+# (nothing is ever asked of the system's resolver): SPF, the DKIM key, a
+# DMARC reject policy and a DNS blocklist listing 192.0.2.66.
 dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
   --port="$DNSPORT" --conf-file=/dev/null --pid-file="$T/dnsmasq.pid" --user=root --log-facility=- \
   --local=/example/ --local=/example.net/ --local=/example.org/ --local=/test/ \
-  --txt-record=outside.example,"v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all" > "$T/dnsmasq.log" 2>&1 &
+  --txt-record=outside.example,"v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all" \
+  --txt-record="e2e._domainkey.outside.example,$DKIM_TXT" \
+  --txt-record=_dmarc.outside.example,"v=DMARC1; p=reject" \
+  --address=/66.2.0.192.bl.test/127.0.0.2 --address=/bl.test/ > "$T/dnsmasq.log" 2>&1 &
 DNS_PID=$!
 touch "$T/local.cf"
 write_config "" ""
@@ -150,6 +163,42 @@ check "SPF fail is scored in X-Spam-Status" grep -q "^X-Spam-Status: .*SPF_FAIL"
 check "Received-SPF: fail added" grep -q "^Received-SPF: fail (mx1.gateway.example: .*client-ip=203.0.113.5;" "$f"
 f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.14)
 check "Received-SPF: pass for an authorised client" grep -q "^Received-SPF: pass (" "$f"
+
+# DKIM, DMARC, DNSBL and Authentication-Results on delivered mail, read back
+# with an RFC 8601 parser (python3-authres).
+ar_of() {  # FILE -> "authserv-id method=result ..." of its first Authentication-Results
+  /usr/bin/python3 - "$1" <<'PY'
+import email, sys, authres
+msg = email.message_from_binary_file(open(sys.argv[1], "rb"))
+fields = msg.get_all("Authentication-Results") or []
+if not fields:
+    sys.exit(1)
+h = authres.AuthenticationResultsHeader.parse("Authentication-Results: " + str(fields[0]))
+out = [h.authserv_id] + ["%s=%s%s" % (r.method, r.result,
+       "".join(" %s.%s=%s" % (p.type, p.name, p.value) for p in r.properties if p.name in ("d", "from", "mailfrom")))
+       for r in h.results]
+print(" ".join(out), "count=%d" % len(fields))
+PY
+}
+printf 'Authentication-Results: mx1.gateway.example; dkim=pass header.d=bank.example\r\nAuthentication-Results: relay.upstream.example; spf=pass\r\nFrom: Alice <alice@outside.example>\r\nTo: user@example.net\r\nSubject: quarterly figures\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <q3@outside.example>\r\n\r\nHello,\r\nthe figures are attached in the next mail.\r\n' > "$T/plain.eml"
+dkimsign e2e outside.example "$T/e2e.private" < "$T/plain.eml" > "$T/signed.eml"
+f=$(deliver "$T/signed.eml" --xclient-addr 192.0.2.40 --from alice@outside.example)
+ar=$(ar_of "$f"); echo "     delivered: $ar"
+check "A-R parses, our authserv-id, spf dkim dmarc pass" test "${ar%% count=*}" = \
+  "mx1.gateway.example spf=pass smtp.mailfrom=alice@outside.example dkim=pass header.d=outside.example dmarc=pass header.from=outside.example"
+check "forged A-R with our id removed, upstream one kept" bash -c "[[ '$ar' == *count=2 ]] && grep -q 'relay.upstream.example' '$f' && ! grep -q bank.example '$f'"
+check "A-R is above Received-SPF and the signature" bash -c "awk '/^Authentication-Results: mx1/{a=NR} /^Received-SPF:/{r=NR} /^DKIM-Signature:/{d=NR} END{exit !(a && a<r && r<d)}' '$f'"
+check "signed body delivered intact" body_intact "$T/signed.eml" "$f"
+sed 's/figures are attached/figures are wrong/' "$T/signed.eml" > "$T/changed.eml"
+f=$(deliver "$T/changed.eml" --xclient-addr 203.0.113.40 --from alice@outside.example)
+ar=$(ar_of "$f"); echo "     delivered: $ar"
+check "changed body: spf fail, dkim fail, dmarc fail" test "${ar%% count=*}" = \
+  "mx1.gateway.example spf=fail smtp.mailfrom=alice@outside.example dkim=fail header.d=outside.example dmarc=fail header.from=outside.example"
+check "DMARC p=reject failure scored (X-Spam-Status tests)" grep -q "DMARC_FAIL_REJECT" "$f"
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.66)
+check "listed client scored (X-Spam-Status tests)" grep -q "RCVD_IN_TESTBL" "$f"
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.67)
+check "unlisted client not scored" bash -c "! grep -q RCVD_IN_TESTBL '$f'"
 
 # IPv6 client
 f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr IPV6:2001:db8::5)

@@ -85,7 +85,27 @@ class DnsServer {
       pid_ = -1;
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (pid_ > 0) wait_ready();
+  }
+  // Until dnsmasq answers a query (at most 10 s): a loaded machine (parallel
+  // CTest, sanitizers) may take longer than any fixed sleep to start it.
+  void wait_ready() const {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    timeval tv{0, 100000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    // A query for "ready.test" A: header (id 1, RD), one question.
+    const unsigned char q[] = {0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 'r', 'e', 'a', 'd', 'y',
+                               4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
+    for (int i = 0; i < 100; ++i) {
+      sendto(fd, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      unsigned char buf[512];
+      if (recv(fd, buf, sizeof buf, 0) > 0) break;
+    }
+    close(fd);
   }
   ~DnsServer() { stop(); }
   bool up() const { return pid_ > 0; }
