@@ -8,6 +8,7 @@
 //  - DkimVerifier: one message, fed incrementally: the milter feeds it from
 //    its header and body callbacks (no second copy of the message), `scan`
 //    from the file. Not thread-safe; belongs to one Session or one scan.
+//    At most 10 signatures per message are verified; the rest are ignored.
 //  - DkimCheck: turns the verifier's results into symbols (DKIM_VALID,
 //    DKIM_VALID_AU, DKIM_INVALID, DKIM_NONE, DKIM_TEMPERROR) and the
 //    AuthResults' dkim part.

@@ -191,6 +191,22 @@ TEST(Dkim, ASelectorWithoutKeyIsPermerror) {
   EXPECT_NE(sc.out.find("header.s=gone"), std::string::npos) << sc.out;
 }
 
+TEST(Dkim, AtMostTenSignaturesAreVerified) {
+  DnsServer dns(zone());
+  NEED_DNS_AND_KEYS(dns);
+  auto s = network_snapshot(dns.address());
+  ASSERT_NE(s, nullptr);
+  std::string msg = message("alice@dkim.test");
+  for (int i = 0; i < 11; ++i) msg = sign(msg, "dkim.test", "gone");
+  msg = sign(msg, "dkim.test", "sel");  // on top: the first in header order
+  Scan sc = scan(*s, msg);
+  std::size_t n = 0;
+  for (std::size_t p = sc.out.find("\tdkim="); p != std::string::npos; p = sc.out.find("\tdkim=", p + 1)) ++n;
+  EXPECT_EQ(n, 10u) << sc.out;
+  EXPECT_NE(sc.out.find(";\n\tdkim=pass header.d=dkim.test header.s=sel"), std::string::npos) << sc.out;
+  EXPECT_TRUE(sc.has("DKIM_VALID_AU"));
+}
+
 TEST(Dkim, DeadResolverGivesTemperrorWithinTheBudget) {
   if (!keys().ok) GTEST_SKIP() << "opendkim-genkey missing";
   std::string signed_msg;
