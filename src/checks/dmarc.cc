@@ -153,12 +153,12 @@ Status DmarcCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   }
   bool dns_failed = false;
   for (const DkimSignatureAuth& s : ctx.auth->dkim.sigs) {
-    if (s.domain.empty()) continue;
+    if (s.domain.empty() || s.domain.size() > 253) continue;  // libopendmarc copies into 256-byte buffers
     dns_failed = dns_failed || s.result == "temperror";
     opendmarc_policy_store_dkim(p.get(), uc(s.domain), uc(s.selector), dkim_outcome(s.result), nullptr);
   }
   const SpfAuth& spf = ctx.auth->spf;
-  if (!spf.result.empty() && !spf.domain.empty()) {
+  if (!spf.result.empty() && !spf.domain.empty() && spf.domain.size() <= 253) {
     dns_failed = dns_failed || spf.result == "temperror";
     int origin = spf.mailfrom.empty() ? DMARC_POLICY_SPF_ORIGIN_HELO : DMARC_POLICY_SPF_ORIGIN_MAILFROM;
     opendmarc_policy_store_spf(p.get(), uc(spf.domain), spf_outcome(spf.result), origin, nullptr);
