@@ -53,6 +53,15 @@ struct SymbolDef {
   std::string description;
 };
 
+// The bytes the malware scan reads when the milter spooled the message
+// (it was longer than max_scan_bytes): its first max_av_bytes, raw.
+struct AvInput {
+  int fd = -1;            // an unlinked spool file holding them, from offset 0
+  std::size_t size = 0;   // bytes in it
+  bool complete = true;   // false: the message went on past max_av_bytes
+  std::string error;      // non-empty: spooling failed (e.g. disk full): no trustworthy scan
+};
+
 struct CheckContext {
   const Message& message;
   const Envelope& envelope;
@@ -71,6 +80,9 @@ struct CheckContext {
   // A DKIM verifier already fed with the whole message by the milter's
   // header and body callbacks; null in `scan` mode (DkimCheck reads `bytes`).
   DkimVerifier* dkim = nullptr;
+  // Set by the milter for a spooled message; null: the malware scan reads
+  // the parse (or `bytes`).
+  const AvInput* av = nullptr;
 };
 
 class Check {

@@ -95,6 +95,9 @@ struct Message {
   bool has_text_html = false;
   std::vector<Uri> uris;
   std::vector<Attachment> attachments;
+  // Decoded content of every leaf part (text and attachments alike), in
+  // order: what the malware scan reads, so it needs no second parse.
+  std::vector<std::string> decoded_parts;
 
   LimitsHit limits_hit;
   Defects defects;

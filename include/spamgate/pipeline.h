@@ -36,10 +36,12 @@ struct ScanResult {
 // `total_size` is the size of the whole message when `bytes` holds only its
 // first max_scan_bytes. `dkim`: a verifier the caller fed with the whole
 // message (the milter); without one, DKIM reads `bytes`.
-// Authentication-Results is prepended when an authentication check ran.
+// `av`: the spooled message for the malware scan (the milter, past
+// max_scan_bytes). Authentication-Results is prepended when an
+// authentication check ran.
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
                         std::optional<std::size_t> total_size = std::nullopt, const PlanOptions& opts = {},
-                        DkimVerifier* dkim = nullptr);
+                        DkimVerifier* dkim = nullptr, const AvInput* av = nullptr);
 
 // Logs the one verdict line for `r`: `label` (queue id or file), then
 // `context` (e.g. client and envelope), Message-ID, score, action, tests, ms.

@@ -60,6 +60,37 @@ struct AuthConfig {
   std::size_t dkim_max_body_bytes = 64u << 20;  // body hashed for DKIM; past it: neutral
 };
 
+// [clamav] in spamgate.toml: in-process malware scanning with libclamav.
+struct ClamavConfig {
+  bool enabled = true;
+  // Our own database (conf/signatures): trusted, and its matches are named
+  // without libclamav's ".UNOFFICIAL" suffix in the reply.
+  std::string own_signatures;
+  // More signature directories, e.g. freshclam's /var/lib/clamav: signed
+  // CVD/CLD files there are trusted, every other file is third-party.
+  std::vector<std::string> signature_dirs;
+  // Third-party database files (base names, e.g. "mycompany.ndb") trusted to reject.
+  std::vector<std::string> trusted_files;
+  // Per-signature "ignore|score|reject NAME" lines support staff edit; a
+  // missing file is not an error.
+  std::string policy_file;
+  // "parts": the decoded MIME parts of our one parse (fast, no temp files);
+  // "raw": the raw message through libclamav's own mail parser. Messages
+  // longer than max_scan_bytes are always scanned raw from the spool file.
+  bool scan_raw = false;
+  std::size_t max_av_bytes = 25u << 20;  // bytes of a message kept for the scan
+  std::string spool_dir = "/var/tmp";    // where they are spooled (unlinked file)
+  std::uint64_t max_filesize = 25u << 20;   // libclamav: largest file (part, archive member) scanned
+  std::uint64_t max_scansize = 100u << 20;  // libclamav: bytes scanned per message, archives unpacked
+  std::uint32_t max_recursion = 16;         // libclamav: archive / container depth
+  std::uint32_t max_files = 10000;          // libclamav: files in archives per message
+  std::uint32_t max_scantime_ms = 30000;    // libclamav: time per message
+  // Known-good mail a new engine must not flag before it replaces the old one.
+  std::vector<std::string> canary_dirs;
+  int canary_max_flagged = 0;  // refuse an engine that flags more canary messages than this
+  int watch_seconds = 60;      // poll the signature files for changes; 0 = SIGUSR1 only
+};
+
 // Every option has a default; conf/spamgate.toml documents each one.
 struct Config {
   std::string path;                    // the file this was read from; "" = built-in defaults
@@ -79,6 +110,7 @@ struct Config {
   std::vector<DnsblZone> dnsbl;  // client IP blocklists
   std::vector<DnsblZone> uribl;  // link domain blocklists ([[uribl]], same shape)
   AuthConfig auth;
+  ClamavConfig clamav;
 };
 
 // A place in a rules or config file, for error messages.
@@ -109,11 +141,16 @@ class SymbolTable {
 };
 
 class DkimLibrary;
+class ClamEngine;
 
 struct Snapshot {
   Config config;
   std::shared_ptr<Resolver> resolver;  // null when network checks are off
   std::shared_ptr<const DkimLibrary> dkim;  // null when DKIM is off (no network, or [auth] dkim = false)
+  // The compiled signature engine (null when [clamav] enabled = false). A
+  // reload keeps the previous one when no signature file changed, or when the
+  // new one fails to load or flags canary mail.
+  std::shared_ptr<const ClamEngine> clamav;
   SymbolTable symbols;
   std::vector<std::unique_ptr<const Check>> checks;  // run in this order
   std::vector<std::string> rule_files;                // as loaded, for logs
@@ -137,8 +174,13 @@ class SnapshotHolder {
 // Thread-safe; does no network I/O.
 // `network`: build the checks that query DNS (the milter always does; scan,
 // explain and bench only with --network). A check that is off emits no symbol.
+// `previous`: the snapshot in use (a reload). Its signature engine is kept
+// when the signature files did not change, and kept (with an error logged
+// naming the file or the canary message) when the new signatures fail to
+// load or flag canary mail; without a previous engine that is an error.
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
-                                                      std::vector<Diagnostic>& diags, bool network = false);
+                                                      std::vector<Diagnostic>& diags, bool network = false,
+                                                      const Snapshot* previous = nullptr);
 
 // The config file used when none is given: /etc/spamgate/spamgate.toml if it
 // exists, else conf/spamgate.toml of the source tree this binary was built from.

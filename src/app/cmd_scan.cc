@@ -68,6 +68,7 @@ int cmd_scan(int argc, char** argv) {
       j["threshold"] = static_cast<double>(v.threshold_tenths) / 10.0;
       j["spam"] = v.spam;
       j["action"] = action_name(v.action);
+      if (!v.reply.empty()) j["reply"] = "550 5.7.1 " + v.reply;
       j["rules"] = nlohmann::json::array();
       for (const ScoredHit& h : v.hits)
         j["rules"].push_back({{"name", h.name}, {"score", static_cast<double>(h.score_millis) / 1000.0}});
@@ -77,7 +78,7 @@ int cmd_scan(int argc, char** argv) {
     } else {
       std::cout << path << ": " << (v.spam ? "spam" : "ham") << " score=" << format_tenths(v.score_tenths)
                 << " threshold=" << snap->config.threshold_text << " action=" << action_name(v.action)
-                << " tests=" << tests_of(v) << "\n";
+                << (v.reply.empty() ? "" : " reply=\"550 5.7.1 " + v.reply + "\"") << " tests=" << tests_of(v) << "\n";
     }
   }
   return rc;

@@ -149,6 +149,7 @@ class Loader {
         {"dnsbl", [&](const toml::node& n) { dnsbl(n, c.dnsbl, "dnsbl"); }},
         {"uribl", [&](const toml::node& n) { dnsbl(n, c.uribl, "uribl"); }},
         {"auth", [&](const toml::node& n) { auth(n, c.auth); }},
+        {"clamav", [&](const toml::node& n) { clamav(n, c); }},
     };
     walk(root, top, "");
   }
@@ -324,6 +325,52 @@ class Loader {
     walk(*t, keys, "auth.");
   }
 
+  void string_list(const toml::node& n, const std::string& key, std::vector<std::string>& out) {
+    const toml::array* a = n.as_array();
+    if (a == nullptr) return error(n, "'" + key + "' must be a list of strings");
+    out.clear();
+    for (const toml::node& e : *a) {
+      std::string v;
+      string_key(e, key, v, 4096, false);
+      if (!v.empty()) out.push_back(v);
+    }
+  }
+
+  void clamav(const toml::node& n, Config& c) {
+    ClamavConfig& a = c.clamav;
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'clamav' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"enabled", [&](const toml::node& v) { bool_key(v, "clamav.enabled", a.enabled); }},
+        {"own_signatures", [&](const toml::node& v) { string_key(v, "clamav.own_signatures", a.own_signatures, 4096, true); }},
+        {"signature_dirs", [&](const toml::node& v) { string_list(v, "clamav.signature_dirs", a.signature_dirs); }},
+        {"trusted_files", [&](const toml::node& v) { string_list(v, "clamav.trusted_files", a.trusted_files); }},
+        {"policy_file", [&](const toml::node& v) { string_key(v, "clamav.policy_file", a.policy_file, 4096, true); }},
+        {"scan", [&](const toml::node& v) {
+           auto s = v.value<std::string>();
+           if (!v.is_string() || !s || (*s != "parts" && *s != "raw"))
+             return error(v, "'clamav.scan' must be \"parts\" or \"raw\"");
+           a.scan_raw = *s == "raw";
+         }},
+        {"max_av_bytes", [&](const toml::node& v) { int_key(v, "clamav.max_av_bytes", a.max_av_bytes, 1024, 1LL << 31); }},
+        {"spool_dir", [&](const toml::node& v) { string_key(v, "clamav.spool_dir", a.spool_dir, 4096, false); }},
+        {"max_filesize", [&](const toml::node& v) { int_key(v, "clamav.max_filesize", a.max_filesize, 1024, 1LL << 32); }},
+        {"max_scansize", [&](const toml::node& v) { int_key(v, "clamav.max_scansize", a.max_scansize, 1024, 1LL << 34); }},
+        {"max_recursion", [&](const toml::node& v) { int_key(v, "clamav.max_recursion", a.max_recursion, 1, 100); }},
+        {"max_files", [&](const toml::node& v) { int_key(v, "clamav.max_files", a.max_files, 1, 1000000); }},
+        {"max_scantime_ms", [&](const toml::node& v) { int_key(v, "clamav.max_scantime_ms", a.max_scantime_ms, 100, 3600000); }},
+        {"canary_dirs", [&](const toml::node& v) { string_list(v, "clamav.canary_dirs", a.canary_dirs); }},
+        {"canary_max_flagged", [&](const toml::node& v) { int_key(v, "clamav.canary_max_flagged", a.canary_max_flagged, 0, 1000000); }},
+        {"watch_seconds", [&](const toml::node& v) { int_key(v, "clamav.watch_seconds", a.watch_seconds, 0, 86400); }},
+        {"on_error", [&](const toml::node& v) {
+           FailureAction f = FailureAction::kTempfail;
+           failure(v, "clamav.on_error", f, false);
+           c.milter.on_check_error_by_check["clamav"] = f;
+         }},
+    };
+    walk(*t, keys, "clamav.");
+  }
+
   static bool symbol_name(const std::string& s) {
     if (s.empty() || s.size() > 100 || !(std::isupper(static_cast<unsigned char>(s[0])))) return false;
     for (char ch : s) {
@@ -407,6 +454,14 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   if (diags.size() != before) return Status::InvalidArgument("config " + path + " has errors");
   c.rules_dir = loader.resolve(c.rules_dir);
   c.local_rules = loader.resolve(c.local_rules);
+  ClamavConfig& av = c.clamav;
+  av.own_signatures = loader.resolve(av.own_signatures);
+  for (std::string& d : av.signature_dirs) d = loader.resolve(d);
+  for (std::string& d : av.canary_dirs) d = loader.resolve(d);
+  av.policy_file = loader.resolve(av.policy_file);
+  av.spool_dir = loader.resolve(av.spool_dir);
+  // A malware scan that failed must not let the message through unscanned.
+  c.milter.on_check_error_by_check.emplace("clamav", FailureAction::kTempfail);
   if (c.log_target != "stderr" && c.log_target != "stdout" && c.log_target != "syslog")
     c.log_target = loader.resolve(c.log_target);
   if (c.hostname.empty()) c.hostname = local_fqdn();

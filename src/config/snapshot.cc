@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "checks/builtin.h"
+#include "checks/clamav.h"
 #include "checks/dkim.h"
 #include "checks/dmarc.h"
 #include "checks/dnsbl.h"
@@ -13,12 +14,58 @@
 #include "config/config.h"
 #include "rules/ruleset.h"
 #include "spamgate/snapshot.h"
+#include "util/log.h"
 
 #ifndef SPAMGATE_SOURCE_DIR
 #define SPAMGATE_SOURCE_DIR "."
 #endif
 
 namespace spamgate {
+
+namespace {
+
+// The signature engine for `c`: the previous one when nothing it reads
+// changed; a new one that passed the canary; or, on a reload whose new
+// signatures fail, the previous one (logged). Null + diags: no engine.
+std::shared_ptr<const ClamEngine> signature_engine(const Config& cfg, const Snapshot* previous,
+                                                   std::vector<Diagnostic>& diags) {
+  const ClamavConfig& c = cfg.clamav;
+  std::shared_ptr<const ClamEngine> old = previous != nullptr ? previous->clamav : nullptr;
+  if (old && old->fingerprint() == ClamEngine::fingerprint_of(c)) return old;
+  std::vector<Diagnostic> errors;
+  Status s;
+  auto engine = ClamEngine::load(c, errors);
+  std::vector<std::string> problems;
+  if (!engine.ok()) s = engine.status();
+  else s = run_canary(*engine.value(), c, problems);
+  if (s.ok()) {
+    log().debug("clamav: {} signatures from {} database file(s) loaded in {:.0f} ms, canary passed",
+               engine.value()->signature_count(), engine.value()->files().size(), engine.value()->load_ms());
+    return engine.value();
+  }
+  const bool canary = engine.ok();
+  if (old) {
+    log().error("clamav: signature update refused, the previous signatures stay in use: {}{}",
+                canary ? "the new signatures flag known-good mail: " : "", s.message());
+    for (const Diagnostic& d : errors) log().error("clamav: {}", d.str());
+    for (const std::string& p : problems) log().error("clamav: canary: {}", p);
+    return old;
+  }
+  for (Diagnostic& d : errors) diags.push_back(std::move(d));
+  std::string where = cfg.path;
+  if (canary) {
+    for (const std::string& p : problems) diags.push_back({where, 0, "clamav canary: " + p});
+    diags.push_back({where, 0, "clamav: signatures refused: " + s.message() +
+                                   " (fix or remove the database file, or add 'ignore NAME' to " +
+                                   (c.policy_file.empty() ? std::string("a [clamav] policy_file") : c.policy_file) +
+                                   ")"});
+  } else {
+    diags.push_back({where, 0, "clamav: " + s.message()});
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 std::string default_config_path() {
   std::error_code ec;
@@ -27,7 +74,8 @@ std::string default_config_path() {
 }
 
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
-                                                      std::vector<Diagnostic>& diags, bool network) {
+                                                      std::vector<Diagnostic>& diags, bool network,
+                                                      const Snapshot* previous) {
   std::size_t before = diags.size();
   auto cfg = load_config(config_path, diags);
   if (!cfg.ok()) return cfg.status();
@@ -45,6 +93,7 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   for (SymbolDef& d : SpfCheck::symbols()) builtins.push_back(std::move(d));
   for (SymbolDef& d : DkimCheck::symbols()) builtins.push_back(std::move(d));
   for (SymbolDef& d : DmarcCheck::symbols()) builtins.push_back(std::move(d));
+  for (SymbolDef& d : ClamavCheck::symbols()) builtins.push_back(std::move(d));
 
   std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
   bool has_local = !snap->config.local_rules.empty();
@@ -58,6 +107,12 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   snap->rule_count = rules->rules.size() + rules->metas.size();
   snap->checks.push_back(std::make_unique<MessageFlagsCheck>());
   snap->checks.push_back(std::make_unique<RulesCheck>(rules));
+  const ClamavConfig& av = snap->config.clamav;
+  if (av.enabled && (!av.own_signatures.empty() || !av.signature_dirs.empty())) {
+    snap->clamav = signature_engine(snap->config, previous, diags);
+    if (!snap->clamav) return Status::InvalidArgument("signature databases cannot be used");
+    snap->checks.push_back(std::make_unique<ClamavCheck>(snap->clamav, av));
+  }
   if (network) {
     std::string err;
     snap->resolver = make_resolver(snap->config.dns, err);

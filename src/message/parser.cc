@@ -165,9 +165,13 @@ class Walker {
     a.content_type = p.content_type;
     GMimeDataWrapper* dw = g_mime_part_get_content(part);
     if (dw != nullptr) {
-      GObjectPtr<GMimeStream> null(g_mime_stream_null_new());
-      g_mime_data_wrapper_write_to_stream(dw, null.get());
-      a.size = static_cast<std::size_t>(GMIME_STREAM_NULL(null.get())->written);
+      GObjectPtr<GMimeStream> mem(g_mime_stream_mem_new());
+      g_mime_data_wrapper_write_to_stream(dw, mem.get());
+      GByteArray* b = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+      if (b != nullptr) {
+        a.size = b->len;
+        m_.decoded_parts.emplace_back(reinterpret_cast<const char*>(b->data), b->len);
+      }
     }
     p.decoded_size = a.size;
     a.truncated = m_.limits_hit.scan_bytes;
@@ -180,6 +184,7 @@ class Walker {
     if (!content) return;
     std::string_view text(content.get());
     p.decoded_size = text.size();
+    m_.decoded_parts.emplace_back(text);
     if (is_html) m_.has_text_html = true;
     else m_.has_text_plain = true;
     std::size_t room = l_.max_text_bytes > text_bytes_ ? l_.max_text_bytes - text_bytes_ : 0;

@@ -30,10 +30,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <thread>
 
+#include "checks/clamav_engine.h"
 #include "milter/session.h"
 #include "spamgate/snapshot.h"
 #include "util/log.h"
@@ -269,9 +272,37 @@ sfsistat on_close(SMFICTX* ctx) noexcept {
   return SMFIS_CONTINUE;
 }
 
+std::mutex g_reload_mutex;  // one reload at a time (SIGUSR1 and the signature watch)
+
+// At most two signature engines in memory: the one serving and the one being
+// built. An engine retired by the previous reload is freed when the last
+// message scanned with it ends; wait for that before building another.
+void wait_for_retired_engines() {
+  auto start = std::chrono::steady_clock::now();
+  bool warned = false;
+  while (ClamEngine::live() > 1) {
+    auto waited = std::chrono::steady_clock::now() - start;
+    if (!warned && waited > std::chrono::seconds(5)) {
+      log().warn("reload waits for messages still scanned with the previous signatures ({} engines in memory)",
+                 ClamEngine::live());
+      warned = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void log_engine(const char* what, const Snapshot& s) {
+  if (!s.clamav) return;
+  log().info("{}: {} signatures from {} database file(s), loaded in {:.0f} ms, canary passed", what,
+             s.clamav->signature_count(), s.clamav->files().size(), s.clamav->load_ms());
+}
+
 void reload(const char* why) {
+  std::lock_guard<std::mutex> lock(g_reload_mutex);
+  wait_for_retired_engines();
+  auto current = g_holder->get();
   std::vector<Diagnostic> diags;
-  auto snap = load_snapshot(g_config_path, diags, /*network=*/true);
+  auto snap = load_snapshot(g_config_path, diags, /*network=*/true, current.get());
   if (!snap.ok()) {
     log().error("reload ({}) refused, the old rules keep running: {}", why, snap.status().message());
     for (const Diagnostic& d : diags) log().error("reload: {}", d.str());
@@ -280,7 +311,54 @@ void reload(const char* why) {
   g_holder->set(snap.value());
   log().info("reload ({}): {} rules from {} file(s) now in use", why, snap.value()->rule_count,
              snap.value()->rule_files.size());
+  if (snap.value()->clamav != current->clamav) log_engine("reload: new signatures in use", *snap.value());
+  current.reset();
 }
+
+// Polls the signature files every [clamav] watch_seconds; a change that
+// holds still for two seconds (an update being copied in) triggers a reload.
+class SignatureWatch {
+ public:
+  void run() {
+    std::string seen;
+    if (auto s = g_holder->get(); s->clamav) seen = s->clamav->fingerprint();
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      int secs = g_holder->get()->config.clamav.watch_seconds;
+      cv_.wait_for(lock, std::chrono::seconds(secs > 0 ? secs : 3600), [this] { return stop_; });
+      if (stop_) return;
+      auto snap = g_holder->get();
+      if (!snap->clamav || snap->config.clamav.watch_seconds == 0) continue;
+      std::string now = ClamEngine::fingerprint_of(snap->config.clamav);
+      if (now == seen) continue;
+      if (now == snap->clamav->fingerprint()) {  // already loaded (by SIGUSR1)
+        seen = now;
+        continue;
+      }
+      if (cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stop_; })) return;
+      if (ClamEngine::fingerprint_of(snap->config.clamav) != now) continue;  // still being written
+      seen = now;
+      snap.reset();
+      lock.unlock();
+      try {
+        reload("signature files changed");
+      } catch (const std::exception& e) {
+        log().error("reload failed: {}", e.what());
+      }
+      lock.lock();
+    }
+  }
+  void stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
 
 // Called in libmilter's signal thread (through sigwait below) before it stops.
 void drain_before_stop(int sig) noexcept {
@@ -410,8 +488,12 @@ int run_milter(const std::string& config_path, bool quiet) {
     }
   });
 
+  SignatureWatch watch;
+  std::thread watcher([&watch] { watch.run(); });
+
   log().info("spamgate milter listening on {} ({} rules, threshold {})", socket, snap.value()->rule_count,
              cfg.threshold_text);
+  log_engine("clamav", *snap.value());
   int rc = smfi_main();
   // A callback that was running when libmilter stopped still finishes (and
   // answers the MTA); give it a moment rather than cutting it mid-edit.
@@ -424,6 +506,8 @@ int run_milter(const std::string& config_path, bool quiet) {
   stopping = true;
   pthread_kill(reloader.native_handle(), SIGUSR1);
   reloader.join();
+  watch.stop();
+  watcher.join();
   log().flush();
   return rc == MI_SUCCESS ? 0 : 1;
 }

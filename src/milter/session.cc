@@ -5,8 +5,13 @@
 // error when a header edit is refused by the MTA.
 #include "milter/session.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "checks/builtin.h"
 #include "util/cidr.h"
@@ -33,6 +38,22 @@ std::string escape_reply(std::string_view text) {
   return out;
 }
 
+void FileDescriptor::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+FileDescriptor open_spool_file(const std::string& dir, std::string& error) {
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string path = dir + "/spamgate-spool-XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  if (fd < 0) error = "cannot create a spool file in " + dir + ": " + std::strerror(errno);
+  return FileDescriptor(fd);
+}
+
 void Session::connect(std::string_view client_name, std::string_view client_ip, bool local) {
   env_ = Envelope{};
   env_.client_name = clipped(client_name);
@@ -50,6 +71,9 @@ void Session::reset_message() {
   x_spam_names_.clear();
   ar_ids_.clear();
   dkim_.reset();
+  spool_.reset();
+  spooled_ = 0;
+  spool_error_.clear();
   env_.mail_from.clear();
   env_.rcpt_to.clear();
   env_.auth_user.clear();
@@ -69,12 +93,46 @@ void Session::rcpt_to(std::string_view rcpt) {
   if (env_.rcpt_to.size() < 10000) env_.rcpt_to.push_back(clipped(rcpt));
 }
 
+std::size_t Session::av_cap() const {
+  return snap_ != nullptr && snap_->clamav ? snap_->config.clamav.max_av_bytes : 0;
+}
+
 void Session::append(std::string_view bytes) {
+  std::size_t start = total_;
   total_ += bytes.size();
   if (snap_ == nullptr) return;
   std::size_t cap = snap_->config.limits.max_scan_bytes;
-  if (buf_.size() >= cap) return;
-  buf_.append(bytes.substr(0, cap - buf_.size()));
+  if (buf_.size() < cap) buf_.append(bytes.substr(0, cap - buf_.size()));
+  if (total_ > cap && av_cap() > cap) spool(start, bytes);
+}
+
+// Keeps bytes [0, min(total, max_av_bytes)) in the spool file; `bytes` is
+// the chunk that started at offset `start`.
+void Session::spool(std::size_t start, std::string_view bytes) {
+  if (!spool_error_.empty()) return;
+  auto write_all = [&](std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::write(spool_.get(), data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        spool_error_ = "cannot write the spool file in " + snap_->config.clamav.spool_dir + ": " +
+                       std::strerror(n < 0 ? errno : ENOSPC);
+        spool_.reset();
+        return false;
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+      spooled_ += static_cast<std::size_t>(n);
+    }
+    return true;
+  };
+  if (!spool_) {
+    spool_ = open_spool_file(snap_->config.clamav.spool_dir, spool_error_);
+    if (!spool_) return;
+    if (!write_all(buf_)) return;  // buf_ holds bytes [0, max_scan_bytes)
+  }
+  std::size_t want = std::min(total_, av_cap());
+  if (want <= spooled_ || spooled_ < start) return;
+  write_all(bytes.substr(spooled_ - start, want - spooled_));
 }
 
 void Session::header(std::string_view name, std::string_view value) {
@@ -105,7 +163,8 @@ bool Session::body(const unsigned char* data, std::size_t len) {
   std::string_view chunk(reinterpret_cast<const char*>(data), len);
   append(chunk);
   if (dkim_) dkim_->body(chunk);
-  return snap_ == nullptr || buf_.size() < snap_->config.limits.max_scan_bytes || (dkim_ && dkim_->wants_body());
+  return snap_ == nullptr || buf_.size() < snap_->config.limits.max_scan_bytes || (dkim_ && dkim_->wants_body()) ||
+         (spool_error_.empty() && total_ < av_cap());
 }
 
 SenderClass Session::sender_class() const {
@@ -145,7 +204,16 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   opts.list_tests = cls == SenderClass::kInbound;
   // After a skip the true size is unknown but larger than what was kept.
   std::size_t total = body_skipped_ ? std::max(total_, buf_.size() + 1) : total_;
-  ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get());
+  AvInput av;
+  const bool spooled = spool_ || !spool_error_.empty();
+  if (spooled) {
+    av.fd = spool_.get();
+    av.size = spooled_;
+    av.complete = !body_skipped_ && total_ <= spooled_;
+    av.error = spool_error_;
+    if (spool_ && ::lseek(spool_.get(), 0, SEEK_SET) != 0) av.error = "cannot rewind the spool file";
+  }
+  ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get(), spooled ? &av : nullptr);
   std::string size = body_skipped_ ? ">" + std::to_string(total_) : std::to_string(total_);
   log_verdict(r, label, context + " size=" + size + (r.message.limits_hit.scan_bytes ? " scan=partial" : "") +
                             " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log"));

@@ -9,7 +9,10 @@
 // taken once per message, so a reload never changes rules mid-message.
 // Memory: at most max_scan_bytes of a message is kept; the rest is counted.
 // A signed message's body also streams through its DKIM verifier (hashed,
-// not kept) up to [auth] dkim_max_body_bytes.
+// not kept) up to [auth] dkim_max_body_bytes. With ClamAV on, a message
+// longer than max_scan_bytes is spooled, up to [clamav] max_av_bytes, to an
+// unlinked file in [clamav] spool_dir (disk, not memory); a spool failure
+// (full or dead disk) fails the clamav check, whose policy is tempfail.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,36 @@
 #include "spamgate/snapshot.h"
 
 namespace spamgate {
+
+// An owned file descriptor, closed on destruction or reset.
+class FileDescriptor {
+ public:
+  FileDescriptor() = default;
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  FileDescriptor(FileDescriptor&& o) noexcept : fd_(o.release()) {}
+  FileDescriptor& operator=(FileDescriptor&& o) noexcept {
+    reset(o.release());
+    return *this;
+  }
+  ~FileDescriptor() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// Opens an unlinked temporary file in `dir` for reading and writing
+// (O_TMPFILE, or mkstemp + unlink where the file system lacks it).
+FileDescriptor open_spool_file(const std::string& dir, std::string& error);
 
 // Where eom() applies its edits: libmilter in production, a recorder in tests.
 class HeaderSink {
@@ -80,6 +113,8 @@ class Session {
  private:
   static std::string clipped(std::string_view s) { return std::string(s.substr(0, 1000)); }
   void append(std::string_view bytes);
+  void spool(std::size_t start, std::string_view bytes);
+  std::size_t av_cap() const;
   void reset_message();
   std::string render_value(const std::string& v) const;
 
@@ -98,6 +133,9 @@ class Session {
   std::vector<std::string> x_spam_names_; // every X-Spam-* field, for removal
   std::vector<std::string> ar_ids_;       // authserv-id of every Authentication-Results field
   std::unique_ptr<DkimVerifier> dkim_;    // fed as the message streams in; null when DKIM is off
+  FileDescriptor spool_;                  // unlinked file with the first max_av_bytes (long messages)
+  std::size_t spooled_ = 0;               // bytes written to it
+  std::string spool_error_;               // why spooling failed ("" = fine)
 };
 
 }  // namespace spamgate

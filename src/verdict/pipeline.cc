@@ -9,12 +9,12 @@
 namespace spamgate {
 
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
-                        std::optional<std::size_t> total_size, const PlanOptions& opts, DkimVerifier* dkim) {
+                        std::optional<std::size_t> total_size, const PlanOptions& opts, DkimVerifier* dkim, const AvInput* av) {
   auto t0 = std::chrono::steady_clock::now();
   ScanResult r;
   r.message = parse_message(bytes, snap.config.limits, total_size);
   CheckContext ctx{r.message, env, snap, t0 + std::chrono::milliseconds(snap.config.dns.budget_ms),
-                   &r.prepend_headers, &r.auth, bytes, dkim};
+                   &r.prepend_headers, &r.auth, bytes, dkim, av};
   for (const auto& check : snap.checks) {
     Status s;
     try {
@@ -42,10 +42,12 @@ void log_verdict(const ScanResult& r, std::string_view label, std::string_view c
   }
   for (const CheckError& e : r.check_errors)
     log().warn("{}: check {} failed, its remaining work skipped: {}", label, e.check, clip(e.message, 300));
-  log().info("{}: {}{}msgid={} score={} required={} action={} tests={} ms={:.2f}", label, context,
+  std::string reply;
+  if (!r.verdict.reply.empty()) reply = " reply=\"550 5.7.1 " + clip(r.verdict.reply, 300) + "\"";
+  log().info("{}: {}{}msgid={} score={} required={} action={}{} tests={} ms={:.2f}", label, context,
              context.empty() ? "" : " ",
              mid ? clip(mid->decoded, 100) : std::string("(none)"), format_tenths(r.verdict.score_tenths),
-             format_tenths(r.verdict.threshold_tenths), action_name(r.verdict.action),
+             format_tenths(r.verdict.threshold_tenths), action_name(r.verdict.action), reply,
              tests.empty() ? "none" : tests, r.ms);
 }
 

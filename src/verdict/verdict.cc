@@ -49,7 +49,8 @@ Verdict decide(const Snapshot& snap, const std::vector<Hit>& hits) {
     std::int64_t weight = snap.symbols.score_millis(h.name);
     double factor = std::isfinite(h.factor) ? h.factor : 0.0;  // NaN/inf forced to 0
     std::int64_t score = std::llround(static_cast<double>(weight) * factor);
-    if (score == 0 || h.name.rfind("__", 0) == 0) continue;
+    // A forced action's symbol is listed even at score 0, so logs say why.
+    if ((score == 0 && h.reject_reply.empty()) || h.name.rfind("__", 0) == 0) continue;
     total += score;
     v.hits.push_back({h.name, score, h.detail});
   }

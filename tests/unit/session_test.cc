@@ -3,46 +3,15 @@
 #include <gtest/gtest.h>
 
 #include "milter/session.h"
+#include "session_recorder.h"
 #include "test_util.h"
 
 using namespace spamgate;
 using spamgate::test::snapshot_with;
+using spamgate::test::Edit;
+using spamgate::test::Recorder;
 
 namespace {
-
-struct Edit {
-  std::string op, name;
-  int index;
-  std::string value;
-};
-
-class Recorder final : public HeaderSink {
- public:
-  bool change(const std::string& name, int index, const std::string* value) override {
-    edits.push_back({value ? "change" : "delete", name, index, value ? *value : ""});
-    return true;
-  }
-  bool add(const std::string& name, const std::string& value) override {
-    edits.push_back({"add", name, 0, value});
-    return true;
-  }
-  bool insert(const std::string& name, int index, const std::string& value) override {
-    edits.push_back({"insert", name, index, value});
-    return true;
-  }
-  bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
-    replies.push_back(rcode + " " + xcode + " " + text);
-    return true;
-  }
-  const Edit* find(const std::string& op, const std::string& name) const {
-    for (const Edit& e : edits) {
-      if (e.op == op && e.name == name) return &e;
-    }
-    return nullptr;
-  }
-  std::vector<Edit> edits;
-  std::vector<std::string> replies;
-};
 
 void feed(Session& s, const std::string& body_text, const std::string& subject = "hello",
           const std::string& auth = "") {
