@@ -263,6 +263,9 @@ AvResult ClamEngine::classify(const std::vector<std::string>& names) const {
       r.limits.push_back(n);
       continue;
     }
+    // libclamav reports a signature again for each layer it matches in
+    // (the raw mail, then the decoded part): once is enough.
+    if (std::any_of(r.matches.begin(), r.matches.end(), [&](const AvMatch& x) { return x.name == n; })) continue;
     AvMatch m;
     m.name = n;
     m.display = n;
@@ -330,9 +333,9 @@ Result<AvResult> ClamEngine::scan_memory(std::string_view bytes, bool mail) cons
   return classify(names);
 }
 
-Result<AvResult> ClamEngine::scan_fd(int fd) const {
+Result<AvResult> ClamEngine::scan_fd(int fd, bool mail) const {
   std::vector<std::string> names;
-  cl_scan_options opts = scan_options(true);
+  cl_scan_options opts = scan_options(mail);
   const char* first = nullptr;
   unsigned long scanned = 0;
   ScanMessages messages;
@@ -391,7 +394,9 @@ Status run_canary(const ClamEngine& engine, const ClamavConfig& c, std::vector<s
     std::sort(files.begin(), files.end());
     for (const std::string& f : files) {
       std::ifstream in(f, std::ios::binary);
-      std::string bytes(c.max_av_bytes, '\0');
+      std::error_code size_ec;
+      std::size_t size = static_cast<std::size_t>(fs::file_size(f, size_ec));
+      std::string bytes(size_ec ? 0 : std::min(size, c.max_av_bytes), '\0');
       in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
       bytes.resize(static_cast<std::size_t>(in.gcount()));
       ++scanned;

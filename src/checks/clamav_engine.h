@@ -76,8 +76,9 @@ class ClamEngine {
 
   // Scans `bytes` (a decoded part, or a raw message with `mail` = true).
   Result<AvResult> scan_memory(std::string_view bytes, bool mail) const;
-  // Scans the raw message in the file open at `fd` (from offset 0).
-  Result<AvResult> scan_fd(int fd) const;
+  // Scans the file open at `fd` (from offset 0): a raw message with `mail`
+  // = true, else a decoded part.
+  Result<AvResult> scan_fd(int fd, bool mail) const;
 
   unsigned signature_count() const { return signatures_; }
   const std::string& fingerprint() const { return fingerprint_; }

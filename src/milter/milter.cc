@@ -427,13 +427,19 @@ int run_milter(const std::string& config_path, bool quiet) {
     std::fprintf(stderr, "spamgate: cannot load %s: %s\n", config_path.c_str(), snap.status().message().c_str());
     return 2;
   }
-  const Config& cfg = snap.value()->config;
+  // Only the holder keeps the snapshot: a local reference would pin its
+  // signature engine (up to 1 GB) after the first reload.
+  g_holder = std::make_unique<SnapshotHolder>(snap.value());
+  snap = Status::Internal("moved to the holder");
+  auto first = g_holder->get();
+  const Config cfg = first->config;
+  const std::size_t rule_count = first->rule_count;
+  first.reset();
   Status ls = init_logging(quiet ? "warn" : cfg.log_level, cfg.log_target);
   if (!ls.ok()) {
     std::fprintf(stderr, "spamgate: %s\n", ls.message().c_str());
     return 2;
   }
-  g_holder = std::make_unique<SnapshotHolder>(snap.value());
 
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("spamgate");
@@ -491,9 +497,8 @@ int run_milter(const std::string& config_path, bool quiet) {
   SignatureWatch watch;
   std::thread watcher([&watch] { watch.run(); });
 
-  log().info("spamgate milter listening on {} ({} rules, threshold {})", socket, snap.value()->rule_count,
-             cfg.threshold_text);
-  log_engine("clamav", *snap.value());
+  log().info("spamgate milter listening on {} ({} rules, threshold {})", socket, rule_count, cfg.threshold_text);
+  log_engine("clamav", *g_holder->get());
   int rc = smfi_main();
   // A callback that was running when libmilter stopped still finishes (and
   // answers the MTA); give it a moment rather than cutting it mid-edit.

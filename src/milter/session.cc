@@ -5,7 +5,6 @@
 // error when a header edit is refused by the MTA.
 #include "milter/session.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,22 +35,6 @@ std::string escape_reply(std::string_view text) {
     else out += c;
   }
   return out;
-}
-
-void FileDescriptor::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
-FileDescriptor open_spool_file(const std::string& dir, std::string& error) {
-  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-    std::string path = dir + "/spamgate-spool-XXXXXX";
-    fd = ::mkostemp(path.data(), O_CLOEXEC);
-    if (fd >= 0) ::unlink(path.c_str());
-  }
-  if (fd < 0) error = "cannot create a spool file in " + dir + ": " + std::strerror(errno);
-  return FileDescriptor(fd);
 }
 
 void Session::connect(std::string_view client_name, std::string_view client_ip, bool local) {

@@ -22,40 +22,11 @@
 #include <vector>
 
 #include "checks/dkim.h"
+#include "util/spool_file.h"
 #include "spamgate/pipeline.h"
 #include "spamgate/snapshot.h"
 
 namespace spamgate {
-
-// An owned file descriptor, closed on destruction or reset.
-class FileDescriptor {
- public:
-  FileDescriptor() = default;
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  FileDescriptor(FileDescriptor&& o) noexcept : fd_(o.release()) {}
-  FileDescriptor& operator=(FileDescriptor&& o) noexcept {
-    reset(o.release());
-    return *this;
-  }
-  ~FileDescriptor() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
-
-// Opens an unlinked temporary file in `dir` for reading and writing
-// (O_TMPFILE, or mkstemp + unlink where the file system lacks it).
-FileDescriptor open_spool_file(const std::string& dir, std::string& error);
 
 // Where eom() applies its edits: libmilter in production, a recorder in tests.
 class HeaderSink {

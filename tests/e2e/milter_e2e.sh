@@ -55,6 +55,13 @@ timeout_ms = 500
 zone = "bl.test"
 symbol = "RCVD_IN_TESTBL"
 score = 2.5
+[clamav]
+own_signatures = "$SRC/conf/signatures"
+signature_dirs = ["$T/sigs"]
+policy_file = "$T/signature-policy.conf"
+canary_dirs = ["$SRC/corpus/ham", "$T/canary"]
+spool_dir = "$T/spool"
+watch_seconds = 1
 [log]
 level = "info"
 target = "$T/spamgate.log"
@@ -119,6 +126,8 @@ dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-a
   --address=/66.2.0.192.bl.test/127.0.0.2 --address=/bl.test/ > "$T/dnsmasq.log" 2>&1 &
 DNS_PID=$!
 touch "$T/local.cf"
+mkdir -p "$T/sigs" "$T/canary" "$T/spool"
+printf 'From: news@shop.example\r\nSubject: Our autumn catalogue\r\n\r\nThe new catalogue is online.\r\n' > "$T/canary/newsletter.eml"
 write_config "" ""
 start_milter || exit 1
 pf_start "$T" "$SMTP" "$SINK" "inet:127.0.0.1:$MPORT"
@@ -204,6 +213,56 @@ check "unlisted client not scored" bash -c "! grep -q RCVD_IN_TESTBL '$f'"
 f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr IPV6:2001:db8::5)
 check "IPv6 client spam tagged" has "$f" "Subject: [SPAM] -"
 check "IPv6 client logged" grep -q "client=2001:db8::5 " "$T/spamgate.log"
+
+# --- ClamAV: malware rejected with the support text --------------------------
+hexof() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+wait_log() {  # wait up to 15 s for the Nth (default 1st) line with TEXT in the milter log
+  for _ in $(seq 1 150); do [ "$(grep -cF -- "$1" "$T/spamgate.log")" -ge "${2:-1}" ] && return 0; sleep 0.1; done
+  return 1
+}
+EICAR_REPLY="550 5.7.1 Your email was rejected because it contains the Spamgate.Test.EICAR"
+before=$(find "$T/sink" -type f | wc -l)
+swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+      --data "@$SRC/corpus/malware/eicar_attachment.eml" --xclient-addr 192.0.2.50 > "$T/eicar.out" 2>&1
+check "EICAR attachment rejected with the exact text" grep -q "^<\*\* $EICAR_REPLY\$" "$T/eicar.out"
+check "EICAR message not delivered" test "$(find "$T/sink" -type f | wc -l)" -eq "$before"
+check "reject logged with queue id, signature and reply" grep -q "info: [0-9A-F]\{6,\}: conn=.*client=192.0.2.50 .*action=reject reply=\"$EICAR_REPLY\" tests=CLAMAV_VIRUS" "$T/spamgate.log"
+# The same attachment after 3 MB of text: past max_scan_bytes, spooled to disk.
+python3 - "$SRC/corpus/malware/eicar_attachment.eml" "$T/eicar_long.eml" <<'PY'
+import sys
+m = open(sys.argv[1]).read()
+filler = "The quarterly figures follow, line by line, as agreed on the call.\n" * 48000
+open(sys.argv[2], "w").write(m.replace("Please find the invoice attached.\n", filler + "Please find the invoice attached.\n"))
+PY
+swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+      --data "@$T/eicar_long.eml" --xclient-addr 192.0.2.51 > "$T/eicar_long.out" 2>&1
+check "EICAR past max_scan_bytes (3 MB message) rejected too" grep -q "^<\*\* $EICAR_REPLY\$" "$T/eicar_long.out"
+check "the spool directory is left empty" test -z "$(ls -A "$T/spool")"
+
+# The MBL_349876 incident: a third-party update whose signature matches
+# ordinary mail lands in the signature directory. The watch builds a new
+# engine, the canary (corpus/ham) catches it, the old engine keeps serving.
+printf 'MBL_349876:0:*:%s\n' "$(hexof 'shared drive')" > "$T/sigs/mbl.ndb"
+check "bad update refused by the canary, logged" wait_log "signature update refused"
+check "... naming signature, file and message" grep -q "canary: signature MBL_349876.UNOFFICIAL ($T/sigs/mbl.ndb, action score) matched known-good message $SRC/corpus/ham/meeting_notes.eml" "$T/spamgate.log"
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.52)
+check "ham still delivered, not flagged" bash -c "test -n '$f' && ! grep -q CLAMAV '$f'"
+swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+      --data "@$SRC/corpus/malware/eicar_attachment.eml" --xclient-addr 192.0.2.53 > "$T/eicar2.out" 2>&1
+check "old engine still rejects EICAR" grep -q "^<\*\* $EICAR_REPLY\$" "$T/eicar2.out"
+# Support staff ignore the signature; SIGUSR1 takes the update.
+echo "ignore MBL_349876.UNOFFICIAL" > "$T/signature-policy.conf"
+kill -USR1 "$MILTER_PID"
+check "update with the signature ignored is taken" wait_log "reload: new signatures in use"
+# A third-party signature only scores; picked up by the watch, no signal.
+printf 'Vendor.Phish.Login:0:*:%s\n' "$(hexof 'verify-your-mailbox-now')" > "$T/sigs/vendor.ndb"
+check "new third-party file loaded by the watch" wait_log "reload: new signatures in use" 2
+printf 'From: it@outside.example\r\nTo: user@example.net\r\nSubject: mailbox\r\n\r\nPlease verify-your-mailbox-now.\r\n' > "$T/phish.eml"
+f=$(deliver "$T/phish.eml" --xclient-addr 192.0.2.54)
+check "third-party match scored, not rejected" grep -q "^X-Spam-Status: .*CLAMAV_THIRD_PARTY" "$f"
+check "the watch's reload found the retired engine freed (never 3 in memory)" hasnt "$T/spamgate.log" "reload waits"
+rm -f "$T/sigs/mbl.ndb" "$T/sigs/vendor.ndb"
+check "removing files is an update too" wait_log "reload: new signatures in use" 3
 
 # --- outgoing mail: never tagged, no tests= ---------------------------------
 f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.20 --xclient-login alice)

@@ -1,0 +1,29 @@
+// spool_file.cc - see spool_file.h.
+#include "util/spool_file.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace spamgate {
+
+void FileDescriptor::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+FileDescriptor open_spool_file(const std::string& dir, std::string& error) {
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string path = dir + "/spamgate-spool-XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  if (fd < 0) error = "cannot create a spool file in " + dir + ": " + std::strerror(errno);
+  return FileDescriptor(fd);
+}
+
+}  // namespace spamgate
