@@ -80,6 +80,7 @@ struct ClamavConfig {
   bool scan_raw = false;
   std::size_t max_av_bytes = 25u << 20;  // bytes of a message kept for the scan
   std::string spool_dir = "/var/tmp";    // where they are spooled (unlinked file)
+  std::string temp_dir;                  // libclamav's per-scan work files; "" = spool_dir
   std::uint64_t max_filesize = 25u << 20;   // libclamav: largest file (part, archive member) scanned
   std::uint64_t max_scansize = 100u << 20;  // libclamav: bytes scanned per message, archives unpacked
   std::uint32_t max_recursion = 16;         // libclamav: archive / container depth

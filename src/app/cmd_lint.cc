@@ -6,6 +6,7 @@
 #include "app/commands.h"
 #include "app/common.h"
 #include "checks/builtin.h"
+#include "checks/clamav_engine.h"
 #include "rules/ruleset.h"
 
 namespace spamgate::app {
@@ -16,12 +17,20 @@ int cmd_lint(int argc, char** argv) {
   if (!opt) return 2;
   std::vector<Diagnostic> diags;
   std::size_t rules = 0, files = 0;
+  std::string signatures;  // what the ClamAV engine loaded (config lint only)
   if (opt->args.empty()) {
     std::string path = opt->config.empty() ? default_config_path() : opt->config;
     auto snap = load_snapshot(path, diags);
     if (snap.ok()) {
       rules = snap.value()->rule_count;
       files = snap.value()->rule_files.size();
+      if (const auto& e = snap.value()->clamav) {
+        char ms[32];
+        std::snprintf(ms, sizeof ms, "%.0f", e->load_ms());
+        signatures = "; clamav: " + std::to_string(e->signature_count()) + " signatures from " +
+                     std::to_string(e->files().size()) + " database file(s), loaded in " + ms +
+                     " ms, canary passed";
+      }
     }
   } else {
     std::vector<SymbolDef> builtins = rules_engine_symbols();
@@ -40,7 +49,7 @@ int cmd_lint(int argc, char** argv) {
     std::cout << diags.size() << " error(s)\n";
     return 1;
   }
-  std::cout << "ok: " << rules << " rules in " << files << " file(s)\n";
+  std::cout << "ok: " << rules << " rules in " << files << " file(s)" << signatures << "\n";
   return 0;
 }
 

@@ -183,7 +183,7 @@ int ClamEngine::live() { return g_live.load(); }
 std::string ClamEngine::fingerprint_of(const ClamavConfig& c) {
   std::ostringstream out;
   out << c.scan_raw << ';' << c.max_filesize << ';' << c.max_scansize << ';' << c.max_recursion << ';'
-      << c.max_files << ';' << c.max_scantime_ms << ';';
+      << c.max_files << ';' << c.max_scantime_ms << ';' << c.spool_dir << ';' << c.temp_dir << ';';
   for (const std::string& t : c.trusted_files) out << "trust:" << t << ';';
   auto stamp = [&](const fs::path& p) {
     std::error_code ec;
@@ -247,7 +247,8 @@ Result<std::shared_ptr<const ClamEngine>> ClamEngine::load(const ClamavConfig& c
   cl_engine_set_num(eng, CL_ENGINE_MAX_RECURSION, c.max_recursion);
   cl_engine_set_num(eng, CL_ENGINE_MAX_FILES, c.max_files);
   cl_engine_set_num(eng, CL_ENGINE_MAX_SCANTIME, c.max_scantime_ms);
-  if (!c.spool_dir.empty()) cl_engine_set_str(eng, CL_ENGINE_TMPDIR, c.spool_dir.c_str());
+  const std::string& tmp = c.temp_dir.empty() ? c.spool_dir : c.temp_dir;
+  if (!tmp.empty()) cl_engine_set_str(eng, CL_ENGINE_TMPDIR, tmp.c_str());
   cl_error_t rc = cl_engine_compile(eng);
   if (rc != CL_SUCCESS) return Status::Corruption(std::string("signature engine compile: ") + cl_strerror(rc));
   cl_engine_set_clcb_virus_found(eng, on_match);

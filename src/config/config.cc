@@ -354,6 +354,7 @@ class Loader {
          }},
         {"max_av_bytes", [&](const toml::node& v) { int_key(v, "clamav.max_av_bytes", a.max_av_bytes, 1024, 1LL << 31); }},
         {"spool_dir", [&](const toml::node& v) { string_key(v, "clamav.spool_dir", a.spool_dir, 4096, false); }},
+        {"temp_dir", [&](const toml::node& v) { string_key(v, "clamav.temp_dir", a.temp_dir, 4096, true); }},
         {"max_filesize", [&](const toml::node& v) { int_key(v, "clamav.max_filesize", a.max_filesize, 1024, 1LL << 32); }},
         {"max_scansize", [&](const toml::node& v) { int_key(v, "clamav.max_scansize", a.max_scansize, 1024, 1LL << 34); }},
         {"max_recursion", [&](const toml::node& v) { int_key(v, "clamav.max_recursion", a.max_recursion, 1, 100); }},
@@ -460,6 +461,7 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   for (std::string& d : av.canary_dirs) d = loader.resolve(d);
   av.policy_file = loader.resolve(av.policy_file);
   av.spool_dir = loader.resolve(av.spool_dir);
+  av.temp_dir = av.temp_dir.empty() ? av.spool_dir : loader.resolve(av.temp_dir);
   // A malware scan that failed must not let the message through unscanned.
   c.milter.on_check_error_by_check.emplace("clamav", FailureAction::kTempfail);
   if (c.log_target != "stderr" && c.log_target != "stdout" && c.log_target != "syslog")
