@@ -7,7 +7,7 @@
 #
 # usage: bench/postfix_bench.sh [--messages N] [--clients C] [--per-connection K]
 #                               [--rspamd] [--milter SOCKET NAME] [DIR ...]
-#                               [--transport unix|inet]
+#                               [--transport unix|inet] [--clamav]
 #   --transport: how Postfix reaches spamgate and Rspamd (default unix: over
 #   TCP loopback, Postfix's small unanswered macro packets wait for delayed
 #   ACKs, ~40 ms each; see bench/RESULTS.md).
@@ -23,6 +23,7 @@ while [ $# -gt 0 ]; do
     --clients) CLIENTS=$2; shift 2 ;;
     --per-connection) PER=$2; shift 2 ;;
     --rspamd) RSPAMD=1; shift ;;
+    --clamav) CLAMAV=1; shift ;;
     --transport) TRANSPORT=$2; shift 2 ;;
     --milter) EXTRA_SOCK=$2; EXTRA_NAME=$3; shift 3 ;;
     *) DIRS+=("$1"); shift ;;
@@ -100,6 +101,13 @@ target = "$T/spamgate.log"
 [milter]
 socket = "$( [ "$TRANSPORT" = unix ] && echo "unix:$T/spamgate.sock" || echo "inet:$SG@127.0.0.1")"
 CF
+if [ -n "${CLAMAV:-}" ]; then  # --clamav: our signatures, default [clamav] settings
+  cat >> "$T/sg.toml" <<CF
+[clamav]
+own_signatures = "$SRC/conf/signatures"
+canary_dirs = ["$SRC/corpus/ham"]
+CF
+fi
 build/spamgate milter --config "$T/sg.toml" & PIDS+=($!)
 sleep 0.5
 chmod 666 "$T/spamgate.sock" 2> /dev/null || true

@@ -10,6 +10,7 @@
 #include "dns_server.h"
 #include "milter/session.h"
 #include "spamgate/auth.h"
+#include "session_recorder.h"
 #include "test_util.h"
 
 using namespace spamgate;
@@ -249,25 +250,8 @@ class Recorder final : public HeaderSink {
 // Feeds `msg` to a Session as libmilter would (LEADSPC values, LF folding,
 // body in chunks); returns what the MTA was told.
 EomAction stream(Session& s, const std::string& msg, Recorder& rec, std::size_t chunk = 700) {
-  s.set_leading_space(true);
   s.helo("client.example");
-  s.mail_from("<alice@dkim.test>", "");
-  s.rcpt_to("<bob@example.net>");
-  HeaderBlock hb = split_header_block(msg, static_cast<std::size_t>(-1));
-  for (const RawField& f : hb.fields) {
-    std::string value(f.value);
-    value.erase(std::remove(value.begin(), value.end(), '\r'), value.end());  // libmilter folds with LF
-    s.header(std::string(f.name), value);
-  }
-  s.end_of_headers();
-  for (std::size_t i = hb.body_offset; i < msg.size(); i += chunk) {
-    std::string part = msg.substr(i, chunk);
-    if (!s.body(reinterpret_cast<const unsigned char*>(part.data()), part.size())) {
-      s.body_skipped();
-      break;
-    }
-  }
-  return s.end_of_message("4QTEST", rec);
+  return test::stream_message(s, msg, rec, "<alice@dkim.test>", "<bob@example.net>", chunk, "4QTEST");
 }
 
 }  // namespace

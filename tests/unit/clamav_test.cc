@@ -316,32 +316,13 @@ TEST(ClamavCheck, LibclamavLimitsAndMaxAvBytesAreReportedAsNotFullyScanned) {
 
 namespace {
 
-// Feeds `msg` (CRLF, headers then body) to a Session in 64 KiB body chunks;
-// returns the end-of-message action.
+// Feeds `msg` to a Session in 64 KiB body chunks; returns the end-of-message action.
 EomAction through_session(const std::shared_ptr<const Snapshot>& snap, const std::string& msg, Recorder& rec) {
   SnapshotHolder holder(snap);
   Session s(holder, "c1");
-  s.set_leading_space(true);
   s.connect("client.example", "192.0.2.9", false);
-  s.mail_from("<billing@supplier.example>", "");
-  s.rcpt_to("<accounts@customer.example>");
-  std::size_t end = msg.find("\r\n\r\n");
-  std::size_t pos = 0;
-  while (pos < end) {
-    std::size_t eol = msg.find("\r\n", pos);
-    std::size_t colon = msg.find(':', pos);
-    s.header(msg.substr(pos, colon - pos), msg.substr(colon + 1, eol - colon - 1));
-    pos = eol + 2;
-  }
-  s.end_of_headers();
-  for (std::size_t off = end + 4; off < msg.size(); off += 65536) {
-    std::string chunk = msg.substr(off, 65536);
-    if (!s.body(reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size())) {
-      s.body_skipped();
-      break;
-    }
-  }
-  return s.end_of_message("4XyZ1", rec);
+  return test::stream_message(s, msg, rec, "<billing@supplier.example>", "<accounts@customer.example>", 65536,
+                              "4XyZ1");
 }
 
 }  // namespace

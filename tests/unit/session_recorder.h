@@ -2,10 +2,12 @@
 // the MTA at end of message (header edits and replies), for tests.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "milter/session.h"
+#include "spamgate/message.h"
 
 namespace spamgate::test {
 
@@ -42,5 +44,30 @@ class Recorder final : public HeaderSink {
   std::vector<Edit> edits;
   std::vector<std::string> replies;
 };
+
+// Feeds `msg` to `s` as libmilter would, from MAIL FROM to end of message:
+// header values with their leading space (LEADSPC), folded with LF, the body
+// in chunks of `chunk` bytes until the session asks to skip the rest.
+inline EomAction stream_message(Session& s, const std::string& msg, HeaderSink& sink, const std::string& from,
+                                const std::string& rcpt, std::size_t chunk, const std::string& queue_id) {
+  s.set_leading_space(true);
+  s.mail_from(from, "");
+  s.rcpt_to(rcpt);
+  HeaderBlock hb = split_header_block(msg, static_cast<std::size_t>(-1));
+  for (const RawField& f : hb.fields) {
+    std::string value(f.value);
+    value.erase(std::remove(value.begin(), value.end(), '\r'), value.end());  // libmilter folds with LF
+    s.header(std::string(f.name), value);
+  }
+  s.end_of_headers();
+  for (std::size_t i = hb.body_offset; i < msg.size(); i += chunk) {
+    std::string part = msg.substr(i, chunk);
+    if (!s.body(reinterpret_cast<const unsigned char*>(part.data()), part.size())) {
+      s.body_skipped();
+      break;
+    }
+  }
+  return s.end_of_message(queue_id, sink);
+}
 
 }  // namespace spamgate::test
