@@ -4,6 +4,8 @@
 #include <gmime/gmime.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "checks/builtin.h"
 #include "spamgate/message.h"
 #include "util/c_handle.h"
@@ -98,11 +100,8 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
       std::string error;
       FileDescriptor f = open_spool_file(tmpdir_, error);
       if (!f) return Status::IOError(error);
-      for (std::string_view left = raw; !left.empty();) {
-        ssize_t n = ::write(f.get(), left.data(), left.size());
-        if (n <= 0) return Status::IOError("cannot write a spool file in " + tmpdir_);
-        left.remove_prefix(static_cast<std::size_t>(n));
-      }
+      if (int err = write_all(f.get(), raw); err != 0)
+        return Status::IOError("cannot write a spool file in " + tmpdir_ + ": " + std::strerror(err));
       if (::lseek(f.get(), 0, SEEK_SET) != 0) return Status::IOError("cannot rewind a spool file");
       s = scan_spooled_parts(*engine_, f.get(), tmpdir_, all, partial);
     }

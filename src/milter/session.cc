@@ -94,18 +94,12 @@ void Session::append(std::string_view bytes) {
 void Session::spool(std::size_t start, std::string_view bytes) {
   if (!spool_error_.empty()) return;
   auto write_all = [&](std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::write(spool_.get(), data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        spool_error_ = "cannot write the spool file in " + snap_->config.clamav.spool_dir + ": " +
-                       std::strerror(n < 0 ? errno : ENOSPC);
-        spool_.reset();
-        return false;
-      }
-      data.remove_prefix(static_cast<std::size_t>(n));
-      spooled_ += static_cast<std::size_t>(n);
+    if (int err = spamgate::write_all(spool_.get(), data); err != 0) {
+      spool_error_ = "cannot write the spool file in " + snap_->config.clamav.spool_dir + ": " + std::strerror(err);
+      spool_.reset();
+      return false;
     }
+    spooled_ += data.size();
     return true;
   };
   if (!spool_) {

@@ -26,4 +26,14 @@ FileDescriptor open_spool_file(const std::string& dir, std::string& error) {
   return FileDescriptor(fd);
 }
 
+int write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : ENOSPC;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
+}
+
 }  // namespace spamgate

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace spamgate {
 
@@ -39,5 +40,9 @@ class FileDescriptor {
 // Opens an unlinked temporary file in `dir` for reading and writing
 // (O_TMPFILE, or mkstemp + unlink where the file system lacks it).
 FileDescriptor open_spool_file(const std::string& dir, std::string& error);
+
+// Writes all of `data` to `fd` (retrying short writes and EINTR). Returns 0,
+// or the errno of the failure (ENOSPC when the disk takes no more).
+int write_all(int fd, std::string_view data);
 
 }  // namespace spamgate
