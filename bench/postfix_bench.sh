@@ -95,6 +95,8 @@ rules_dir = "$SRC/rules"
 local_rules = ""
 [dns]
 nameserver = "127.0.0.1:$DNS"
+[bayes]
+path = "$T/bayes"
 [log]
 level = "info"
 target = "$T/spamgate.log"

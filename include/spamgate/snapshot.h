@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "spamgate/bayes.h"
 #include "spamgate/check.h"
 #include "spamgate/limits.h"
 #include "spamgate/resolver.h"
@@ -112,6 +113,7 @@ struct Config {
   std::vector<DnsblZone> uribl;  // link domain blocklists ([[uribl]], same shape)
   AuthConfig auth;
   ClamavConfig clamav;
+  BayesConfig bayes;
 };
 
 // A place in a rules or config file, for error messages.
@@ -179,9 +181,11 @@ class SnapshotHolder {
 // when the signature files did not change, and kept (with an error logged
 // naming the file or the canary message) when the new signatures fail to
 // load or flag canary mail; without a previous engine that is an error.
+// `bayes`: build the classifier check when [bayes] enables it (eval runs
+// the rules without it and classifies with its own per-fold stores).
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
                                                       std::vector<Diagnostic>& diags, bool network = false,
-                                                      const Snapshot* previous = nullptr);
+                                                      const Snapshot* previous = nullptr, bool bayes = true);
 
 // The config file used when none is given: /etc/spamgate/spamgate.toml if it
 // exists, else conf/spamgate.toml of the source tree this binary was built from.

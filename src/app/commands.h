@@ -9,5 +9,7 @@ int cmd_explain(int argc, char** argv);
 int cmd_lint(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_milter(int argc, char** argv);
+int cmd_learn(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
 
 }  // namespace spamgate::app

@@ -14,11 +14,29 @@ namespace spamgate::app {
 
 namespace fs = std::filesystem;
 
-std::optional<Options> parse_options(int argc, char** argv, int first, const char* usage) {
+bool Options::has(const std::string& flag) const {
+  return std::find(flags.begin(), flags.end(), flag) != flags.end();
+}
+
+std::optional<Options> parse_options(int argc, char** argv, int first, const char* usage, const CommandFlags& own) {
   Options o;
+  auto in = [](const std::vector<std::string>& v, const std::string& a) {
+    return std::find(v.begin(), v.end(), a) != v.end();
+  };
+  std::vector<std::string>* target = &o.args;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--config" || a == "-c") {
+    if (in(own.switches, a)) {
+      o.flags.push_back(a);
+    } else if (in(own.values, a)) {
+      if (i + 1 >= argc) {
+        std::cerr << "spamgate: " << a << " needs a value\n" << usage;
+        return std::nullopt;
+      }
+      o.values[a] = argv[++i];
+    } else if (in(own.lists, a)) {
+      target = &o.lists[a];
+    } else if (a == "--config" || a == "-c") {
       if (i + 1 >= argc) {
         std::cerr << "spamgate: --config needs a file\n" << usage;
         return std::nullopt;
@@ -47,7 +65,7 @@ std::optional<Options> parse_options(int argc, char** argv, int first, const cha
       std::cerr << "spamgate: unknown option " << a << "\n" << usage;
       return std::nullopt;
     } else {
-      o.args.push_back(a);
+      target->push_back(a);
     }
   }
   return o;
@@ -136,6 +154,55 @@ Input read_input(const std::string& path) {
   if (in.bytes.empty()) in.error = "empty file, not a message";
   else if (looks_binary(in.bytes)) in.error = "binary file, not a message";
   return in;
+}
+
+namespace {
+
+// "From sender@example.com  Mon Aug 26 15:14:22 2002": an mbox separator.
+bool mbox_separator(std::string_view line) {
+  if (line.rfind("From ", 0) != 0) return false;
+  std::size_t i = 5;
+  while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;  // the sender
+  if (i == 5) return false;
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+  static const char* days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  std::string_view rest = line.substr(std::min(i, line.size()));
+  return std::any_of(std::begin(days), std::end(days), [&](const char* d) { return rest.rfind(d, 0) == 0; });
+}
+
+}  // namespace
+
+std::vector<std::string> split_mbox(std::string_view b) {
+  if (!mbox_separator(b.substr(0, b.find('\n')))) return {std::string(b)};
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_message = false;
+  bool after_blank = true;
+  std::size_t pos = 0;
+  while (pos < b.size()) {
+    std::size_t nl = b.find('\n', pos);
+    std::size_t end = nl == std::string_view::npos ? b.size() : nl + 1;
+    std::string_view line = b.substr(pos, end - pos);
+    pos = end;
+    bool blank = line == "\n" || line == "\r\n";
+    bool sep = after_blank && mbox_separator(line);
+    after_blank = blank;
+    if (sep) {  // a separator (mboxrd: "From " in text is quoted)
+      if (in_message && !cur.empty()) {
+        if (cur.size() >= 2 && cur[cur.size() - 1] == '\n' && cur[cur.size() - 2] == '\n') cur.pop_back();
+        out.push_back(std::move(cur));
+      }
+      cur.clear();
+      in_message = true;
+      continue;
+    }
+    std::size_t gt = 0;
+    while (gt < line.size() && line[gt] == '>') ++gt;
+    if (gt > 0 && line.substr(gt).rfind("From ", 0) == 0) line.remove_prefix(1);  // >From -> From
+    cur.append(line);
+  }
+  if (in_message && !cur.empty()) out.push_back(std::move(cur));
+  return out;
 }
 
 std::vector<std::string> expand_inputs(const std::vector<std::string>& args) {

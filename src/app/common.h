@@ -1,6 +1,7 @@
 // common.h - what every subcommand shares: options, config, reading inputs.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,10 +19,23 @@ struct Options {
   bool quiet = false;                // --quiet: no per-message log lines
   int repeat = 1;                    // --repeat N (bench)
   std::vector<std::string> args;     // the rest
+  std::vector<std::string> flags;    // a command's own switches that were given (e.g. "--stats")
+  std::map<std::string, std::string> values;  // a command's own "--name VALUE" options
+  // A command's list options ("--ham A B --spam C"): arguments after one go to its list.
+  std::map<std::string, std::vector<std::string>> lists;
+  bool has(const std::string& flag) const;
+};
+
+// What a command accepts besides the common options.
+struct CommandFlags {
+  std::vector<std::string> switches;  // e.g. "--stats"
+  std::vector<std::string> values;    // take one argument, e.g. "--folds"
+  std::vector<std::string> lists;     // e.g. "--ham": later plain arguments go to it
 };
 
 // Parses argv[first..]; on a usage error prints it and returns nullopt.
-std::optional<Options> parse_options(int argc, char** argv, int first, const char* usage);
+std::optional<Options> parse_options(int argc, char** argv, int first, const char* usage,
+                                     const CommandFlags& own = {});
 
 // Loads the snapshot for `opt.config` (or the default), sets up logging and
 // prints every config/rules error to stderr. nullptr on failure.
@@ -45,6 +59,10 @@ struct Input {
 
 // Reads `path` ("-" = stdin). Directories are expanded by expand_inputs().
 Input read_input(const std::string& path);
+
+// Splits an mbox file ("From " separator lines, ">From " unquoted) into
+// messages; anything else is one message.
+std::vector<std::string> split_mbox(std::string_view bytes);
 
 // Expands directories (recursively, sorted) into their files; keeps "-".
 std::vector<std::string> expand_inputs(const std::vector<std::string>& args);

@@ -150,6 +150,7 @@ class Loader {
         {"uribl", [&](const toml::node& n) { dnsbl(n, c.uribl, "uribl"); }},
         {"auth", [&](const toml::node& n) { auth(n, c.auth); }},
         {"clamav", [&](const toml::node& n) { clamav(n, c); }},
+        {"bayes", [&](const toml::node& n) { bayes(n, c.bayes); }},
     };
     walk(root, top, "");
   }
@@ -372,6 +373,39 @@ class Loader {
     walk(*t, keys, "clamav.");
   }
 
+  void number_key(const toml::node& v, const std::string& key, double& out) {
+    if (!v.is_number()) return error(v, "'" + key + "' must be a number");
+    out = v.is_integer() ? static_cast<double>(*v.value<std::int64_t>()) : *v.value<double>();
+  }
+
+  void bayes(const toml::node& n, BayesConfig& b) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'bayes' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"enabled", [&](const toml::node& v) { bool_key(v, "bayes.enabled", b.enabled); }},
+        {"store", [&](const toml::node& v) {
+           string_key(v, "bayes.store", b.store, 16, false);
+           if (b.store != "lmdb" && b.store != "redis") error(v, "'bayes.store' must be \"lmdb\" or \"redis\"");
+         }},
+        {"path", [&](const toml::node& v) { string_key(v, "bayes.path", b.path, 4096, false); }},
+        {"lmdb_map_bytes", [&](const toml::node& v) { int_key(v, "bayes.lmdb_map_bytes", b.lmdb_map_bytes, 1LL << 20, 1LL << 40); }},
+        {"redis", [&](const toml::node& v) { string_key(v, "bayes.redis", b.redis, 4096, false); }},
+        {"redis_prefix", [&](const toml::node& v) { string_key(v, "bayes.redis_prefix", b.redis_prefix, 200, false); }},
+        {"redis_timeout_ms", [&](const toml::node& v) { int_key(v, "bayes.redis_timeout_ms", b.redis_timeout_ms, 10, 60000); }},
+        {"min_ham", [&](const toml::node& v) { int_key(v, "bayes.min_ham", b.min_ham, 1, 1000000000); }},
+        {"min_spam", [&](const toml::node& v) { int_key(v, "bayes.min_spam", b.min_spam, 1, 1000000000); }},
+        {"headers", [&](const toml::node& v) { string_list(v, "bayes.headers", b.headers); }},
+        {"ignore_headers", [&](const toml::node& v) { string_list(v, "bayes.ignore_headers", b.ignore_headers); }},
+        {"max_text_bytes", [&](const toml::node& v) { int_key(v, "bayes.max_text_bytes", b.max_text_bytes, 1024, 1LL << 26); }},
+        {"max_tokens", [&](const toml::node& v) { int_key(v, "bayes.max_tokens", b.max_tokens, 10, 1000000); }},
+        {"autolearn", [&](const toml::node& v) { bool_key(v, "bayes.autolearn", b.autolearn); }},
+        {"autolearn_ham_below", [&](const toml::node& v) { number_key(v, "bayes.autolearn_ham_below", b.autolearn_ham_below); }},
+        {"autolearn_spam_above", [&](const toml::node& v) { number_key(v, "bayes.autolearn_spam_above", b.autolearn_spam_above); }},
+    };
+    walk(*t, keys, "bayes.");
+    if (b.store == "redis" && b.redis.empty()) error(n, "'bayes.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\"");
+  }
+
   static bool symbol_name(const std::string& s) {
     if (s.empty() || s.size() > 100 || !(std::isupper(static_cast<unsigned char>(s[0])))) return false;
     for (char ch : s) {
@@ -462,6 +496,8 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   av.policy_file = loader.resolve(av.policy_file);
   av.spool_dir = loader.resolve(av.spool_dir);
   av.temp_dir = av.temp_dir.empty() ? av.spool_dir : loader.resolve(av.temp_dir);
+  if (c.bayes.path.empty()) c.bayes.path = "/var/lib/spamgate/bayes";
+  c.bayes.path = loader.resolve(c.bayes.path);
   // A malware scan that failed must not let the message through unscanned.
   c.milter.on_check_error_by_check.emplace("clamav", FailureAction::kTempfail);
   if (c.log_target != "stderr" && c.log_target != "stdout" && c.log_target != "syslog")

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "checks/builtin.h"
+#include "checks/bayes.h"
 #include "checks/clamav.h"
 #include "checks/dkim.h"
 #include "checks/dmarc.h"
@@ -75,7 +76,7 @@ std::string default_config_path() {
 
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
                                                       std::vector<Diagnostic>& diags, bool network,
-                                                      const Snapshot* previous) {
+                                                      const Snapshot* previous, bool bayes) {
   std::size_t before = diags.size();
   auto cfg = load_config(config_path, diags);
   if (!cfg.ok()) return cfg.status();
@@ -94,6 +95,7 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   for (SymbolDef& d : DkimCheck::symbols()) builtins.push_back(std::move(d));
   for (SymbolDef& d : DmarcCheck::symbols()) builtins.push_back(std::move(d));
   for (SymbolDef& d : ClamavCheck::symbols()) builtins.push_back(std::move(d));
+  for (SymbolDef& d : BayesCheck::symbols()) builtins.push_back(std::move(d));
 
   std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
   bool has_local = !snap->config.local_rules.empty();
@@ -144,6 +146,7 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
     if (!snap->config.uribl.empty())
       snap->checks.push_back(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kUris, snap->config.uribl));
   }
+  if (bayes && snap->config.bayes.enabled) snap->checks.push_back(std::make_unique<BayesCheck>(snap->config.bayes));
   snap->checks.push_back(std::make_unique<MetaCheck>(rules));
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }

@@ -10,6 +10,7 @@ void GObjectUnref::operator()(void* p) const {
   if (p != nullptr) g_object_unref(p);
 }
 void GFree::operator()(void* p) const { g_free(p); }
+void GChecksumFree::operator()(GChecksum* p) const { g_checksum_free(p); }
 void XmlDocFree::operator()(xmlDoc* p) const {
   if (p != nullptr) xmlFreeDoc(p);
 }

@@ -16,6 +16,7 @@ typedef struct _GMimeMessage GMimeMessage;
 typedef struct _GMimeParserOptions GMimeParserOptions;
 typedef struct _InternetAddressList InternetAddressList;
 typedef struct _xmlDoc xmlDoc;
+typedef struct _GChecksum GChecksum;
 
 namespace spamgate {
 
@@ -37,6 +38,9 @@ using GObjectPtr = std::unique_ptr<T, GObjectUnref>;
 // Strings allocated by glib (g_malloc) are released with g_free.
 struct GFree { void operator()(void* p) const; };
 using GString_ = std::unique_ptr<char, GFree>;
+
+struct GChecksumFree { void operator()(GChecksum* p) const; };
+using GChecksumPtr = std::unique_ptr<GChecksum, GChecksumFree>;
 
 struct XmlDocFree { void operator()(xmlDoc* p) const; };
 using XmlDoc = std::unique_ptr<xmlDoc, XmlDocFree>;

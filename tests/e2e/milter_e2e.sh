@@ -62,6 +62,8 @@ policy_file = "$T/signature-policy.conf"
 canary_dirs = ["$SRC/corpus/ham", "$T/canary"]
 spool_dir = "$T/spool"
 watch_seconds = 1
+[bayes]
+path = "$T/bayes"
 [log]
 level = "info"
 target = "$T/spamgate.log"

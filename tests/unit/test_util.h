@@ -48,7 +48,9 @@ inline std::string write_config(const TempDir& dir, const std::string& rules, co
   return dir.file("spamgate.toml", "rules_dir = \"rules\"\nlocal_rules = \"local.cf\"\n"
                                    "hostname = \"mx1.gateway.example\"\n"
                                    "support_url = \"https://help.example.net/spam\"\n"
-                                   "service_name = \"Example Gateway\"\n" + toml);
+                                   "service_name = \"Example Gateway\"\n" + toml +
+                                   // The classifier's store in the test's directory, never /var/lib.
+                                   (toml.find("[bayes]") == std::string::npos ? "\n[bayes]\npath = \"bayes\"\n" : ""));
 }
 
 inline std::shared_ptr<const Snapshot> snapshot_with(const std::string& rules, std::vector<Diagnostic>* diags = nullptr,

@@ -1,0 +1,145 @@
+// bayes.h - the statistical classifier: tokens, the store they are counted
+// in, and the chi-squared combining that turns counts into a probability.
+//
+// Tokens come from one parse (Message): words and word pairs of the decoded
+// Subject and text, selected header fields, link hosts and attachment types.
+// Each token is kept as a stable 64-bit hash (FNV-1a of its text with a kind
+// prefix such as "s:" for Subject words), so a store never holds message text.
+//
+// A BayesStore counts, per token, the spam and ham messages it was learned
+// from, plus the number of messages of each class and the digests of the
+// messages learned (so a message is never counted twice). Implementations:
+// LMDB (embedded, the default), Redis (shared by several gateway nodes) and
+// an in-memory one (eval's folds and tests). Every implementation is
+// thread-safe: many threads may lookup() while one learns; a learn is atomic
+// (a learner killed half way leaves the store as before that message or batch).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "spamgate/status.h"
+
+namespace spamgate {
+
+struct Message;
+
+// [bayes] in spamgate.toml.
+struct BayesConfig {
+  bool enabled = true;
+  std::string store = "lmdb";  // "lmdb" (embedded, no server) or "redis" (shared by several nodes)
+  std::string path;            // lmdb: the database directory, created on first use
+  std::size_t lmdb_map_bytes = std::size_t{1} << 30;  // lmdb: largest size the database may grow to
+  std::string redis;           // redis: "HOST:PORT" or "unix:/path"
+  std::string redis_prefix = "spamgate:bayes";  // redis: key prefix (one database per prefix)
+  int redis_timeout_ms = 500;  // redis: connect and per-command timeout
+  int min_ham = 200;           // no verdict until this many ham ...
+  int min_spam = 200;          // ... and this many spam messages were learned
+  // Header fields tokenized (names, case-insensitive). Subject is always read
+  // as text; ignore_headers (SpamAssassin's bayes_ignore_header) drops fields
+  // from this list, e.g. those a relay or an archive adds to every message.
+  std::vector<std::string> headers = {"From",      "Reply-To",   "To",          "Cc",
+                                      "Return-Path", "Received", "Message-ID",  "Content-Type",
+                                      "X-Mailer",  "User-Agent", "List-Unsubscribe", "Organization"};
+  std::vector<std::string> ignore_headers;
+  std::size_t max_text_bytes = 64u << 10;  // bytes of decoded text tokenized per message
+  std::size_t max_tokens = 4000;           // distinct tokens per message
+  bool autolearn = false;                  // the milter learns clear cases itself
+  double autolearn_ham_below = -1.0;       // score (rules only) under which a message is learned as ham
+  double autolearn_spam_above = 12.0;      // score over which it is learned as spam
+};
+
+struct Token {
+  std::uint64_t hash = 0;
+  std::string text;  // for explain; may be empty where not needed
+};
+
+// The distinct tokens of `m` (at most cfg.max_tokens), in first-seen order.
+// Thread-safe. `keep_text`: fill Token::text (explain) or not (learn, eval).
+std::vector<Token> tokenize(const Message& m, const BayesConfig& cfg, bool keep_text = false);
+
+// FNV-1a 64 of `s`: the stable token hash.
+std::uint64_t token_hash(std::string_view s);
+
+using Digest = std::array<unsigned char, 32>;
+// The identity of a message for learning: SHA-256 of its Message-ID and its
+// body as received, so the same message delivered twice is one message.
+Digest message_digest(const Message& m);
+
+struct TokenCounts {
+  std::uint32_t spam = 0;
+  std::uint32_t ham = 0;
+};
+
+struct StoreTotals {
+  std::uint64_t spam = 0;    // messages learned as spam
+  std::uint64_t ham = 0;     // ... as ham
+  std::uint64_t tokens = 0;  // distinct tokens stored
+};
+
+enum class LearnClass { kHam, kSpam };
+
+// What learn() did with one message.
+enum class LearnOutcome {
+  kLearned,    // new to the store
+  kAlready,    // already learned as this class: nothing changed
+  kMoved,      // had been learned as the other class: moved
+  kForgotten,  // --forget: removed
+  kNotFound,   // --forget of a message never learned
+};
+const char* learn_outcome_name(LearnOutcome o);
+
+struct LearnItem {
+  Digest digest{};
+  std::vector<std::uint64_t> tokens;  // distinct
+};
+
+class BayesStore {
+ public:
+  virtual ~BayesStore() = default;
+  virtual std::string describe() const = 0;  // e.g. "lmdb /var/lib/spamgate/bayes"
+  // Counts of each token (zero for unknown ones), in the same order, and the
+  // totals. IOError/Corruption when the store cannot be read.
+  virtual Status lookup(const std::vector<std::uint64_t>& tokens, std::vector<TokenCounts>& counts,
+                        StoreTotals& totals) const = 0;
+  virtual Status totals(StoreTotals& out) const = 0;
+  // Learns (or, with `forget`, unlearns) every item as one atomic change:
+  // all of them or none. `outcomes` gets one entry per item.
+  virtual Status learn(const std::vector<LearnItem>& items, LearnClass cls, bool forget,
+                       std::vector<LearnOutcome>& outcomes) = 0;
+};
+
+// Opens (creating on first use where the store can) the store `cfg` names.
+// The LMDB store is opened once per process and shared (LMDB forbids two
+// handles on one database in a process); the others per call.
+Result<std::shared_ptr<BayesStore>> open_bayes_store(const BayesConfig& cfg);
+
+// An in-memory store (eval's folds, tests). Thread-safe.
+std::shared_ptr<BayesStore> make_memory_store();
+
+// The classifier's answer for one message.
+struct BayesResult {
+  bool ready = false;           // enough ham and spam learned
+  double probability = 0.5;     // of spam, 0..1 (Fisher-Robinson chi-squared)
+  std::size_t tokens_used = 0;  // significant tokens combined
+  StoreTotals totals;
+  // The strongest significant tokens (text, f(w)), strongest first.
+  std::vector<std::pair<std::string, double>> strongest;
+};
+
+// Combines the counts of a message's tokens (Robinson's f(w) with
+// SpamBayes's constants, then Fisher's chi-squared method on the 150
+// strongest). `tokens` (same order as `counts`, with text) is read only to
+// name the `strongest` tokens for explain. Pure: no I/O.
+BayesResult combine(const std::vector<TokenCounts>& counts, const StoreTotals& totals, const BayesConfig& cfg,
+                    const std::vector<Token>* tokens = nullptr, std::size_t strongest = 0);
+
+// The SpamAssassin band symbol for a probability: BAYES_00 .. BAYES_99.
+const char* bayes_band(double probability);
+
+}  // namespace spamgate

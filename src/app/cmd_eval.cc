@@ -1,0 +1,373 @@
+// cmd_eval.cc - `spamgate eval`: how many false positives and how much
+// detection, on labelled mail, for the rules alone and for rules + Bayes.
+//
+//   spamgate eval --ham DIR... --spam DIR... [--folds K] [--leave-one-source-out]
+//                 [--train-ham DIR... --train-spam DIR...] [--hits FILE] [--json] [--network]
+//
+// Every message is parsed and scanned once with the rules (the config's
+// checks without the classifier; no DNS unless --network) and tokenized from
+// the same parse. Bayes is then measured without ever scoring a message it
+// was trained on: k-fold cross-validation (files of each directory, sorted by
+// name, go to fold i mod K; train on the other folds), or a separate training
+// set (--train-ham/--train-spam), and with --leave-one-source-out once more
+// per input directory (train on every other directory). A message's
+// rules + Bayes score is the verdict of its rule hits plus the BAYES_xx band,
+// scored from the rules files like the milter does.
+// Exit: 0 done; 1 some input unreadable; 2 usage/config error.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <unordered_map>
+
+#include "app/commands.h"
+#include "app/common.h"
+#include "checks/bayes.h"
+#include "spamgate/pipeline.h"
+#include "util/log.h"
+
+namespace spamgate::app {
+
+namespace {
+
+const char* kUsage =
+    "usage: spamgate eval [--config F] --ham DIR... --spam DIR... [options]\n"
+    "  --folds K                 K-fold cross-validation for Bayes (default 10)\n"
+    "  --train-ham DIR... --train-spam DIR...\n"
+    "                            train Bayes on these instead, test on --ham/--spam\n"
+    "  --leave-one-source-out    also: for each input directory, train on all the others, test on it\n"
+    "  --hits FILE               write one JSON line per message (file, class, rules hit, Bayes\n"
+    "                            probability) for scripts/fit_scores.py\n"
+    "  --json                    the report as JSON\n"
+    "  --network                 run the DNS checks too (off by default: eval makes no query)\n";
+
+struct Sample {
+  std::string file;
+  int source = 0;
+  bool spam = false;
+  bool train_only = false;  // from --train-ham/--train-spam
+  int fold = 0;
+  std::vector<Hit> hits;                // rules only
+  std::vector<std::uint64_t> tokens;
+  double p_cv = -1;                     // Bayes probability, cross-validated (or held-out set)
+  double p_loso = -1;                   // ... leave-one-source-out
+  Verdict rules, with_bayes, with_loso;
+};
+
+struct Source {
+  std::string dir;
+  bool spam = false;
+  bool train_only = false;
+};
+
+using Counts = std::unordered_map<std::uint64_t, TokenCounts>;
+
+void add(Counts& c, StoreTotals& t, const Sample& s, int delta) {
+  for (std::uint64_t h : s.tokens) {
+    TokenCounts& tc = c[h];
+    std::uint32_t& n = s.spam ? tc.spam : tc.ham;
+    n = static_cast<std::uint32_t>(static_cast<std::int64_t>(n) + delta);
+  }
+  std::uint64_t& n = s.spam ? t.spam : t.ham;
+  n = static_cast<std::uint64_t>(static_cast<std::int64_t>(n) + delta);
+}
+
+double classify(const Counts& c, const StoreTotals& t, const Sample& s, const BayesConfig& cfg) {
+  std::vector<TokenCounts> counts(s.tokens.size());
+  for (std::size_t i = 0; i < s.tokens.size(); ++i) {
+    auto it = c.find(s.tokens[i]);
+    if (it != c.end()) counts[i] = it->second;
+  }
+  BayesResult r = combine(counts, t, cfg);
+  return r.ready ? r.probability : -1;
+}
+
+Verdict with_bayes(const Snapshot& snap, const Sample& s, double p) {
+  if (p < 0) return s.rules;
+  std::vector<Hit> hits = s.hits;
+  BayesResult r;
+  r.probability = p;
+  bayes_hits(r, hits);
+  return decide(snap, hits);
+}
+
+bool positive(const Verdict& v) { return v.spam || v.action == Action::kReject; }
+
+struct Tally {
+  std::size_t n = 0, positives = 0;
+};
+
+// The report of one mode (rules / rules+bayes / loso) as JSON.
+nlohmann::json mode_report(const std::vector<Sample>& samples, const std::vector<Source>& sources,
+                           const Verdict Sample::*which, std::int64_t threshold_tenths) {
+  std::vector<Tally> by_source(sources.size());
+  Tally ham, spam;
+  // Score distribution around the threshold: one-point buckets from
+  // threshold-5 to threshold+5, plus the tails.
+  std::map<int, std::pair<std::size_t, std::size_t>> dist;
+  for (const Sample& s : samples) {
+    if (s.train_only) continue;
+    const Verdict& v = s.*which;
+    bool pos = positive(v);
+    Tally& t = s.spam ? spam : ham;
+    ++t.n;
+    t.positives += pos;
+    ++by_source[static_cast<std::size_t>(s.source)].n;
+    by_source[static_cast<std::size_t>(s.source)].positives += pos;
+    std::int64_t rel = v.score_tenths - threshold_tenths;  // tenths over the threshold
+    int bucket = rel > 0 ? static_cast<int>((rel - 1) / 10) : -static_cast<int>((-rel) / 10) - 1;
+    bucket = std::clamp(bucket, -6, 5);
+    auto& d = dist[bucket];
+    (s.spam ? d.second : d.first)++;
+  }
+  auto rate = [](const Tally& t) { return t.n == 0 ? 0.0 : 100.0 * static_cast<double>(t.positives) / static_cast<double>(t.n); };
+  nlohmann::json j;
+  j["ham"] = {{"n", ham.n}, {"false_positives", ham.positives}, {"fp_rate", rate(ham)}};
+  j["spam"] = {{"n", spam.n}, {"detected", spam.positives}, {"detection_rate", rate(spam)}};
+  j["by_source"] = nlohmann::json::array();
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (sources[i].train_only) continue;
+    j["by_source"].push_back({{"source", sources[i].dir},
+                              {"class", sources[i].spam ? "spam" : "ham"},
+                              {"n", by_source[i].n},
+                              {"over_threshold", by_source[i].positives},
+                              {"rate", rate(by_source[i])}});
+  }
+  j["distribution"] = nlohmann::json::array();
+  for (const auto& [b, hs] : dist) {
+    std::string label = b <= -6 ? "<= -5" : b >= 5 ? "> +5" : (b < 0 ? "(" + std::to_string(b) + "," + std::to_string(b + 1) + "]"
+                                                                      : "(+" + std::to_string(b) + ",+" + std::to_string(b + 1) + "]");
+    j["distribution"].push_back({{"relative_to_threshold", label}, {"ham", hs.first}, {"spam", hs.second}});
+  }
+  return j;
+}
+
+void print_mode(const char* title, const nlohmann::json& m) {
+  std::printf("\n%s\n", title);
+  std::printf("  %-44s %6s %8s %8s\n", "source", "n", "over", "rate");
+  for (const auto& s : m["by_source"])
+    std::printf("  %-44s %6zu %8zu %7.2f%%  %s\n", s["source"].get<std::string>().c_str(), s["n"].get<std::size_t>(),
+                s["over_threshold"].get<std::size_t>(), s["rate"].get<double>(),
+                s["class"] == "ham" ? "(false positives)" : "(detected)");
+  std::printf("  %-44s %6zu %8zu %7.2f%%  false positives\n", "all ham", m["ham"]["n"].get<std::size_t>(),
+              m["ham"]["false_positives"].get<std::size_t>(), m["ham"]["fp_rate"].get<double>());
+  std::printf("  %-44s %6zu %8zu %7.2f%%  detection\n", "all spam", m["spam"]["n"].get<std::size_t>(),
+              m["spam"]["detected"].get<std::size_t>(), m["spam"]["detection_rate"].get<double>());
+  std::printf("  score - threshold:");
+  for (const auto& d : m["distribution"])
+    std::printf(" %s ham %zu spam %zu;", d["relative_to_threshold"].get<std::string>().c_str(),
+                d["ham"].get<std::size_t>(), d["spam"].get<std::size_t>());
+  std::printf("\n");
+}
+
+}  // namespace
+
+int cmd_eval(int argc, char** argv) {
+  CommandFlags own{{"--leave-one-source-out"},
+                   {"--folds", "--hits"},
+                   {"--ham", "--spam", "--train-ham", "--train-spam"}};
+  auto opt = parse_options(argc, argv, 2, kUsage, own);
+  if (!opt) return 2;
+  int folds = opt->values.count("--folds") ? std::atoi(opt->values["--folds"].c_str()) : 10;
+  bool held_out = opt->lists.count("--train-ham") || opt->lists.count("--train-spam");
+  if (opt->lists["--ham"].empty() || opt->lists["--spam"].empty() || !opt->args.empty() || folds < 2 ||
+      (held_out && (opt->lists["--train-ham"].empty() || opt->lists["--train-spam"].empty()))) {
+    std::cerr << "spamgate: eval needs --ham DIR... and --spam DIR... (and both --train-ham and --train-spam, "
+                 "or neither; --folds at least 2)\n"
+              << kUsage;
+    return 2;
+  }
+  opt->quiet = true;
+  std::string path = opt->config.empty() ? default_config_path() : opt->config;
+  std::vector<Diagnostic> diags;
+  auto loaded = load_snapshot(path, diags, opt->network, nullptr, /*bayes=*/false);
+  for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
+  if (!loaded.ok()) {
+    std::cerr << "spamgate: cannot load " << path << ": " << loaded.status().message() << "\n";
+    return 2;
+  }
+  std::shared_ptr<const Snapshot> snap = loaded.value();
+  if (Status s = init_logging("error", snap->config.log_target); !s.ok()) std::cerr << "spamgate: " << s.message() << "\n";
+  const BayesConfig& bcfg = snap->config.bayes;
+
+  std::vector<Source> sources;
+  std::vector<Sample> samples;
+  auto add_sources = [&](const char* list, bool spam, bool train_only) {
+    for (const std::string& dir : opt->lists[list]) {
+      int idx = static_cast<int>(sources.size());
+      sources.push_back({dir, spam, train_only});
+      int i = 0;
+      for (const std::string& f : expand_inputs({dir})) {
+        Sample s;
+        s.file = f;
+        s.source = idx;
+        s.spam = spam;
+        s.train_only = train_only;
+        s.fold = i++ % folds;
+        samples.push_back(std::move(s));
+      }
+    }
+  };
+  add_sources("--ham", false, false);
+  add_sources("--spam", true, false);
+  add_sources("--train-ham", false, true);
+  add_sources("--train-spam", true, true);
+
+  // Scan and tokenize every message once, on every core.
+  std::atomic<std::size_t> next{0}, unreadable{0};
+  auto t0 = std::chrono::steady_clock::now();
+  auto worker = [&] {
+    for (std::size_t i = next++; i < samples.size(); i = next++) {
+      Sample& s = samples[i];
+      Input in = read_input(s.file);
+      if (!in.error.empty()) {
+        std::cerr << "spamgate: " << s.file << ": " << in.error << "\n";
+        ++unreadable;
+        s.train_only = true;  // counted nowhere
+        continue;
+      }
+      std::vector<std::string> msgs = split_mbox(in.bytes);  // drops an mbox "From " line
+      ScanResult r = scan_message(*snap, msgs.empty() ? std::string_view(in.bytes) : std::string_view(msgs[0]), Envelope{});
+      for (const Token& t : tokenize(r.message, bcfg)) s.tokens.push_back(t.hash);
+      s.hits = std::move(r.hits);
+      s.rules = std::move(r.verdict);
+    }
+  };
+  unsigned nthreads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < nthreads; ++i) threads.emplace_back(worker);
+  for (std::thread& t : threads) t.join();
+  double scan_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // Bayes: every message is scored by a classifier that never saw it.
+  auto t1 = std::chrono::steady_clock::now();
+  Counts counts;
+  StoreTotals totals;
+  for (const Sample& s : samples)
+    if (!held_out || s.train_only) add(counts, totals, s, +1);
+  std::size_t classified = 0;
+  if (held_out) {
+    for (Sample& s : samples)
+      if (!s.train_only) {
+        s.p_cv = classify(counts, totals, s, bcfg);
+        ++classified;
+      }
+  } else {
+    for (int f = 0; f < folds; ++f) {
+      for (const Sample& s : samples)
+        if (s.fold == f) add(counts, totals, s, -1);
+      for (Sample& s : samples)
+        if (s.fold == f && !s.train_only) {
+          s.p_cv = classify(counts, totals, s, bcfg);
+          ++classified;
+        }
+      for (const Sample& s : samples)
+        if (s.fold == f) add(counts, totals, s, +1);
+    }
+  }
+  double bayes_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  const bool loso = opt->has("--leave-one-source-out");
+  if (loso) {
+    for (std::size_t src = 0; src < sources.size(); ++src) {
+      if (sources[src].train_only) continue;
+      for (const Sample& s : samples)
+        if (s.source == static_cast<int>(src) && (!held_out || s.train_only)) add(counts, totals, s, -1);
+      for (Sample& s : samples)
+        if (s.source == static_cast<int>(src)) s.p_loso = classify(counts, totals, s, bcfg);
+      for (const Sample& s : samples)
+        if (s.source == static_cast<int>(src) && (!held_out || s.train_only)) add(counts, totals, s, +1);
+    }
+  }
+  for (Sample& s : samples) {
+    s.with_bayes = with_bayes(*snap, s, s.p_cv);
+    s.with_loso = with_bayes(*snap, s, s.p_loso);
+  }
+
+  // Rules: hits on false positives (rules only) and hits overall.
+  std::map<std::string, std::size_t> fp_rules;
+  std::map<std::string, std::pair<std::size_t, std::size_t>> rule_hits;  // ham, spam
+  std::size_t tested = 0;
+  for (const Sample& s : samples) {
+    if (s.train_only) continue;
+    ++tested;
+    for (const ScoredHit& h : s.rules.hits) {
+      auto& rh = rule_hits[h.name];
+      (s.spam ? rh.second : rh.first)++;
+      if (!s.spam && positive(s.rules)) ++fp_rules[h.name];
+    }
+  }
+  std::vector<std::pair<std::string, std::size_t>> fp_top(fp_rules.begin(), fp_rules.end());
+  std::stable_sort(fp_top.begin(), fp_top.end(), [](auto& a, auto& b) { return a.second > b.second; });
+  if (fp_top.size() > 10) fp_top.resize(10);
+  std::vector<std::pair<std::string, std::pair<std::size_t, std::size_t>>> hit_top(rule_hits.begin(), rule_hits.end());
+  std::stable_sort(hit_top.begin(), hit_top.end(), [](auto& a, auto& b) {
+    return a.second.first + a.second.second > b.second.first + b.second.second;
+  });
+  if (hit_top.size() > 10) hit_top.resize(10);
+
+  const std::int64_t thr = snap->config.threshold_tenths;
+  nlohmann::json report;
+  report["threshold"] = snap->config.threshold_text;
+  report["config"] = path;
+  report["method"] = held_out ? "held-out training set" : std::to_string(folds) + "-fold cross-validation";
+  report["messages"] = tested;
+  report["unreadable"] = unreadable.load();
+  report["scan_messages_per_second"] = scan_secs > 0 ? static_cast<double>(samples.size()) / scan_secs : 0.0;
+  report["scan_threads"] = nthreads;
+  report["bayes_messages_per_second"] = bayes_secs > 0 ? static_cast<double>(classified) / bayes_secs : 0.0;
+  report["rules"] = mode_report(samples, sources, &Sample::rules, thr);
+  report["rules_bayes"] = mode_report(samples, sources, &Sample::with_bayes, thr);
+  if (loso) report["rules_bayes_leave_one_source_out"] = mode_report(samples, sources, &Sample::with_loso, thr);
+  report["top_false_positive_rules"] = nlohmann::json::array();
+  for (const auto& [name, n] : fp_top) report["top_false_positive_rules"].push_back({{"rule", name}, {"ham_over_threshold", n}});
+  report["top_rules"] = nlohmann::json::array();
+  for (const auto& [name, hs] : hit_top)
+    report["top_rules"].push_back({{"rule", name}, {"ham", hs.first}, {"spam", hs.second}});
+
+  if (opt->values.count("--hits")) {
+    std::ofstream out(opt->values["--hits"]);
+    for (const Sample& s : samples) {
+      if (s.train_only) continue;
+      nlohmann::json j;
+      j["file"] = s.file;
+      j["source"] = sources[static_cast<std::size_t>(s.source)].dir;
+      j["spam"] = s.spam;
+      std::vector<std::string> names;
+      for (const Hit& h : s.hits)
+        if (h.name.rfind("__", 0) != 0 && std::find(names.begin(), names.end(), h.name) == names.end())
+          names.push_back(h.name);
+      j["rules"] = names;
+      j["bayes"] = s.p_cv;
+      j["bayes_loso"] = s.p_loso;
+      j["score_rules"] = static_cast<double>(s.rules.score_tenths) / 10.0;
+      out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    }
+    if (!out) std::cerr << "spamgate: cannot write " << opt->values["--hits"] << "\n";
+  }
+
+  if (opt->json) {
+    std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return unreadable > 0 ? 1 : 0;
+  }
+  std::printf("eval: %zu messages, threshold %s (spam when score > threshold), Bayes by %s, config %s\n", tested,
+              snap->config.threshold_text.c_str(), report["method"].get<std::string>().c_str(), path.c_str());
+  std::printf("speed: scan %.0f msg/s on %u threads (rules, parse, tokenize), Bayes %.0f msg/s\n",
+              report["scan_messages_per_second"].get<double>(), nthreads,
+              report["bayes_messages_per_second"].get<double>());
+  print_mode("RULES ONLY", report["rules"]);
+  print_mode("RULES + BAYES", report["rules_bayes"]);
+  if (loso) print_mode("RULES + BAYES, LEAVE ONE SOURCE OUT (trained on the other directories)",
+                       report["rules_bayes_leave_one_source_out"]);
+  std::printf("\nrules on most false positives (rules only):\n");
+  for (const auto& [name, n] : fp_top) std::printf("  %-32s %zu\n", name.c_str(), n);
+  std::printf("\nrules hit most (ham / spam):\n");
+  for (const auto& [name, hs] : hit_top) std::printf("  %-32s %zu / %zu\n", name.c_str(), hs.first, hs.second);
+  return unreadable > 0 ? 1 : 0;
+}
+
+}  // namespace spamgate::app

@@ -1,0 +1,129 @@
+// cmd_learn.cc - `spamgate learn`: teach the Bayes store ham or spam.
+//
+//   spamgate learn --ham|--spam [--forget] PATH...   files, directories, mbox files, - (stdin)
+//   spamgate learn --stats                           the store's counts
+// Each message is learned once (by digest); learning it as the other class
+// moves it; --forget removes it. Messages are written in batches of 100, each
+// batch one atomic change of the store. On a terminal, progress (count,
+// rate, ETA) is shown on stderr; totals go to stdout.
+// Exit: 0 done; 1 some input unreadable; 2 usage/config error; 3 store error.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "app/commands.h"
+#include "app/common.h"
+#include "spamgate/bayes.h"
+#include "spamgate/message.h"
+
+namespace spamgate::app {
+
+namespace {
+
+const char* kUsage =
+    "usage: spamgate learn [--config F] --ham|--spam [--forget] PATH...\n"
+    "       spamgate learn [--config F] --stats\n"
+    "  PATH     a message file, a directory of them, an mbox file, or - for stdin\n"
+    "  --ham    learn the messages as ham (wanted mail)\n"
+    "  --spam   learn them as spam\n"
+    "  --forget unlearn them (whichever class they were learned as)\n"
+    "  --stats  print how many ham and spam messages and tokens the store holds\n";
+
+void print_totals(const BayesStore& store, const StoreTotals& t) {
+  std::printf("store: %s\nham: %llu\nspam: %llu\ntokens: %llu\n", store.describe().c_str(),
+              static_cast<unsigned long long>(t.ham), static_cast<unsigned long long>(t.spam),
+              static_cast<unsigned long long>(t.tokens));
+}
+
+}  // namespace
+
+int cmd_learn(int argc, char** argv) {
+  CommandFlags own{{"--ham", "--spam", "--forget", "--stats"}, {}, {}};
+  auto opt = parse_options(argc, argv, 2, kUsage, own);
+  if (!opt) return 2;
+  const bool stats = opt->has("--stats");
+  const bool ham = opt->has("--ham"), spam = opt->has("--spam");
+  if (!stats && (ham == spam || opt->args.empty())) {
+    std::cerr << "spamgate: learn needs exactly one of --ham or --spam and at least one PATH\n" << kUsage;
+    return 2;
+  }
+  opt->quiet = true;
+  auto snap = load_or_report(*opt);
+  if (!snap) return 2;
+  const BayesConfig& cfg = snap->config.bayes;
+  auto opened = open_bayes_store(cfg);
+  if (!opened.ok()) {
+    std::cerr << "spamgate: " << opened.status().message() << "\n";
+    return 3;
+  }
+  BayesStore& store = *opened.value();
+  StoreTotals totals;
+  if (stats) {
+    if (Status s = store.totals(totals); !s.ok()) {
+      std::cerr << "spamgate: " << s.message() << "\n";
+      return 3;
+    }
+    print_totals(store, totals);
+    return 0;
+  }
+
+  const LearnClass cls = spam ? LearnClass::kSpam : LearnClass::kHam;
+  const bool forget = opt->has("--forget");
+  const bool progress = isatty(STDERR_FILENO) != 0;
+  std::vector<std::string> inputs = expand_inputs(opt->args);
+  std::size_t counts[5] = {0, 0, 0, 0, 0};  // by LearnOutcome
+  std::size_t unreadable = 0, messages = 0, files_done = 0;
+  std::vector<LearnItem> batch;
+  auto t0 = std::chrono::steady_clock::now();
+  auto flush = [&]() -> bool {
+    if (batch.empty()) return true;
+    std::vector<LearnOutcome> outcomes;
+    if (Status s = store.learn(batch, cls, forget, outcomes); !s.ok()) {
+      std::cerr << "\nspamgate: " << s.message() << " (the last " << batch.size()
+                << " messages were not learned; the store is as before them)\n";
+      return false;
+    }
+    for (LearnOutcome o : outcomes) ++counts[static_cast<int>(o)];
+    batch.clear();
+    return true;
+  };
+  for (const std::string& path : inputs) {
+    Input in = read_input(path);
+    ++files_done;
+    if (!in.error.empty()) {
+      std::cerr << "spamgate: " << path << ": " << in.error << "\n";
+      ++unreadable;
+      continue;
+    }
+    for (const std::string& msg : split_mbox(in.bytes)) {
+      Message m = parse_message(msg, snap->config.limits);
+      LearnItem item;
+      item.digest = message_digest(m);
+      for (const Token& t : tokenize(m, cfg)) item.tokens.push_back(t.hash);
+      batch.push_back(std::move(item));
+      ++messages;
+      if (batch.size() >= 100 && !flush()) return 3;
+    }
+    if (progress && (files_done % 50 == 0 || files_done == inputs.size())) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      double rate = secs > 0 ? static_cast<double>(messages) / secs : 0;
+      double eta = rate > 0 ? static_cast<double>(inputs.size() - files_done) * (static_cast<double>(messages) / static_cast<double>(files_done)) / rate : 0;
+      std::fprintf(stderr, "\r%zu/%zu files, %zu messages, %.0f msg/s, ETA %d:%02d   ", files_done, inputs.size(),
+                   messages, rate, static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+    }
+  }
+  if (!flush()) return 3;
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (progress) std::fprintf(stderr, "\n");
+  std::printf("%s: %zu messages in %.1f s (%.0f msg/s): %zu learned, %zu already learned, %zu moved from %s, "
+              "%zu forgotten, %zu not learned before, %zu unreadable\n",
+              forget ? "forget" : (spam ? "spam" : "ham"), messages, secs,
+              secs > 0 ? static_cast<double>(messages) / secs : 0.0, counts[0], counts[1], counts[2],
+              spam ? "ham" : "spam", counts[3], counts[4], unreadable);
+  if (Status s = store.totals(totals); s.ok()) print_totals(store, totals);
+  return unreadable > 0 ? 1 : 0;
+}
+
+}  // namespace spamgate::app

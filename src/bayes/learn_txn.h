@@ -1,0 +1,28 @@
+// learn_txn.h - the learning rules every store applies inside its own
+// transaction: a message is counted once, re-learning it as the other class
+// moves it, forgetting removes it. Private to src/bayes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "spamgate/bayes.h"
+
+namespace spamgate::bayes_detail {
+
+// One open write transaction of a store.
+class LearnTxn {
+ public:
+  virtual ~LearnTxn() = default;
+  virtual Status seen(const Digest& d, std::optional<LearnClass>& cls) = 0;
+  virtual Status set_seen(const Digest& d, std::optional<LearnClass> cls) = 0;  // nullopt: delete
+  // Adds `delta` (+1/-1) to the class count of `token` (never below zero;
+  // a token whose counts both reach zero is removed).
+  virtual Status add_token(std::uint64_t token, LearnClass cls, int delta) = 0;
+  virtual Status add_messages(LearnClass cls, int delta) = 0;
+};
+
+// Applies one item; the caller commits or aborts the transaction.
+Status apply_learn(LearnTxn& txn, const LearnItem& item, LearnClass cls, bool forget, LearnOutcome& outcome);
+
+}  // namespace spamgate::bayes_detail

@@ -1,0 +1,271 @@
+// redis_store.cc - the Bayes store shared by several gateway nodes (Redis,
+// through hiredis).
+//
+// Keys under [bayes] redis_prefix P:
+//   P:tokens  hash  8-byte token hash -> "SPAM,HAM"
+//   P:seen    hash  32-byte message digest -> "s" | "h"
+//   P:meta    hash  nspam, nham
+// A lookup is one pipelined round trip (HMGET of every token, the totals).
+// Learning runs one Lua script per message, which Redis executes atomically:
+// a learner killed half way leaves every message either fully learned or not
+// at all. Connections are pooled (hiredis contexts are not thread-safe); a
+// connection that failed is dropped and the next call reconnects.
+// DIAGNOSTICS: every failure is an IOError naming the server and the error.
+#include <hiredis/hiredis.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "bayes/stores.h"
+
+namespace spamgate {
+
+namespace {
+
+struct RedisFree {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+using RedisCtx = std::unique_ptr<redisContext, RedisFree>;
+struct ReplyFree {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyFree>;
+
+constexpr const char* kLearnScript = R"lua(
+local cls, forget, digest = ARGV[1], ARGV[2] == '1', ARGV[3]
+local was = redis.call('HGET', KEYS[2], digest)
+local function count(c, delta)
+  for i = 4, #ARGV do
+    local v = redis.call('HGET', KEYS[1], ARGV[i])
+    local s, h = 0, 0
+    if v then
+      local a, b = string.match(v, '(%d+),(%d+)')
+      s, h = tonumber(a), tonumber(b)
+    end
+    if c == 's' then s = math.max(s + delta, 0) else h = math.max(h + delta, 0) end
+    if s == 0 and h == 0 then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+    else
+      redis.call('HSET', KEYS[1], ARGV[i], string.format('%d,%d', s, h))
+    end
+  end
+  redis.call('HINCRBY', KEYS[3], (c == 's') and 'nspam' or 'nham', delta)
+end
+if forget then
+  if not was then return 'notfound' end
+  count(was, -1)
+  redis.call('HDEL', KEYS[2], digest)
+  return 'forgotten'
+end
+if was == cls then return 'already' end
+local out = 'learned'
+if was then
+  count(was, -1)
+  out = 'moved'
+end
+count(cls, 1)
+redis.call('HSET', KEYS[2], digest, cls)
+return out
+)lua";
+
+class RedisStore final : public BayesStore {
+ public:
+  explicit RedisStore(const BayesConfig& cfg)
+      : server_(cfg.redis),
+        timeout_ms_(cfg.redis_timeout_ms),
+        k_tokens_(cfg.redis_prefix + ":tokens"),
+        k_seen_(cfg.redis_prefix + ":seen"),
+        k_meta_(cfg.redis_prefix + ":meta") {}
+
+  std::string describe() const override { return "redis " + server_ + " " + k_tokens_.substr(0, k_tokens_.size() - 7); }
+
+  Status ping() const {
+    Conn c(*this);
+    if (!c.ok()) return c.error();
+    Reply r(static_cast<redisReply*>(redisCommand(c.get(), "PING")));
+    if (!r) return c.fail();
+    c.release();
+    return Status::Ok();
+  }
+
+  Status lookup(const std::vector<std::uint64_t>& tokens, std::vector<TokenCounts>& counts,
+                StoreTotals& totals) const override {
+    Conn c(*this);
+    if (!c.ok()) return c.error();
+    counts.assign(tokens.size(), TokenCounts{});
+    if (!tokens.empty()) {
+      std::vector<const char*> argv{"HMGET", k_tokens_.c_str()};
+      std::vector<std::size_t> lens{5, k_tokens_.size()};
+      for (const std::uint64_t& t : tokens) {
+        argv.push_back(reinterpret_cast<const char*>(&t));
+        lens.push_back(sizeof t);
+      }
+      redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
+    }
+    append_totals(c.get());
+    if (!tokens.empty()) {
+      Reply r = c.reply();
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != tokens.size()) return c.fail(r.get());
+      for (std::size_t i = 0; i < tokens.size(); ++i) {
+        const redisReply* e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING) continue;
+        unsigned long s = 0, h = 0;
+        std::string v(e->str, e->len);
+        if (std::sscanf(v.c_str(), "%lu,%lu", &s, &h) == 2) {
+          counts[i].spam = static_cast<std::uint32_t>(s);
+          counts[i].ham = static_cast<std::uint32_t>(h);
+        }
+      }
+    }
+    if (Status s = read_totals(c, totals); !s.ok()) return s;
+    c.release();
+    return Status::Ok();
+  }
+
+  Status totals(StoreTotals& out) const override {
+    Conn c(*this);
+    if (!c.ok()) return c.error();
+    append_totals(c.get());
+    if (Status s = read_totals(c, out); !s.ok()) return s;
+    c.release();
+    return Status::Ok();
+  }
+
+  Status learn(const std::vector<LearnItem>& items, LearnClass cls, bool forget,
+               std::vector<LearnOutcome>& outcomes) override {
+    Conn c(*this);
+    if (!c.ok()) return c.error();
+    const char* cl = cls == LearnClass::kSpam ? "s" : "h";
+    for (const LearnItem& it : items) {
+      std::vector<const char*> argv{"EVAL", kLearnScript, "3", k_tokens_.c_str(), k_seen_.c_str(), k_meta_.c_str(),
+                                    cl, forget ? "1" : "0", reinterpret_cast<const char*>(it.digest.data())};
+      std::vector<std::size_t> lens{4, std::strlen(kLearnScript), 1, k_tokens_.size(), k_seen_.size(), k_meta_.size(),
+                                    1, 1, it.digest.size()};
+      for (const std::uint64_t& t : it.tokens) {
+        argv.push_back(reinterpret_cast<const char*>(&t));
+        lens.push_back(sizeof t);
+      }
+      redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
+    }
+    outcomes.assign(items.size(), LearnOutcome::kAlready);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      Reply r = c.reply();
+      if (!r || r->type != REDIS_REPLY_STRING) return c.fail(r.get());
+      std::string_view v(r->str, r->len);
+      outcomes[i] = v == "learned"     ? LearnOutcome::kLearned
+                    : v == "moved"     ? LearnOutcome::kMoved
+                    : v == "forgotten" ? LearnOutcome::kForgotten
+                    : v == "notfound"  ? LearnOutcome::kNotFound
+                                       : LearnOutcome::kAlready;
+    }
+    c.release();
+    return Status::Ok();
+  }
+
+ private:
+  // A pooled connection; returned to the pool by release() only when it
+  // worked (a broken one is freed).
+  class Conn {
+   public:
+    explicit Conn(const RedisStore& s) : s_(s) {
+      {
+        std::lock_guard lock(s_.mu_);
+        if (!s_.pool_.empty()) {
+          ctx_ = std::move(s_.pool_.back());
+          s_.pool_.pop_back();
+          return;
+        }
+      }
+      ctx_ = s_.connect(err_);
+    }
+    bool ok() const { return ctx_ != nullptr; }
+    redisContext* get() const { return ctx_.get(); }
+    Status error() const { return Status::IOError("bayes: redis " + s_.server_ + ": " + err_); }
+    Reply reply() {
+      void* r = nullptr;
+      if (redisGetReply(ctx_.get(), &r) != REDIS_OK) return nullptr;
+      return Reply(static_cast<redisReply*>(r));
+    }
+    Status fail(const redisReply* r = nullptr) {
+      std::string why = ctx_->err != 0                               ? std::string(ctx_->errstr)
+                        : (r != nullptr && r->type == REDIS_REPLY_ERROR) ? std::string(r->str, r->len)
+                                                                      : std::string("unexpected reply");
+      ctx_.reset();  // the pipeline's state is unknown: never reuse it
+      return Status::IOError("bayes: redis " + s_.server_ + ": " + why);
+    }
+    void release() {
+      std::lock_guard lock(s_.mu_);
+      if (s_.pool_.size() < 64) s_.pool_.push_back(std::move(ctx_));
+    }
+
+   private:
+    const RedisStore& s_;
+    RedisCtx ctx_;
+    std::string err_;
+  };
+
+  RedisCtx connect(std::string& err) const {
+    timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
+    redisContext* raw = nullptr;
+    if (server_.rfind("unix:", 0) == 0) {
+      raw = redisConnectUnixWithTimeout(server_.c_str() + 5, tv);
+    } else {
+      std::string host = server_;
+      int port = 6379;
+      if (std::size_t colon = server_.rfind(':'); colon != std::string::npos) {
+        host = server_.substr(0, colon);
+        port = std::atoi(server_.c_str() + colon + 1);
+      }
+      raw = redisConnectWithTimeout(host.c_str(), port, tv);
+    }
+    RedisCtx c(raw);
+    if (!c) {
+      err = "cannot allocate a connection";
+      return nullptr;
+    }
+    if (c->err != 0) {
+      err = c->errstr;
+      return nullptr;
+    }
+    redisSetTimeout(c.get(), tv);
+    return c;
+  }
+
+  void append_totals(redisContext* c) const {
+    redisAppendCommand(c, "HMGET %s nspam nham", k_meta_.c_str());
+    redisAppendCommand(c, "HLEN %s", k_tokens_.c_str());
+  }
+
+  Status read_totals(Conn& c, StoreTotals& out) const {
+    out = StoreTotals{};
+    Reply m = c.reply();
+    if (!m || m->type != REDIS_REPLY_ARRAY || m->elements != 2) return c.fail(m.get());
+    auto num = [](const redisReply* e) -> std::uint64_t {
+      if (e->type != REDIS_REPLY_STRING) return 0;
+      long long v = std::atoll(std::string(e->str, e->len).c_str());
+      return v > 0 ? static_cast<std::uint64_t>(v) : 0;
+    };
+    out.spam = num(m->element[0]);
+    out.ham = num(m->element[1]);
+    Reply n = c.reply();
+    if (!n || n->type != REDIS_REPLY_INTEGER) return c.fail(n.get());
+    out.tokens = static_cast<std::uint64_t>(n->integer);
+    return Status::Ok();
+  }
+
+  std::string server_;
+  int timeout_ms_;
+  std::string k_tokens_, k_seen_, k_meta_;
+  mutable std::mutex mu_;
+  mutable std::vector<RedisCtx> pool_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<BayesStore>> open_redis_store(const BayesConfig& cfg) {
+  auto s = std::make_shared<RedisStore>(cfg);
+  if (Status st = s->ping(); !st.ok()) return st;
+  return std::shared_ptr<BayesStore>(std::move(s));
+}
+
+}  // namespace spamgate

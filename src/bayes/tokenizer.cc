@@ -1,0 +1,286 @@
+// tokenizer.cc - a parsed Message -> the distinct tokens the classifier counts.
+//
+// Kinds (the prefix keeps a Subject word apart from the same word in the text):
+//   w:WORD  w:A B  w:A * C   text words, adjacent pairs and skip-one pairs (OSB-style)
+//   s:WORD  s:A B            Subject words and pairs
+//   h:NAME:...               selected header fields (addresses -> domain and
+//                            display-name words; Received -> hop host names)
+//   mime:TYPE  cs:CHARSET    MIME structure; u:HOST u:dom:DOMAIN links;
+//   a:type:TYPE a:ext:EXT    attachments.
+// Words: runs of Unicode letters/digits (plus ' $ - _ inside a word),
+// lower-cased (ASCII in place, other scripts with GLib's Unicode tables);
+// ideographs are words of their own (CJK has no spaces). Long words become
+// "sk:" + their first 8 bytes, long digit runs "#N" (their length).
+// Everything is bounded: max_text_bytes of text, max_tokens tokens.
+#include <glib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "checks/builtin.h"
+#include "spamgate/bayes.h"
+#include "spamgate/message.h"
+#include "util/c_handle.h"
+#include "util/psl.h"
+
+namespace spamgate {
+
+std::uint64_t token_hash(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+namespace {
+
+constexpr std::size_t kMaxWordBytes = 20;
+
+class Collector {
+ public:
+  Collector(std::size_t max, bool keep_text) : max_(max), keep_text_(keep_text) {}
+  bool full() const { return out_.size() >= max_; }
+  void add(std::string&& text) {
+    if (full()) return;
+    std::uint64_t h = token_hash(text);
+    if (!seen_.insert(h).second) return;
+    Token t;
+    t.hash = h;
+    if (keep_text_) t.text = std::move(text);
+    out_.push_back(std::move(t));
+  }
+  std::vector<Token> take() { return std::move(out_); }
+
+ private:
+  std::size_t max_;
+  bool keep_text_;
+  std::unordered_set<std::uint64_t> seen_;
+  std::vector<Token> out_;
+};
+
+bool ascii_word_char(unsigned char c) {
+  return std::isalnum(c) != 0 || c == '\'' || c == '$' || c == '-' || c == '_';
+}
+
+// Normalises one raw word: trims joiners at the ends, lower-cases, shortens.
+// Empty: not a token.
+std::string normalise(std::string_view w, bool non_ascii) {
+  while (!w.empty() && (w.front() == '\'' || w.front() == '-' || w.front() == '_')) w.remove_prefix(1);
+  while (!w.empty() && (w.back() == '\'' || w.back() == '-' || w.back() == '_')) w.remove_suffix(1);
+  if (w.empty()) return {};
+  std::string s;
+  if (non_ascii) {
+    GString_ low(g_utf8_strdown(w.data(), static_cast<gssize>(w.size())));
+    s = low ? std::string(low.get()) : std::string(w);
+  } else {
+    if (w.size() < 2) return {};
+    s.reserve(w.size());
+    for (unsigned char c : w) s.push_back(static_cast<char>(std::tolower(c)));
+  }
+  bool digits = std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+  if (digits && s.size() > 4) return "#" + std::to_string(s.size());
+  if (s.size() > kMaxWordBytes) {
+    std::size_t cut = 8;
+    while (cut < s.size() && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) ++cut;  // whole UTF-8 chars
+    return "sk:" + s.substr(0, cut);
+  }
+  return s;
+}
+
+// Splits `text` into words, calling `emit(word)` for each.
+template <typename F>
+void split_words(std::string_view text, F&& emit) {
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (!ascii_word_char(c)) {
+        ++i;
+        continue;
+      }
+    }
+    // A word starts here: take ASCII word chars and Unicode letters/digits.
+    std::size_t start = i;
+    bool non_ascii = false;
+    while (i < n) {
+      unsigned char b = static_cast<unsigned char>(text[i]);
+      if (b < 0x80) {
+        if (!ascii_word_char(b)) break;
+        ++i;
+        continue;
+      }
+      gunichar u = g_utf8_get_char_validated(text.data() + i, static_cast<gssize>(n - i));
+      if (u == static_cast<gunichar>(-1) || u == static_cast<gunichar>(-2)) {  // invalid UTF-8: a separator
+        if (i == start) ++i;
+        break;
+      }
+      std::size_t len = static_cast<std::size_t>(g_utf8_skip[b]);
+      if (!(g_unichar_isalnum(u) || g_unichar_ismark(u))) {
+        if (i == start) i += len;
+        break;
+      }
+      if (g_unichar_iswide(u)) {  // an ideograph: a word of its own
+        if (i == start) {
+          i += len;
+          non_ascii = true;
+        }
+        break;
+      }
+      non_ascii = true;
+      i += len;
+    }
+    if (i > start) {
+      std::string w = normalise(text.substr(start, i - start), non_ascii);
+      if (!w.empty()) emit(w);
+    }
+  }
+}
+
+// Words and OSB-style pairs of `text` under `prefix`.
+void words_and_pairs(std::string_view text, const char* prefix, Collector& out) {
+  std::string prev1, prev2;
+  split_words(text, [&](const std::string& w) {
+    out.add(std::string(prefix) + w);
+    if (!prev1.empty()) out.add(std::string(prefix) + prev1 + " " + w);
+    if (!prev2.empty()) out.add(std::string(prefix) + prev2 + " * " + w);
+    prev2 = std::move(prev1);
+    prev1 = w;
+  });
+}
+
+bool is_address_header(std::string_view lname) {
+  return lname == "from" || lname == "reply-to" || lname == "to" || lname == "cc" || lname == "return-path" ||
+         lname == "sender";
+}
+
+std::string domain_of(std::string_view addr) {
+  std::size_t at = addr.rfind('@');
+  if (at == std::string_view::npos) return {};
+  return ascii_lower(addr.substr(at + 1));
+}
+
+// A host name's registered domain, or the name itself when it has none.
+std::string reduce_host(std::string_view host) {
+  std::string d = registrable_domain(host);
+  return d.empty() ? std::string(host) : d;
+}
+
+void received_tokens(std::string_view value, Collector& out) {
+  // Host names (words with a dot and a letter) and IPv4 addresses (first two octets).
+  std::string word;
+  auto flush = [&] {
+    if (word.size() > 3 && word.find('.') != std::string::npos) {
+      while (!word.empty() && word.back() == '.') word.pop_back();
+      bool has_alpha = std::any_of(word.begin(), word.end(), [](unsigned char c) { return std::isalpha(c) != 0; });
+      if (has_alpha) {
+        out.add("h:received:host:" + reduce_host(word));
+      } else {
+        std::size_t d1 = word.find('.');
+        std::size_t d2 = word.find('.', d1 + 1);
+        if (d2 != std::string::npos) out.add("h:received:ip:" + word.substr(0, d2));
+      }
+    }
+    word.clear();
+  };
+  for (unsigned char c : value) {
+    if (std::isalnum(c) != 0 || c == '.' || c == '-') {
+      if (word.size() < 255) word.push_back(static_cast<char>(std::tolower(c)));
+    } else {
+      flush();
+    }
+  }
+  flush();
+}
+
+void header_tokens(const Message& m, const std::string& lname, Collector& out) {
+  for (const Header* h : m.find(lname)) {
+    if (out.full()) return;
+    std::string_view v = h->decoded;
+    if (v.size() > 4096) v = v.substr(0, 4096);
+    const std::string prefix = "h:" + lname + ":";
+    if (is_address_header(lname)) {
+      for (const std::string& a : header_addresses(v)) {
+        std::string d = domain_of(a);
+        if (!d.empty()) out.add(prefix + "dom:" + reduce_host(d));
+      }
+      for (const std::string& n : header_names(v))
+        split_words(n, [&](const std::string& w) { out.add(prefix + "name:" + w); });
+    } else if (lname == "received") {
+      received_tokens(v, out);
+    } else if (lname == "message-id") {
+      std::string d = domain_of(v);
+      while (!d.empty() && (d.back() == '>' || d.back() == ' ')) d.pop_back();
+      out.add(prefix + "dom:" + (d.empty() ? std::string("none") : reduce_host(d)));
+    } else if (lname == "content-type") {
+      // The MIME tree says more than the top field: every part's type and charset.
+      for (const MimePart& p : m.parts) {
+        out.add("mime:" + p.content_type);
+        if (!p.charset.empty()) out.add("cs:" + p.charset);
+        if (!p.encoding.empty()) out.add("cte:" + p.encoding);
+      }
+    } else {
+      split_words(v, [&](const std::string& w) { out.add(prefix + w); });
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<Token> tokenize(const Message& m, const BayesConfig& cfg, bool keep_text) {
+  Collector out(cfg.max_tokens, keep_text);
+  if (const Header* s = m.first("subject")) {
+    std::string_view v = s->decoded;
+    words_and_pairs(v.substr(0, std::min<std::size_t>(v.size(), 1024)), "s:", out);
+  }
+  for (const std::string& name : cfg.headers) {
+    std::string lname = ascii_lower(name);
+    bool ignored = std::any_of(cfg.ignore_headers.begin(), cfg.ignore_headers.end(),
+                               [&](const std::string& i) { return ascii_lower(i) == lname; });
+    if (!ignored && lname != "subject") header_tokens(m, lname, out);
+  }
+  for (const Uri& u : m.uris) {
+    if (out.full()) break;
+    if (u.host.empty()) continue;
+    if (u.host_is_ip) {
+      out.add("u:ip");
+      continue;
+    }
+    out.add("u:" + u.host);
+    out.add("u:dom:" + reduce_host(u.host));
+  }
+  for (const Attachment& a : m.attachments) {
+    out.add("a:type:" + a.content_type);
+    std::size_t dot = a.name.rfind('.');
+    if (dot != std::string::npos && a.name.size() - dot <= 8) out.add("a:ext:" + ascii_lower(a.name.substr(dot + 1)));
+  }
+  std::string_view text = m.text;
+  if (text.size() > cfg.max_text_bytes) {
+    std::size_t cut = cfg.max_text_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text = text.substr(0, cut);
+  }
+  words_and_pairs(text, "w:", out);
+  return out.take();
+}
+
+Digest message_digest(const Message& m) {
+  GChecksumPtr sum(g_checksum_new(G_CHECKSUM_SHA256));
+  if (const Header* id = m.first("message-id"))
+    g_checksum_update(sum.get(), reinterpret_cast<const guchar*>(id->decoded.data()),
+                      static_cast<gssize>(id->decoded.size()));
+  g_checksum_update(sum.get(), reinterpret_cast<const guchar*>("\n"), 1);
+  std::string_view body = std::string_view(m.raw).substr(std::min(m.header_end, m.raw.size()));
+  g_checksum_update(sum.get(), reinterpret_cast<const guchar*>(body.data()), static_cast<gssize>(body.size()));
+  Digest d{};
+  gsize len = d.size();
+  g_checksum_get_digest(sum.get(), d.data(), &len);
+  return d;
+}
+
+}  // namespace spamgate

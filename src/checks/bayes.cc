@@ -1,0 +1,79 @@
+// bayes.cc - BayesCheck (see bayes.h).
+#include "checks/bayes.h"
+
+#include <fmt/format.h>
+
+#include "checks/builtin.h"
+#include "spamgate/message.h"
+#include "spamgate/snapshot.h"
+#include "util/log.h"
+
+namespace spamgate {
+
+BayesCheck::BayesCheck(BayesConfig cfg) : cfg_(std::move(cfg)) {
+  Status s;
+  if (!store(s)) log().warn("bayes: the classifier is off until its store opens: {}", s.message());
+}
+
+std::shared_ptr<BayesStore> BayesCheck::store(Status& error) const {
+  std::lock_guard lock(mu_);
+  if (store_) return store_;
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_try_) {
+    error = last_error_;
+    return nullptr;
+  }
+  auto r = open_bayes_store(cfg_);
+  if (r.ok()) {
+    store_ = r.value();
+    return store_;
+  }
+  last_error_ = r.status();
+  next_try_ = now + std::chrono::seconds(30);
+  error = last_error_;
+  return nullptr;
+}
+
+std::vector<SymbolDef> BayesCheck::symbols() {
+  std::vector<SymbolDef> out;
+  const char* bands[] = {"BAYES_00", "BAYES_05", "BAYES_20", "BAYES_40", "BAYES_50",
+                         "BAYES_60", "BAYES_80", "BAYES_95", "BAYES_99", "BAYES_999"};
+  const char* ranges[] = {"0-1%", "1-5%", "5-20%", "20-40%", "40-60%", "60-80%", "80-95%", "95-99%", "99-100%", "99.9-100%"};
+  for (std::size_t i = 0; i < std::size(bands); ++i)
+    out.push_back({bands[i], 0.0, fmt::format("Bayes spam probability is {}", ranges[i])});
+  out.push_back({"BAYES_UNTRAINED", 0.0, "Bayes has not learned enough ham and spam to give a verdict"});
+  return out;
+}
+
+void bayes_hits(const BayesResult& r, std::vector<Hit>& hits) {
+  std::string detail = fmt::format("p={:.4f} from {} tokens", r.probability, r.tokens_used);
+  for (std::size_t i = 0; i < r.strongest.size(); ++i)
+    detail += fmt::format("{}{} {:.3f}", i == 0 ? "; strongest: " : ", ", clip(r.strongest[i].first, 40),
+                          r.strongest[i].second);
+  hits.emplace_back(bayes_band(r.probability), 1.0, detail);
+  if (r.probability >= 0.999) hits.emplace_back("BAYES_999", 1.0, fmt::format("p={:.4f}", r.probability));
+}
+
+Status BayesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+  Status err;
+  std::shared_ptr<BayesStore> st = store(err);
+  if (!st) return err;
+  std::vector<Token> tokens = tokenize(ctx.message, cfg_, true);
+  std::vector<std::uint64_t> keys;
+  keys.reserve(tokens.size());
+  for (const Token& t : tokens) keys.push_back(t.hash);
+  std::vector<TokenCounts> counts;
+  StoreTotals totals;
+  if (Status s = st->lookup(keys, counts, totals); !s.ok()) return s;
+  BayesResult r = combine(counts, totals, cfg_, &tokens, 8);
+  if (!r.ready) {
+    hits.emplace_back("BAYES_UNTRAINED", 1.0,
+                      fmt::format("learned {} ham and {} spam; a verdict needs {} and {}", totals.ham, totals.spam,
+                                  cfg_.min_ham, cfg_.min_spam));
+    return Status::Ok();
+  }
+  bayes_hits(r, hits);
+  return Status::Ok();
+}
+
+}  // namespace spamgate
