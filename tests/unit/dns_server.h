@@ -21,6 +21,49 @@ extern char** environ;
 
 namespace spamgate::test {
 
+// Starts args[0] with args in its own process group, stdout/stderr to
+// /dev/null (a lingering helper must not hold CTest's pipe) and a clean
+// signal state (the test runner may have blocked or ignored signals).
+// -1 when it cannot be started.
+inline pid_t spawn_quiet(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGCHLD);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&attr, 0);
+  pid_t pid = -1;
+  if (access(args[0].c_str(), X_OK) != 0 || posix_spawn(&pid, args[0].c_str(), &fa, &attr, argv.data(), environ) != 0)
+    pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  return pid;
+}
+
+// Stops a process group started by spawn_quiet: TERM, then KILL after 1 s.
+inline void stop_group(pid_t pid) {
+  if (pid <= 0) return;
+  kill(-pid, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid || kill(pid, 0) != 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(-pid, SIGKILL);
+  waitpid(pid, nullptr, WNOHANG);
+}
+
 inline int free_udp_port(int* keep_fd = nullptr) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
@@ -60,31 +103,7 @@ class DnsServer {
                                       "--txt-record=helo.test,v=spf1 a -all", "--host-record=helo.test,192.0.2.30",
                                       "--local=/test/"};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // Its own process group (its TCP helpers are killed with it) and no
-    // inherited stdout/stderr (a lingering helper must not hold CTest's pipe).
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    // A clean signal state: the test runner may have blocked or ignored signals.
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGCHLD);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    if (access(args[0].c_str(), X_OK) != 0 || posix_spawn(&pid_, args[0].c_str(), &fa, &attr, argv.data(), environ) != 0)
-      pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    pid_ = spawn_quiet(args);
     if (pid_ > 0) wait_ready();
   }
   // Until dnsmasq answers a query (at most 10 s): a loaded machine (parallel
@@ -111,14 +130,7 @@ class DnsServer {
   bool up() const { return pid_ > 0; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   void stop() {
-    if (pid_ <= 0) return;
-    kill(-pid_, SIGTERM);  // the whole group
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_ || kill(pid_, 0) != 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    kill(-pid_, SIGKILL);  // whatever is left of the group
-    waitpid(pid_, nullptr, WNOHANG);
+    stop_group(pid_);
     pid_ = -1;
   }
 

@@ -1,0 +1,357 @@
+// bayes_test.cc - the classifier: tokenizer, combining, both stores
+// (LMDB in a temp dir, Redis as a private redis-server on loopback), learn
+// rules (once per message, class switch, forget), a learner killed half way.
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "checks/bayes.h"
+#include "dns_server.h"
+#include "spamgate/bayes.h"
+#include "spamgate/message.h"
+#include "spamgate/pipeline.h"
+#include "test_util.h"
+
+namespace spamgate {
+namespace {
+
+std::vector<std::string> token_texts(const std::string& msg, const BayesConfig& cfg = {}) {
+  Message m = parse_message(msg, Limits{});
+  std::vector<std::string> out;
+  for (const Token& t : tokenize(m, cfg, true)) out.push_back(t.text);
+  return out;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+TEST(BayesTokenizer, UnicodeWordsAreLowerCasedAndIdeographsSplit) {
+  auto t = token_texts(
+      "From: a@example.com\r\nSubject: hi\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+      "GRÖSSE Straße ПРИВЕТ мир 免费赠品 it's $100 x\r\n");
+  EXPECT_TRUE(has(t, "w:grösse"));
+  EXPECT_TRUE(has(t, "w:straße"));
+  EXPECT_TRUE(has(t, "w:привет"));
+  EXPECT_TRUE(has(t, "w:мир"));
+  EXPECT_TRUE(has(t, "w:免"));  // each ideograph a word
+  EXPECT_TRUE(has(t, "w:费"));
+  EXPECT_TRUE(has(t, "w:it's"));
+  EXPECT_TRUE(has(t, "w:$100"));
+  EXPECT_FALSE(has(t, "w:x"));  // one ASCII letter is not a token
+  EXPECT_TRUE(has(t, "w:grösse straße"));  // adjacent pair
+  EXPECT_TRUE(has(t, "w:grösse * привет"));  // skip-one pair
+}
+
+TEST(BayesTokenizer, HtmlMarkupIsNotTokenizedOnlyItsText) {
+  auto t = token_texts(
+      "From: a@example.com\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n"
+      "<html><body><font color=red><b>Cheap</b> pills</font> &amp; <a href=\"http://shop.example.co.uk/x\">"
+      "here</a></body></html>\r\n");
+  EXPECT_TRUE(has(t, "w:cheap"));
+  EXPECT_TRUE(has(t, "w:cheap pills"));
+  EXPECT_FALSE(has(t, "w:font"));
+  EXPECT_FALSE(has(t, "w:color"));
+  EXPECT_TRUE(has(t, "u:shop.example.co.uk"));
+  EXPECT_TRUE(has(t, "u:dom:example.co.uk"));
+  EXPECT_TRUE(has(t, "mime:text/html"));
+}
+
+TEST(BayesTokenizer, EncodedSubjectAndHeadersAreDecoded) {
+  auto t = token_texts(
+      "From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <j@mail.example.de>\r\n"
+      "Subject: =?UTF-8?B?R3JhdGlzIFZJQUdSQQ==?=\r\nX-Mailer: MassMailer Pro 5\r\n\r\nbody text\r\n");
+  EXPECT_TRUE(has(t, "s:gratis"));
+  EXPECT_TRUE(has(t, "s:viagra"));
+  EXPECT_TRUE(has(t, "s:gratis viagra"));
+  EXPECT_TRUE(has(t, "h:from:dom:example.de"));
+  EXPECT_TRUE(has(t, "h:from:name:jürgen"));
+  EXPECT_TRUE(has(t, "h:x-mailer:massmailer"));
+}
+
+TEST(BayesTokenizer, IgnoredHeadersAreNotRead) {
+  const std::string msg = "From: a@example.com\r\nX-Mailer: MassMailer\r\nReceived: from relay.example.org\r\n\r\nhello there\r\n";
+  BayesConfig cfg;
+  EXPECT_TRUE(has(token_texts(msg, cfg), "h:x-mailer:massmailer"));
+  EXPECT_TRUE(has(token_texts(msg, cfg), "h:received:host:example.org"));
+  cfg.ignore_headers = {"x-MAILER", "Received"};
+  EXPECT_FALSE(has(token_texts(msg, cfg), "h:x-mailer:massmailer"));
+  EXPECT_FALSE(has(token_texts(msg, cfg), "h:received:host:example.org"));
+}
+
+TEST(BayesTokenizer, LongWordsAndNumbersAreShortenedAndTokensBounded) {
+  auto t = token_texts("Subject: x\r\n\r\nsupercalifragilisticexpialidocious 1234567 99\r\n");
+  EXPECT_TRUE(has(t, "w:sk:supercal"));
+  EXPECT_TRUE(has(t, "w:#7"));
+  EXPECT_TRUE(has(t, "w:99"));
+  BayesConfig cfg;
+  cfg.max_tokens = 10;
+  std::string body;
+  for (int i = 0; i < 500; ++i) body += "word" + std::to_string(i) + " ";
+  EXPECT_EQ(token_texts("Subject: x\r\n\r\n" + body, cfg).size(), 10u);
+}
+
+TEST(BayesCombine, OneTokenGivesRobinsonsF) {
+  BayesConfig cfg;
+  cfg.min_ham = cfg.min_spam = 10;
+  StoreTotals t{10, 10, 1};
+  // Seen in 3 of 10 spam, no ham: p = 1, f = (0.45 * 0.5 + 3 * 1) / (0.45 + 3).
+  BayesResult r = combine({{3, 0}}, t, cfg);
+  ASSERT_TRUE(r.ready);
+  EXPECT_NEAR(r.probability, 3.225 / 3.45, 1e-9);
+  EXPECT_EQ(r.tokens_used, 1u);
+  // A token as common in ham as in spam is not evidence: 0.5, no token used.
+  r = combine({{5, 5}}, t, cfg);
+  EXPECT_DOUBLE_EQ(r.probability, 0.5);
+  EXPECT_EQ(r.tokens_used, 0u);
+}
+
+TEST(BayesCombine, ManySpamTokensNearOneMixedEvidenceNearHalf) {
+  BayesConfig cfg;
+  cfg.min_ham = cfg.min_spam = 100;
+  StoreTotals t{100, 100, 0};
+  std::vector<TokenCounts> spammy(20, TokenCounts{40, 1}), hammy(20, TokenCounts{1, 40});
+  EXPECT_GT(combine(spammy, t, cfg).probability, 0.99);
+  EXPECT_LT(combine(hammy, t, cfg).probability, 0.01);
+  std::vector<TokenCounts> mixed = spammy;
+  mixed.insert(mixed.end(), hammy.begin(), hammy.end());
+  EXPECT_NEAR(combine(mixed, t, cfg).probability, 0.5, 0.05);  // unsure, not a coin flip
+  EXPECT_STREQ(bayes_band(0.995), "BAYES_99");
+  EXPECT_STREQ(bayes_band(0.005), "BAYES_00");
+  EXPECT_STREQ(bayes_band(0.5), "BAYES_50");
+}
+
+TEST(BayesCombine, NoVerdictBeforeTheMinimumIsLearned) {
+  BayesConfig cfg;  // 200 each by default
+  BayesResult r = combine({{50, 0}}, StoreTotals{199, 500, 1}, cfg);
+  EXPECT_FALSE(r.ready);
+  EXPECT_TRUE(combine({{50, 0}}, StoreTotals{200, 200, 1}, cfg).ready);
+}
+
+// A private redis-server on a loopback port, no persistence.
+class RedisServer {
+ public:
+  RedisServer() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    close(fd);
+    pid_ = test::spawn_quiet({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", dir_.path()});
+    for (int i = 0; pid_ > 0 && i < 200; ++i) {  // until it answers (at most 10 s)
+      timeval tv{0, 200000};
+      redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+      bool up = c != nullptr && c->err == 0;
+      if (c != nullptr) redisFree(c);
+      if (up) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ~RedisServer() { test::stop_group(pid_); }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  bool up() const { return pid_ > 0; }
+
+ private:
+  test::TempDir dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// Runs every store test against both back ends.
+class BayesStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    cfg_.store = GetParam();
+    cfg_.path = dir_.path() + "/bayes";
+    if (GetParam() == "redis") {
+      redis_ = std::make_unique<RedisServer>();
+      ASSERT_TRUE(redis_->up()) << "redis-server (Debian package redis-server) is needed for the Redis store tests";
+      cfg_.redis = redis_->address();
+    }
+  }
+  std::shared_ptr<BayesStore> open() {
+    auto r = open_bayes_store(cfg_);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r.value() : nullptr;
+  }
+  static LearnItem item(unsigned char id, std::vector<std::uint64_t> tokens) {
+    LearnItem it;
+    it.digest.fill(id);
+    it.tokens = std::move(tokens);
+    return it;
+  }
+  test::TempDir dir_;
+  BayesConfig cfg_;
+  std::unique_ptr<RedisServer> redis_;
+};
+
+TEST_P(BayesStoreTest, RoundTripCountsAndTotals) {
+  auto st = open();
+  ASSERT_TRUE(st);
+  std::vector<LearnOutcome> out;
+  ASSERT_TRUE(st->learn({item(1, {10, 11}), item(2, {11, 12})}, LearnClass::kSpam, false, out).ok());
+  EXPECT_EQ(out, (std::vector<LearnOutcome>{LearnOutcome::kLearned, LearnOutcome::kLearned}));
+  ASSERT_TRUE(st->learn({item(3, {12, 13})}, LearnClass::kHam, false, out).ok());
+  std::vector<TokenCounts> c;
+  StoreTotals t;
+  ASSERT_TRUE(st->lookup({10, 11, 12, 13, 99}, c, t).ok());
+  ASSERT_EQ(c.size(), 5u);
+  EXPECT_EQ(c[0].spam, 1u);
+  EXPECT_EQ(c[1].spam, 2u);
+  EXPECT_EQ(c[2].spam, 1u);
+  EXPECT_EQ(c[2].ham, 1u);
+  EXPECT_EQ(c[3].ham, 1u);
+  EXPECT_EQ(c[4].spam + c[4].ham, 0u);
+  EXPECT_EQ(t.spam, 2u);
+  EXPECT_EQ(t.ham, 1u);
+  EXPECT_EQ(t.tokens, 4u);
+  // Persistent: a new handle (LMDB: after the last one closed) sees the same.
+  st.reset();
+  st = open();
+  ASSERT_TRUE(st->totals(t).ok());
+  EXPECT_EQ(t.spam, 2u);
+  EXPECT_EQ(t.tokens, 4u);
+}
+
+TEST_P(BayesStoreTest, LearningTwiceCountsOnceAndTheOtherClassMovesIt) {
+  auto st = open();
+  ASSERT_TRUE(st);
+  std::vector<LearnOutcome> out;
+  ASSERT_TRUE(st->learn({item(7, {1, 2, 3})}, LearnClass::kHam, false, out).ok());
+  ASSERT_TRUE(st->learn({item(7, {1, 2, 3})}, LearnClass::kHam, false, out).ok());
+  EXPECT_EQ(out[0], LearnOutcome::kAlready);
+  std::vector<TokenCounts> c;
+  StoreTotals t;
+  ASSERT_TRUE(st->lookup({1}, c, t).ok());
+  EXPECT_EQ(c[0].ham, 1u);
+  EXPECT_EQ(t.ham, 1u);
+  ASSERT_TRUE(st->learn({item(7, {1, 2, 3})}, LearnClass::kSpam, false, out).ok());
+  EXPECT_EQ(out[0], LearnOutcome::kMoved);
+  ASSERT_TRUE(st->lookup({1}, c, t).ok());
+  EXPECT_EQ(c[0].ham, 0u);
+  EXPECT_EQ(c[0].spam, 1u);
+  EXPECT_EQ(t.ham, 0u);
+  EXPECT_EQ(t.spam, 1u);
+  ASSERT_TRUE(st->learn({item(7, {1, 2, 3})}, LearnClass::kSpam, true, out).ok());
+  EXPECT_EQ(out[0], LearnOutcome::kForgotten);
+  ASSERT_TRUE(st->lookup({1}, c, t).ok());
+  EXPECT_EQ(c[0].spam, 0u);
+  EXPECT_EQ(t.spam, 0u);
+  EXPECT_EQ(t.tokens, 0u);  // tokens at zero are removed
+  ASSERT_TRUE(st->learn({item(8, {1})}, LearnClass::kHam, true, out).ok());
+  EXPECT_EQ(out[0], LearnOutcome::kNotFound);
+}
+
+TEST_P(BayesStoreTest, ALearnerKilledHalfWayLeavesAConsistentStore) {
+  // The child learns messages that all share tokens 1..50 plus one token of
+  // their own, in batches, until it is killed. Consistent means: every
+  // shared token's spam count equals the number of messages learned.
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto r = open_bayes_store(cfg_);
+    if (!r.ok()) _exit(1);
+    std::vector<std::uint64_t> shared;
+    for (std::uint64_t i = 1; i <= 50; ++i) shared.push_back(i);
+    for (std::uint64_t n = 0;; n += 20) {
+      std::vector<LearnItem> batch;
+      for (std::uint64_t k = n; k < n + 20; ++k) {
+        LearnItem it;
+        std::memcpy(it.digest.data(), &k, sizeof k);
+        it.tokens = shared;
+        it.tokens.push_back(1000000 + k);
+        batch.push_back(std::move(it));
+      }
+      std::vector<LearnOutcome> out;
+      if (!r.value()->learn(batch, LearnClass::kSpam, false, out).ok()) _exit(2);
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the learner stopped by itself: " << status;
+  auto st = open();
+  ASSERT_TRUE(st);
+  StoreTotals t;
+  std::vector<TokenCounts> c;
+  ASSERT_TRUE(st->lookup({1, 25, 50}, c, t).ok());
+  EXPECT_GT(t.spam, 0u);
+  EXPECT_EQ(c[0].spam, t.spam);
+  EXPECT_EQ(c[1].spam, t.spam);
+  EXPECT_EQ(c[2].spam, t.spam);
+  EXPECT_EQ(t.tokens, 50 + t.spam);
+  // And it goes on: learning after the crash works.
+  std::vector<LearnOutcome> out;
+  EXPECT_TRUE(st->learn({item(0xEE, {1})}, LearnClass::kHam, false, out).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, BayesStoreTest, ::testing::Values("lmdb", "redis"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST(BayesCheck, ScoresABandAfterTrainingAndExplainsItsTokens) {
+  test::TempDir dir;
+  std::string cfg = test::write_config(dir, "score BAYES_99 3.5\nscore BAYES_00 -1\n", "[bayes]\npath = \"db\"\nmin_ham = 20\nmin_spam = 20\n");
+  std::vector<Diagnostic> d;
+  auto snap = load_snapshot(cfg, d);
+  ASSERT_TRUE(snap.ok());
+  const Snapshot& s = *snap.value();
+  auto msg = [](int i, bool spam) {
+    return std::string("From: ") + (spam ? "promo" : "colleague") + std::to_string(i) + "@example.com\r\nSubject: " +
+           (spam ? "cheap meds online now" : "minutes of the planning meeting") + "\r\nMessage-ID: <" +
+           std::to_string(i) + (spam ? "s" : "h") + "@example.com>\r\n\r\n" +
+           (spam ? "buy cheap meds online, no prescription, discount pharmacy\r\n"
+                 : "attached are the minutes; the budget review moves to thursday\r\n");
+  };
+  // Untrained: BAYES_UNTRAINED, no score.
+  ScanResult r = scan_message(s, msg(1000, true), Envelope{});
+  EXPECT_EQ(r.verdict.score_tenths, 0);
+  EXPECT_TRUE(std::any_of(r.hits.begin(), r.hits.end(), [](const Hit& h) { return h.name == "BAYES_UNTRAINED"; }));
+  auto opened = open_bayes_store(s.config.bayes);
+  ASSERT_TRUE(opened.ok());
+  for (bool spam : {true, false}) {
+    std::vector<LearnItem> items;
+    for (int i = 0; i < 20; ++i) {
+      Message m = parse_message(msg(i, spam), s.config.limits);
+      LearnItem it;
+      it.digest = message_digest(m);
+      for (const Token& t : tokenize(m, s.config.bayes)) it.tokens.push_back(t.hash);
+      items.push_back(std::move(it));
+    }
+    std::vector<LearnOutcome> out;
+    ASSERT_TRUE(opened.value()->learn(items, spam ? LearnClass::kSpam : LearnClass::kHam, false, out).ok());
+  }
+  r = scan_message(s, msg(2000, true), Envelope{});
+  auto it = std::find_if(r.hits.begin(), r.hits.end(), [](const Hit& h) { return h.name == "BAYES_99"; });
+  ASSERT_NE(it, r.hits.end());
+  EXPECT_NE(it->detail.find("strongest: "), std::string::npos) << it->detail;
+  EXPECT_NE(it->detail.find("cheap"), std::string::npos) << it->detail;
+  EXPECT_EQ(r.verdict.score_tenths, 35);
+  r = scan_message(s, msg(2001, false), Envelope{});
+  EXPECT_EQ(r.verdict.score_tenths, -10);
+}
+
+TEST(BayesCheck, AStoreThatCannotOpenIsACheckErrorNotACrash) {
+  test::TempDir dir;
+  std::string cfg = test::write_config(dir, "", "[bayes]\nstore = \"redis\"\nredis = \"127.0.0.1:1\"\nredis_timeout_ms = 100\n");
+  std::vector<Diagnostic> d;
+  auto snap = load_snapshot(cfg, d);
+  ASSERT_TRUE(snap.ok());
+  ScanResult r = scan_message(*snap.value(), "Subject: x\r\n\r\nhello\r\n", Envelope{});
+  ASSERT_EQ(r.check_errors.size(), 1u);
+  EXPECT_EQ(r.check_errors[0].check, "bayes");
+  EXPECT_NE(r.check_errors[0].message.find("127.0.0.1:1"), std::string::npos) << r.check_errors[0].message;
+}
+
+}  // namespace
+}  // namespace spamgate
