@@ -83,5 +83,58 @@ check "bad config names file:line" has "$T/cfgerr" "$T/bad.toml:2: unknown key '
 check "bench reports throughput" grep -q "messages/s" "$T/bench"
 check "bench reports peak RSS" grep -q "peak RSS" "$T/bench"
 
+# learn: each message once (by digest), the other class moves it, --forget, --stats
+mkdir -p "$T/learn/rules"
+printf 'body LOTTERY /lottery/i\nscore LOTTERY 6\nbody MEDS /cheap meds|discount pharmacy/i\nscore MEDS 5.5\n' \
+  > "$T/learn/rules/50_eval.cf"
+cat "$SRC/rules/70_bayes.cf" > "$T/learn/rules/70_bayes.cf"
+cat > "$T/learn/sg.toml" <<CF
+rules_dir = "rules"
+local_rules = ""
+hostname = "mx1.example.net"
+[bayes]
+path = "db"
+min_ham = 2
+min_spam = 2
+CF
+EV="$SRC/corpus/eval"
+"$BIN" learn --config "$T/learn/sg.toml" --ham "$EV/ham" > "$T/l1" 2>&1
+check "learn: four ham learned" grep -q "ham: 4 messages .*: 4 learned, 0 already learned" "$T/l1"
+"$BIN" learn --config "$T/learn/sg.toml" --ham "$EV/ham" > "$T/l2" 2>&1
+check "learn: again is not counted twice" grep -q "4 messages .*: 0 learned, 4 already learned" "$T/l2"
+check "learn: totals after learning twice" grep -qx "ham: 4" "$T/l2"
+"$BIN" learn --config "$T/learn/sg.toml" --spam "$EV/ham/release.eml" "$EV/spam" > "$T/l3" 2>&1
+check "learn: the other class moves a message" grep -q "5 messages .*: 4 learned, 0 already learned, 1 moved from ham" "$T/l3"
+"$BIN" learn --config "$T/learn/sg.toml" --stats > "$T/l4" 2>&1
+check "learn --stats: ham after the move" grep -qx "ham: 3" "$T/l4"
+check "learn --stats: spam after the move" grep -qx "spam: 5" "$T/l4"
+"$BIN" learn --config "$T/learn/sg.toml" --spam --forget "$EV/ham/release.eml" > "$T/l5" 2>&1
+check "learn --forget" grep -q "1 forgotten" "$T/l5"
+# an mbox of two messages is two messages
+{ printf 'From a@example.org  Mon Nov  2 10:00:00 2026\n'; cat "$EV/ham/budget.eml"; printf '\nFrom b@example.org  Mon Nov  2 10:01:00 2026\n'; cat "$EV/ham/minutes.eml"; } > "$T/two.mbox"
+"$BIN" learn --config "$T/learn/sg.toml" --ham "$T/two.mbox" > "$T/l6" 2>&1
+check "learn: mbox split into its messages (already learned ones)" grep -q "2 messages .*0 learned, 2 already learned" "$T/l6"
+"$BIN" learn --config "$T/learn/sg.toml" --ham > /dev/null 2>&1
+check "learn without a path is a usage error" test $? -eq 2
+"$BIN" explain --config "$T/learn/sg.toml" "$EV/spam/pills.eml" > "$T/ex" 2>&1
+check "explain shows the Bayes band" grep -q "BAYES_9" "$T/ex"
+check "explain shows the Bayes probability and strongest tokens" grep -q 'p=[01]\.[0-9]* from [0-9]* tokens; strongest: .*meds' "$T/ex"
+
+# eval: the arithmetic on the tiny labelled set (rules only is exact: LOTTERY
+# hits one ham and one spam, MEDS two spam, the loan spam nothing)
+"$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" --spam "$EV/spam" --folds 2 --json --hits "$T/hits.jsonl" > "$T/eval.json" 2> "$T/eval.err"
+check "eval exits 0" test $? -eq 0
+ej() { python3 -c "import json,sys; r=json.load(open('$T/eval.json')); print($1)"; }
+check "eval: rules-only false positives 1 of 4" test "$(ej "r['rules']['ham']['false_positives'], r['rules']['ham']['n'], r['rules']['ham']['fp_rate']")" = "1 4 25.0"
+check "eval: rules-only detection 3 of 4" test "$(ej "r['rules']['spam']['detected'], r['rules']['spam']['n'], r['rules']['spam']['detection_rate']")" = "3 4 75.0"
+check "eval: per directory" test "$(ej "[(s['class'], s['n'], s['over_threshold']) for s in r['rules']['by_source']]")" = "[('ham', 4, 1), ('spam', 4, 3)]"
+check "eval: distribution counts every message" test "$(ej "sum(d['ham'] + d['spam'] for d in r['rules']['distribution'])")" = "8"
+check "eval: top false-positive rule" test "$(ej "r['top_false_positive_rules'][0]['rule']")" = "LOTTERY"
+check "eval: rules+bayes covers every message" test "$(ej "r['rules_bayes']['ham']['n'] + r['rules_bayes']['spam']['n']")" = "8"
+check "eval: --hits has one line per message" test "$(wc -l < "$T/hits.jsonl")" -eq 8
+check "eval: --hits names the rules of a message" grep -q '"file":"[^"]*winner.eml".*"rules":\["LOTTERY"\]' "$T/hits.jsonl"
+"$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" > /dev/null 2>&1
+check "eval without --spam is a usage error" test $? -eq 2
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
