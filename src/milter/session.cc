@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "checks/bayes.h"
 #include "checks/builtin.h"
 #include "util/cidr.h"
 #include "util/log.h"
@@ -194,6 +195,7 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   std::string size = body_skipped_ ? ">" + std::to_string(total_) : std::to_string(total_);
   log_verdict(r, label, context + " size=" + size + (r.message.limits_hit.scan_bytes ? " scan=partial" : "") +
                             " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log"));
+  if (cls == SenderClass::kInbound) bayes_autolearn(snap, r, label);
   for (const CheckError& e : r.check_errors) {
     auto it = mc.on_check_error_by_check.find(e.check);
     FailureAction a = it != mc.on_check_error_by_check.end() ? it->second : mc.on_check_error;

@@ -353,5 +353,29 @@ TEST(BayesCheck, AStoreThatCannotOpenIsACheckErrorNotACrash) {
   EXPECT_NE(r.check_errors[0].message.find("127.0.0.1:1"), std::string::npos) << r.check_errors[0].message;
 }
 
+TEST(BayesAutolearn, LearnsClearSpamAndHamOnlyWhenOn) {
+  test::TempDir dir;
+  const std::string rules = "body LOTTERY /lottery/i\nscore LOTTERY 9\nbody MEETING /meeting/i\nscore MEETING -3\n";
+  const std::string spam = "Subject: win\r\nMessage-ID: <1@x>\r\n\r\nthe lottery pays\r\n";
+  const std::string ham = "Subject: notes\r\nMessage-ID: <2@x>\r\n\r\nthe meeting notes\r\n";
+  const std::string unsure = "Subject: hello\r\nMessage-ID: <3@x>\r\n\r\nplain words\r\n";
+  for (bool on : {false, true}) {
+    std::string cfg = test::write_config(dir, rules, std::string("[bayes]\npath = \"db") + (on ? "on" : "off") +
+                                                       "\"\nautolearn = " + (on ? "true" : "false") +
+                                                       "\nautolearn_spam_above = 8\nautolearn_ham_below = -1\n");
+    std::vector<Diagnostic> d;
+    auto snap = load_snapshot(cfg, d);
+    ASSERT_TRUE(snap.ok());
+    for (const std::string& m : {spam, ham, unsure, spam})
+      bayes_autolearn(*snap.value(), scan_message(*snap.value(), m, Envelope{}), "test");
+    auto st = open_bayes_store(snap.value()->config.bayes);
+    ASSERT_TRUE(st.ok());
+    StoreTotals t;
+    ASSERT_TRUE(st.value()->totals(t).ok());
+    EXPECT_EQ(t.spam, on ? 1u : 0u);  // the same spam twice counts once
+    EXPECT_EQ(t.ham, on ? 1u : 0u);
+  }
+}
+
 }  // namespace
 }  // namespace spamgate
