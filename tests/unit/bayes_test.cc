@@ -135,15 +135,7 @@ TEST(BayesCombine, NoVerdictBeforeTheMinimumIsLearned) {
 class RedisServer {
  public:
   RedisServer() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    close(fd);
+    port_ = test::free_port(SOCK_STREAM);
     pid_ = test::spawn_quiet({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
                               "--save", "", "--appendonly", "no", "--dir", dir_.path()});
     for (int i = 0; pid_ > 0 && i < 200; ++i) {  // until it answers (at most 10 s)

@@ -64,8 +64,9 @@ inline void stop_group(pid_t pid) {
   waitpid(pid, nullptr, WNOHANG);
 }
 
-inline int free_udp_port(int* keep_fd = nullptr) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+// A free loopback port of `type` (SOCK_DGRAM, SOCK_STREAM).
+inline int free_port(int type, int* keep_fd = nullptr) {
+  int fd = socket(AF_INET, type, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -77,6 +78,8 @@ inline int free_udp_port(int* keep_fd = nullptr) {
   else close(fd);
   return port;
 }
+
+inline int free_udp_port(int* keep_fd = nullptr) { return free_port(SOCK_DGRAM, keep_fd); }
 
 // dnsmasq serving the test zone: 192.0.2.1 listed in bl.test as 127.0.0.2,
 // 192.0.2.3 as 127.0.0.4, 192.0.2.9 answered with the list's error code, any

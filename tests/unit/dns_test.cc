@@ -59,13 +59,13 @@ TEST(Resolver, AnswersNxdomainTxtAndCaches) {
   DnsServer dns;
   if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
   std::string err;
-  auto r = make_resolver(DnsConfig{dns.address(), 500, 2, 2000, 100}, err);
+  auto r = make_resolver(DnsConfig{dns.address(), 1500, 3, 5000, 100}, err);
   ASSERT_NE(r, nullptr) << err;
-  DnsAnswer a = r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(2000));
+  DnsAnswer a = r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(5000));
   ASSERT_EQ(a.rcode, DnsAnswer::Rcode::kOk);
   EXPECT_EQ(a.records, std::vector<std::string>{"127.0.0.2"});
-  EXPECT_EQ(r->lookup("7.2.0.192.bl.test", DnsType::kA, in_ms(2000)).rcode, DnsAnswer::Rcode::kNxDomain);
-  DnsAnswer t = r->lookup("spf.test", DnsType::kTxt, in_ms(2000));
+  EXPECT_EQ(r->lookup("7.2.0.192.bl.test", DnsType::kA, in_ms(5000)).rcode, DnsAnswer::Rcode::kNxDomain);
+  DnsAnswer t = r->lookup("spf.test", DnsType::kTxt, in_ms(5000));
   ASSERT_EQ(t.rcode, DnsAnswer::Rcode::kOk);
   EXPECT_EQ(t.records, std::vector<std::string>{"v=spf1 ip4:192.0.2.0/24 -all"});
   dns.stop();  // answers within their TTL come from the cache
