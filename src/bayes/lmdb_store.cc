@@ -10,18 +10,29 @@
 //   tokens  uint64 hash -> {uint32 spam, uint32 ham}
 //   seen    32-byte message digest -> 1 byte class ('s' / 'h')
 //   meta    "nspam" / "nham" -> uint64
+// The in-memory copy: a scan looks up about a thousand tokens, and an LMDB
+// descent per token was a third of the scan time (bench/RESULTS.md). So a
+// background thread copies the token table into a TokenTable (when first
+// needed, then again when the database changed, at most every
+// [bayes] lmdb_cache_seconds). A lookup uses the copy only while no write
+// happened since it was read (LMDB's transaction id says so): counts are
+// never stale; after a learn, lookups read LMDB until the next copy.
 // DIAGNOSTICS: every failure is a Status naming the path and LMDB's text;
 // MDB_MAP_FULL becomes Limit ("raise [bayes] lmdb_map_bytes").
 #include <lmdb.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "bayes/learn_txn.h"
 #include "bayes/stores.h"
+#include "bayes/token_table.h"
 #include "spamgate/bayes.h"
 #include "util/log.h"
 
@@ -60,10 +71,31 @@ MDB_val val_of(const void* p, std::size_t n) { return MDB_val{n, const_cast<void
 class LmdbStore final : public BayesStore {
  public:
   static Result<std::shared_ptr<BayesStore>> open(const BayesConfig& cfg);
-  std::string describe() const override { return "lmdb " + path_; }
+  std::string describe() const override {
+    std::shared_ptr<const bayes_detail::TokenTable> t = copy_.load(std::memory_order_acquire);
+    MDB_envinfo info;
+    mdb_env_info(env_.get(), &info);
+    bool current = t && t->txn_id == static_cast<std::uint64_t>(info.me_last_txnid);
+    return "lmdb " + path_ + (current ? " (in-memory copy: " + std::to_string(t->size()) + " tokens)" : "");
+  }
+
+  ~LmdbStore() override {
+    {
+      std::lock_guard lock(copy_mu_);
+      stop_ = true;
+    }
+    copy_cv_.notify_all();
+    if (copier_.joinable()) copier_.join();
+  }
 
   Status lookup(const std::vector<std::uint64_t>& tokens, std::vector<TokenCounts>& counts,
                 StoreTotals& totals) const override {
+    if (std::shared_ptr<const bayes_detail::TokenTable> t = current_copy()) {
+      counts.resize(tokens.size());
+      for (std::size_t i = 0; i < tokens.size(); ++i) counts[i] = t->find(tokens[i]);
+      totals = t->totals;
+      return Status::Ok();
+    }
     Txn txn;
     if (int rc = txn.begin(env_.get(), MDB_RDONLY); rc != 0) return fail("read", rc);
     counts.assign(tokens.size(), TokenCounts{});
@@ -182,15 +214,93 @@ class LmdbStore final : public BayesStore {
     return Status::IOError(m);
   }
 
+  // The in-memory copy if it is as new as the database; otherwise null, and
+  // the copier is asked for a new one (not before copy_seconds_ since the last).
+  std::shared_ptr<const bayes_detail::TokenTable> current_copy() const {
+    if (copy_seconds_ <= 0) return nullptr;
+    MDB_envinfo info;
+    mdb_env_info(env_.get(), &info);
+    std::shared_ptr<const bayes_detail::TokenTable> t = copy_.load(std::memory_order_acquire);
+    if (t && t->txn_id == static_cast<std::uint64_t>(info.me_last_txnid)) return t;
+    {
+      std::lock_guard lock(copy_mu_);
+      if (!copier_.joinable() && !stop_) copier_ = std::thread([this] { copy_loop(); });
+      want_copy_ = true;
+    }
+    copy_cv_.notify_one();
+    return nullptr;
+  }
+
+  void copy_loop() const {
+    std::unique_lock lock(copy_mu_);
+    while (!stop_) {
+      copy_cv_.wait(lock, [&] { return stop_.load() || want_copy_; });
+      if (stop_) break;
+      want_copy_ = false;
+      lock.unlock();
+      auto t0 = std::chrono::steady_clock::now();
+      if (auto t = make_copy()) {
+        log().debug("bayes: {}: {} tokens copied to memory ({} MB) in {:.0f} ms", path_, t->size(), t->bytes() >> 20,
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        copy_.store(std::move(t), std::memory_order_release);
+      }
+      lock.lock();
+      // At most one copy per copy_seconds_: wait out the rest of the period.
+      copy_cv_.wait_until(lock, t0 + std::chrono::seconds(copy_seconds_), [&] { return stop_.load(); });
+    }
+  }
+
+  std::shared_ptr<const bayes_detail::TokenTable> make_copy() const {
+    Txn txn;
+    if (txn.begin(env_.get(), MDB_RDONLY) != 0) return nullptr;
+    MDB_stat st;
+    if (mdb_stat(txn.get(), tokens_, &st) != 0) return nullptr;
+    if (st.ms_entries > copy_max_tokens_) {
+      log().warn("bayes: {}: {} tokens are more than [bayes] lmdb_cache_max_tokens ({}); lookups read LMDB", path_,
+                 st.ms_entries, copy_max_tokens_);
+      return nullptr;
+    }
+    auto t = std::make_shared<bayes_detail::TokenTable>(st.ms_entries);
+    MDB_cursor* raw = nullptr;
+    if (mdb_cursor_open(txn.get(), tokens_, &raw) != 0) return nullptr;
+    std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> cur(raw, mdb_cursor_close);
+    MDB_val k, v;
+    std::size_t n = 0;
+    for (int rc = mdb_cursor_get(raw, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) {
+      if ((++n & 0xFFFF) == 0 && stop_.load()) return nullptr;  // the store is closing
+      if (k.mv_size != sizeof(std::uint64_t) || v.mv_size != sizeof(TokenCounts)) continue;
+      std::uint64_t key;
+      TokenCounts c;
+      std::memcpy(&key, k.mv_data, sizeof key);
+      std::memcpy(&c, v.mv_data, sizeof c);
+      t->insert(key, c);
+    }
+    cur.reset();
+    if (!read_totals(txn.get(), t->totals).ok()) return nullptr;
+    t->txn_id = static_cast<std::uint64_t>(mdb_txn_id(txn.get()));
+    t->built = std::chrono::steady_clock::now();
+    return t;
+  }
+
   std::string path_;
   MdbEnv env_;
   MDB_dbi tokens_ = 0, seen_ = 0, meta_ = 0;
   bool read_only_ = false;
+  int copy_seconds_ = 60;
+  std::size_t copy_max_tokens_ = 20000000;
+  mutable std::atomic<std::shared_ptr<const bayes_detail::TokenTable>> copy_;
+  mutable std::mutex copy_mu_;
+  mutable std::condition_variable copy_cv_;
+  mutable std::thread copier_;
+  mutable bool want_copy_ = false;
+  mutable std::atomic<bool> stop_{false};
 };
 
 Result<std::shared_ptr<BayesStore>> LmdbStore::open(const BayesConfig& cfg) {
   auto st = std::make_shared<LmdbStore>();
   st->path_ = cfg.path;
+  st->copy_seconds_ = cfg.lmdb_cache_seconds;
+  st->copy_max_tokens_ = cfg.lmdb_cache_max_tokens;
   std::error_code ec;
   std::filesystem::create_directories(cfg.path, ec);  // first use; a failure shows in mdb_env_open
   MDB_env* raw = nullptr;

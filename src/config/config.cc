@@ -389,6 +389,8 @@ class Loader {
          }},
         {"path", [&](const toml::node& v) { string_key(v, "bayes.path", b.path, 4096, false); }},
         {"lmdb_map_bytes", [&](const toml::node& v) { int_key(v, "bayes.lmdb_map_bytes", b.lmdb_map_bytes, 1LL << 20, 1LL << 40); }},
+        {"lmdb_cache_seconds", [&](const toml::node& v) { int_key(v, "bayes.lmdb_cache_seconds", b.lmdb_cache_seconds, 0, 86400); }},
+        {"lmdb_cache_max_tokens", [&](const toml::node& v) { int_key(v, "bayes.lmdb_cache_max_tokens", b.lmdb_cache_max_tokens, 0, 1LL << 32); }},
         {"redis", [&](const toml::node& v) { string_key(v, "bayes.redis", b.redis, 4096, false); }},
         {"redis_prefix", [&](const toml::node& v) { string_key(v, "bayes.redis_prefix", b.redis_prefix, 200, false); }},
         {"redis_timeout_ms", [&](const toml::node& v) { int_key(v, "bayes.redis_timeout_ms", b.redis_timeout_ms, 10, 60000); }},

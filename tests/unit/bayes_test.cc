@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "bayes/token_table.h"
 #include "checks/bayes.h"
 #include "dns_server.h"
 #include "spamgate/bayes.h"
@@ -290,6 +291,54 @@ TEST_P(BayesStoreTest, ALearnerKilledHalfWayLeavesAConsistentStore) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, BayesStoreTest, ::testing::Values("lmdb", "redis"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST(BayesTokenTable, FindsEveryKeyAndZeroForOthers) {
+  bayes_detail::TokenTable t(10);  // grows past what it was sized for
+  for (std::uint64_t k = 0; k < 50000; ++k) t.insert(k * 0x9E3779B97F4A7C15ull, {static_cast<std::uint32_t>(k), 7});
+  EXPECT_EQ(t.size(), 50000u);  // key 0 (k = 0) included
+  for (std::uint64_t k = 0; k < 50000; ++k) {
+    TokenCounts c = t.find(k * 0x9E3779B97F4A7C15ull);
+    ASSERT_EQ(c.spam, k);
+    ASSERT_EQ(c.ham, 7u);
+  }
+  EXPECT_EQ(t.find(12345).spam + t.find(12345).ham, 0u);
+}
+
+TEST(BayesLmdbCopy, LookupsUseTheInMemoryCopyButNeverStaleCounts) {
+  test::TempDir dir;
+  BayesConfig cfg;
+  cfg.path = dir.path() + "/db";
+  cfg.lmdb_cache_seconds = 1;
+  auto r = open_bayes_store(cfg);
+  ASSERT_TRUE(r.ok());
+  BayesStore& st = *r.value();
+  std::vector<LearnOutcome> out;
+  LearnItem a;
+  a.digest.fill(1);
+  a.tokens = {1, 2, 3};
+  ASSERT_TRUE(st.learn({a}, LearnClass::kSpam, false, out).ok());
+  std::vector<TokenCounts> c;
+  StoreTotals t;
+  for (int i = 0; i < 100 && st.describe().find("in-memory copy: 3 tokens") == std::string::npos; ++i) {
+    ASSERT_TRUE(st.lookup({1, 9}, c, t).ok());  // asks for the copy
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(st.describe().find("in-memory copy: 3 tokens"), std::string::npos) << st.describe();
+  ASSERT_TRUE(st.lookup({1, 9}, c, t).ok());
+  EXPECT_EQ(c[0].spam, 1u);
+  EXPECT_EQ(c[1].spam + c[1].ham, 0u);
+  EXPECT_EQ(t.spam, 1u);
+  EXPECT_EQ(t.tokens, 3u);
+  LearnItem b;
+  b.digest.fill(2);
+  b.tokens = {1, 4};
+  ASSERT_TRUE(st.learn({b}, LearnClass::kHam, false, out).ok());
+  ASSERT_TRUE(st.lookup({1, 4}, c, t).ok());  // at once, not after the next copy
+  EXPECT_EQ(c[0].spam, 1u);
+  EXPECT_EQ(c[0].ham, 1u);
+  EXPECT_EQ(c[1].ham, 1u);
+  EXPECT_EQ(t.ham, 1u);
+}
 
 TEST(BayesCheck, ScoresABandAfterTrainingAndExplainsItsTokens) {
   test::TempDir dir;
