@@ -253,6 +253,22 @@ std::vector<Token> tokenize(const Message& m, const BayesConfig& cfg, bool keep_
     }
     out.add("u:" + u.host);
     out.add("u:dom:" + reduce_host(u.host));
+    // Path and query words (SpamBayes's crack_urls): "remove", "cgi", "php", ids.
+    std::size_t path = u.text.find('/', u.text.find("//") == std::string::npos ? 0 : u.text.find("//") + 2);
+    if (path != std::string::npos) {
+      std::string_view p = std::string_view(u.text).substr(path, 200);
+      split_words(p, [&](const std::string& w) { out.add("u:p:" + w); });
+    }
+  }
+  // HTML tag names in the markup (font, table, img, center ...): the shape
+  // of the message, not its words.
+  {
+    std::string_view html = std::string_view(m.raw_text).substr(0, cfg.max_text_bytes);
+    for (std::size_t i = html.find('<'); i != std::string_view::npos && !out.full(); i = html.find('<', i + 1)) {
+      std::size_t j = i + 1;
+      while (j < html.size() && j - i <= 12 && std::isalpha(static_cast<unsigned char>(html[j])) != 0) ++j;
+      if (j - i >= 2 && j - i <= 11) out.add("tag:" + ascii_lower(html.substr(i + 1, j - i - 1)));
+    }
   }
   for (const Attachment& a : m.attachments) {
     out.add("a:type:" + a.content_type);
