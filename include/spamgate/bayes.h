@@ -59,14 +59,19 @@ struct BayesConfig {
   double autolearn_spam_above = 12.0;      // score over which it is learned as spam
 };
 
-struct Token {
-  std::uint64_t hash = 0;
-  std::string text;  // for explain; may be empty where not needed
+// The distinct tokens of one message, in first-seen order.
+struct Tokens {
+  std::vector<std::uint64_t> hashes;
+  // With text (explain): token i is text[text_end[i-1] .. text_end[i]).
+  std::string text;
+  std::vector<std::uint32_t> text_end;
+  std::size_t size() const { return hashes.size(); }
+  std::string_view text_of(std::size_t i) const;  // "" without text
 };
 
-// The distinct tokens of `m` (at most cfg.max_tokens), in first-seen order.
-// Thread-safe. `keep_text`: fill Token::text (explain) or not (learn, eval).
-std::vector<Token> tokenize(const Message& m, const BayesConfig& cfg, bool keep_text = false);
+// The distinct tokens of `m` (at most cfg.max_tokens). Thread-safe.
+// `keep_text`: also their text (for explain's strongest tokens).
+Tokens tokenize(const Message& m, const BayesConfig& cfg, bool keep_text = false);
 
 // FNV-1a 64 of `s`: the stable token hash.
 std::uint64_t token_hash(std::string_view s);
@@ -142,7 +147,7 @@ struct BayesResult {
 // strongest). `tokens` (same order as `counts`, with text) is read only to
 // name the `strongest` tokens for explain. Pure: no I/O.
 BayesResult combine(const std::vector<TokenCounts>& counts, const StoreTotals& totals, const BayesConfig& cfg,
-                    const std::vector<Token>* tokens = nullptr, std::size_t strongest = 0);
+                    const Tokens* tokens = nullptr, std::size_t strongest = 0);
 
 // The SpamAssassin band symbol for a probability: BAYES_00 .. BAYES_99.
 const char* bayes_band(double probability);

@@ -233,7 +233,7 @@ int cmd_eval(int argc, char** argv) {
       }
       std::vector<std::string> msgs = split_mbox(in.bytes);  // drops an mbox "From " line
       ScanResult r = scan_message(*snap, msgs.empty() ? std::string_view(in.bytes) : std::string_view(msgs[0]), Envelope{});
-      for (const Token& t : tokenize(r.message, bcfg)) s.tokens.push_back(t.hash);
+      s.tokens = tokenize(r.message, bcfg).hashes;
       s.hits = std::move(r.hits);
       s.rules = std::move(r.verdict);
     }

@@ -101,7 +101,7 @@ int cmd_learn(int argc, char** argv) {
       Message m = parse_message(msg, snap->config.limits);
       LearnItem item;
       item.digest = message_digest(m);
-      for (const Token& t : tokenize(m, cfg)) item.tokens.push_back(t.hash);
+      item.tokens = tokenize(m, cfg).hashes;
       batch.push_back(std::move(item));
       ++messages;
       if (batch.size() >= 100 && !flush()) return 3;

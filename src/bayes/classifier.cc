@@ -67,7 +67,7 @@ const char* learn_outcome_name(LearnOutcome o) {
 }
 
 BayesResult combine(const std::vector<TokenCounts>& counts, const StoreTotals& totals, const BayesConfig& cfg,
-                    const std::vector<Token>* tokens, std::size_t strongest) {
+                    const Tokens* tokens, std::size_t strongest) {
   BayesResult r;
   r.totals = totals;
   r.ready = totals.ham >= static_cast<std::uint64_t>(cfg.min_ham) &&
@@ -110,7 +110,7 @@ BayesResult combine(const std::vector<TokenCounts>& counts, const StoreTotals& t
   double H = 1.0 - chi2q(-2.0 * sum_ln_f, v);   // ham indication
   r.probability = std::clamp((S - H + 1.0) / 2.0, 0.0, 1.0);
   for (std::size_t i = 0; tokens != nullptr && i < clues.size() && i < strongest; ++i)
-    if (clues[i].index < tokens->size()) r.strongest.emplace_back((*tokens)[clues[i].index].text, clues[i].f);
+    if (clues[i].index < tokens->size()) r.strongest.emplace_back(std::string(tokens->text_of(clues[i].index)), clues[i].f);
   return r;
 }
 

@@ -5,7 +5,7 @@ namespace spamgate::bayes_detail {
 
 TokenTable::TokenTable(std::size_t expected) {
   std::size_t cap = 16;
-  while (cap < expected * 2) cap <<= 1;
+  while (cap * 3 < expected * 4 + 4) cap <<= 1;  // at most 3/4 full
   slots_.resize(cap);
   mask_ = cap - 1;
 }
@@ -21,7 +21,7 @@ void TokenTable::insert(std::uint64_t key, TokenCounts counts) {
     zero_ = counts;
     return;
   }
-  if ((n_ + 1) * 2 > slots_.size()) {  // keep it at most half full
+  if ((n_ + 1) * 4 > slots_.size() * 3) {  // keep it at most 3/4 full
     std::vector<Slot> old = std::move(slots_);
     slots_.assign(old.size() * 2, Slot{});
     mask_ = slots_.size() - 1;

@@ -2,7 +2,7 @@
 //
 // Open addressing with linear probing over 64-bit token hashes (already
 // uniformly distributed; mixed once more with a Fibonacci multiply), at most
-// half full: one cache line per lookup instead of an LMDB B-tree descent.
+// 3/4 full: one cache line per lookup instead of an LMDB B-tree descent.
 // Built once (insert), then only read: safe from any number of threads.
 // Private to src/bayes.
 #pragma once

@@ -18,7 +18,6 @@
 #include <cctype>
 #include <memory>
 #include <string>
-#include <unordered_set>
 
 #include "checks/builtin.h"
 #include "spamgate/bayes.h"
@@ -28,8 +27,11 @@
 
 namespace spamgate {
 
-std::uint64_t token_hash(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ull;
+namespace {
+
+constexpr std::uint64_t kFnvBasis = 1469598103934665603ull;
+
+std::uint64_t fnv(std::uint64_t h, std::string_view s) {
   for (unsigned char c : s) {
     h ^= c;
     h *= 1099511628211ull;
@@ -37,30 +39,65 @@ std::uint64_t token_hash(std::string_view s) {
   return h;
 }
 
+}  // namespace
+
+std::uint64_t token_hash(std::string_view s) { return fnv(kFnvBasis, s); }
+
+std::string_view Tokens::text_of(std::size_t i) const {
+  if (i >= text_end.size()) return {};
+  std::uint32_t begin = i == 0 ? 0 : text_end[i - 1];
+  return std::string_view(text).substr(begin, text_end[i] - begin);
+}
+
 namespace {
 
 constexpr std::size_t kMaxWordBytes = 20;
 
+// Collects distinct tokens without building a string per token: the hash
+// runs over the token's pieces (FNV-1a is a stream), the text is appended
+// to one buffer only when kept, and duplicates are found in a small
+// open-addressing set of hashes.
 class Collector {
  public:
-  Collector(std::size_t max, bool keep_text) : max_(max), keep_text_(keep_text) {}
-  bool full() const { return out_.size() >= max_; }
-  void add(std::string&& text) {
-    if (full()) return;
-    std::uint64_t h = token_hash(text);
-    if (!seen_.insert(h).second) return;
-    Token t;
-    t.hash = h;
-    if (keep_text_) t.text = std::move(text);
-    out_.push_back(std::move(t));
+  Collector(std::size_t max, bool keep_text) : max_(max), keep_text_(keep_text) {
+    std::size_t cap = 64;
+    while (cap < max * 2) cap <<= 1;
+    set_.assign(cap, 0);
   }
-  std::vector<Token> take() { return std::move(out_); }
+  bool full() const { return out_.hashes.size() >= max_; }
+  void add(std::string_view a, std::string_view b = {}, std::string_view c = {}, std::string_view d = {}) {
+    if (full()) return;
+    std::uint64_t h = kFnvBasis;
+    for (std::string_view part : {a, b, c, d}) h = fnv(h, part);
+    if (!insert(h)) return;
+    out_.hashes.push_back(h);
+    if (keep_text_) {
+      for (std::string_view part : {a, b, c, d}) out_.text.append(part);
+      out_.text_end.push_back(static_cast<std::uint32_t>(out_.text.size()));
+    }
+  }
+  Tokens take() { return std::move(out_); }
 
  private:
+  bool insert(std::uint64_t h) {  // false: seen before
+    if (h == 0) {
+      if (zero_seen_) return false;
+      return zero_seen_ = true;
+    }
+    std::size_t mask = set_.size() - 1;
+    for (std::size_t i = (h * 0x9E3779B97F4A7C15ull) >> 40 & mask;; i = (i + 1) & mask) {
+      if (set_[i] == h) return false;
+      if (set_[i] == 0) {
+        set_[i] = h;
+        return true;
+      }
+    }
+  }
   std::size_t max_;
   bool keep_text_;
-  std::unordered_set<std::uint64_t> seen_;
-  std::vector<Token> out_;
+  std::vector<std::uint64_t> set_;
+  bool zero_seen_ = false;
+  Tokens out_;
 };
 
 bool ascii_word_char(unsigned char c) {
@@ -146,9 +183,9 @@ void split_words(std::string_view text, F&& emit) {
 void words_and_pairs(std::string_view text, const char* prefix, Collector& out) {
   std::string prev1, prev2;
   split_words(text, [&](const std::string& w) {
-    out.add(std::string(prefix) + w);
-    if (!prev1.empty()) out.add(std::string(prefix) + prev1 + " " + w);
-    if (!prev2.empty()) out.add(std::string(prefix) + prev2 + " * " + w);
+    out.add(prefix, w);
+    if (!prev1.empty()) out.add(prefix, prev1, " ", w);
+    if (!prev2.empty()) out.add(prefix, prev2, " * ", w);
     prev2 = std::move(prev1);
     prev1 = w;
   });
@@ -179,11 +216,11 @@ void received_tokens(std::string_view value, Collector& out) {
       while (!word.empty() && word.back() == '.') word.pop_back();
       bool has_alpha = std::any_of(word.begin(), word.end(), [](unsigned char c) { return std::isalpha(c) != 0; });
       if (has_alpha) {
-        out.add("h:received:host:" + reduce_host(word));
+        out.add("h:received:host:", reduce_host(word));
       } else {
         std::size_t d1 = word.find('.');
         std::size_t d2 = word.find('.', d1 + 1);
-        if (d2 != std::string::npos) out.add("h:received:ip:" + word.substr(0, d2));
+        if (d2 != std::string::npos) out.add("h:received:ip:", std::string_view(word).substr(0, d2));
       }
     }
     word.clear();
@@ -207,32 +244,32 @@ void header_tokens(const Message& m, const std::string& lname, Collector& out) {
     if (is_address_header(lname)) {
       for (const std::string& a : header_addresses(v)) {
         std::string d = domain_of(a);
-        if (!d.empty()) out.add(prefix + "dom:" + reduce_host(d));
+        if (!d.empty()) out.add(prefix, "dom:", reduce_host(d));
       }
       for (const std::string& n : header_names(v))
-        split_words(n, [&](const std::string& w) { out.add(prefix + "name:" + w); });
+        split_words(n, [&](const std::string& w) { out.add(prefix, "name:", w); });
     } else if (lname == "received") {
       received_tokens(v, out);
     } else if (lname == "message-id") {
       std::string d = domain_of(v);
       while (!d.empty() && (d.back() == '>' || d.back() == ' ')) d.pop_back();
-      out.add(prefix + "dom:" + (d.empty() ? std::string("none") : reduce_host(d)));
+      out.add(prefix, "dom:", d.empty() ? std::string("none") : reduce_host(d));
     } else if (lname == "content-type") {
       // The MIME tree says more than the top field: every part's type and charset.
       for (const MimePart& p : m.parts) {
-        out.add("mime:" + p.content_type);
-        if (!p.charset.empty()) out.add("cs:" + p.charset);
-        if (!p.encoding.empty()) out.add("cte:" + p.encoding);
+        out.add("mime:", p.content_type);
+        if (!p.charset.empty()) out.add("cs:", p.charset);
+        if (!p.encoding.empty()) out.add("cte:", p.encoding);
       }
     } else {
-      split_words(v, [&](const std::string& w) { out.add(prefix + w); });
+      split_words(v, [&](const std::string& w) { out.add(prefix, w); });
     }
   }
 }
 
 }  // namespace
 
-std::vector<Token> tokenize(const Message& m, const BayesConfig& cfg, bool keep_text) {
+Tokens tokenize(const Message& m, const BayesConfig& cfg, bool keep_text) {
   Collector out(cfg.max_tokens, keep_text);
   if (const Header* s = m.first("subject")) {
     std::string_view v = s->decoded;
@@ -251,13 +288,13 @@ std::vector<Token> tokenize(const Message& m, const BayesConfig& cfg, bool keep_
       out.add("u:ip");
       continue;
     }
-    out.add("u:" + u.host);
-    out.add("u:dom:" + reduce_host(u.host));
+    out.add("u:", u.host);
+    out.add("u:dom:", reduce_host(u.host));
     // Path and query words (SpamBayes's crack_urls): "remove", "cgi", "php", ids.
     std::size_t path = u.text.find('/', u.text.find("//") == std::string::npos ? 0 : u.text.find("//") + 2);
     if (path != std::string::npos) {
       std::string_view p = std::string_view(u.text).substr(path, 200);
-      split_words(p, [&](const std::string& w) { out.add("u:p:" + w); });
+      split_words(p, [&](const std::string& w) { out.add("u:p:", w); });
     }
   }
   // HTML tag names in the markup (font, table, img, center ...): the shape
@@ -267,13 +304,13 @@ std::vector<Token> tokenize(const Message& m, const BayesConfig& cfg, bool keep_
     for (std::size_t i = html.find('<'); i != std::string_view::npos && !out.full(); i = html.find('<', i + 1)) {
       std::size_t j = i + 1;
       while (j < html.size() && j - i <= 12 && std::isalpha(static_cast<unsigned char>(html[j])) != 0) ++j;
-      if (j - i >= 2 && j - i <= 11) out.add("tag:" + ascii_lower(html.substr(i + 1, j - i - 1)));
+      if (j - i >= 2 && j - i <= 11) out.add("tag:", ascii_lower(html.substr(i + 1, j - i - 1)));
     }
   }
   for (const Attachment& a : m.attachments) {
-    out.add("a:type:" + a.content_type);
+    out.add("a:type:", a.content_type);
     std::size_t dot = a.name.rfind('.');
-    if (dot != std::string::npos && a.name.size() - dot <= 8) out.add("a:ext:" + ascii_lower(a.name.substr(dot + 1)));
+    if (dot != std::string::npos && a.name.size() - dot <= 8) out.add("a:ext:", ascii_lower(a.name.substr(dot + 1)));
   }
   std::string_view text = m.text;
   if (text.size() > cfg.max_text_bytes) {

@@ -59,13 +59,10 @@ Status BayesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   Status err;
   std::shared_ptr<BayesStore> st = store(err);
   if (!st) return err;
-  std::vector<Token> tokens = tokenize(ctx.message, cfg_, true);
-  std::vector<std::uint64_t> keys;
-  keys.reserve(tokens.size());
-  for (const Token& t : tokens) keys.push_back(t.hash);
+  Tokens tokens = tokenize(ctx.message, cfg_, true);
   std::vector<TokenCounts> counts;
   StoreTotals totals;
-  if (Status s = st->lookup(keys, counts, totals); !s.ok()) return s;
+  if (Status s = st->lookup(tokens.hashes, counts, totals); !s.ok()) return s;
   BayesResult r = combine(counts, totals, cfg_, &tokens, 8);
   if (!r.ready) {
     hits.emplace_back("BAYES_UNTRAINED", 1.0,
@@ -97,7 +94,7 @@ void bayes_autolearn(const Snapshot& snap, const ScanResult& r, std::string_view
   if (!st) return;  // the check already reported it
   LearnItem item;
   item.digest = message_digest(r.message);
-  for (const Token& t : tokenize(r.message, cfg)) item.tokens.push_back(t.hash);
+  item.tokens = tokenize(r.message, cfg).hashes;
   std::vector<LearnOutcome> out;
   const char* name = cls == LearnClass::kSpam ? "spam" : "ham";
   if (Status s = st->learn({item}, cls, false, out); !s.ok()) {

@@ -24,7 +24,11 @@ namespace {
 std::vector<std::string> token_texts(const std::string& msg, const BayesConfig& cfg = {}) {
   Message m = parse_message(msg, Limits{});
   std::vector<std::string> out;
-  for (const Token& t : tokenize(m, cfg, true)) out.push_back(t.text);
+  Tokens t = tokenize(m, cfg, true);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    out.emplace_back(t.text_of(i));
+    EXPECT_EQ(t.hashes[i], token_hash(out.back()));
+  }
   return out;
 }
 
@@ -366,7 +370,7 @@ TEST(BayesCheck, ScoresABandAfterTrainingAndExplainsItsTokens) {
       Message m = parse_message(msg(i, spam), s.config.limits);
       LearnItem it;
       it.digest = message_digest(m);
-      for (const Token& t : tokenize(m, s.config.bayes)) it.tokens.push_back(t.hash);
+      it.tokens = tokenize(m, s.config.bayes).hashes;
       items.push_back(std::move(it));
     }
     std::vector<LearnOutcome> out;
