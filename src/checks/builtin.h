@@ -15,14 +15,22 @@
 
 namespace spamgate {
 
+class Prefilter;
+
+// Body, rawbody and full rules go through a Hyperscan prefilter (one pass
+// over each text, rules/prefilter.h); PCRE2 confirms the candidates.
 class RulesCheck final : public Check {
  public:
-  explicit RulesCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {}
+  explicit RulesCheck(std::shared_ptr<const RuleSet> rules);
   std::string_view name() const override { return "rules"; }
   Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  // Patterns in the prefilters, and how many of them Hyperscan compiled.
+  std::pair<std::size_t, std::size_t> prefiltered() const;
 
  private:
   std::shared_ptr<const RuleSet> rules_;
+  std::shared_ptr<const Prefilter> pre_[3];  // body, rawbody, full
+  std::vector<int> slot_;                    // rule index -> its pattern in pre_[kind], or -1
 };
 
 class MetaCheck final : public Check {

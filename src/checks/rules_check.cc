@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "checks/builtin.h"
+#include "rules/prefilter.h"
 #include "spamgate/message.h"
 #include "spamgate/snapshot.h"
 
@@ -187,14 +188,51 @@ constexpr std::size_t kDetailBytes = 80;
 
 }  // namespace
 
+namespace {
+
+int text_kind(RuleKind k) {
+  return k == RuleKind::kBody ? 0 : k == RuleKind::kRawBody ? 1 : k == RuleKind::kFull ? 2 : -1;
+}
+
+}  // namespace
+
+RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {
+  std::vector<Prefilter::Pattern> patterns[3];
+  slot_.assign(rules_->rules.size(), -1);
+  for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
+    const Rule& r = rules_->rules[i];
+    int k = text_kind(r.kind);
+    if (k < 0 || !r.re) continue;
+    slot_[i] = static_cast<int>(patterns[k].size());
+    patterns[k].push_back({r.re->pattern(), r.re->flags()});
+  }
+  for (int k = 0; k < 3; ++k)
+    if (!patterns[k].empty()) pre_[k] = Prefilter::build(patterns[k]);
+}
+
+std::pair<std::size_t, std::size_t> RulesCheck::prefiltered() const {
+  std::size_t n = 0, c = 0;
+  for (const auto& p : pre_)
+    if (p) {
+      n += p->size();
+      c += p->compiled();
+    }
+  return {n, c};
+}
+
 Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   const Message& m = ctx.message;
+  // Which text rules can match at all: one Hyperscan pass per text, done
+  // when the first rule of that kind comes.
+  std::vector<char> cand[3];
+  bool scanned[3] = {false, false, false}, filtered[3] = {false, false, false};
   const std::uint32_t limit = ctx.snapshot.config.limits.pcre_match_limit;
   std::string errors;
   auto record_error = [&](const Rule& r, int code) {
     if (errors.size() < 400) errors += (errors.empty() ? "" : ", ") + r.name + " (pcre2 error " + std::to_string(code) + ")";
   };
-  for (const Rule& r : rules_->rules) {
+  for (std::size_t ri = 0; ri < rules_->rules.size(); ++ri) {
+    const Rule& r = rules_->rules[ri];
     const SymbolInfo* info = ctx.snapshot.symbols.find(r.name);
     if (info != nullptr && info->disabled) continue;
     if (r.kind == RuleKind::kHeader) {
@@ -236,6 +274,13 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
     std::string_view subject = r.kind == RuleKind::kBody      ? std::string_view(m.text)
                                : r.kind == RuleKind::kRawBody ? std::string_view(m.raw_text)
                                                               : std::string_view(m.raw);
+    if (int k = text_kind(r.kind); k >= 0 && pre_[k] && slot_[ri] >= 0) {
+      if (!scanned[k]) {
+        filtered[k] = pre_[k]->candidates(subject, cand[k]);
+        scanned[k] = true;
+      }
+      if (filtered[k] && cand[k][static_cast<std::size_t>(slot_[ri])] == 0) continue;  // cannot match
+    }
     Regex::Match mt = r.re->match(subject, limit);
     if (mt.outcome == Regex::Outcome::kError) {
       record_error(r, mt.error);

@@ -45,6 +45,8 @@ Result<Regex> Regex::compile(std::string_view pattern, std::string_view flags) {
                                    reinterpret_cast<const char*>(buf));
   }
   r.jit_ = pcre2_jit_compile(r.code_.get(), PCRE2_JIT_COMPLETE) == 0;
+  r.pattern_.assign(pattern);
+  r.flags_.assign(flags);
   return r;
 }
 

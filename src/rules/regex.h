@@ -32,10 +32,14 @@ class Regex {
 
   Match match(std::string_view subject, std::uint32_t match_limit) const;
   bool jit() const { return jit_; }
+  const std::string& pattern() const { return pattern_; }  // as written (for the prefilter)
+  const std::string& flags() const { return flags_; }
 
  private:
   Pcre2Code code_;
   bool jit_ = false;
+  std::string pattern_;
+  std::string flags_;
 };
 
 }  // namespace spamgate

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "rules/ruleset.h"
+#include "checks/builtin.h"
 #include "test_util.h"
 
 using namespace spamgate;
@@ -230,8 +231,10 @@ TEST(RuleLists, GlobMatching) {
   EXPECT_TRUE(glob_match("*@*.example.com", "a@mail.EXAMPLE.com"));
 }
 
+// The x flag keeps the rule out of the Hyperscan prefilter (which would see
+// at once that it cannot match), so PCRE2 itself has to give up.
 TEST(RuleSafety, CatastrophicRegexEndsAtTheMatchLimit) {
-  auto s = snapshot_with("body SLOW /(a+)+$/\nbody FAST /aaa/\n", nullptr, "[limits]\npcre_match_limit = 10000\n");
+  auto s = snapshot_with("body SLOW /(a+)+$/x\nbody FAST /aaa/\n", nullptr, "[limits]\npcre_match_limit = 10000\n");
   ASSERT_NE(s, nullptr);
   ScanResult r = scan_message(*s, "Subject: x\n\n" + std::string(40, 'a') + "!\n", Envelope{});
   ASSERT_EQ(r.check_errors.size(), 1u);
@@ -240,6 +243,52 @@ TEST(RuleSafety, CatastrophicRegexEndsAtTheMatchLimit) {
   bool fast = false;
   for (const Hit& h : r.hits) fast = fast || h.name == "FAST";
   EXPECT_TRUE(fast);  // the other rules still ran
+}
+
+// The prefilter only skips rules that cannot match: the same hits with it as
+// PCRE2 alone would give, for widened repeats, lookarounds, non-ASCII
+// patterns, caseless and multi-line rules, and text that is not UTF-8.
+TEST(RulePrefilter, SameHitsAsPcreAlone) {
+  const std::string rules =
+      "body GAP /\\bcheap\\b.{0,10}\\bpills\\b/i\n"        // gap of at most 10: widened in the prefilter
+      "body NOLOOK /\\bviagra\\b(?! free)/i\n"                  // negative lookahead
+      "body ACCENT /v[àa]lium/i\n"                                // non-ASCII class
+      "body LINES /^(?:>[^\\n]*\\n){2}/m\n"                    // multi-line, counted group
+      "rawbody TAG /<font[^>]{0,20}size=1/i\n"
+      "full HDR /^X-Test: yes/m\n";
+  auto s = snapshot_with(rules);
+  ASSERT_NE(s, nullptr);
+  const RulesCheck* rc = nullptr;
+  for (const auto& c : s->checks)
+    if (rc == nullptr) rc = dynamic_cast<const RulesCheck*>(c.get());
+  ASSERT_NE(rc, nullptr);
+  EXPECT_EQ(rc->prefiltered(), (std::pair<std::size_t, std::size_t>{6, 6}));  // every text rule went to Hyperscan
+  struct Case {
+    std::string body;
+    std::vector<std::string> want;
+  };
+  const std::vector<Case> cases = {
+      {"cheap little pills", {"GAP"}},
+      {"cheap, really truly very cheap tiny pills", {"GAP"}},
+      {"cheap pills are not cheap at all, I mean the cheapest little blue pills", {"GAP"}},
+      {"cheap and honestly rather expensive pills", {}},
+      {"VIAGRA here", {"NOLOOK"}},
+      {"viagra free", {}},
+      {"Vàlium and more", {"ACCENT"}},
+      {"> one\n> two\nreply", {"LINES"}},
+      {"\xff\xfe not utf-8: cheap pills", {"GAP"}},
+  };
+  for (const Case& c : cases) {
+    std::string msg = "X-Test: yes\nSubject: t\nContent-Type: text/plain; charset=utf-8\n\n" + c.body + "\n";
+    std::vector<std::string> got = test::hits_of(*s, msg);
+    std::vector<std::string> want = c.want;
+    want.push_back("HDR");
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(got, want) << c.body;
+  }
+  std::string html = "Subject: h\nContent-Type: text/html\n\n<html><font color=red size=1>x</font></html>\n";
+  EXPECT_TRUE(test::hit(*s, html, "TAG"));
 }
 
 TEST(ShippedRules, LintCleanAndEveryRuleDescribed) {

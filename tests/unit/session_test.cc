@@ -145,7 +145,7 @@ TEST(Session, OnlyMaxScanBytesAreKept) {
 }
 
 TEST(Session, CheckErrorWithTempfailPolicyTempfails) {
-  auto snap = snapshot_with("body SLOW /(a+)+$/\n", nullptr,
+  auto snap = snapshot_with("body SLOW /(a+)+$/x\n", nullptr,
                             "[limits]\npcre_match_limit = 1000\n[milter]\non_check_error_by_check = { rules = \"tempfail\" }\n");
   ASSERT_NE(snap, nullptr);
   SnapshotHolder holder(snap);
