@@ -40,7 +40,7 @@ class Prefilter {
 
  private:
   Prefilter() = default;
-  hs_database* db_ = nullptr;
+  std::vector<hs_database*> dbs_;  // patterns in chunks (compile memory stays small)
   std::vector<char> always_;
   std::size_t compiled_ = 0;
   unsigned long serial_ = 0;
