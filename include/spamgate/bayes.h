@@ -3,7 +3,7 @@
 //
 // Tokens come from one parse (Message): words and word pairs of the decoded
 // Subject and text, selected header fields, link hosts and attachment types.
-// Each token is kept as a stable 64-bit hash (FNV-1a of its text with a kind
+// Each token is kept as a stable 64-bit hash (XXH3 of its text with a kind
 // prefix such as "s:" for Subject words), so a store never holds message text.
 //
 // A BayesStore counts, per token, the spam and ham messages it was learned
@@ -73,7 +73,7 @@ struct Tokens {
 // `keep_text`: also their text (for explain's strongest tokens).
 Tokens tokenize(const Message& m, const BayesConfig& cfg, bool keep_text = false);
 
-// FNV-1a 64 of `s`: the stable token hash.
+// XXH3-64 of `s`: the stable token hash (stores depend on it).
 std::uint64_t token_hash(std::string_view s);
 
 using Digest = std::array<unsigned char, 32>;

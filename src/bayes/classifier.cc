@@ -95,9 +95,16 @@ BayesResult combine(const std::vector<TokenCounts>& counts, const StoreTotals& t
     if (strength < kMinProbStrength) continue;
     clues.push_back({f, strength, i});
   }
-  // Strongest first; ties by token order so the answer is deterministic.
-  std::stable_sort(clues.begin(), clues.end(), [](const Clue& a, const Clue& b) { return a.strength > b.strength; });
-  if (clues.size() > kMaxDiscriminators) clues.resize(kMaxDiscriminators);
+  // The strongest, strongest first; ties by token order so the answer is
+  // deterministic. Only the 150 kept are sorted.
+  auto stronger = [](const Clue& a, const Clue& b) {
+    return a.strength != b.strength ? a.strength > b.strength : a.index < b.index;
+  };
+  if (clues.size() > kMaxDiscriminators) {
+    std::nth_element(clues.begin(), clues.begin() + kMaxDiscriminators, clues.end(), stronger);
+    clues.resize(kMaxDiscriminators);
+  }
+  std::sort(clues.begin(), clues.end(), stronger);
   r.tokens_used = clues.size();
   if (clues.empty()) return r;
   double sum_ln_f = 0, sum_ln_1f = 0;

@@ -13,9 +13,11 @@
 // "sk:" + their first 8 bytes, long digit runs "#N" (their length).
 // Everything is bounded: max_text_bytes of text, max_tokens tokens.
 #include <glib.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -27,21 +29,7 @@
 
 namespace spamgate {
 
-namespace {
-
-constexpr std::uint64_t kFnvBasis = 1469598103934665603ull;
-
-std::uint64_t fnv(std::uint64_t h, std::string_view s) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-}  // namespace
-
-std::uint64_t token_hash(std::string_view s) { return fnv(kFnvBasis, s); }
+std::uint64_t token_hash(std::string_view s) { return XXH3_64bits(s.data(), s.size()); }
 
 std::string_view Tokens::text_of(std::size_t i) const {
   if (i >= text_end.size()) return {};
@@ -53,9 +41,9 @@ namespace {
 
 constexpr std::size_t kMaxWordBytes = 20;
 
-// Collects distinct tokens without building a string per token: the hash
-// runs over the token's pieces (FNV-1a is a stream), the text is appended
-// to one buffer only when kept, and duplicates are found in a small
+// Collects distinct tokens without allocating per token: the pieces are
+// joined in a fixed buffer and hashed once (XXH3), the text is appended to
+// one buffer only when kept, and duplicates are found in a small
 // open-addressing set of hashes.
 class Collector {
  public:
@@ -67,12 +55,18 @@ class Collector {
   bool full() const { return out_.hashes.size() >= max_; }
   void add(std::string_view a, std::string_view b = {}, std::string_view c = {}, std::string_view d = {}) {
     if (full()) return;
-    std::uint64_t h = kFnvBasis;
-    for (std::string_view part : {a, b, c, d}) h = fnv(h, part);
+    char buf[256];
+    std::size_t n = 0;
+    for (std::string_view part : {a, b, c, d}) {
+      std::size_t k = std::min(part.size(), sizeof buf - n);  // tokens are short; a longer one is cut
+      std::memcpy(buf + n, part.data(), k);
+      n += k;
+    }
+    std::uint64_t h = XXH3_64bits(buf, n);
     if (!insert(h)) return;
     out_.hashes.push_back(h);
     if (keep_text_) {
-      for (std::string_view part : {a, b, c, d}) out_.text.append(part);
+      out_.text.append(buf, n);
       out_.text_end.push_back(static_cast<std::uint32_t>(out_.text.size()));
     }
   }
@@ -100,38 +94,46 @@ class Collector {
   Tokens out_;
 };
 
-bool ascii_word_char(unsigned char c) {
-  return std::isalnum(c) != 0 || c == '\'' || c == '$' || c == '-' || c == '_';
+bool ascii_alnum(unsigned char c) {  // no locale lookup: this runs per character
+  return static_cast<unsigned char>((c | 0x20) - 'a') < 26 || static_cast<unsigned char>(c - '0') < 10;
 }
+
+bool ascii_word_char(unsigned char c) { return ascii_alnum(c) || c == '\'' || c == '$' || c == '-' || c == '_'; }
 
 // Normalises one raw word: trims joiners at the ends, lower-cases, shortens.
 // Empty: not a token.
-std::string normalise(std::string_view w, bool non_ascii) {
+// Writes the normalised word into `s` (its capacity is reused: no
+// allocation per word); leaves `s` empty when it is not a token.
+void normalise(std::string_view w, bool non_ascii, std::string& s) {
+  s.clear();
   while (!w.empty() && (w.front() == '\'' || w.front() == '-' || w.front() == '_')) w.remove_prefix(1);
   while (!w.empty() && (w.back() == '\'' || w.back() == '-' || w.back() == '_')) w.remove_suffix(1);
-  if (w.empty()) return {};
-  std::string s;
+  if (w.empty()) return;
   if (non_ascii) {
     GString_ low(g_utf8_strdown(w.data(), static_cast<gssize>(w.size())));
-    s = low ? std::string(low.get()) : std::string(w);
+    s.assign(low ? std::string_view(low.get()) : w);
   } else {
-    if (w.size() < 2) return {};
-    s.reserve(w.size());
-    for (unsigned char c : w) s.push_back(static_cast<char>(std::tolower(c)));
+    if (w.size() < 2) return;
+    for (unsigned char c : w) s.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c | 0x20 : c));
   }
   bool digits = std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
-  if (digits && s.size() > 4) return "#" + std::to_string(s.size());
+  if (digits && s.size() > 4) {
+    s = "#" + std::to_string(s.size());
+    return;
+  }
   if (s.size() > kMaxWordBytes) {
     std::size_t cut = 8;
     while (cut < s.size() && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) ++cut;  // whole UTF-8 chars
-    return "sk:" + s.substr(0, cut);
+    s.resize(cut);
+    s.insert(0, "sk:");
   }
-  return s;
 }
 
-// Splits `text` into words, calling `emit(word)` for each.
+// Splits `text` into words, calling `emit(word)` for each; `emit` may take
+// the string (std::string&) and keep its buffer.
 template <typename F>
 void split_words(std::string_view text, F&& emit) {
+  std::string w;
   std::size_t i = 0;
   const std::size_t n = text.size();
   while (i < n) {
@@ -173,7 +175,7 @@ void split_words(std::string_view text, F&& emit) {
       i += len;
     }
     if (i > start) {
-      std::string w = normalise(text.substr(start, i - start), non_ascii);
+      normalise(text.substr(start, i - start), non_ascii, w);
       if (!w.empty()) emit(w);
     }
   }
@@ -182,12 +184,13 @@ void split_words(std::string_view text, F&& emit) {
 // Words and OSB-style pairs of `text` under `prefix`.
 void words_and_pairs(std::string_view text, const char* prefix, Collector& out) {
   std::string prev1, prev2;
-  split_words(text, [&](const std::string& w) {
+  split_words(text, [&](std::string& w) {
     out.add(prefix, w);
     if (!prev1.empty()) out.add(prefix, prev1, " ", w);
     if (!prev2.empty()) out.add(prefix, prev2, " * ", w);
-    prev2 = std::move(prev1);
-    prev1 = w;
+    // Rotate the three buffers: no copy, no allocation once they are warm.
+    std::swap(prev2, prev1);
+    std::swap(prev1, w);
   });
 }
 
