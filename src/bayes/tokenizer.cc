@@ -59,6 +59,7 @@ class Collector {
     std::size_t n = 0;
     for (std::string_view part : {a, b, c, d}) {
       std::size_t k = std::min(part.size(), sizeof buf - n);  // tokens are short; a longer one is cut
+      if (k == 0) continue;  // an absent piece has no data pointer
       std::memcpy(buf + n, part.data(), k);
       n += k;
     }
