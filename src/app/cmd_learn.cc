@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "app/commands.h"
@@ -89,22 +91,33 @@ int cmd_learn(int argc, char** argv) {
     batch.clear();
     return true;
   };
+  bool store_failed = false;
   for (const std::string& path : inputs) {
-    Input in = read_input(path);
     ++files_done;
-    if (!in.error.empty()) {
-      std::cerr << "spamgate: " << path << ": " << in.error << "\n";
+    // Streamed: an mbox of any size holds one message in memory at a time.
+    std::ifstream file;
+    if (path != "-") file.open(path, std::ios::binary);
+    std::istream& in = path == "-" ? std::cin : file;
+    std::error_code ec;
+    if (path != "-" && (!file || std::filesystem::is_directory(path, ec))) {
+      std::cerr << "spamgate: " << path << ": cannot read\n";
       ++unreadable;
       continue;
     }
-    for (const std::string& msg : split_mbox(in.bytes)) {
+    std::size_t n = for_each_message(in, snap->config.limits.max_scan_bytes, [&](std::string& msg) {
+      if (store_failed) return;
       Message m = parse_message(msg, snap->config.limits);
       LearnItem item;
       item.digest = message_digest(m);
       item.tokens = tokenize(m, cfg).hashes;
       batch.push_back(std::move(item));
       ++messages;
-      if (batch.size() >= 100 && !flush()) return 3;
+      if (batch.size() >= 100 && !flush()) store_failed = true;
+    });
+    if (store_failed) return 3;
+    if (n == 0) {
+      std::cerr << "spamgate: " << path << ": empty file, not a message\n";
+      ++unreadable;
     }
     if (progress && (files_done % 50 == 0 || files_done == inputs.size())) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

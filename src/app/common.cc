@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <sstream>
 
 #include "util/log.h"
 
@@ -172,36 +173,52 @@ bool mbox_separator(std::string_view line) {
 
 }  // namespace
 
-std::vector<std::string> split_mbox(std::string_view b) {
-  if (!mbox_separator(b.substr(0, b.find('\n')))) return {std::string(b)};
-  std::vector<std::string> out;
-  std::string cur;
-  bool in_message = false;
-  bool after_blank = true;
-  std::size_t pos = 0;
-  while (pos < b.size()) {
-    std::size_t nl = b.find('\n', pos);
-    std::size_t end = nl == std::string_view::npos ? b.size() : nl + 1;
-    std::string_view line = b.substr(pos, end - pos);
-    pos = end;
-    bool blank = line == "\n" || line == "\r\n";
-    bool sep = after_blank && mbox_separator(line);
-    after_blank = blank;
-    if (sep) {  // a separator (mboxrd: "From " in text is quoted)
-      if (in_message && !cur.empty()) {
-        if (cur.size() >= 2 && cur[cur.size() - 1] == '\n' && cur[cur.size() - 2] == '\n') cur.pop_back();
-        out.push_back(std::move(cur));
-      }
-      cur.clear();
-      in_message = true;
-      continue;
+std::size_t for_each_message(std::istream& in, std::size_t max_bytes,
+                             const std::function<void(std::string&)>& fn) {
+  std::string cur, line;
+  std::size_t count = 0;
+  bool first = true, mbox = false, after_blank = true, in_message = false;
+  auto emit = [&] {
+    if (mbox && cur.size() >= 2 && cur[cur.size() - 1] == '\n' && cur[cur.size() - 2] == '\n') cur.pop_back();
+    if (!cur.empty()) {
+      fn(cur);
+      ++count;
     }
-    std::size_t gt = 0;
-    while (gt < line.size() && line[gt] == '>') ++gt;
-    if (gt > 0 && line.substr(gt).rfind("From ", 0) == 0) line.remove_prefix(1);  // >From -> From
-    cur.append(line);
+    cur.clear();
+  };
+  while (std::getline(in, line)) {
+    if (!in.eof()) line.push_back('\n');
+    if (first) {
+      first = false;
+      mbox = mbox_separator(line);
+      if (mbox) {
+        in_message = true;
+        continue;
+      }
+      in_message = true;
+    }
+    if (mbox) {
+      bool blank = line == "\n" || line == "\r\n";
+      bool sep = after_blank && mbox_separator(line);
+      after_blank = blank;
+      if (sep) {  // a separator (mboxrd: "From " in text is quoted)
+        emit();
+        continue;
+      }
+      std::size_t gt = 0;
+      while (gt < line.size() && line[gt] == '>') ++gt;
+      if (gt > 0 && std::string_view(line).substr(gt).rfind("From ", 0) == 0) line.erase(0, 1);  // >From -> From
+    }
+    if (cur.size() < max_bytes) cur.append(line, 0, max_bytes - cur.size());  // the rest is not scanned anyway
   }
-  if (in_message && !cur.empty()) out.push_back(std::move(cur));
+  if (in_message) emit();
+  return count;
+}
+
+std::vector<std::string> split_mbox(std::string_view b) {
+  std::istringstream in{std::string(b)};
+  std::vector<std::string> out;
+  for_each_message(in, b.size() + 1, [&](std::string& m) { out.push_back(std::move(m)); });
   return out;
 }
 

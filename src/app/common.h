@@ -1,6 +1,8 @@
 // common.h - what every subcommand shares: options, config, reading inputs.
 #pragma once
 
+#include <functional>
+#include <istream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -60,8 +62,14 @@ struct Input {
 // Reads `path` ("-" = stdin). Directories are expanded by expand_inputs().
 Input read_input(const std::string& path);
 
-// Splits an mbox file ("From " separator lines, ">From " unquoted) into
-// messages; anything else is one message.
+// Reads `in` as an mbox ("From " separator lines, ">From " unquoted) when
+// it starts with a separator line, else as one message, and calls `fn` for
+// each message, at most `max_bytes` of it (the rest is skipped: nothing
+// scans it), without holding more than one message in memory. Returns the
+// number of messages.
+std::size_t for_each_message(std::istream& in, std::size_t max_bytes, const std::function<void(std::string&)>& fn);
+
+// The same over bytes in memory.
 std::vector<std::string> split_mbox(std::string_view bytes);
 
 // Expands directories (recursively, sorted) into their files; keeps "-".
