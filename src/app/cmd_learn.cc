@@ -17,8 +17,10 @@
 
 #include "app/commands.h"
 #include "app/common.h"
+#include "config/config.h"
 #include "spamgate/bayes.h"
 #include "spamgate/message.h"
+#include "util/log.h"
 
 namespace spamgate::app {
 
@@ -52,9 +54,18 @@ int cmd_learn(int argc, char** argv) {
     return 2;
   }
   opt->quiet = true;
-  auto snap = load_or_report(*opt);
-  if (!snap) return 2;
-  const BayesConfig& cfg = snap->config.bayes;
+  // Only the config: learning needs no rules, signatures or DNS.
+  std::string config_path = opt->config.empty() ? default_config_path() : opt->config;
+  std::vector<Diagnostic> diags;
+  auto loaded = load_config(config_path, diags);
+  for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
+  if (!loaded.ok()) {
+    std::cerr << "spamgate: cannot load " << config_path << ": " << loaded.status().message() << "\n";
+    return 2;
+  }
+  const Config& config = loaded.value();
+  if (Status s = init_logging("warn", config.log_target); !s.ok()) std::cerr << "spamgate: " << s.message() << "\n";
+  const BayesConfig& cfg = config.bayes;
   auto opened = open_bayes_store(cfg);
   if (!opened.ok()) {
     std::cerr << "spamgate: " << opened.status().message() << "\n";
@@ -104,9 +115,9 @@ int cmd_learn(int argc, char** argv) {
       ++unreadable;
       continue;
     }
-    std::size_t n = for_each_message(in, snap->config.limits.max_scan_bytes, [&](std::string& msg) {
+    std::size_t n = for_each_message(in, config.limits.max_scan_bytes, [&](std::string& msg) {
       if (store_failed) return;
-      Message m = parse_message(msg, snap->config.limits);
+      Message m = parse_message(msg, config.limits);
       LearnItem item;
       item.digest = message_digest(m);
       item.tokens = tokenize(m, cfg).hashes;
