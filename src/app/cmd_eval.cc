@@ -51,6 +51,7 @@ struct Sample {
   int source = 0;
   bool spam = false;
   bool train_only = false;  // from --train-ham/--train-spam
+  bool unreadable = false;  // neither tested nor trained on
   int fold = 0;
   std::vector<Hit> hits;                // rules only
   std::vector<std::uint64_t> tokens;
@@ -68,6 +69,7 @@ struct Source {
 using Counts = std::unordered_map<std::uint64_t, TokenCounts>;
 
 void add(Counts& c, StoreTotals& t, const Sample& s, int delta) {
+  if (s.unreadable) return;
   for (std::uint64_t h : s.tokens) {
     TokenCounts& tc = c[h];
     std::uint32_t& n = s.spam ? tc.spam : tc.ham;
@@ -228,7 +230,8 @@ int cmd_eval(int argc, char** argv) {
       if (!in.error.empty()) {
         std::cerr << "spamgate: " << s.file << ": " << in.error << "\n";
         ++unreadable;
-        s.train_only = true;  // counted nowhere
+        s.train_only = true;  // not tested ...
+        s.unreadable = true;  // ... and not trained on
         continue;
       }
       std::vector<std::string> msgs = split_mbox(in.bytes);  // drops an mbox "From " line
