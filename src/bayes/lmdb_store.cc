@@ -308,22 +308,23 @@ Result<std::shared_ptr<BayesStore>> LmdbStore::open(const BayesConfig& cfg) {
   st->copy_max_tokens_ = cfg.lmdb_cache_max_tokens;
   std::error_code ec;
   std::filesystem::create_directories(cfg.path, ec);  // first use; a failure shows in mdb_env_open
-  MDB_env* raw = nullptr;
-  if (int rc = mdb_env_create(&raw); rc != 0) return st->fail("create", rc);
-  st->env_.reset(raw);
-  mdb_env_set_maxdbs(raw, 4);
-  mdb_env_set_maxreaders(raw, 1024);
-  if (int rc = mdb_env_set_mapsize(raw, cfg.lmdb_map_bytes); rc != 0) return st->fail("map size", rc);
   // MDB_NOTLS: read transactions are not tied to a thread (libmilter's
-  // threads come and go); MDB_NORDAHEAD: lookups are random.
-  int rc = mdb_env_open(raw, cfg.path.c_str(), MDB_NOTLS | MDB_NORDAHEAD, 0664);
-  if (rc == EACCES || rc == EROFS) {
+  // threads come and go); MDB_NORDAHEAD: lookups are random. A read-only
+  // open keeps the size the writer gave the map.
+  MDB_env* raw = nullptr;
+  auto open_env = [&](unsigned flags) -> int {
     st->env_.reset();
-    if (int r2 = mdb_env_create(&raw); r2 != 0) return st->fail("create", r2);
+    if (int rc = mdb_env_create(&raw); rc != 0) return rc;
     st->env_.reset(raw);
     mdb_env_set_maxdbs(raw, 4);
     mdb_env_set_maxreaders(raw, 1024);
-    rc = mdb_env_open(raw, cfg.path.c_str(), MDB_NOTLS | MDB_NORDAHEAD | MDB_RDONLY, 0664);
+    if ((flags & MDB_RDONLY) == 0)
+      if (int rc = mdb_env_set_mapsize(raw, cfg.lmdb_map_bytes); rc != 0) return rc;
+    return mdb_env_open(raw, cfg.path.c_str(), flags, 0664);
+  };
+  int rc = open_env(MDB_NOTLS | MDB_NORDAHEAD);
+  if (rc == EACCES || rc == EROFS) {
+    rc = open_env(MDB_NOTLS | MDB_NORDAHEAD | MDB_RDONLY);
     st->read_only_ = true;
   }
   if (rc != 0) return st->fail("open", rc);
