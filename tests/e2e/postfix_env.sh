@@ -87,5 +87,17 @@ pf_wait_delivered() {
     [ "$c" -ge "$n" ] && break
     sleep 0.1
   done
+  # smtp-sink creates a file when DATA starts and fills it as bytes arrive:
+  # a large message is complete once Postfix has handed it over (nothing left
+  # in incoming/active) and the sink's files stop growing.
+  local size last=-1
+  for i in $(seq 1 $((t * 10))); do
+    if [ -z "$(find "$dir/queue/incoming" "$dir/queue/active" -type f 2> /dev/null | head -n 1)" ]; then
+      size=$(du -sb "$dir/sink" | cut -f1)
+      [ "$size" = "$last" ] && break
+      last=$size
+    fi
+    sleep 0.1
+  done
   echo "$c"
 }
