@@ -19,6 +19,7 @@
 #include "spamgate/bayes.h"
 #include "spamgate/check.h"
 #include "spamgate/limits.h"
+#include "spamgate/outbound.h"
 #include "spamgate/resolver.h"
 #include "spamgate/status.h"
 
@@ -114,6 +115,7 @@ struct Config {
   AuthConfig auth;
   ClamavConfig clamav;
   BayesConfig bayes;
+  OutboundConfig outbound;
 };
 
 // A place in a rules or config file, for error messages.
@@ -154,6 +156,9 @@ struct Snapshot {
   // reload keeps the previous one when no signature file changed, or when the
   // new one fails to load or flags canary mail.
   std::shared_ptr<const ClamEngine> clamav;
+  // Outbound limits and holds (null when [outbound] enabled = false); the
+  // overrides file is read with the rules, so a reload takes its changes.
+  std::shared_ptr<const OutboundGuard> outbound;
   SymbolTable symbols;
   std::vector<std::unique_ptr<const Check>> checks;  // run in this order
   std::vector<std::string> rule_files;                // as loaded, for logs

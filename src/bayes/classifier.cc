@@ -19,6 +19,7 @@
 #include "bayes/learn_txn.h"
 #include "bayes/stores.h"
 #include "spamgate/bayes.h"
+#include "spamgate/state_store.h"
 
 namespace spamgate {
 
@@ -229,6 +230,14 @@ class MemoryStore final : public BayesStore, private bayes_detail::LearnTxn {
 }  // namespace
 
 std::shared_ptr<BayesStore> make_memory_store() { return std::make_shared<MemoryStore>(); }
+
+Result<std::shared_ptr<StateStore>> open_state_store(const BayesConfig& cfg) {
+  auto r = open_bayes_store(cfg);
+  if (!r.ok()) return r.status();
+  std::shared_ptr<StateStore> s = std::dynamic_pointer_cast<StateStore>(r.value());
+  if (!s) return Status::InvalidArgument("state: store \"" + cfg.store + "\" cannot keep state");
+  return s;
+}
 
 Result<std::shared_ptr<BayesStore>> open_bayes_store(const BayesConfig& cfg) {
   if (cfg.store == "lmdb") return open_lmdb_store(cfg);

@@ -6,10 +6,13 @@
 // commits as a whole or leaves the previous tree (copy-on-write), so a learner
 // killed half way leaves a consistent database with nothing to recover.
 //
-// Layout: a directory with data.mdb and lock.mdb; three named databases:
+// Layout: a directory with data.mdb and lock.mdb; named databases:
 //   tokens  uint64 hash -> {uint32 spam, uint32 ham}
 //   seen    32-byte message digest -> 1 byte class ('s' / 'h')
 //   meta    "nspam" / "nham" -> uint64
+//   state   key -> {uint64 expiry (unix seconds, 0 = never), value}  (state_store.h)
+//   expiry  {big-endian uint64 expiry, key} -> "" : the state records by
+//           expiry, so each write removes a few expired ones from the front
 // The in-memory copy: a scan looks up about a thousand tokens, and an LMDB
 // descent per token was a third of the scan time (bench/RESULTS.md). So a
 // background thread copies the token table into a TokenTable (when first
@@ -34,6 +37,7 @@
 #include "bayes/stores.h"
 #include "bayes/token_table.h"
 #include "spamgate/bayes.h"
+#include "spamgate/state_store.h"
 #include "util/log.h"
 
 namespace spamgate {
@@ -68,7 +72,11 @@ class Txn {
 
 MDB_val val_of(const void* p, std::size_t n) { return MDB_val{n, const_cast<void*>(p)}; }
 
-class LmdbStore final : public BayesStore {
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class LmdbStore final : public BayesStore, public StateStore {
  public:
   static Result<std::shared_ptr<BayesStore>> open(const BayesConfig& cfg);
   std::string describe() const override {
@@ -139,7 +147,136 @@ class LmdbStore final : public BayesStore {
     return Status::Ok();
   }
 
+  Status update(std::string_view key, std::int64_t ttl_seconds, const UpdateFn& fn) override {
+    if (Status s = state_usable(key, true); !s.ok()) return s;
+    Txn txn;
+    if (int rc = txn.begin(env_.get(), 0); rc != 0) return fail("write", rc);
+    const std::int64_t now = unix_now();
+    MDB_val k = val_of(key.data(), key.size()), v;
+    std::optional<std::string> value;
+    std::uint64_t old_expiry = 0;
+    int rc = mdb_get(txn.get(), state_, &k, &v);
+    bool existed = rc == 0;
+    if (rc != 0 && rc != MDB_NOTFOUND) return fail("read", rc);
+    if (existed) {
+      if (v.mv_size < 8) return Status::Corruption("state: " + path_ + ": bad record");
+      std::memcpy(&old_expiry, v.mv_data, 8);
+      if (old_expiry == 0 || static_cast<std::int64_t>(old_expiry) > now)
+        value.emplace(static_cast<const char*>(v.mv_data) + 8, v.mv_size - 8);
+    }
+    fn(value);
+    if (existed && old_expiry != 0) {
+      std::string ik = expiry_key(old_expiry, key);
+      MDB_val ikv = val_of(ik.data(), ik.size());
+      if (int r = mdb_del(txn.get(), expiry_, &ikv, nullptr); r != 0 && r != MDB_NOTFOUND) return fail("write", r);
+    }
+    if (!value) {
+      if (existed)
+        if (int r = mdb_del(txn.get(), state_, &k, nullptr); r != 0 && r != MDB_NOTFOUND) return fail("write", r);
+    } else {
+      std::uint64_t expiry = ttl_seconds > 0 ? static_cast<std::uint64_t>(now + ttl_seconds) : 0;
+      std::string rec(8, '\0');
+      std::memcpy(rec.data(), &expiry, 8);
+      rec += *value;
+      MDB_val nv = val_of(rec.data(), rec.size());
+      if (int r = mdb_put(txn.get(), state_, &k, &nv, 0); r != 0) return fail("write", r);
+      if (expiry != 0) {
+        std::string ik = expiry_key(expiry, key);
+        MDB_val ikv = val_of(ik.data(), ik.size()), empty = val_of("", 0);
+        if (int r = mdb_put(txn.get(), expiry_, &ikv, &empty, 0); r != 0) return fail("write", r);
+      }
+    }
+    if (Status s = prune_expired(txn.get(), now); !s.ok()) return s;
+    if (int r = txn.commit(); r != 0) return fail("commit", r);
+    return Status::Ok();
+  }
+
+  Status get(std::string_view key, std::optional<std::string>& value) const override {
+    value.reset();
+    if (Status s = state_usable(key, false); !s.ok()) return s;
+    Txn txn;
+    if (int rc = txn.begin(env_.get(), MDB_RDONLY); rc != 0) return fail("read", rc);
+    MDB_val k = val_of(key.data(), key.size()), v;
+    int rc = mdb_get(txn.get(), state_, &k, &v);
+    if (rc == MDB_NOTFOUND) return Status::Ok();
+    if (rc != 0) return fail("read", rc);
+    if (auto live = live_value(v, unix_now())) value = std::move(live);
+    return Status::Ok();
+  }
+
+  Status scan(std::string_view prefix, std::size_t max,
+              std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.clear();
+    if (Status s = state_usable(prefix, false); !s.ok()) return s;
+    Txn txn;
+    if (int rc = txn.begin(env_.get(), MDB_RDONLY); rc != 0) return fail("read", rc);
+    MDB_cursor* raw = nullptr;
+    if (int rc = mdb_cursor_open(txn.get(), state_, &raw); rc != 0) return fail("read", rc);
+    std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> cur(raw, mdb_cursor_close);
+    const std::int64_t now = unix_now();
+    MDB_val k = val_of(prefix.data(), prefix.size()), v;
+    for (int rc = mdb_cursor_get(raw, &k, &v, MDB_SET_RANGE); rc == 0 && out.size() < max;
+         rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) {
+      std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
+      if (key.substr(0, prefix.size()) != prefix) break;
+      if (auto live = live_value(v, now)) out.emplace_back(std::string(key), std::move(*live));
+    }
+    return Status::Ok();
+  }
+
  private:
+  // LMDB keys are at most 511 bytes; the state tables exist unless the
+  // database is read-only and older than them.
+  Status state_usable(std::string_view key, bool write) const {
+    if (!has_state_) return Status::IOError("state: " + path_ + " has no state table and is read-only for this process");
+    if (write && read_only_) return Status::IOError("state: " + path_ + " is read-only for this process");
+    if (key.size() > 400) return Status::InvalidArgument("state: key longer than 400 bytes");
+    return Status::Ok();
+  }
+
+  static std::optional<std::string> live_value(const MDB_val& v, std::int64_t now) {
+    if (v.mv_size < 8) return std::nullopt;
+    std::uint64_t expiry = 0;
+    std::memcpy(&expiry, v.mv_data, 8);
+    if (expiry != 0 && static_cast<std::int64_t>(expiry) <= now) return std::nullopt;
+    return std::string(static_cast<const char*>(v.mv_data) + 8, v.mv_size - 8);
+  }
+
+  static std::string expiry_key(std::uint64_t expiry, std::string_view key) {
+    std::string k(8, '\0');
+    for (int i = 0; i < 8; ++i) k[i] = static_cast<char>((expiry >> (56 - 8 * i)) & 0xff);
+    k += key;
+    return k;
+  }
+
+  // Removes up to 8 records whose expiry passed (the front of `expiry`).
+  Status prune_expired(MDB_txn* t, std::int64_t now) {
+    std::vector<std::string> gone;
+    {
+      MDB_cursor* raw = nullptr;
+      if (int rc = mdb_cursor_open(t, expiry_, &raw); rc != 0) return fail("write", rc);
+      std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> cur(raw, mdb_cursor_close);
+      MDB_val k, v;
+      for (int rc = mdb_cursor_get(raw, &k, &v, MDB_FIRST); rc == 0 && gone.size() < 8;
+           rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < 8) continue;
+        std::uint64_t expiry = 0;
+        for (int i = 0; i < 8; ++i) expiry = expiry << 8 | static_cast<const unsigned char*>(k.mv_data)[i];
+        if (static_cast<std::int64_t>(expiry) > now) break;
+        gone.emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
+      }
+    }
+    for (const std::string& ik : gone) {
+      MDB_val ikv = val_of(ik.data(), ik.size());
+      if (int rc = mdb_del(t, expiry_, &ikv, nullptr); rc != 0 && rc != MDB_NOTFOUND) return fail("write", rc);
+      MDB_val k = val_of(ik.data() + 8, ik.size() - 8), v;
+      int rc = mdb_get(t, state_, &k, &v);
+      if (rc == 0 && !live_value(v, now)) rc = mdb_del(t, state_, &k, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND) return fail("write", rc);
+    }
+    return Status::Ok();
+  }
+
   class Writer final : public bayes_detail::LearnTxn {
    public:
     Writer(const LmdbStore& st, MDB_txn* t) : st_(st), t_(t) {}
@@ -289,8 +426,10 @@ class LmdbStore final : public BayesStore {
 
   std::string path_;
   MdbEnv env_;
-  MDB_dbi tokens_ = 0, seen_ = 0, meta_ = 0;
+  MDB_dbi tokens_ = 0, seen_ = 0, meta_ = 0, state_ = 0, expiry_ = 0;
   bool read_only_ = false;
+  bool has_state_ = false;
+
   int copy_seconds_ = 60;
   std::size_t copy_max_tokens_ = 20000000;
   mutable std::atomic<std::shared_ptr<const bayes_detail::TokenTable>> copy_;
@@ -316,7 +455,7 @@ Result<std::shared_ptr<BayesStore>> LmdbStore::open(const BayesConfig& cfg) {
     st->env_.reset();
     if (int rc = mdb_env_create(&raw); rc != 0) return rc;
     st->env_.reset(raw);
-    mdb_env_set_maxdbs(raw, 4);
+    mdb_env_set_maxdbs(raw, 8);
     mdb_env_set_maxreaders(raw, 1024);
     if ((flags & MDB_RDONLY) == 0)
       if (int rc = mdb_env_set_mapsize(raw, cfg.lmdb_map_bytes); rc != 0) return rc;
@@ -336,6 +475,11 @@ Result<std::shared_ptr<BayesStore>> LmdbStore::open(const BayesConfig& cfg) {
   if (int r = mdb_dbi_open(txn.get(), "tokens", create | MDB_INTEGERKEY, &st->tokens_); r != 0) return st->fail("open tokens", r);
   if (int r = mdb_dbi_open(txn.get(), "seen", create, &st->seen_); r != 0) return st->fail("open seen", r);
   if (int r = mdb_dbi_open(txn.get(), "meta", create, &st->meta_); r != 0) return st->fail("open meta", r);
+  // A read-only process may meet a database from before the state tables.
+  int rs = mdb_dbi_open(txn.get(), "state", create, &st->state_);
+  int re = rs == 0 ? mdb_dbi_open(txn.get(), "expiry", create, &st->expiry_) : rs;
+  if (re != 0 && !(st->read_only_ && re == MDB_NOTFOUND)) return st->fail("open state", re);
+  st->has_state_ = re == 0;
   if (int r = txn.commit(); r != 0) return st->fail("open", r);
   return std::shared_ptr<BayesStore>(std::move(st));
 }

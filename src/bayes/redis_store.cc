@@ -5,6 +5,7 @@
 //   P:tokens  hash  8-byte token hash -> "SPAM,HAM"
 //   P:seen    hash  32-byte message digest -> "s" | "h"
 //   P:meta    hash  nspam, nham
+//   P:state:KEY  string  a state record (state_store.h), with Redis's own expiry
 // A lookup is one pipelined round trip (HMGET of every token, the totals).
 // Learning runs one Lua script per message, which Redis executes atomically:
 // a learner killed half way leaves every message either fully learned or not
@@ -13,10 +14,14 @@
 // DIAGNOSTICS: every failure is an IOError naming the server and the error.
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
+#include <optional>
 
 #include "bayes/stores.h"
+#include "spamgate/state_store.h"
 
 namespace spamgate {
 
@@ -68,14 +73,15 @@ redis.call('HSET', KEYS[2], digest, cls)
 return out
 )lua";
 
-class RedisStore final : public BayesStore {
+class RedisStore final : public BayesStore, public StateStore {
  public:
   explicit RedisStore(const BayesConfig& cfg)
       : server_(cfg.redis),
         timeout_ms_(cfg.redis_timeout_ms),
         k_tokens_(cfg.redis_prefix + ":tokens"),
         k_seen_(cfg.redis_prefix + ":seen"),
-        k_meta_(cfg.redis_prefix + ":meta") {}
+        k_meta_(cfg.redis_prefix + ":meta"),
+        k_state_(cfg.redis_prefix + ":state:") {}
 
   std::string describe() const override { return "redis " + server_ + " " + k_tokens_.substr(0, k_tokens_.size() - 7); }
 
@@ -162,6 +168,80 @@ class RedisStore final : public BayesStore {
     return Status::Ok();
   }
 
+  // WATCH, GET, then MULTI/SET or DEL/EXEC; EXEC answers nil when another
+  // client wrote the key after WATCH, and the update runs again.
+  Status update(std::string_view key, std::int64_t ttl_seconds, const UpdateFn& fn) override {
+    Conn c(*this);
+    if (!c.ok()) return c.error();
+    const std::string k = k_state_ + std::string(key);
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      if (Reply r = c.command({"WATCH", k}); !r || r->type == REDIS_REPLY_ERROR) return c.fail(r.get());
+      Reply got = c.command({"GET", k});
+      if (!got || (got->type != REDIS_REPLY_STRING && got->type != REDIS_REPLY_NIL)) return c.fail(got.get());
+      std::optional<std::string> value;
+      if (got->type == REDIS_REPLY_STRING) value.emplace(got->str, got->len);
+      fn(value);
+      redisAppendCommand(c.get(), "MULTI");
+      if (!value) c.append({"DEL", k});
+      else if (ttl_seconds > 0) c.append({"SET", k, *value, "EX", std::to_string(ttl_seconds)});
+      else c.append({"SET", k, *value});
+      redisAppendCommand(c.get(), "EXEC");
+      Reply multi = c.reply(), queued = c.reply(), exec = c.reply();
+      if (!multi || !queued || !exec || queued->type == REDIS_REPLY_ERROR) return c.fail(queued.get());
+      if (exec->type == REDIS_REPLY_ARRAY) {
+        c.release();
+        return Status::Ok();
+      }
+      if (exec->type != REDIS_REPLY_NIL) return c.fail(exec.get());
+    }
+    return Status::IOError("state: redis " + server_ + ": key " + std::string(key) + " kept changing; gave up");
+  }
+
+  Status get(std::string_view key, std::optional<std::string>& value) const override {
+    value.reset();
+    Conn c(*this);
+    if (!c.ok()) return c.error();
+    Reply got = c.command({"GET", k_state_ + std::string(key)});
+    if (!got || (got->type != REDIS_REPLY_STRING && got->type != REDIS_REPLY_NIL)) return c.fail(got.get());
+    if (got->type == REDIS_REPLY_STRING) value.emplace(got->str, got->len);
+    c.release();
+    return Status::Ok();
+  }
+
+  Status scan(std::string_view prefix, std::size_t max,
+              std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.clear();
+    Conn c(*this);
+    if (!c.ok()) return c.error();
+    std::string pattern;
+    for (char ch : k_state_ + std::string(prefix)) {
+      if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') pattern += '\\';
+      pattern += ch;
+    }
+    pattern += '*';
+    std::vector<std::string> keys;
+    std::string cursor = "0";
+    do {
+      Reply r = c.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING)
+        return c.fail(r.get());
+      cursor.assign(r->element[0]->str, r->element[0]->len);
+      const redisReply* list = r->element[1];
+      for (std::size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements; ++i)
+        if (list->element[i]->type == REDIS_REPLY_STRING) keys.emplace_back(list->element[i]->str, list->element[i]->len);
+    } while (cursor != "0" && keys.size() < 100000);
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (const std::string& k : keys) {
+      if (out.size() >= max) break;
+      Reply got = c.command({"GET", k});
+      if (!got || (got->type != REDIS_REPLY_STRING && got->type != REDIS_REPLY_NIL)) return c.fail(got.get());
+      if (got->type == REDIS_REPLY_STRING) out.emplace_back(k.substr(k_state_.size()), std::string(got->str, got->len));
+    }
+    c.release();
+    return Status::Ok();
+  }
+
  private:
   // A pooled connection; returned to the pool by release() only when it
   // worked (a broken one is freed).
@@ -192,6 +272,20 @@ class RedisStore final : public BayesStore {
                                                                       : std::string("unexpected reply");
       ctx_.reset();  // the pipeline's state is unknown: never reuse it
       return Status::IOError("bayes: redis " + s_.server_ + ": " + why);
+    }
+    // One command from binary-safe arguments, sent and answered.
+    Reply command(std::initializer_list<std::string_view> args) {
+      append(args);
+      return reply();
+    }
+    void append(std::initializer_list<std::string_view> args) {
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lens;
+      for (std::string_view a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
     }
     void release() {
       std::lock_guard lock(s_.mu_);
@@ -255,7 +349,7 @@ class RedisStore final : public BayesStore {
 
   std::string server_;
   int timeout_ms_;
-  std::string k_tokens_, k_seen_, k_meta_;
+  std::string k_tokens_, k_seen_, k_meta_, k_state_;
   mutable std::mutex mu_;
   mutable std::vector<RedisCtx> pool_;
 };

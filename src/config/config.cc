@@ -12,6 +12,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "spamgate/message.h"
 #include "spamgate/verdict.h"
 #include "util/cidr.h"
 
@@ -151,6 +152,7 @@ class Loader {
         {"auth", [&](const toml::node& n) { auth(n, c.auth); }},
         {"clamav", [&](const toml::node& n) { clamav(n, c); }},
         {"bayes", [&](const toml::node& n) { bayes(n, c.bayes); }},
+        {"outbound", [&](const toml::node& n) { outbound(n, c.outbound); }},
     };
     walk(root, top, "");
   }
@@ -408,6 +410,67 @@ class Loader {
     if (b.store == "redis" && b.redis.empty()) error(n, "'bayes.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\"");
   }
 
+  void rate_limits(const toml::node& n, const std::string& key, RateLimits& l) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'" + key + "' must be a table like { messages_per_hour = 300 }");
+    std::map<std::string, std::function<void(const toml::node&)>> keys;
+    for (int i = 0; i < RateLimits::kCount; ++i) {
+      std::string name = RateLimits::name(i);
+      keys[name] = [&, i, name](const toml::node& v) { int_key(v, key + "." + name, l.v[i], 0, 1000000000); };
+    }
+    walk(*t, keys, key + ".");
+  }
+
+  void outbound(const toml::node& n, OutboundConfig& o) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'outbound' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"enabled", [&](const toml::node& v) { bool_key(v, "outbound.enabled", o.enabled); }},
+        {"threshold", [&](const toml::node& v) {
+           double d = 0;
+           number_key(v, "outbound.threshold", d);
+           if (std::fabs(d * 10 - std::round(d * 10)) > 1e-6 || std::fabs(d) > 1e6)
+             return error(v, "'outbound.threshold' must be a number with at most one decimal, e.g. 5 or 7.5");
+           o.threshold_tenths = std::llround(d * 10);
+         }},
+        {"user_limits", [&](const toml::node& v) { rate_limits(v, "outbound.user_limits", o.user_limits); }},
+        {"domain_limits", [&](const toml::node& v) { rate_limits(v, "outbound.domain_limits", o.domain_limits); }},
+        {"overrides_file", [&](const toml::node& v) { string_key(v, "outbound.overrides_file", o.overrides_file, 4096, true); }},
+        {"hold_after_spam", [&](const toml::node& v) { int_key(v, "outbound.hold_after_spam", o.hold_after_spam, 0, 1000000); }},
+        {"spam_window", [&](const toml::node& v) { int_key(v, "outbound.spam_window", o.spam_window_seconds, 60, 30 * 86400); }},
+        {"hold_seconds", [&](const toml::node& v) { int_key(v, "outbound.hold_seconds", o.hold_seconds, 60, 365 * 86400); }},
+        {"hold_action", [&](const toml::node& v) {
+           std::string a;
+           string_key(v, "outbound.hold_action", a, 20, false);
+           if (a == "tempfail") o.hold_quarantine = false;
+           else if (a == "quarantine") o.hold_quarantine = true;
+           else error(v, "'outbound.hold_action' must be \"tempfail\" (451 4.7.1) or \"quarantine\" (Postfix's hold queue)");
+         }},
+        {"tag_header", [&](const toml::node& v) {
+           string_key(v, "outbound.tag_header", o.tag_header, 60, false);
+           if (o.tag_header.find_first_of(" :") != std::string::npos) error(v, "'outbound.tag_header' must be a header name");
+         }},
+        {"site_key_file", [&](const toml::node& v) { string_key(v, "outbound.site_key_file", o.site_key_file, 4096, false); }},
+        {"message_id_days", [&](const toml::node& v) { int_key(v, "outbound.message_id_days", o.message_id_days, 1, 3650); }},
+        {"store", [&](const toml::node& v) {
+           string_key(v, "outbound.store", o.store, 16, false);
+           if (o.store != "lmdb" && o.store != "redis") error(v, "'outbound.store' must be \"lmdb\" or \"redis\"");
+         }},
+        {"redis", [&](const toml::node& v) { string_key(v, "outbound.redis", o.redis, 4096, false); }},
+        {"sender_domains", [&](const toml::node& v) {
+           const toml::table* st = v.as_table();
+           if (st == nullptr) return error(v, "'outbound.sender_domains' must be a table like { \"alice@example.com\" = [\"example.com\"] }");
+           for (const auto& [k, list] : *st) {
+             std::vector<std::string> doms;
+             string_list(list, "outbound.sender_domains." + std::string(k.str()), doms);
+             for (std::string& d : doms) d = ascii_lower(d);
+             o.sender_domains[ascii_lower(k.str())] = std::move(doms);
+           }
+         }},
+    };
+    walk(*t, keys, "outbound.");
+  }
+
   static bool symbol_name(const std::string& s) {
     if (s.empty() || s.size() > 100 || !(std::isupper(static_cast<unsigned char>(s[0])))) return false;
     for (char ch : s) {
@@ -500,6 +563,13 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   av.temp_dir = av.temp_dir.empty() ? av.spool_dir : loader.resolve(av.temp_dir);
   if (c.bayes.path.empty()) c.bayes.path = "/var/lib/spamgate/bayes";
   c.bayes.path = loader.resolve(c.bayes.path);
+  OutboundConfig& ob = c.outbound;
+  if (ob.store == "redis" && ob.redis.empty()) ob.redis = c.bayes.redis;
+  if (ob.store == "redis" && ob.redis.empty())
+    diags.push_back({path, 0, "'outbound.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\""});
+  ob.overrides_file = loader.resolve(ob.overrides_file);
+  ob.site_key_file = ob.site_key_file.empty() ? (fs::path(c.bayes.path).parent_path() / "site.key").string()
+                                              : loader.resolve(ob.site_key_file);
   // A malware scan that failed must not let the message through unscanned.
   c.milter.on_check_error_by_check.emplace("clamav", FailureAction::kTempfail);
   if (c.log_target != "stderr" && c.log_target != "stdout" && c.log_target != "syslog")

@@ -4,9 +4,11 @@
 // override file (optional: a fresh install need not have one). The checks run
 // in this order: message flags, rules, then metas last (they read the others).
 #include <filesystem>
+#include <fstream>
 
 #include "checks/builtin.h"
 #include "checks/bayes.h"
+#include "checks/sender_domain.h"
 #include "checks/clamav.h"
 #include "checks/dkim.h"
 #include "checks/dmarc.h"
@@ -96,6 +98,7 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   for (SymbolDef& d : DmarcCheck::symbols()) builtins.push_back(std::move(d));
   for (SymbolDef& d : ClamavCheck::symbols()) builtins.push_back(std::move(d));
   for (SymbolDef& d : BayesCheck::symbols()) builtins.push_back(std::move(d));
+  for (SymbolDef& d : SenderDomainCheck::symbols()) builtins.push_back(std::move(d));
 
   std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
   bool has_local = !snap->config.local_rules.empty();
@@ -147,6 +150,22 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
       snap->checks.push_back(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kUris, snap->config.uribl));
   }
   if (bayes && snap->config.bayes.enabled) snap->checks.push_back(std::make_unique<BayesCheck>(snap->config.bayes));
+  if (const OutboundConfig& ob = snap->config.outbound; ob.enabled) {
+    snap->checks.push_back(std::make_unique<SenderDomainCheck>(ob.sender_domains));
+    LimitOverrides overrides;
+    if (!ob.overrides_file.empty()) {
+      std::ifstream in(ob.overrides_file, std::ios::binary);
+      if (in.is_open()) {
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        overrides = parse_limit_overrides(text, ob.overrides_file, diags);
+        if (diags.size() != before) return Status::InvalidArgument("outbound limit overrides have errors");
+      }
+    }
+    BayesConfig store = snap->config.bayes;
+    if (!ob.store.empty()) store.store = ob.store;
+    if (!ob.redis.empty()) store.redis = ob.redis;
+    snap->outbound = std::make_shared<OutboundGuard>(ob, store, std::move(overrides));
+  }
   snap->checks.push_back(std::make_unique<MetaCheck>(rules));
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }

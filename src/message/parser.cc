@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 
+#include "message/gmime_util.h"
 #include "message/html.h"
 #include "message/uri.h"
 #include "spamgate/auth.h"
@@ -36,8 +37,6 @@ const Header* Message::first(std::string_view name) const {
   }
   return nullptr;
 }
-
-namespace {
 
 void init_gmime() {
   static std::once_flag once;
@@ -64,6 +63,8 @@ GMimeParserOptions* parser_options() {
   }();
   return opts.get();
 }
+
+namespace {
 
 std::string unfold(std::string_view raw) {
   std::string out;

@@ -130,14 +130,15 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
                       unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) noexcept {
   ensure_session(ctx);
   return guarded(ctx, "negotiate", [&](Session& s) -> sfsistat {
-    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE);
     // Only the steps we use. "No reply" (SMFIP_NR_*) for the steps that
     // cannot change anything saves a round trip each, but only on a unix
     // socket: over TCP the MTA's small unanswered writes then wait for delayed
     // ACKs (Nagle), measured at ~40 ms each, so there every step is answered.
     unsigned long want = SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC | SMFIP_SKIP;
     if (g_unix_socket) {  // (connect is answered: it says 4xx while draining)
-      want |= SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH;
+      // (MAIL FROM is answered too: a held outbound sender gets 451 there)
+      want |= SMFIP_NR_HELO | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH;
     }
     *pf1 = f1 & want;
     *pf2 = 0;
@@ -152,13 +153,18 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) noexcept {
   ensure_session(ctx);
   return guarded(ctx, "connect", [&](Session& sess) -> sfsistat {
     char ip[INET6_ADDRSTRLEN] = {0};
+    // Local submission (sendmail, pickup: non_smtpd_milters) comes as a
+    // connect from "localhost" 127.0.0.1 port 0; a TCP client never has
+    // port 0 (XCLIENT keeps the real port).
     bool local = true;
     if (addr != nullptr && addr->sa_family == AF_INET) {
-      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(addr)->sin_addr, ip, sizeof ip);
-      local = false;
+      auto* in = reinterpret_cast<sockaddr_in*>(addr);
+      inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+      local = in->sin_port == 0;
     } else if (addr != nullptr && addr->sa_family == AF_INET6) {
-      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr, ip, sizeof ip);
-      local = false;
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(addr);
+      inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+      local = in6->sin6_port == 0;
     }
     sess.connect(hostname ? hostname : "", ip, local);
     if (g_draining.load()) {
@@ -180,8 +186,12 @@ sfsistat on_helo(SMFICTX* ctx, char* helo) noexcept {
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) noexcept {
   return guarded(ctx, "envfrom", [&](Session& s) -> sfsistat {
-    s.mail_from(argv && argv[0] ? argv[0] : "", macro(ctx, "{auth_authen}"));
-    return quiet_continue(s, SMFIP_NR_MAIL);
+    if (auto refused = s.mail_from(argv && argv[0] ? argv[0] : "", macro(ctx, "{auth_authen}"))) {
+      smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.7.1"),
+                    const_cast<char*>(escape_reply(*refused).c_str()));
+      return SMFIS_TEMPFAIL;
+    }
+    return SMFIS_CONTINUE;
   });
 }
 
@@ -232,6 +242,9 @@ class MilterSink final : public HeaderSink {
   bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
     return smfi_setreply(ctx_, const_cast<char*>(rcode.c_str()), const_cast<char*>(xcode.c_str()),
                          const_cast<char*>(text.c_str())) == MI_SUCCESS;
+  }
+  bool quarantine(const std::string& reason) override {
+    return smfi_quarantine(ctx_, const_cast<char*>(reason.c_str())) == MI_SUCCESS;
   }
 
  private:
@@ -444,7 +457,7 @@ int run_milter(const std::string& config_path, bool quiet) {
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("spamgate");
   desc.xxfi_version = SMFI_VERSION;
-  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
   desc.xxfi_connect = on_connect;
   desc.xxfi_helo = on_helo;
   desc.xxfi_envfrom = on_envfrom;

@@ -54,6 +54,7 @@ void Session::reset_message() {
   body_skipped_ = false;
   x_spam_names_.clear();
   ar_ids_.clear();
+  tag_fields_ = 0;
   dkim_.reset();
   spool_.reset();
   spooled_ = 0;
@@ -64,13 +65,32 @@ void Session::reset_message() {
   env_.queue_id.clear();
 }
 
-void Session::mail_from(std::string_view from, std::string_view auth_user) {
+std::optional<std::string> Session::mail_from(std::string_view from, std::string_view auth_user) {
   reset_message();
   snap_ = holder_.get();
   if (from.size() >= 2 && from.front() == '<' && from.back() == '>') from = from.substr(1, from.size() - 2);
   env_.mail_from = clipped(from);
   env_.auth_user = clipped(auth_user);
   if (snap_->dkim) dkim_ = std::make_unique<DkimVerifier>(snap_->dkim, snap_->config.auth.dkim_max_body_bytes);
+  // A held sender's mail is refused here, where its login is known, unless
+  // holds go to the hold queue or the mail is a local submission (Postfix's
+  // MILTER_README: never reject non_smtpd_milters mail at a simulated step).
+  const OutboundGuard* guard = snap_->outbound.get();
+  if (guard == nullptr || guard->config().hold_quarantine || local_ || sender_class() == SenderClass::kInbound)
+    return std::nullopt;
+  OutboundSender sender = outbound_sender(env_);
+  if (!sender.valid()) return std::nullopt;
+  std::optional<HoldInfo> hold;
+  if (Status st = guard->held(sender, hold); !st.ok()) {
+    log().warn("{}: outbound: cannot read holds at MAIL FROM (checked again at end of message): {}", conn_id_,
+               st.message());
+    return std::nullopt;
+  }
+  if (!hold) return std::nullopt;
+  log().warn("{}: outbound: MAIL FROM <{}> refused with 451 4.7.1: {} is held until {} ({})", conn_id_,
+             clip(env_.mail_from, 200), hold->who, format_unix_time(hold->until), hold->reason);
+  reset_message();
+  return std::string("Sending from this account is paused after unusual activity; please contact support");
 }
 
 void Session::rcpt_to(std::string_view rcpt) {
@@ -124,6 +144,9 @@ void Session::header(std::string_view name, std::string_view value) {
     if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r')) line += '\r';
     line += value[i];
   }
+  if (snap_ != nullptr && snap_->outbound && name.size() == snap_->outbound->config().tag_header.size() &&
+      ascii_lower(name) == ascii_lower(snap_->outbound->config().tag_header))
+    ++tag_fields_;
   if (name.size() == 22 && ascii_lower(name) == "authentication-results" && ar_ids_.size() < 10000)
     ar_ids_.push_back(authserv_id_of(value));
   if (dkim_) dkim_->header(line);
@@ -193,8 +216,14 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   }
   ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get(), spooled ? &av : nullptr);
   std::string size = body_skipped_ ? ">" + std::to_string(total_) : std::to_string(total_);
+  std::string outbound_note;
+  EomAction outbound = cls == SenderClass::kInbound ? EomAction::kAccept : outbound_eom(snap, r, sink, outbound_note);
   log_verdict(r, label, context + " size=" + size + (r.message.limits_hit.scan_bytes ? " scan=partial" : "") +
-                            " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log"));
+                            " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log") + outbound_note);
+  if (outbound != EomAction::kAccept) {
+    reset_message();
+    return outbound;
+  }
   if (cls == SenderClass::kInbound) bayes_autolearn(snap, r, label);
   for (const CheckError& e : r.check_errors) {
     auto it = mc.on_check_error_by_check.find(e.check);
@@ -232,6 +261,70 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
     }
   }
   reset_message();
+  return EomAction::kAccept;
+}
+
+EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note) {
+  const OutboundGuard* guard = snap.outbound.get();
+  if (guard == nullptr) return EomAction::kAccept;
+  OutboundSender sender = outbound_sender(env_);
+  if (!sender.valid()) return EomAction::kAccept;
+  const OutboundConfig& oc = guard->config();
+  const std::string& label = env_.queue_id;
+  const bool spam = r.verdict.score_tenths > oc.threshold_tenths;
+  auto failed = [&](const Status& st) {
+    const MilterConfig& mc = snap.config.milter;
+    auto it = mc.on_check_error_by_check.find("outbound");
+    FailureAction a = it != mc.on_check_error_by_check.end() ? it->second : mc.on_check_error;
+    log().warn("{}: check outbound failed: {}", label, st.message());
+    note = " outbound=error";
+    if (a != FailureAction::kTempfail || local_) return EomAction::kAccept;
+    sink.reply("451", "4.7.1", "Temporary failure in spam scanning, please try again later");
+    return EomAction::kTempfail;
+  };
+  std::optional<HoldInfo> hold;
+  if (Status st = guard->held(sender, hold); !st.ok()) return failed(st);
+  bool new_hold = false;
+  if (!hold) {
+    OutboundCounts counts;
+    if (Status st = guard->count_message(sender, env_.rcpt_to.size(), spam, unix_seconds(), counts, hold); !st.ok())
+      return failed(st);
+    if (hold) {
+      new_hold = true;
+      log().warn("{}: outbound: HOLD {}: {}; counts: {}; held until {} (spamgate release {})", label, hold->who,
+                 hold->reason, counts.summary(), format_unix_time(hold->until),
+                 hold->who.rfind("domain ", 0) == 0 ? "domain:" + hold->who.substr(7) : hold->who);
+    }
+  }
+  if (hold) {
+    // The held sender's message: into the hold queue (nothing is lost; local
+    // submission always), or 451 so the client retries after the release.
+    if (oc.hold_quarantine || local_) {
+      std::string reason = escape_reply("spamgate: " + hold->who + " held: " + hold->reason);
+      if (!sink.quarantine(reason)) {
+        log().error("{}: the MTA refused to quarantine the message of held {}", label, hold->who);
+      } else if (Status st = guard->note_quarantined(sender.account, label); !st.ok()) {
+        log().warn("{}: outbound: cannot remember the held queue id: {}", label, st.message());
+      }
+      note = std::string(" outbound=") + (new_hold ? "hold" : "held") + " action=quarantine";
+      return EomAction::kAccept;
+    }
+    note = std::string(" outbound=") + (new_hold ? "hold" : "held") + " action=tempfail";
+    sink.reply("451", "4.7.1", "Sending from this account is paused after unusual activity; please contact support");
+    return EomAction::kTempfail;
+  }
+  // Our tag (forged copies removed first, highest index first), and who sent it.
+  for (int i = tag_fields_; i >= 1; --i) sink.change(oc.tag_header, i, nullptr);
+  std::string tag;
+  if (Status st = guard->tag_of(sender.account, tag); !st.ok()) {
+    log().warn("{}: outbound: no sender tag: {}", label, st.message());
+  } else if (!sink.add(oc.tag_header, render_value(tag))) {
+    log().error("{}: the MTA refused to add header {}", label, oc.tag_header);
+  }
+  const Header* mid = r.message.first("Message-ID");
+  if (Status st = guard->note_sent(sender, mid ? std::string_view(mid->decoded) : std::string_view(), tag); !st.ok())
+    return failed(st);
+  note = spam ? " outbound=spam" : " outbound=ok";
   return EomAction::kAccept;
 }
 

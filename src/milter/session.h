@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,8 @@ class HeaderSink {
   virtual bool add(const std::string& name, const std::string& value) = 0;
   virtual bool insert(const std::string& name, int index, const std::string& value) = 0;
   virtual bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) = 0;
+  // Puts the message into the MTA's hold queue (smfi_quarantine).
+  virtual bool quarantine(const std::string& reason) = 0;
 };
 
 // SMTP reply text made safe for smfi_setreply: '%' doubled (libmilter treats
@@ -55,7 +58,10 @@ class Session {
   void connect(std::string_view client_name, std::string_view client_ip, bool local);
   void helo(std::string_view name) { env_.helo = clipped(name); }
   // Starts a message: takes the current snapshot and resets message state.
-  void mail_from(std::string_view from, std::string_view auth_user);
+  // Returns the text of a 451 4.7.1 reply when the sender is held by the
+  // outbound guard and its hold action is tempfail (never for local
+  // submission, whose mail is put in the hold queue at end of message).
+  std::optional<std::string> mail_from(std::string_view from, std::string_view auth_user);
   void rcpt_to(std::string_view rcpt);
   // `value` as libmilter gives it (with its leading space when
   // SMFIP_HDR_LEADSPC was negotiated: set leading_space accordingly).
@@ -88,6 +94,10 @@ class Session {
   std::size_t av_cap() const;
   void reset_message();
   std::string render_value(const std::string& v) const;
+  // The outbound guard's part of end of message (outbound.h): holds the
+  // message of a held sender, counts the others, tags them. Returns
+  // kTempfail or kAccept; `note` goes into the verdict log line.
+  EomAction outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note);
 
   const SnapshotHolder& holder_;
   std::string conn_id_;
@@ -103,6 +113,7 @@ class Session {
   bool body_skipped_ = false;             // the MTA was told to skip the rest of the body
   std::vector<std::string> x_spam_names_; // every X-Spam-* field, for removal
   std::vector<std::string> ar_ids_;       // authserv-id of every Authentication-Results field
+  int tag_fields_ = 0;                    // fields named [outbound] tag_header (forged: removed)
   std::unique_ptr<DkimVerifier> dkim_;    // fed as the message streams in; null when DKIM is off
   FileDescriptor spool_;                  // unlinked file with the first max_av_bytes (long messages)
   std::size_t spooled_ = 0;               // bytes written to it

@@ -243,6 +243,7 @@ class Recorder final : public HeaderSink {
     replies.push_back(rcode + " " + xcode + " " + text);
     return true;
   }
+  bool quarantine(const std::string&) override { return true; }
   std::vector<std::string> inserted;
   std::vector<std::string> replies;
 };

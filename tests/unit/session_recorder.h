@@ -35,6 +35,10 @@ class Recorder final : public HeaderSink {
     replies.push_back(rcode + " " + xcode + " " + text);
     return true;
   }
+  bool quarantine(const std::string& reason) override {
+    quarantined.push_back(reason);
+    return true;
+  }
   const Edit* find(const std::string& op, const std::string& name) const {
     for (const Edit& e : edits) {
       if (e.op == op && e.name == name) return &e;
@@ -43,15 +47,17 @@ class Recorder final : public HeaderSink {
   }
   std::vector<Edit> edits;
   std::vector<std::string> replies;
+  std::vector<std::string> quarantined;
 };
 
 // Feeds `msg` to `s` as libmilter would, from MAIL FROM to end of message:
 // header values with their leading space (LEADSPC), folded with LF, the body
 // in chunks of `chunk` bytes until the session asks to skip the rest.
 inline EomAction stream_message(Session& s, const std::string& msg, HeaderSink& sink, const std::string& from,
-                                const std::string& rcpt, std::size_t chunk, const std::string& queue_id) {
+                                const std::string& rcpt, std::size_t chunk, const std::string& queue_id,
+                                const std::string& auth_user = "") {
   s.set_leading_space(true);
-  s.mail_from(from, "");
+  if (s.mail_from(from, auth_user)) return EomAction::kTempfail;  // refused at MAIL FROM
   s.rcpt_to(rcpt);
   HeaderBlock hb = split_header_block(msg, static_cast<std::size_t>(-1));
   for (const RawField& f : hb.fields) {

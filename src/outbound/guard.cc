@@ -1,0 +1,435 @@
+// guard.cc - OutboundGuard: rate windows, holds, complaints (see outbound.h).
+//
+// State keys (state_store.h):
+//   rate:u:ACCOUNT / rate:d:DOMAIN  windows of messages and recipients (minute, hour, day)
+//   spam:ACCOUNT                    window of spam verdicts and complaints
+//   hold:u:ACCOUNT / hold:d:DOMAIN  a hold: since, until, reason (expires at until)
+//   heldq:ACCOUNT                   queue ids put in Postfix's hold queue for it
+//   tag:TAG / mid:MESSAGE-ID        -> account, for feedback-loop reports
+// DIAGNOSTICS: none here; the milter and `learn --arf` log what it returns.
+#include <fcntl.h>
+#include <glib.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "outbound/window.h"
+#include "spamgate/check.h"
+#include "spamgate/message.h"
+#include "spamgate/outbound.h"
+#include "spamgate/snapshot.h"
+#include "spamgate/state_store.h"
+#include "util/c_handle.h"
+#include "util/spool_file.h"
+
+namespace spamgate {
+
+using outbound_detail::Series;
+
+namespace {
+
+constexpr const char* kNames[RateLimits::kCount] = {"messages_per_minute",   "messages_per_hour",
+                                                    "messages_per_day",      "recipients_per_minute",
+                                                    "recipients_per_hour",   "recipients_per_day"};
+const std::vector<std::uint32_t> kRateWidths = {1, 60, 1440};  // minute, hour, day: 60 slots each
+constexpr std::int64_t kRateTtl = 2 * 86400;
+
+std::string domain_of(std::string_view address) {
+  std::size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : ascii_lower(address.substr(at + 1));
+}
+
+std::string hold_value(const HoldInfo& h) {
+  return fmt::format("{}\t{}\t{}\t{}", h.since, h.until, h.who, h.reason);
+}
+
+std::optional<HoldInfo> parse_hold(std::string_view v) {
+  HoldInfo h;
+  std::vector<std::string> f;
+  std::size_t start = 0;
+  for (int i = 0; i < 3; ++i) {
+    std::size_t tab = v.find('\t', start);
+    if (tab == std::string_view::npos) return std::nullopt;
+    f.emplace_back(v.substr(start, tab - start));
+    start = tab + 1;
+  }
+  h.since = std::atoll(f[0].c_str());
+  h.until = std::atoll(f[1].c_str());
+  h.who = f[2];
+  h.reason = std::string(v.substr(start));
+  return h;
+}
+
+std::string normalized_message_id(std::string_view id) {
+  std::string s(id.substr(0, 400));
+  std::size_t b = s.find_first_not_of(" \t<"), e = s.find_last_not_of(" \t>");
+  if (b == std::string::npos) return {};
+  return s.substr(b, e - b + 1);
+}
+
+std::string plural(double n, const char* one) {
+  long v = std::lround(n);
+  return fmt::format("{} {}{}", v, one, v == 1 ? "" : "s");
+}
+
+}  // namespace
+
+std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string format_unix_time(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+const char* RateLimits::name(int i) { return i >= 0 && i < kCount ? kNames[i] : "?"; }
+int RateLimits::index_of(std::string_view name) {
+  for (int i = 0; i < kCount; ++i)
+    if (name == kNames[i]) return i;
+  return -1;
+}
+std::int64_t RateLimits::window_seconds(int i) { return i % 3 == 0 ? 60 : i % 3 == 1 ? 3600 : 86400; }
+
+std::string OutboundCounts::summary() const {
+  auto w = [](const std::array<double, RateLimits::kCount>& c) {
+    return fmt::format("msgs {:.0f}/min {:.0f}/h {:.0f}/day rcpts {:.0f}/min {:.0f}/h {:.0f}/day", c[0], c[1], c[2],
+                       c[3], c[4], c[5]);
+  };
+  return fmt::format("account: {}; domain: {}; spam {:.0f} complaints {:.0f}", w(user), w(domain), spam, complaints);
+}
+
+LimitOverrides parse_limit_overrides(std::string_view text, const std::string& file, std::vector<Diagnostic>& diags) {
+  LimitOverrides out;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (std::size_t hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    std::istringstream words(line);
+    std::string who, word;
+    if (!(words >> who)) continue;
+    LimitOverride o;
+    bool any = false;
+    while (words >> word) {
+      any = true;
+      if (word == "unlimited") {
+        o.v.fill(0);
+        continue;
+      }
+      std::size_t eq = word.find('=');
+      int idx = eq == std::string::npos ? -1 : RateLimits::index_of(word.substr(0, eq));
+      if (idx < 0) {
+        diags.push_back({file, n, "'" + word + "': expected NAME=NUMBER (messages_per_minute, messages_per_hour, "
+                                  "messages_per_day, recipients_per_minute, recipients_per_hour, recipients_per_day) or "
+                                  "unlimited"});
+        continue;
+      }
+      std::string num = word.substr(eq + 1);
+      if (num.empty() || num.size() > 9 || num.find_first_not_of("0123456789") != std::string::npos) {
+        diags.push_back({file, n, "'" + word + "': the limit must be a whole number (0 = no limit)"});
+        continue;
+      }
+      o.v[idx] = std::atoll(num.c_str());
+    }
+    if (!any) {
+      diags.push_back({file, n, "'" + who + "' has no limits: add NAME=NUMBER or unlimited"});
+      continue;
+    }
+    if (who.rfind("domain:", 0) == 0) out.domains[ascii_lower(who.substr(7))] = o;
+    else out.accounts[ascii_lower(who)] = o;
+  }
+  return out;
+}
+
+OutboundSender outbound_sender(const Envelope& env) {
+  OutboundSender s;
+  s.account = ascii_lower(env.auth_user.empty() ? env.mail_from : env.auth_user);
+  s.domain = domain_of(s.account);
+  if (s.domain.empty()) s.domain = domain_of(env.mail_from);
+  return s;
+}
+
+OutboundGuard::OutboundGuard(OutboundConfig cfg, BayesConfig store_cfg, LimitOverrides overrides)
+    : cfg_(std::move(cfg)), store_cfg_(std::move(store_cfg)), overrides_(std::move(overrides)) {}
+
+Status OutboundGuard::store(std::shared_ptr<StateStore>& out) const {
+  std::lock_guard lock(mu_);
+  if (!store_) {
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (now < next_try_) return last_error_;
+    auto r = open_state_store(store_cfg_);
+    if (!r.ok()) {
+      last_error_ = r.status();
+      next_try_ = now + 30;  // as the classifier: retried every 30 s
+      return last_error_;
+    }
+    store_ = r.value();
+  }
+  out = store_;
+  return Status::Ok();
+}
+
+RateLimits OutboundGuard::limits_for_account(const std::string& account) const {
+  RateLimits l = cfg_.user_limits;
+  if (auto it = overrides_.accounts.find(account); it != overrides_.accounts.end())
+    for (int i = 0; i < RateLimits::kCount; ++i)
+      if (it->second.v[i] >= 0) l.v[i] = static_cast<std::uint32_t>(it->second.v[i]);
+  return l;
+}
+
+RateLimits OutboundGuard::limits_for_domain(const std::string& domain) const {
+  RateLimits l = cfg_.domain_limits;
+  if (auto it = overrides_.domains.find(domain); it != overrides_.domains.end())
+    for (int i = 0; i < RateLimits::kCount; ++i)
+      if (it->second.v[i] >= 0) l.v[i] = static_cast<std::uint32_t>(it->second.v[i]);
+  return l;
+}
+
+Status OutboundGuard::held(const OutboundSender& s, std::optional<HoldInfo>& out) const {
+  out.reset();
+  std::shared_ptr<StateStore> st;
+  if (Status e = store(st); !e.ok()) return e;
+  for (const std::string& key : {"hold:u:" + s.account, "hold:d:" + s.domain}) {
+    if (key.size() == 7) continue;  // no domain
+    std::optional<std::string> v;
+    if (Status e = st->get(key, v); !e.ok()) return e;
+    if (v && (out = parse_hold(*v))) return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+Status OutboundGuard::make_hold(StateStore& st, const std::string& key, HoldInfo info,
+                                std::optional<HoldInfo>& hold) const {
+  bool created = false;
+  Status e = st.update(key, cfg_.hold_seconds, [&](std::optional<std::string>& v) {
+    created = !v || !parse_hold(*v);
+    if (created) v = hold_value(info);  // an existing hold is kept as it was (not extended)
+  });
+  if (e.ok() && created) hold = std::move(info);
+  return e;
+}
+
+Status OutboundGuard::count_message(const OutboundSender& s, std::size_t recipients, bool spam, std::int64_t now,
+                                    OutboundCounts& counts, std::optional<HoldInfo>& hold) const {
+  hold.reset();
+  counts = OutboundCounts{};
+  std::shared_ptr<StateStore> st;
+  if (Status e = store(st); !e.ok()) return e;
+  const auto rcpts = static_cast<std::uint32_t>(std::min<std::size_t>(recipients, 1000000));
+  auto bump = [&](const std::string& key, std::array<double, RateLimits::kCount>& c) {
+    return st->update(key, kRateTtl, [&](std::optional<std::string>& v) {
+      std::vector<Series> series = outbound_detail::decode(v ? std::string_view(*v) : std::string_view(), kRateWidths);
+      for (std::size_t w = 0; w < series.size(); ++w) {
+        series[w].add(now, 1, rcpts);
+        auto [m, r] = series[w].count(now);
+        c[w] = m;
+        c[w + 3] = r;
+      }
+      v = outbound_detail::encode(series);
+    });
+  };
+  if (Status e = bump("rate:u:" + s.account, counts.user); !e.ok()) return e;
+  if (!s.domain.empty())
+    if (Status e = bump("rate:d:" + s.domain, counts.domain); !e.ok()) return e;
+
+  auto over = [&](const RateLimits& l, const std::array<double, RateLimits::kCount>& c) -> int {
+    for (int i = 0; i < RateLimits::kCount; ++i)
+      if (l.v[i] != 0 && c[i] > l.v[i] + 1e-9) return i;
+    return -1;
+  };
+  auto limit_hold = [&](const std::string& key, std::string who, int i, double count, std::uint32_t limit) {
+    HoldInfo h{std::move(who),
+               fmt::format("{} passed: {:.0f} > {} in the last {}", RateLimits::name(i), count, limit,
+                           i % 3 == 0 ? "minute" : i % 3 == 1 ? "hour" : "day"),
+               now, now + cfg_.hold_seconds};
+    return make_hold(*st, key, std::move(h), hold);
+  };
+  if (int i = over(limits_for_account(s.account), counts.user); i >= 0) {
+    if (Status e = limit_hold("hold:u:" + s.account, s.account, i, counts.user[i], limits_for_account(s.account).v[i]);
+        !e.ok())
+      return e;
+  } else if (int j = s.domain.empty() ? -1 : over(limits_for_domain(s.domain), counts.domain); j >= 0) {
+    if (Status e = limit_hold("hold:d:" + s.domain, "domain " + s.domain, j, counts.domain[j],
+                              limits_for_domain(s.domain).v[j]);
+        !e.ok())
+      return e;
+  }
+  if (!spam) return Status::Ok();
+  std::optional<HoldInfo> spam_hold;
+  if (Status e = check_spam(*st, s.account, 1, 0, now, counts, spam_hold); !e.ok()) return e;
+  if (!hold) hold = std::move(spam_hold);
+  return Status::Ok();
+}
+
+Status OutboundGuard::check_spam(StateStore& st, const std::string& account, double spam, double complaints,
+                                 std::int64_t now, OutboundCounts& counts, std::optional<HoldInfo>& hold) const {
+  const std::vector<std::uint32_t> widths = {
+      static_cast<std::uint32_t>(std::max<std::int64_t>(1, cfg_.spam_window_seconds / outbound_detail::kSlots))};
+  Status e = st.update("spam:" + account, cfg_.spam_window_seconds * 2, [&](std::optional<std::string>& v) {
+    std::vector<Series> series = outbound_detail::decode(v ? std::string_view(*v) : std::string_view(), widths);
+    series[0].add(now, static_cast<std::uint32_t>(spam), static_cast<std::uint32_t>(complaints));
+    std::tie(counts.spam, counts.complaints) = series[0].count(now);
+    v = outbound_detail::encode(series);
+  });
+  if (!e.ok()) return e;
+  if (cfg_.hold_after_spam <= 0 || counts.spam + counts.complaints + 1e-9 < cfg_.hold_after_spam) return Status::Ok();
+  HoldInfo h{account,
+             fmt::format("{} + {} in the last {} s reached hold_after_spam = {}", plural(counts.spam, "spam verdict"),
+                         plural(counts.complaints, "complaint"), cfg_.spam_window_seconds, cfg_.hold_after_spam),
+             now, now + cfg_.hold_seconds};
+  return make_hold(st, "hold:u:" + account, std::move(h), hold);
+}
+
+Status OutboundGuard::add_complaint(const std::string& account, std::int64_t now, OutboundCounts& counts,
+                                    std::optional<HoldInfo>& hold) const {
+  hold.reset();
+  std::shared_ptr<StateStore> st;
+  if (Status e = store(st); !e.ok()) return e;
+  return check_spam(*st, ascii_lower(account), 0, 1, now, counts, hold);
+}
+
+Status OutboundGuard::note_sent(const OutboundSender& s, std::string_view message_id, std::string_view tag) const {
+  std::shared_ptr<StateStore> st;
+  if (Status e = store(st); !e.ok()) return e;
+  const std::int64_t ttl = std::int64_t{cfg_.message_id_days} * 86400;
+  if (std::string id = normalized_message_id(message_id); !id.empty())
+    if (Status e = st->update("mid:" + id, ttl, [&](std::optional<std::string>& v) { v = s.account; }); !e.ok())
+      return e;
+  if (tag.empty()) return Status::Ok();
+  // The tag -> account map changes never; one write a day keeps it alive.
+  std::optional<std::string> v;
+  if (Status e = st->get("tag:" + std::string(tag), v); !e.ok()) return e;
+  if (v && v->size() > 11 && v->substr(0, v->find('\t')) == s.account &&
+      std::atoll(v->c_str() + v->find('\t') + 1) > unix_seconds() - 86400)
+    return Status::Ok();
+  std::string val = s.account + "\t" + std::to_string(unix_seconds());
+  return st->update("tag:" + std::string(tag), ttl, [&](std::optional<std::string>& cur) { cur = val; });
+}
+
+Status OutboundGuard::note_quarantined(const std::string& account, std::string_view queue_id) const {
+  std::shared_ptr<StateStore> st;
+  if (Status e = store(st); !e.ok()) return e;
+  return st->update("heldq:" + account, 30 * 86400, [&](std::optional<std::string>& v) {
+    std::string list = v.value_or("");
+    if (std::count(list.begin(), list.end(), ' ') < 10000) list += std::string(queue_id) + " ";
+    v = list;
+  });
+}
+
+Status OutboundGuard::account_of_tag(std::string_view tag, std::string& account) const {
+  account.clear();
+  std::shared_ptr<StateStore> st;
+  if (Status e = store(st); !e.ok()) return e;
+  std::optional<std::string> v;
+  if (Status e = st->get("tag:" + std::string(tag.substr(0, 64)), v); !e.ok()) return e;
+  if (v) account = v->substr(0, v->find('\t'));
+  return Status::Ok();
+}
+
+Status OutboundGuard::account_of_message_id(std::string_view message_id, std::string& account) const {
+  account.clear();
+  std::string id = normalized_message_id(message_id);
+  if (id.empty()) return Status::Ok();
+  std::shared_ptr<StateStore> st;
+  if (Status e = store(st); !e.ok()) return e;
+  std::optional<std::string> v;
+  if (Status e = st->get("mid:" + id, v); !e.ok()) return e;
+  if (v) account = *v;
+  return Status::Ok();
+}
+
+Status OutboundGuard::release(const std::string& who, bool& was_held, std::vector<std::string>& queue_ids) const {
+  was_held = false;
+  queue_ids.clear();
+  std::shared_ptr<StateStore> st;
+  if (Status e = store(st); !e.ok()) return e;
+  const bool domain = who.rfind("domain:", 0) == 0;
+  const std::string name = ascii_lower(domain ? who.substr(7) : who);
+  std::vector<std::string> keys = domain ? std::vector<std::string>{"hold:d:" + name, "rate:d:" + name}
+                                         : std::vector<std::string>{"hold:u:" + name, "rate:u:" + name, "spam:" + name,
+                                                                    "heldq:" + name};
+  for (const std::string& key : keys) {
+    Status e = st->update(key, 0, [&](std::optional<std::string>& v) {
+      if (!v) return;
+      if (key.rfind("hold:", 0) == 0) was_held = true;
+      if (key.rfind("heldq:", 0) == 0) {
+        std::istringstream ids(*v);
+        for (std::string id; ids >> id;) queue_ids.push_back(id);
+      }
+      v.reset();
+    });
+    if (!e.ok()) return e;
+  }
+  return Status::Ok();
+}
+
+Status OutboundGuard::holds(std::vector<HoldInfo>& out) const {
+  out.clear();
+  std::shared_ptr<StateStore> st;
+  if (Status e = store(st); !e.ok()) return e;
+  std::vector<std::pair<std::string, std::string>> recs;
+  if (Status e = st->scan("hold:", 100000, recs); !e.ok()) return e;
+  for (const auto& [k, v] : recs)
+    if (auto h = parse_hold(v)) out.push_back(std::move(*h));
+  return Status::Ok();
+}
+
+Status OutboundGuard::site_key(std::string& out) const {
+  std::lock_guard lock(mu_);
+  const std::string& path = cfg_.site_key_file;
+  for (int attempt = 0; key_.empty() && attempt < 2; ++attempt) {
+    std::ifstream in(path, std::ios::binary);
+    if (in.is_open()) {
+      std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+      if (key.size() < 16)
+        return Status::InvalidArgument("outbound: the site key in " + path + " is shorter than 16 characters");
+      key_ = key;
+      break;
+    }
+    // First use: a random key, readable by us only. O_EXCL: another
+    // process creating it at the same time wins, and we read its key.
+    unsigned char raw[32];
+    if (getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
+      return Status::IOError("outbound: no random bytes for a new site key");
+    std::string key;
+    for (unsigned char c : raw) key += fmt::format("{:02x}", c);
+    FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd && errno == EEXIST) continue;
+    if (!fd) return Status::IOError("outbound: cannot create the site key " + path + ": " + std::strerror(errno));
+    if (write_all(fd.get(), key + "\n") != 0) return Status::IOError("outbound: cannot write the site key " + path);
+    key_ = key;
+  }
+  if (key_.empty()) return Status::IOError("outbound: cannot read the site key " + path);
+  out = key_;
+  return Status::Ok();
+}
+
+Status OutboundGuard::tag_of(const std::string& account, std::string& tag) const {
+  std::string key;
+  if (Status e = site_key(key); !e.ok()) return e;
+  GString_ hex(g_compute_hmac_for_data(G_CHECKSUM_SHA256, reinterpret_cast<const guchar*>(key.data()), key.size(),
+                                       reinterpret_cast<const guchar*>(account.data()), account.size()));
+  if (!hex) return Status::Internal("outbound: HMAC failed");
+  tag.assign(hex.get(), 32);  // 128 bits
+  return Status::Ok();
+}
+
+}  // namespace spamgate
