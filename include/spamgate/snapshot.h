@@ -192,6 +192,11 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
                                                       std::vector<Diagnostic>& diags, bool network = false,
                                                       const Snapshot* previous = nullptr, bool bayes = true);
 
+// The outbound guard of `c` ([outbound], its overrides file read now; a
+// bad line is a Diagnostic and gives nullptr). The milter's comes with the
+// snapshot; `learn --arf` and `release` build their own.
+std::shared_ptr<OutboundGuard> make_outbound_guard(const Config& c, std::vector<Diagnostic>& diags);
+
 // The config file used when none is given: /etc/spamgate/spamgate.toml if it
 // exists, else conf/spamgate.toml of the source tree this binary was built from.
 std::string default_config_path();

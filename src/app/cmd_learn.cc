@@ -2,11 +2,17 @@
 //
 //   spamgate learn --ham|--spam [--forget] PATH...   files, directories, mbox files, - (stdin)
 //   spamgate learn --stats                           the store's counts
+//   spamgate learn --arf FILE...                     feedback-loop abuse reports (RFC 5965)
 // Each message is learned once (by digest); learning it as the other class
 // moves it; --forget removes it. Messages are written in batches of 100, each
 // batch one atomic change of the store. On a terminal, progress (count,
 // rate, ETA) is shown on stderr; totals go to stdout.
-// Exit: 0 done; 1 some input unreadable; 2 usage/config error; 3 store error.
+// --arf: each report's enclosed original is learned as spam, and when our
+// sender tag ([outbound] tag_header) or its Message-ID names one of our
+// accounts, a complaint counts against it (outbound.h): enough complaints
+// and spam verdicts in [outbound] spam_window hold the account.
+// Exit: 0 done; 1 some input unreadable (or not a report); 2 usage/config
+// error; 3 store error.
 #include <unistd.h>
 
 #include <chrono>
@@ -17,9 +23,12 @@
 
 #include "app/commands.h"
 #include "app/common.h"
+#include "checks/builtin.h"
 #include "config/config.h"
 #include "spamgate/bayes.h"
+#include "outbound/arf.h"
 #include "spamgate/message.h"
+#include "spamgate/outbound.h"
 #include "util/log.h"
 
 namespace spamgate::app {
@@ -29,11 +38,15 @@ namespace {
 const char* kUsage =
     "usage: spamgate learn [--config F] --ham|--spam [--forget] PATH...\n"
     "       spamgate learn [--config F] --stats\n"
+    "       spamgate learn [--config F] --arf FILE...\n"
     "  PATH     a message file, a directory of them, an mbox file, or - for stdin\n"
     "  --ham    learn the messages as ham (wanted mail)\n"
     "  --spam   learn them as spam\n"
     "  --forget unlearn them (whichever class they were learned as)\n"
-    "  --stats  print how many ham and spam messages and tokens the store holds\n";
+    "  --stats  print how many ham and spam messages and tokens the store holds\n"
+    "  --arf    read feedback-loop abuse reports (multipart/report; report-type=feedback-report):\n"
+    "           learn each enclosed original as spam and count a complaint against the account that\n"
+    "           sent it (found by our sender tag header, else by its Message-ID)\n";
 
 void print_totals(const BayesStore& store, const StoreTotals& t) {
   std::printf("store: %s\nham: %llu\nspam: %llu\ntokens: %llu\n", store.describe().c_str(),
@@ -41,15 +54,123 @@ void print_totals(const BayesStore& store, const StoreTotals& t) {
               static_cast<unsigned long long>(t.tokens));
 }
 
+// The account that sent `original` (our tag header first, then the
+// Message-ID map); "" when it is not ours. `how` says which one found it.
+Status account_of(const OutboundGuard& guard, const Message& original, std::string& account, std::string& how) {
+  account.clear();
+  if (const Header* tag = original.first(guard.config().tag_header)) {
+    if (Status s = guard.account_of_tag(tag->decoded, account); !s.ok()) return s;
+    if (!account.empty()) {
+      how = "sender tag";
+      return Status::Ok();
+    }
+  }
+  if (const Header* mid = original.first("Message-ID")) {
+    if (Status s = guard.account_of_message_id(mid->decoded, account); !s.ok()) return s;
+    if (!account.empty()) how = "Message-ID";
+  }
+  return Status::Ok();
+}
+
+int learn_arf(const Config& config, BayesStore& store, const std::vector<std::string>& args) {
+  std::vector<Diagnostic> diags;
+  std::shared_ptr<OutboundGuard> guard = config.outbound.enabled ? make_outbound_guard(config, diags) : nullptr;
+  for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
+  std::size_t reports = 0, bad = 0, learned = 0, complaints = 0;
+  for (const std::string& path : expand_inputs(args)) {
+    std::ifstream file;
+    if (path != "-") file.open(path, std::ios::binary);
+    std::istream& in = path == "-" ? std::cin : file;
+    std::error_code ec;
+    if (path != "-" && (!file || std::filesystem::is_directory(path, ec))) {
+      std::cerr << "spamgate: " << path << ": cannot read\n";
+      ++bad;
+      continue;
+    }
+    bool store_failed = false;
+    for_each_message(in, config.limits.max_scan_bytes, [&](std::string& bytes) {
+      if (store_failed) return;
+      FeedbackReport report;
+      if (Status s = parse_feedback_report(bytes, report); !s.ok()) {
+        std::cerr << "spamgate: " << path << ": not a feedback report: " << s.message() << "\n";
+        ++bad;
+        return;
+      }
+      ++reports;
+      Message original = parse_message(report.original, config.limits);
+      const Header* mid = original.first("Message-ID");
+      std::string line = path + ": feedback-type=" + (report.feedback_type.empty() ? "?" : report.feedback_type) +
+                         " original " + (mid ? clip(mid->decoded, 120) : "(no Message-ID)");
+      if (report.feedback_type == "not-spam") {  // RFC 6650: a report that the message was wanted
+        std::printf("%s: not-spam report: not learned, no complaint\n", line.c_str());
+        return;
+      }
+      if (report.headers_only) {
+        line += ": headers only, not learned";
+      } else {
+        std::vector<LearnOutcome> outcomes;
+        LearnItem item{message_digest(original), tokenize(original, config.bayes).hashes};
+        if (Status s = store.learn({item}, LearnClass::kSpam, false, outcomes); !s.ok()) {
+          std::cerr << "spamgate: " << s.message() << "\n";
+          store_failed = true;
+          return;
+        }
+        ++learned;
+        line += outcomes[0] == LearnOutcome::kAlready ? ": already learned as spam"
+                : outcomes[0] == LearnOutcome::kMoved ? ": moved from ham to spam"
+                                                      : ": learned as spam";
+      }
+      std::string account, how;
+      if (guard) {
+        if (Status s = account_of(*guard, original, account, how); !s.ok()) {
+          std::cerr << "spamgate: " << s.message() << "\n";
+          store_failed = true;
+          return;
+        }
+      }
+      if (account.empty()) {
+        std::printf("%s; not sent by one of our accounts\n", line.c_str());
+        return;
+      }
+      OutboundCounts counts;
+      std::optional<HoldInfo> hold;
+      if (Status s = guard->add_complaint(account, unix_seconds(), counts, hold); !s.ok()) {
+        std::cerr << "spamgate: " << s.message() << "\n";
+        store_failed = true;
+        return;
+      }
+      ++complaints;
+      std::printf("%s; complaint against %s (found by %s): %.0f complaint(s) + %.0f spam verdict(s) in the last %d s, "
+                  "hold at %d\n",
+                  line.c_str(), account.c_str(), how.c_str(), counts.complaints, counts.spam,
+                  config.outbound.spam_window_seconds, config.outbound.hold_after_spam);
+      if (hold) {
+        std::printf("%s is now held until %s: %s\n", hold->who.c_str(), format_unix_time(hold->until).c_str(),
+                    hold->reason.c_str());
+        log().warn("outbound: HOLD {}: {} (feedback report {}); held until {} (spamgate release {})", hold->who,
+                   hold->reason, path, format_unix_time(hold->until), hold->who);
+      }
+    });
+    if (store_failed) return 3;
+  }
+  std::printf("reports: %zu read, %zu learned as spam, %zu complaints counted, %zu unreadable or not reports\n",
+              reports, learned, complaints, bad);
+  return bad > 0 ? 1 : 0;
+}
+
 }  // namespace
 
 int cmd_learn(int argc, char** argv) {
-  CommandFlags own{{"--ham", "--spam", "--forget", "--stats"}, {}, {}};
+  CommandFlags own{{"--ham", "--spam", "--forget", "--stats", "--arf"}, {}, {}};
   auto opt = parse_options(argc, argv, 2, kUsage, own);
   if (!opt) return 2;
   const bool stats = opt->has("--stats");
-  const bool ham = opt->has("--ham"), spam = opt->has("--spam");
-  if (!stats && (ham == spam || opt->args.empty())) {
+  const bool ham = opt->has("--ham"), spam = opt->has("--spam"), arf = opt->has("--arf");
+  if (arf && (ham || spam || stats || opt->has("--forget") || opt->args.empty())) {
+    std::cerr << "spamgate: learn --arf takes report files only (they are learned as spam)\n" << kUsage;
+    return 2;
+  }
+  if (!stats && !arf && (ham == spam || opt->args.empty())) {
     std::cerr << "spamgate: learn needs exactly one of --ham or --spam and at least one PATH\n" << kUsage;
     return 2;
   }
@@ -81,6 +202,8 @@ int cmd_learn(int argc, char** argv) {
     print_totals(store, totals);
     return 0;
   }
+
+  if (arf) return learn_arf(config, store, opt->args);
 
   const LearnClass cls = spam ? LearnClass::kSpam : LearnClass::kHam;
   const bool forget = opt->has("--forget");

@@ -13,8 +13,10 @@ const char* kUsage =
     "  explain  show every rule that hit a message, with scores, descriptions and matched text\n"
     "  lint     check the config and rule files; prints file:line: message per error\n"
     "  milter   run the libmilter daemon for Postfix (socket from [milter] in the config)\n"
-    "  learn    teach the Bayes classifier ham or spam (--ham|--spam [--forget] PATH...), or --stats\n"
+    "  learn    teach the Bayes classifier ham or spam (--ham|--spam [--forget] PATH...), --stats,\n"
+    "           or read feedback-loop abuse reports (--arf FILE...)\n"
     "  eval     measure false positives and detection on labelled mail (rules only and rules + Bayes)\n"
+    "  release  lift an outbound hold on an account or domain (--list: every hold in force)\n"
     "  bench    measure messages/s, MB/s, latency and memory on a directory of messages\n"
     "every command takes --config F (default /etc/spamgate/spamgate.toml, else conf/spamgate.toml)\n";
 
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return spamgate::app::cmd_bench(argc, argv);
     if (cmd == "learn") return spamgate::app::cmd_learn(argc, argv);
     if (cmd == "eval") return spamgate::app::cmd_eval(argc, argv);
+    if (cmd == "release") return spamgate::app::cmd_release(argc, argv);
     if (cmd == "milter") return spamgate::app::cmd_milter(argc, argv);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::cout << kUsage;

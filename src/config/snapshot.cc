@@ -76,6 +76,24 @@ std::string default_config_path() {
   return std::string(SPAMGATE_SOURCE_DIR) + "/conf/spamgate.toml";
 }
 
+std::shared_ptr<OutboundGuard> make_outbound_guard(const Config& c, std::vector<Diagnostic>& diags) {
+  const OutboundConfig& ob = c.outbound;
+  LimitOverrides overrides;
+  if (!ob.overrides_file.empty()) {
+    std::ifstream in(ob.overrides_file, std::ios::binary);
+    if (in.is_open()) {  // a missing file is no error: no overrides
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::size_t before = diags.size();
+      overrides = parse_limit_overrides(text, ob.overrides_file, diags);
+      if (diags.size() != before) return nullptr;
+    }
+  }
+  BayesConfig store = c.bayes;
+  if (!ob.store.empty()) store.store = ob.store;
+  if (!ob.redis.empty()) store.redis = ob.redis;
+  return std::make_shared<OutboundGuard>(ob, store, std::move(overrides));
+}
+
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
                                                       std::vector<Diagnostic>& diags, bool network,
                                                       const Snapshot* previous, bool bayes) {
@@ -152,19 +170,8 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   if (bayes && snap->config.bayes.enabled) snap->checks.push_back(std::make_unique<BayesCheck>(snap->config.bayes));
   if (const OutboundConfig& ob = snap->config.outbound; ob.enabled) {
     snap->checks.push_back(std::make_unique<SenderDomainCheck>(ob.sender_domains));
-    LimitOverrides overrides;
-    if (!ob.overrides_file.empty()) {
-      std::ifstream in(ob.overrides_file, std::ios::binary);
-      if (in.is_open()) {
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        overrides = parse_limit_overrides(text, ob.overrides_file, diags);
-        if (diags.size() != before) return Status::InvalidArgument("outbound limit overrides have errors");
-      }
-    }
-    BayesConfig store = snap->config.bayes;
-    if (!ob.store.empty()) store.store = ob.store;
-    if (!ob.redis.empty()) store.redis = ob.redis;
-    snap->outbound = std::make_shared<OutboundGuard>(ob, store, std::move(overrides));
+    snap->outbound = make_outbound_guard(snap->config, diags);
+    if (!snap->outbound) return Status::InvalidArgument("outbound limit overrides have errors");
   }
   snap->checks.push_back(std::make_unique<MetaCheck>(rules));
   return std::shared_ptr<const Snapshot>(std::move(snap));

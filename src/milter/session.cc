@@ -306,10 +306,10 @@ EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, Heade
       } else if (Status st = guard->note_quarantined(sender.account, label); !st.ok()) {
         log().warn("{}: outbound: cannot remember the held queue id: {}", label, st.message());
       }
-      note = std::string(" outbound=") + (new_hold ? "hold" : "held") + " action=quarantine";
+      note = std::string(" outbound=") + (new_hold ? "hold" : "held") + ":quarantine";
       return EomAction::kAccept;
     }
-    note = std::string(" outbound=") + (new_hold ? "hold" : "held") + " action=tempfail";
+    note = std::string(" outbound=") + (new_hold ? "hold" : "held") + ":tempfail";
     sink.reply("451", "4.7.1", "Sending from this account is paused after unusual activity; please contact support");
     return EomAction::kTempfail;
   }

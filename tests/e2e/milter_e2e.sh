@@ -13,6 +13,7 @@ BIN=$(readlink -f "$1")
 SRC=$(readlink -f "$2")
 HERE="$SRC/tests/e2e"
 source "$HERE/postfix_env.sh"
+source "$HERE/e2e_lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "milter_e2e: needs root to run a private Postfix; skipped"
@@ -38,12 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass=0; fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-has() { grep -qF -- "$2" "$1"; }
-hasnt() { ! grep -qF -- "$2" "$1"; }
 
 write_config() {  # extra TOML lines as $1, extra [milter] lines as $2
   cat > "$T/spamgate.toml" <<CF
@@ -79,41 +74,8 @@ $2
 CF
 }
 
-start_milter() {
-  "$BIN" milter --config "$T/spamgate.toml" &
-  MILTER_PID=$!
-  for _ in $(seq 1 100); do
-    (exec 3<> /dev/tcp/127.0.0.1/$MPORT) 2> /dev/null && return 0
-    sleep 0.05
-  done
-  echo "milter did not start"; cat "$T/spamgate.log"; return 1
-}
 
-# Sends FILE with swaks (extra args after it) and prints the delivered file.
-deliver() {
-  local file=$1; shift
-  local before after
-  before=$(find "$T/sink" -type f | wc -l)
-  swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
-        --data "@$file" "$@" > "$T/swaks.out" 2>&1
-  after=$(pf_wait_delivered "$T" $((before + 1)) 20)
-  [ "$after" -gt "$before" ] && ls -t "$T"/sink/* | head -n 1
-}
 
-# True if the LF-normalised body of message $1 is the start of the delivered
-# file $2's body (smtp-sink appends empty lines).
-body_intact() {
-  python3 - "$1" "$2" <<'PY'
-import sys
-orig = open(sys.argv[1], "rb").read().replace(b"\r\n", b"\n")
-got = open(sys.argv[2], "rb").read()
-ob = orig.split(b"\n\n", 1)[1]
-# the delivered file: smtp-sink pseudo-headers, then the message
-msg = got.split(b"\n", 5)  # skip nothing; find the message's own header end
-gb = got.split(b"\n\n", 1)[1]
-sys.exit(0 if gb.startswith(ob) and gb[len(ob):].strip(b"\n") == b"" else 1)
-PY
-}
 
 # A DKIM key for outside.example, made here (opendkim-genkey); its public
 # half goes into the zone as <=250-byte TXT strings.
@@ -222,20 +184,6 @@ check "IPv6 client logged" grep -q "client=2001:db8::5 " "$T/spamgate.log"
 
 # --- ClamAV: malware rejected with the support text --------------------------
 hexof() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
-wait_log() {  # wait up to 15 s for the Nth (default 1st) line with TEXT in the milter log
-  for _ in $(seq 1 150); do [ "$(grep -cF -- "$1" "$T/spamgate.log")" -ge "${2:-1}" ] && return 0; sleep 0.1; done
-  return 1
-}
-reload_wait() {  # SIGUSR1, then wait (up to 15 s) until the reload was taken or refused
-  local n
-  n=$(grep -cE 'reload \(.*\): [0-9]+ rules|reload \(.*\) refused' "$T/spamgate.log" || true)
-  kill -USR1 "$MILTER_PID"
-  for _ in $(seq 1 150); do
-    [ "$(grep -cE 'reload \(.*\): [0-9]+ rules|reload \(.*\) refused' "$T/spamgate.log" || true)" -gt "$n" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
 EICAR_REPLY="550 5.7.1 Your email was rejected because it contains the Spamgate.Test.EICAR"
 before=$(find "$T/sink" -type f | wc -l)
 swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
