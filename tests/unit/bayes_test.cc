@@ -13,6 +13,7 @@
 #include "bayes/token_table.h"
 #include "checks/bayes.h"
 #include "dns_server.h"
+#include "redis_server.h"
 #include "spamgate/bayes.h"
 #include "spamgate/message.h"
 #include "spamgate/pipeline.h"
@@ -136,34 +137,6 @@ TEST(BayesCombine, NoVerdictBeforeTheMinimumIsLearned) {
   EXPECT_TRUE(combine({{50, 0}}, StoreTotals{200, 200, 1}, cfg).ready);
 }
 
-// A private redis-server on a loopback port, no persistence.
-class RedisServer {
- public:
-  RedisServer() {
-    port_ = test::free_port(SOCK_STREAM);
-    pid_ = test::spawn_quiet({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--dir", dir_.path()});
-    for (int i = 0; pid_ > 0 && i < 200; ++i) {  // until it answers (at most 10 s)
-      timeval tv{0, 200000};
-      redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
-      bool up = c != nullptr && c->err == 0;
-      if (c != nullptr) redisFree(c);
-      if (up) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  ~RedisServer() { test::stop_group(pid_); }
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  bool up() const { return pid_ > 0; }
-
- private:
-  test::TempDir dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
-
 // Runs every store test against both back ends.
 class BayesStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -171,7 +144,7 @@ class BayesStoreTest : public ::testing::TestWithParam<std::string> {
     cfg_.store = GetParam();
     cfg_.path = dir_.path() + "/bayes";
     if (GetParam() == "redis") {
-      redis_ = std::make_unique<RedisServer>();
+      redis_ = std::make_unique<test::RedisServer>();
       ASSERT_TRUE(redis_->up()) << "redis-server (Debian package redis-server) is needed for the Redis store tests";
       cfg_.redis = redis_->address();
     }
@@ -189,7 +162,7 @@ class BayesStoreTest : public ::testing::TestWithParam<std::string> {
   }
   test::TempDir dir_;
   BayesConfig cfg_;
-  std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<test::RedisServer> redis_;
 };
 
 TEST_P(BayesStoreTest, RoundTripCountsAndTotals) {
