@@ -7,16 +7,19 @@
 #
 # usage: bench/postfix_bench.sh [--messages N] [--clients C] [--per-connection K]
 #                               [--rspamd] [--milter SOCKET NAME] [DIR ...]
-#                               [--transport unix|inet] [--clamav]
+#                               [--transport unix|inet] [--clamav] [--login USER]
 #   --transport: how Postfix reaches spamgate and Rspamd (default unix: over
 #   TCP loopback, Postfix's small unanswered macro packets wait for delayed
 #   ACKs, ~40 ms each; see bench/RESULTS.md).
+#   --login: every client authenticates (XCLIENT LOGIN=USER): outbound mail,
+#   through the outbound guard (rate windows, tag, Message-ID map) with no
+#   limit and no hold, so its per-message store cost is what is measured.
 #   DIR defaults to ../shared/corpus (else corpus/). --milter adds any other
 #   milter already listening on SOCKET (e.g. inet:127.0.0.1:11332) under NAME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
-N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; DIRS=()
+N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; DIRS=(); LOGIN=""
 while [ $# -gt 0 ]; do
   case $1 in
     --messages) N=$2; shift 2 ;;
@@ -24,6 +27,7 @@ while [ $# -gt 0 ]; do
     --per-connection) PER=$2; shift 2 ;;
     --rspamd) RSPAMD=1; shift ;;
     --clamav) CLAMAV=1; shift ;;
+    --login) LOGIN=$2; shift 2 ;;
     --transport) TRANSPORT=$2; shift 2 ;;
     --milter) EXTRA_SOCK=$2; EXTRA_NAME=$3; shift 3 ;;
     *) DIRS+=("$1"); shift ;;
@@ -68,8 +72,8 @@ run() {  # NAME SOCKET PROCESS_PATTERN
   PF_SINK_DUMP=0 pf_start "$T/pf" "$SMTP" "$SINK" "$sock"
   for _ in $(seq 1 100); do (exec 3<> /dev/tcp/127.0.0.1/$SMTP) 2> /dev/null && break; sleep 0.05; done
   head -n 100 "$T/files.txt" > "$T/warm.txt"
-  python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --files-from "$T/warm.txt" > /dev/null 2>&1 || true
-  python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --per-connection "$PER" \
+  python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --login "$LOGIN" --files-from "$T/warm.txt" > /dev/null 2>&1 || true
+  python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --per-connection "$PER" --login "$LOGIN" \
     --files-from "$T/files.txt" --latency-out "$T/lat.txt" > "$T/send.txt" 2> "$T/send.err" || true
   local rss=0
   [ -n "$pat" ] && rss=$(peak_rss_kb "$pat")
@@ -102,7 +106,12 @@ level = "info"
 target = "$T/spamgate.log"
 [milter]
 socket = "$( [ "$TRANSPORT" = unix ] && echo "unix:$T/spamgate.sock" || echo "inet:$SG@127.0.0.1")"
+[outbound]
+hold_after_spam = 0
+overrides_file = "$T/limits.conf"
 CF
+echo "${LOGIN:-nobody@example.org} unlimited" > "$T/limits.conf"
+echo "domain:${LOGIN#*@} unlimited" >> "$T/limits.conf"
 if [ -n "${CLAMAV:-}" ]; then  # --clamav: our signatures, default [clamav] settings
   cat >> "$T/sg.toml" <<CF
 [clamav]

@@ -116,6 +116,33 @@ check "learn --forget" grep -q "1 forgotten" "$T/l5"
 check "learn: mbox split into its messages (already learned ones)" grep -q "2 messages .*0 learned, 2 already learned" "$T/l6"
 "$BIN" learn --config "$T/learn/sg.toml" --ham > /dev/null 2>&1
 check "learn without a path is a usage error" test $? -eq 2
+# learn --arf: feedback reports; the originals learned as spam (not a
+# headers-only copy, not a not-spam report); other mail refused by name
+ARF="$SRC/corpus/arf"
+"$BIN" learn --config "$T/learn/sg.toml" --stats > "$T/a0" 2>&1
+"$BIN" learn --config "$T/learn/sg.toml" --arf "$ARF/abuse_not_ours.eml" "$ARF/abuse_headers_only.eml" \
+  "$ARF/not_spam_report.eml" "$ARF/original_message_id.eml" > "$T/a1" 2> "$T/a1.err"
+check "learn --arf: exit 1 when an input is not a report" test $? -eq 1
+check "learn --arf: the original learned as spam" grep -q "abuse_not_ours.eml: feedback-type=abuse original <win-77@lotto-board.example>: learned as spam; not sent by one of our accounts" "$T/a1"
+check "learn --arf: headers only are not learned" grep -q "abuse_headers_only.eml: .*headers only, not learned" "$T/a1"
+check "learn --arf: a not-spam report is not learned" grep -q "not_spam_report.eml: .*not-spam report: not learned, no complaint" "$T/a1"
+check "learn --arf: other mail is named and refused" grep -q "original_message_id.eml: not a feedback report: not multipart/report" "$T/a1.err"
+check "learn --arf: totals" grep -q "reports: 3 read, 1 learned as spam, 0 complaints counted, 1 unreadable or not reports" "$T/a1"
+"$BIN" learn --config "$T/learn/sg.toml" --stats > "$T/a2" 2>&1
+check "learn --arf: one more spam in the store" \
+  test "$(sed -n 's/^spam: //p' "$T/a2")" -eq $(( $(sed -n 's/^spam: //p' "$T/a0") + 1 ))
+"$BIN" learn --config "$T/learn/sg.toml" --arf --ham "$ARF/abuse_not_ours.eml" > /dev/null 2>&1
+check "learn --arf with --ham is a usage error" test $? -eq 2
+# release: nothing held in a new store; usage errors
+"$BIN" release --config "$T/learn/sg.toml" --list > "$T/r1" 2>&1
+check "release --list on a new store: no holds" grep -qx "0 hold(s)" "$T/r1"
+"$BIN" release --config "$T/learn/sg.toml" > /dev/null 2>&1
+check "release without a name is a usage error" test $? -eq 2
+"$BIN" release --config "$T/learn/sg.toml" nobody@example.org > "$T/r2" 2>&1
+check "release of one not held: exit 1, said so" bash -c "[ $? -eq 1 ] && grep -q 'nobody@example.org was not held' '$T/r2'"
+"$BIN" --help > "$T/help" 2>&1
+check "--help lists release" grep -q "^  release  lift an outbound hold" "$T/help"
+
 "$BIN" explain --config "$T/learn/sg.toml" "$EV/spam/pills.eml" > "$T/ex" 2>&1
 check "explain shows the Bayes band" grep -q "BAYES_9" "$T/ex"
 check "explain shows the Bayes probability and strongest tokens" grep -q 'p=[01]\.[0-9]* from [0-9]* tokens; strongest: .*meds' "$T/ex"
