@@ -40,11 +40,11 @@
 #include <vector>
 
 #include "spamgate/bayes.h"
+#include "spamgate/state_store.h"
 #include "spamgate/status.h"
 
 namespace spamgate {
 
-class StateStore;
 struct Diagnostic;
 struct Envelope;
 
@@ -165,8 +165,12 @@ class OutboundGuard {
   Status store(std::shared_ptr<StateStore>& out) const;
   Status site_key(std::string& out) const;
   Status make_hold(StateStore& st, const std::string& key, HoldInfo info, std::optional<HoldInfo>& hold) const;
-  Status check_spam(StateStore& st, const std::string& account, double spam, double complaints, std::int64_t now,
-                    OutboundCounts& counts, std::optional<HoldInfo>& hold) const;
+  // The spam window of `account` plus these verdicts/complaints; fills `counts`.
+  StateStore::Update spam_update(const std::string& account, std::uint32_t spam, std::uint32_t complaints,
+                                 std::int64_t now, OutboundCounts& counts) const;
+  // Holds `account` when `counts` reached hold_after_spam.
+  Status spam_hold(StateStore& st, const std::string& account, std::int64_t now, const OutboundCounts& counts,
+                   std::optional<HoldInfo>& hold) const;
 
   OutboundConfig cfg_;
   BayesConfig store_cfg_;

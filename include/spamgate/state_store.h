@@ -37,7 +37,17 @@ class StateStore {
   // (0: never). `fn` must only compute: it may run more than once (Redis
   // retries) and, for LMDB, runs inside the write transaction.
   using UpdateFn = std::function<void(std::optional<std::string>& value)>;
-  virtual Status update(std::string_view key, std::int64_t ttl_seconds, const UpdateFn& fn) = 0;
+  struct Update {
+    std::string key;
+    std::int64_t ttl_seconds = 0;
+    UpdateFn fn;
+  };
+  // Several keys in one atomic change (one LMDB commit, one Redis
+  // MULTI/EXEC): a message's windows cost one disk sync, not one per key.
+  virtual Status update_many(const std::vector<Update>& updates) = 0;
+  Status update(std::string_view key, std::int64_t ttl_seconds, const UpdateFn& fn) {
+    return update_many({Update{std::string(key), ttl_seconds, fn}});
+  }
   virtual Status get(std::string_view key, std::optional<std::string>& value) const = 0;
   // Every live record whose key starts with `prefix` (at most `max`), by key.
   virtual Status scan(std::string_view prefix, std::size_t max,

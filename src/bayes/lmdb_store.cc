@@ -147,45 +147,14 @@ class LmdbStore final : public BayesStore, public StateStore {
     return Status::Ok();
   }
 
-  Status update(std::string_view key, std::int64_t ttl_seconds, const UpdateFn& fn) override {
-    if (Status s = state_usable(key, true); !s.ok()) return s;
+  Status update_many(const std::vector<Update>& updates) override {
+    for (const Update& u : updates)
+      if (Status s = state_usable(u.key, true); !s.ok()) return s;
     Txn txn;
     if (int rc = txn.begin(env_.get(), 0); rc != 0) return fail("write", rc);
     const std::int64_t now = unix_now();
-    MDB_val k = val_of(key.data(), key.size()), v;
-    std::optional<std::string> value;
-    std::uint64_t old_expiry = 0;
-    int rc = mdb_get(txn.get(), state_, &k, &v);
-    bool existed = rc == 0;
-    if (rc != 0 && rc != MDB_NOTFOUND) return fail("read", rc);
-    if (existed) {
-      if (v.mv_size < 8) return Status::Corruption("state: " + path_ + ": bad record");
-      std::memcpy(&old_expiry, v.mv_data, 8);
-      if (old_expiry == 0 || static_cast<std::int64_t>(old_expiry) > now)
-        value.emplace(static_cast<const char*>(v.mv_data) + 8, v.mv_size - 8);
-    }
-    fn(value);
-    if (existed && old_expiry != 0) {
-      std::string ik = expiry_key(old_expiry, key);
-      MDB_val ikv = val_of(ik.data(), ik.size());
-      if (int r = mdb_del(txn.get(), expiry_, &ikv, nullptr); r != 0 && r != MDB_NOTFOUND) return fail("write", r);
-    }
-    if (!value) {
-      if (existed)
-        if (int r = mdb_del(txn.get(), state_, &k, nullptr); r != 0 && r != MDB_NOTFOUND) return fail("write", r);
-    } else {
-      std::uint64_t expiry = ttl_seconds > 0 ? static_cast<std::uint64_t>(now + ttl_seconds) : 0;
-      std::string rec(8, '\0');
-      std::memcpy(rec.data(), &expiry, 8);
-      rec += *value;
-      MDB_val nv = val_of(rec.data(), rec.size());
-      if (int r = mdb_put(txn.get(), state_, &k, &nv, 0); r != 0) return fail("write", r);
-      if (expiry != 0) {
-        std::string ik = expiry_key(expiry, key);
-        MDB_val ikv = val_of(ik.data(), ik.size()), empty = val_of("", 0);
-        if (int r = mdb_put(txn.get(), expiry_, &ikv, &empty, 0); r != 0) return fail("write", r);
-      }
-    }
+    for (const Update& u : updates)
+      if (Status s = update_one(txn.get(), u, now); !s.ok()) return s;
     if (Status s = prune_expired(txn.get(), now); !s.ok()) return s;
     if (int r = txn.commit(); r != 0) return fail("commit", r);
     return Status::Ok();
@@ -231,6 +200,43 @@ class LmdbStore final : public BayesStore, public StateStore {
     if (!has_state_) return Status::IOError("state: " + path_ + " has no state table and is read-only for this process");
     if (write && read_only_) return Status::IOError("state: " + path_ + " is read-only for this process");
     if (key.size() > 400) return Status::InvalidArgument("state: key longer than 400 bytes");
+    return Status::Ok();
+  }
+
+  Status update_one(MDB_txn* t, const Update& u, std::int64_t now) {
+    MDB_val k = val_of(u.key.data(), u.key.size()), v;
+    std::optional<std::string> value;
+    std::uint64_t old_expiry = 0;
+    int rc = mdb_get(t, state_, &k, &v);
+    const bool existed = rc == 0;
+    if (rc != 0 && rc != MDB_NOTFOUND) return fail("read", rc);
+    if (existed) {
+      if (v.mv_size < 8) return Status::Corruption("state: " + path_ + ": bad record");
+      std::memcpy(&old_expiry, v.mv_data, 8);
+      if (old_expiry == 0 || static_cast<std::int64_t>(old_expiry) > now)
+        value.emplace(static_cast<const char*>(v.mv_data) + 8, v.mv_size - 8);
+    }
+    u.fn(value);
+    if (existed && old_expiry != 0) {
+      std::string ik = expiry_key(old_expiry, u.key);
+      MDB_val ikv = val_of(ik.data(), ik.size());
+      if (int r = mdb_del(t, expiry_, &ikv, nullptr); r != 0 && r != MDB_NOTFOUND) return fail("write", r);
+    }
+    if (!value) {
+      if (existed)
+        if (int r = mdb_del(t, state_, &k, nullptr); r != 0 && r != MDB_NOTFOUND) return fail("write", r);
+      return Status::Ok();
+    }
+    std::uint64_t expiry = u.ttl_seconds > 0 ? static_cast<std::uint64_t>(now + u.ttl_seconds) : 0;
+    std::string rec(8, '\0');
+    std::memcpy(rec.data(), &expiry, 8);
+    rec += *value;
+    MDB_val nv = val_of(rec.data(), rec.size());
+    if (int r = mdb_put(t, state_, &k, &nv, 0); r != 0) return fail("write", r);
+    if (expiry == 0) return Status::Ok();
+    std::string ik = expiry_key(expiry, u.key);
+    MDB_val ikv = val_of(ik.data(), ik.size()), empty = val_of("", 0);
+    if (int r = mdb_put(t, expiry_, &ikv, &empty, 0); r != 0) return fail("write", r);
     return Status::Ok();
   }
 

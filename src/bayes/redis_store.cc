@@ -168,33 +168,48 @@ class RedisStore final : public BayesStore, public StateStore {
     return Status::Ok();
   }
 
-  // WATCH, GET, then MULTI/SET or DEL/EXEC; EXEC answers nil when another
-  // client wrote the key after WATCH, and the update runs again.
-  Status update(std::string_view key, std::int64_t ttl_seconds, const UpdateFn& fn) override {
+  // WATCH the keys, GET them, then MULTI, SET or DEL each, EXEC; EXEC
+  // answers nil when another client wrote one of them after WATCH, and the
+  // updates run again.
+  Status update_many(const std::vector<Update>& updates) override {
+    if (updates.empty()) return Status::Ok();
     Conn c(*this);
     if (!c.ok()) return c.error();
-    const std::string k = k_state_ + std::string(key);
+    std::vector<std::string> keys;
+    for (const Update& u : updates) keys.push_back(k_state_ + u.key);
     for (int attempt = 0; attempt < 50; ++attempt) {
-      if (Reply r = c.command({"WATCH", k}); !r || r->type == REDIS_REPLY_ERROR) return c.fail(r.get());
-      Reply got = c.command({"GET", k});
-      if (!got || (got->type != REDIS_REPLY_STRING && got->type != REDIS_REPLY_NIL)) return c.fail(got.get());
-      std::optional<std::string> value;
-      if (got->type == REDIS_REPLY_STRING) value.emplace(got->str, got->len);
-      fn(value);
+      std::vector<std::string_view> watch{"WATCH"};
+      watch.insert(watch.end(), keys.begin(), keys.end());
+      c.append(watch);
+      for (const std::string& k : keys) c.append({"GET", k});
+      if (Reply r = c.reply(); !r || r->type == REDIS_REPLY_ERROR) return c.fail(r.get());
+      std::vector<std::optional<std::string>> values(keys.size());
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        Reply got = c.reply();
+        if (!got || (got->type != REDIS_REPLY_STRING && got->type != REDIS_REPLY_NIL)) return c.fail(got.get());
+        if (got->type == REDIS_REPLY_STRING) values[i].emplace(got->str, got->len);
+      }
+      for (std::size_t i = 0; i < keys.size(); ++i) updates[i].fn(values[i]);
       redisAppendCommand(c.get(), "MULTI");
-      if (!value) c.append({"DEL", k});
-      else if (ttl_seconds > 0) c.append({"SET", k, *value, "EX", std::to_string(ttl_seconds)});
-      else c.append({"SET", k, *value});
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!values[i]) c.append({"DEL", keys[i]});
+        else if (updates[i].ttl_seconds > 0)
+          c.append({"SET", keys[i], *values[i], "EX", std::to_string(updates[i].ttl_seconds)});
+        else c.append({"SET", keys[i], *values[i]});
+      }
       redisAppendCommand(c.get(), "EXEC");
-      Reply multi = c.reply(), queued = c.reply(), exec = c.reply();
-      if (!multi || !queued || !exec || queued->type == REDIS_REPLY_ERROR) return c.fail(queued.get());
+      if (Reply multi = c.reply(); !multi || multi->type == REDIS_REPLY_ERROR) return c.fail(multi.get());
+      for (std::size_t i = 0; i < keys.size(); ++i)
+        if (Reply queued = c.reply(); !queued || queued->type == REDIS_REPLY_ERROR) return c.fail(queued.get());
+      Reply exec = c.reply();
+      if (!exec) return c.fail();
       if (exec->type == REDIS_REPLY_ARRAY) {
         c.release();
         return Status::Ok();
       }
       if (exec->type != REDIS_REPLY_NIL) return c.fail(exec.get());
     }
-    return Status::IOError("state: redis " + server_ + ": key " + std::string(key) + " kept changing; gave up");
+    return Status::IOError("state: redis " + server_ + ": keys kept changing; gave up");
   }
 
   Status get(std::string_view key, std::optional<std::string>& value) const override {
@@ -278,7 +293,8 @@ class RedisStore final : public BayesStore, public StateStore {
       append(args);
       return reply();
     }
-    void append(std::initializer_list<std::string_view> args) {
+    void append(std::initializer_list<std::string_view> args) { append(std::vector<std::string_view>(args)); }
+    void append(const std::vector<std::string_view>& args) {
       std::vector<const char*> argv;
       std::vector<std::size_t> lens;
       for (std::string_view a : args) {

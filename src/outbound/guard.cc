@@ -233,21 +233,22 @@ Status OutboundGuard::count_message(const OutboundSender& s, std::size_t recipie
   std::shared_ptr<StateStore> st;
   if (Status e = store(st); !e.ok()) return e;
   const auto rcpts = static_cast<std::uint32_t>(std::min<std::size_t>(recipients, 1000000));
-  auto bump = [&](const std::string& key, std::array<double, RateLimits::kCount>& c) {
-    return st->update(key, kRateTtl, [&](std::optional<std::string>& v) {
+  auto bump = [rcpts, now](std::array<double, RateLimits::kCount>* c) {
+    return [c, rcpts, now](std::optional<std::string>& v) {
       std::vector<Series> series = outbound_detail::decode(v ? std::string_view(*v) : std::string_view(), kRateWidths);
       for (std::size_t w = 0; w < series.size(); ++w) {
         series[w].add(now, 1, rcpts);
-        auto [m, r] = series[w].count(now);
-        c[w] = m;
-        c[w + 3] = r;
+        std::tie((*c)[w], (*c)[w + 3]) = series[w].count(now);
       }
       v = outbound_detail::encode(series);
-    });
+    };
   };
-  if (Status e = bump("rate:u:" + s.account, counts.user); !e.ok()) return e;
-  if (!s.domain.empty())
-    if (Status e = bump("rate:d:" + s.domain, counts.domain); !e.ok()) return e;
+  // One atomic change (one disk sync) for the account's and the domain's
+  // windows and, for spam, the spam window.
+  std::vector<StateStore::Update> batch{{"rate:u:" + s.account, kRateTtl, bump(&counts.user)}};
+  if (!s.domain.empty()) batch.push_back({"rate:d:" + s.domain, kRateTtl, bump(&counts.domain)});
+  if (spam) batch.push_back(spam_update(s.account, 1, 0, now, counts));
+  if (Status e = st->update_many(batch); !e.ok()) return e;
 
   auto over = [&](const RateLimits& l, const std::array<double, RateLimits::kCount>& c) -> int {
     for (int i = 0; i < RateLimits::kCount; ++i)
@@ -261,34 +262,32 @@ Status OutboundGuard::count_message(const OutboundSender& s, std::size_t recipie
                now, now + cfg_.hold_seconds};
     return make_hold(*st, key, std::move(h), hold);
   };
-  if (int i = over(limits_for_account(s.account), counts.user); i >= 0) {
-    if (Status e = limit_hold("hold:u:" + s.account, s.account, i, counts.user[i], limits_for_account(s.account).v[i]);
-        !e.ok())
-      return e;
-  } else if (int j = s.domain.empty() ? -1 : over(limits_for_domain(s.domain), counts.domain); j >= 0) {
-    if (Status e = limit_hold("hold:d:" + s.domain, "domain " + s.domain, j, counts.domain[j],
-                              limits_for_domain(s.domain).v[j]);
-        !e.ok())
-      return e;
-  }
-  if (!spam) return Status::Ok();
-  std::optional<HoldInfo> spam_hold;
-  if (Status e = check_spam(*st, s.account, 1, 0, now, counts, spam_hold); !e.ok()) return e;
-  if (!hold) hold = std::move(spam_hold);
-  return Status::Ok();
+  const RateLimits user = limits_for_account(s.account);
+  if (int i = over(user, counts.user); i >= 0)
+    return limit_hold("hold:u:" + s.account, s.account, i, counts.user[i], user.v[i]);
+  const RateLimits domain = limits_for_domain(s.domain);
+  if (int j = s.domain.empty() ? -1 : over(domain, counts.domain); j >= 0)
+    return limit_hold("hold:d:" + s.domain, "domain " + s.domain, j, counts.domain[j], domain.v[j]);
+  return spam ? spam_hold(*st, s.account, now, counts, hold) : Status::Ok();
 }
 
-Status OutboundGuard::check_spam(StateStore& st, const std::string& account, double spam, double complaints,
-                                 std::int64_t now, OutboundCounts& counts, std::optional<HoldInfo>& hold) const {
+StateStore::Update OutboundGuard::spam_update(const std::string& account, std::uint32_t spam,
+                                              std::uint32_t complaints, std::int64_t now,
+                                              OutboundCounts& counts) const {
   const std::vector<std::uint32_t> widths = {
       static_cast<std::uint32_t>(std::max<std::int64_t>(1, cfg_.spam_window_seconds / outbound_detail::kSlots))};
-  Status e = st.update("spam:" + account, cfg_.spam_window_seconds * 2, [&](std::optional<std::string>& v) {
-    std::vector<Series> series = outbound_detail::decode(v ? std::string_view(*v) : std::string_view(), widths);
-    series[0].add(now, static_cast<std::uint32_t>(spam), static_cast<std::uint32_t>(complaints));
-    std::tie(counts.spam, counts.complaints) = series[0].count(now);
-    v = outbound_detail::encode(series);
-  });
-  if (!e.ok()) return e;
+  return {"spam:" + account, std::int64_t{cfg_.spam_window_seconds} * 2,
+          [out = &counts, widths, spam, complaints, now](std::optional<std::string>& v) {
+            std::vector<Series> series =
+                outbound_detail::decode(v ? std::string_view(*v) : std::string_view(), widths);
+            series[0].add(now, spam, complaints);
+            std::tie(out->spam, out->complaints) = series[0].count(now);
+            v = outbound_detail::encode(series);
+          }};
+}
+
+Status OutboundGuard::spam_hold(StateStore& st, const std::string& account, std::int64_t now,
+                                const OutboundCounts& counts, std::optional<HoldInfo>& hold) const {
   if (cfg_.hold_after_spam <= 0 || counts.spam + counts.complaints + 1e-9 < cfg_.hold_after_spam) return Status::Ok();
   HoldInfo h{account,
              fmt::format("{} + {} in the last {} s reached hold_after_spam = {}", plural(counts.spam, "spam verdict"),
@@ -302,25 +301,30 @@ Status OutboundGuard::add_complaint(const std::string& account, std::int64_t now
   hold.reset();
   std::shared_ptr<StateStore> st;
   if (Status e = store(st); !e.ok()) return e;
-  return check_spam(*st, ascii_lower(account), 0, 1, now, counts, hold);
+  const std::string who = ascii_lower(account);
+  if (Status e = st->update_many({spam_update(who, 0, 1, now, counts)}); !e.ok()) return e;
+  return spam_hold(*st, who, now, counts, hold);
 }
 
 Status OutboundGuard::note_sent(const OutboundSender& s, std::string_view message_id, std::string_view tag) const {
   std::shared_ptr<StateStore> st;
   if (Status e = store(st); !e.ok()) return e;
   const std::int64_t ttl = std::int64_t{cfg_.message_id_days} * 86400;
+  std::vector<StateStore::Update> batch;
   if (std::string id = normalized_message_id(message_id); !id.empty())
-    if (Status e = st->update("mid:" + id, ttl, [&](std::optional<std::string>& v) { v = s.account; }); !e.ok())
-      return e;
-  if (tag.empty()) return Status::Ok();
-  // The tag -> account map changes never; one write a day keeps it alive.
-  std::optional<std::string> v;
-  if (Status e = st->get("tag:" + std::string(tag), v); !e.ok()) return e;
-  if (v && v->size() > 11 && v->substr(0, v->find('\t')) == s.account &&
-      std::atoll(v->c_str() + v->find('\t') + 1) > unix_seconds() - 86400)
-    return Status::Ok();
-  std::string val = s.account + "\t" + std::to_string(unix_seconds());
-  return st->update("tag:" + std::string(tag), ttl, [&](std::optional<std::string>& cur) { cur = val; });
+    batch.push_back({"mid:" + id, ttl, [&](std::optional<std::string>& v) { v = s.account; }});
+  if (!tag.empty()) {
+    // The tag -> account map never changes; one write a day keeps it alive.
+    std::optional<std::string> v;
+    if (Status e = st->get("tag:" + std::string(tag), v); !e.ok()) return e;
+    const std::size_t tab = v ? v->find('\t') : std::string::npos;
+    if (tab == std::string::npos || v->substr(0, tab) != s.account ||
+        std::atoll(v->c_str() + tab + 1) <= unix_seconds() - 86400) {
+      std::string val = s.account + "\t" + std::to_string(unix_seconds());
+      batch.push_back({"tag:" + std::string(tag), ttl, [val](std::optional<std::string>& cur) { cur = val; }});
+    }
+  }
+  return batch.empty() ? Status::Ok() : st->update_many(batch);
 }
 
 Status OutboundGuard::note_quarantined(const std::string& account, std::string_view queue_id) const {

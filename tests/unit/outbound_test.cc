@@ -287,9 +287,9 @@ TEST_P(GuardTest, StateUpdatesFromManyThreadsAreAtomic) {
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&] {
       for (int i = 0; i < 50; ++i) {
-        Status s = st->update("counter", 0, [](std::optional<std::string>& v) {
-          v = std::to_string(std::stoi(v.value_or("0")) + 1);
-        });
+        auto inc = [](std::optional<std::string>& v) { v = std::to_string(std::stoi(v.value_or("0")) + 1); };
+        Status s = i % 2 == 0 ? st->update("counter", 0, inc)
+                              : st->update_many({{"counter", 0, inc}, {"other", 3600, inc}});  // both or neither
         if (!s.ok()) ++failures;
       }
     });
@@ -298,6 +298,8 @@ TEST_P(GuardTest, StateUpdatesFromManyThreadsAreAtomic) {
   std::optional<std::string> v;
   ASSERT_TRUE(st->get("counter", v).ok());
   EXPECT_EQ(v.value_or(""), "200");
+  ASSERT_TRUE(st->get("other", v).ok());
+  EXPECT_EQ(v.value_or(""), "100");
   // Deleting, and scanning by prefix.
   ASSERT_TRUE(st->update("hold:u:a", 60, [](std::optional<std::string>& x) { x = "1"; }).ok());
   ASSERT_TRUE(st->update("hold:u:b", 60, [](std::optional<std::string>& x) { x = "2"; }).ok());
