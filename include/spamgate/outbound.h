@@ -133,14 +133,15 @@ class OutboundGuard {
   Status held(const OutboundSender& s, std::optional<HoldInfo>& out) const;
   // Counts one message (not held) and holds its sender when it passes a
   // limit or reaches hold_after_spam. `hold` is set when this message made
-  // the hold (then the message itself is held too).
+  // the hold (then the message itself is held too). Remembers who sent
+  // `message_id` and which account `tag` stands for (feedback reports); all
+  // of it one atomic store change.
   Status count_message(const OutboundSender& s, std::size_t recipients, bool spam, std::int64_t now,
-                       OutboundCounts& counts, std::optional<HoldInfo>& hold) const;
+                       std::string_view message_id, std::string_view tag, OutboundCounts& counts,
+                       std::optional<HoldInfo>& hold) const;
   // A feedback-loop complaint against `account` (same effect as a spam verdict).
   Status add_complaint(const std::string& account, std::int64_t now, OutboundCounts& counts,
                        std::optional<HoldInfo>& hold) const;
-  // Remembers who sent `message_id` and which account `tag` stands for.
-  Status note_sent(const OutboundSender& s, std::string_view message_id, std::string_view tag) const;
   // A message of `account` put into Postfix's hold queue as `queue_id`.
   Status note_quarantined(const std::string& account, std::string_view queue_id) const;
   // The account behind a tag header value or a Message-ID ("" if unknown).
@@ -164,6 +165,8 @@ class OutboundGuard {
  private:
   Status store(std::shared_ptr<StateStore>& out) const;
   Status site_key(std::string& out) const;
+  Status sent_updates(const StateStore& st, const OutboundSender& s, std::string_view message_id,
+                      std::string_view tag, std::vector<StateStore::Update>& batch) const;
   Status make_hold(StateStore& st, const std::string& key, HoldInfo info, std::optional<HoldInfo>& hold) const;
   // The spam window of `account` plus these verdicts/complaints; fills `counts`.
   StateStore::Update spam_update(const std::string& account, std::uint32_t spam, std::uint32_t complaints,

@@ -285,9 +285,15 @@ EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, Heade
   std::optional<HoldInfo> hold;
   if (Status st = guard->held(sender, hold); !st.ok()) return failed(st);
   bool new_hold = false;
+  std::string tag;
   if (!hold) {
+    if (Status st = guard->tag_of(sender.account, tag); !st.ok())
+      log().warn("{}: outbound: no sender tag: {}", label, st.message());
+    const Header* mid = r.message.first("Message-ID");
     OutboundCounts counts;
-    if (Status st = guard->count_message(sender, env_.rcpt_to.size(), spam, unix_seconds(), counts, hold); !st.ok())
+    if (Status st = guard->count_message(sender, env_.rcpt_to.size(), spam, unix_seconds(),
+                                         mid ? std::string_view(mid->decoded) : std::string_view(), tag, counts, hold);
+        !st.ok())
       return failed(st);
     if (hold) {
       new_hold = true;
@@ -313,17 +319,10 @@ EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, Heade
     sink.reply("451", "4.7.1", "Sending from this account is paused after unusual activity; please contact support");
     return EomAction::kTempfail;
   }
-  // Our tag (forged copies removed first, highest index first), and who sent it.
+  // Our tag (forged copies removed first, highest index first).
   for (int i = tag_fields_; i >= 1; --i) sink.change(oc.tag_header, i, nullptr);
-  std::string tag;
-  if (Status st = guard->tag_of(sender.account, tag); !st.ok()) {
-    log().warn("{}: outbound: no sender tag: {}", label, st.message());
-  } else if (!sink.add(oc.tag_header, render_value(tag))) {
+  if (!tag.empty() && !sink.add(oc.tag_header, render_value(tag)))
     log().error("{}: the MTA refused to add header {}", label, oc.tag_header);
-  }
-  const Header* mid = r.message.first("Message-ID");
-  if (Status st = guard->note_sent(sender, mid ? std::string_view(mid->decoded) : std::string_view(), tag); !st.ok())
-    return failed(st);
   note = spam ? " outbound=spam" : " outbound=ok";
   return EomAction::kAccept;
 }

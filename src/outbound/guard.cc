@@ -227,7 +227,8 @@ Status OutboundGuard::make_hold(StateStore& st, const std::string& key, HoldInfo
 }
 
 Status OutboundGuard::count_message(const OutboundSender& s, std::size_t recipients, bool spam, std::int64_t now,
-                                    OutboundCounts& counts, std::optional<HoldInfo>& hold) const {
+                                    std::string_view message_id, std::string_view tag, OutboundCounts& counts,
+                                    std::optional<HoldInfo>& hold) const {
   hold.reset();
   counts = OutboundCounts{};
   std::shared_ptr<StateStore> st;
@@ -244,10 +245,11 @@ Status OutboundGuard::count_message(const OutboundSender& s, std::size_t recipie
     };
   };
   // One atomic change (one disk sync) for the account's and the domain's
-  // windows and, for spam, the spam window.
+  // windows, the spam window (spam only) and the Message-ID and tag maps.
   std::vector<StateStore::Update> batch{{"rate:u:" + s.account, kRateTtl, bump(&counts.user)}};
   if (!s.domain.empty()) batch.push_back({"rate:d:" + s.domain, kRateTtl, bump(&counts.domain)});
   if (spam) batch.push_back(spam_update(s.account, 1, 0, now, counts));
+  if (Status e = sent_updates(*st, s, message_id, tag, batch); !e.ok()) return e;
   if (Status e = st->update_many(batch); !e.ok()) return e;
 
   auto over = [&](const RateLimits& l, const std::array<double, RateLimits::kCount>& c) -> int {
@@ -306,25 +308,22 @@ Status OutboundGuard::add_complaint(const std::string& account, std::int64_t now
   return spam_hold(*st, who, now, counts, hold);
 }
 
-Status OutboundGuard::note_sent(const OutboundSender& s, std::string_view message_id, std::string_view tag) const {
-  std::shared_ptr<StateStore> st;
-  if (Status e = store(st); !e.ok()) return e;
+Status OutboundGuard::sent_updates(const StateStore& st, const OutboundSender& s, std::string_view message_id,
+                                   std::string_view tag, std::vector<StateStore::Update>& batch) const {
   const std::int64_t ttl = std::int64_t{cfg_.message_id_days} * 86400;
-  std::vector<StateStore::Update> batch;
   if (std::string id = normalized_message_id(message_id); !id.empty())
-    batch.push_back({"mid:" + id, ttl, [&](std::optional<std::string>& v) { v = s.account; }});
-  if (!tag.empty()) {
-    // The tag -> account map never changes; one write a day keeps it alive.
-    std::optional<std::string> v;
-    if (Status e = st->get("tag:" + std::string(tag), v); !e.ok()) return e;
-    const std::size_t tab = v ? v->find('\t') : std::string::npos;
-    if (tab == std::string::npos || v->substr(0, tab) != s.account ||
-        std::atoll(v->c_str() + tab + 1) <= unix_seconds() - 86400) {
-      std::string val = s.account + "\t" + std::to_string(unix_seconds());
-      batch.push_back({"tag:" + std::string(tag), ttl, [val](std::optional<std::string>& cur) { cur = val; }});
-    }
-  }
-  return batch.empty() ? Status::Ok() : st->update_many(batch);
+    batch.push_back({"mid:" + id, ttl, [account = s.account](std::optional<std::string>& v) { v = account; }});
+  if (tag.empty()) return Status::Ok();
+  // The tag -> account map never changes; one write a day keeps it alive.
+  std::optional<std::string> v;
+  if (Status e = st.get("tag:" + std::string(tag), v); !e.ok()) return e;
+  const std::size_t tab = v ? v->find('\t') : std::string::npos;
+  if (tab != std::string::npos && v->substr(0, tab) == s.account &&
+      std::atoll(v->c_str() + tab + 1) > unix_seconds() - 86400)
+    return Status::Ok();
+  std::string val = s.account + "\t" + std::to_string(unix_seconds());
+  batch.push_back({"tag:" + std::string(tag), ttl, [val](std::optional<std::string>& cur) { cur = val; }});
+  return Status::Ok();
 }
 
 Status OutboundGuard::note_quarantined(const std::string& account, std::string_view queue_id) const {

@@ -135,7 +135,7 @@ class GuardTest : public ::testing::TestWithParam<std::string> {
     std::optional<HoldInfo> h;
     Envelope e;
     e.auth_user = account;
-    Status st = g.count_message(outbound_sender(e), rcpts, spam, at ? at : now_, c, h);
+    Status st = g.count_message(outbound_sender(e), rcpts, spam, at ? at : now_, "", "", c, h);
     EXPECT_TRUE(st.ok()) << st.message();
     last_ = c;
     return h;
@@ -251,7 +251,9 @@ TEST_P(GuardTest, TagAndMessageIdLeadBackToTheAccount) {
   ASSERT_EQ(stat(cfg_.site_key_file.c_str(), &st), 0) << "the site key is created on first use";
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
-  ASSERT_TRUE(g->note_sent(sender("dave@customer.example"), " <abc-1@customer.example>", tag).ok());
+  OutboundCounts c;
+  std::optional<HoldInfo> h;
+  ASSERT_TRUE(g->count_message(sender("dave@customer.example"), 1, false, now_, " <abc-1@customer.example>", tag, c, h).ok());
   std::string account;
   ASSERT_TRUE(g->account_of_tag(tag, account).ok());
   EXPECT_EQ(account, "dave@customer.example");
@@ -319,7 +321,7 @@ TEST_P(GuardTest, AnUnreachableStoreIsAnErrorNotAnException) {
   auto g = guard();
   OutboundCounts c;
   std::optional<HoldInfo> h;
-  Status st = g->count_message(sender("a@customer.example"), 1, false, now_, c, h);
+  Status st = g->count_message(sender("a@customer.example"), 1, false, now_, "", "", c, h);
   EXPECT_FALSE(st.ok());
   EXPECT_FALSE(st.message().empty());
   std::optional<HoldInfo> held;
