@@ -78,17 +78,8 @@ int learn_arf(const Config& config, BayesStore& store, const std::vector<std::st
   for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
   std::size_t reports = 0, bad = 0, learned = 0, complaints = 0;
   for (const std::string& path : expand_inputs(args)) {
-    std::ifstream file;
-    if (path != "-") file.open(path, std::ios::binary);
-    std::istream& in = path == "-" ? std::cin : file;
-    std::error_code ec;
-    if (path != "-" && (!file || std::filesystem::is_directory(path, ec))) {
-      std::cerr << "spamgate: " << path << ": cannot read\n";
-      ++bad;
-      continue;
-    }
     bool store_failed = false;
-    for_each_message(in, config.limits.max_scan_bytes, [&](std::string& bytes) {
+    auto n = for_each_message_in(path, config.limits.max_scan_bytes, [&](std::string& bytes) {
       if (store_failed) return;
       FeedbackReport report;
       if (Status s = parse_feedback_report(bytes, report); !s.ok()) {
@@ -151,6 +142,7 @@ int learn_arf(const Config& config, BayesStore& store, const std::vector<std::st
                    hold->reason, path, format_unix_time(hold->until), hold->who);
       }
     });
+    if (!n) ++bad;
     if (store_failed) return 3;
   }
   std::printf("reports: %zu read, %zu learned as spam, %zu complaints counted, %zu unreadable or not reports\n",
@@ -229,16 +221,7 @@ int cmd_learn(int argc, char** argv) {
   for (const std::string& path : inputs) {
     ++files_done;
     // Streamed: an mbox of any size holds one message in memory at a time.
-    std::ifstream file;
-    if (path != "-") file.open(path, std::ios::binary);
-    std::istream& in = path == "-" ? std::cin : file;
-    std::error_code ec;
-    if (path != "-" && (!file || std::filesystem::is_directory(path, ec))) {
-      std::cerr << "spamgate: " << path << ": cannot read\n";
-      ++unreadable;
-      continue;
-    }
-    std::size_t n = for_each_message(in, config.limits.max_scan_bytes, [&](std::string& msg) {
+    auto n = for_each_message_in(path, config.limits.max_scan_bytes, [&](std::string& msg) {
       if (store_failed) return;
       Message m = parse_message(msg, config.limits);
       LearnItem item;
@@ -249,7 +232,9 @@ int cmd_learn(int argc, char** argv) {
       if (batch.size() >= 100 && !flush()) store_failed = true;
     });
     if (store_failed) return 3;
-    if (n == 0) {
+    if (!n) {
+      ++unreadable;
+    } else if (*n == 0) {
       std::cerr << "spamgate: " << path << ": empty file, not a message\n";
       ++unreadable;
     }

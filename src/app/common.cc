@@ -173,6 +173,18 @@ bool mbox_separator(std::string_view line) {
 
 }  // namespace
 
+std::optional<std::size_t> for_each_message_in(const std::string& path, std::size_t max_bytes,
+                                               const std::function<void(std::string&)>& fn) {
+  if (path == "-") return for_each_message(std::cin, max_bytes, fn);
+  std::ifstream file(path, std::ios::binary);
+  std::error_code ec;
+  if (!file || std::filesystem::is_directory(path, ec)) {
+    std::cerr << "spamgate: " << path << ": cannot read\n";
+    return std::nullopt;
+  }
+  return for_each_message(file, max_bytes, fn);
+}
+
 std::size_t for_each_message(std::istream& in, std::size_t max_bytes,
                              const std::function<void(std::string&)>& fn) {
   std::string cur, line;

@@ -69,6 +69,12 @@ Input read_input(const std::string& path);
 // number of messages.
 std::size_t for_each_message(std::istream& in, std::size_t max_bytes, const std::function<void(std::string&)>& fn);
 
+// The same over the file `path` ("-" = stdin); nullopt (after printing
+// "spamgate: PATH: cannot read" to stderr) when it cannot be opened or is a
+// directory.
+std::optional<std::size_t> for_each_message_in(const std::string& path, std::size_t max_bytes,
+                                               const std::function<void(std::string&)>& fn);
+
 // The same over bytes in memory.
 std::vector<std::string> split_mbox(std::string_view bytes);
 

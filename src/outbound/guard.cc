@@ -186,20 +186,22 @@ Status OutboundGuard::store(std::shared_ptr<StateStore>& out) const {
   return Status::Ok();
 }
 
-RateLimits OutboundGuard::limits_for_account(const std::string& account) const {
-  RateLimits l = cfg_.user_limits;
-  if (auto it = overrides_.accounts.find(account); it != overrides_.accounts.end())
+namespace {
+// `base` with the override of `name` applied (its -1 entries keep `base`).
+RateLimits overridden(RateLimits base, const std::map<std::string, LimitOverride>& overrides, const std::string& name) {
+  if (auto it = overrides.find(name); it != overrides.end())
     for (int i = 0; i < RateLimits::kCount; ++i)
-      if (it->second.v[i] >= 0) l.v[i] = static_cast<std::uint32_t>(it->second.v[i]);
-  return l;
+      if (it->second.v[i] >= 0) base.v[i] = static_cast<std::uint32_t>(it->second.v[i]);
+  return base;
+}
+}  // namespace
+
+RateLimits OutboundGuard::limits_for_account(const std::string& account) const {
+  return overridden(cfg_.user_limits, overrides_.accounts, account);
 }
 
 RateLimits OutboundGuard::limits_for_domain(const std::string& domain) const {
-  RateLimits l = cfg_.domain_limits;
-  if (auto it = overrides_.domains.find(domain); it != overrides_.domains.end())
-    for (int i = 0; i < RateLimits::kCount; ++i)
-      if (it->second.v[i] >= 0) l.v[i] = static_cast<std::uint32_t>(it->second.v[i]);
-  return l;
+  return overridden(cfg_.domain_limits, overrides_.domains, domain);
 }
 
 Status OutboundGuard::held(const OutboundSender& s, std::optional<HoldInfo>& out) const {
