@@ -10,8 +10,9 @@
 // and feedback-loop complaints per account in [outbound] spam_window. A
 // sender that passes a limit, or reaches hold_after_spam verdicts +
 // complaints, is held: the milter answers its further mail 451 4.7.1 at MAIL
-// FROM (or puts it in Postfix's hold queue) until `spamgate release` or
-// hold_seconds pass.
+// FROM (or puts it in Postfix's hold queue) until `spamgate release` or the
+// window of what it passed has passed (a minute, an hour, a day, or
+// spam_window; [outbound] hold_seconds > 0: that long instead).
 //
 // Sliding windows: each window is 60 slots of 1/60 of its length (a second
 // for the minute, a minute for the hour, 24 minutes for the day) plus the
@@ -83,7 +84,9 @@ struct OutboundConfig {
   std::string overrides_file;          // per-account/domain limits; a missing file is not an error
   int hold_after_spam = 3;             // spam verdicts + complaints in spam_window that hold an account
   int spam_window_seconds = 3600;
-  int hold_seconds = 86400;            // a hold ends by itself after this (or by `spamgate release`)
+  // A hold ends by itself when the window of what it passed has passed
+  // (0), or after this many seconds (or by `spamgate release`).
+  int hold_seconds = 0;
   bool hold_quarantine = false;        // false: 451 4.7.1; true: accept into Postfix's hold queue
   std::string tag_header = "X-Spamgate-Sender";  // HMAC of the account on outbound mail
   std::string site_key_file;           // the HMAC key; created (random, 0600) when missing
@@ -160,7 +163,8 @@ class OutboundGuard {
   RateLimits limits_for_account(const std::string& account) const;
   RateLimits limits_for_domain(const std::string& domain) const;
 
-  std::int64_t hold_seconds() const { return cfg_.hold_seconds; }
+  // How long a hold for passing a limit of `window` seconds lasts.
+  std::int64_t hold_length(std::int64_t window) const { return cfg_.hold_seconds > 0 ? cfg_.hold_seconds : window; }
 
  private:
   Status store(std::shared_ptr<StateStore>& out) const;

@@ -438,7 +438,7 @@ class Loader {
         {"overrides_file", [&](const toml::node& v) { string_key(v, "outbound.overrides_file", o.overrides_file, 4096, true); }},
         {"hold_after_spam", [&](const toml::node& v) { int_key(v, "outbound.hold_after_spam", o.hold_after_spam, 0, 1000000); }},
         {"spam_window", [&](const toml::node& v) { int_key(v, "outbound.spam_window", o.spam_window_seconds, 60, 30 * 86400); }},
-        {"hold_seconds", [&](const toml::node& v) { int_key(v, "outbound.hold_seconds", o.hold_seconds, 60, 365 * 86400); }},
+        {"hold_seconds", [&](const toml::node& v) { int_key(v, "outbound.hold_seconds", o.hold_seconds, 0, 365 * 86400); }},
         {"hold_action", [&](const toml::node& v) {
            std::string a;
            string_key(v, "outbound.hold_action", a, 20, false);

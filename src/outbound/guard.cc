@@ -220,7 +220,7 @@ Status OutboundGuard::held(const OutboundSender& s, std::optional<HoldInfo>& out
 Status OutboundGuard::make_hold(StateStore& st, const std::string& key, HoldInfo info,
                                 std::optional<HoldInfo>& hold) const {
   bool created = false;
-  Status e = st.update(key, cfg_.hold_seconds, [&](std::optional<std::string>& v) {
+  Status e = st.update(key, info.until - info.since, [&](std::optional<std::string>& v) {
     created = !v || !parse_hold(*v);
     if (created) v = hold_value(info);  // an existing hold is kept as it was (not extended)
   });
@@ -263,7 +263,7 @@ Status OutboundGuard::count_message(const OutboundSender& s, std::size_t recipie
     HoldInfo h{std::move(who),
                fmt::format("{} passed: {:.0f} > {} in the last {}", RateLimits::name(i), count, limit,
                            i % 3 == 0 ? "minute" : i % 3 == 1 ? "hour" : "day"),
-               now, now + cfg_.hold_seconds};
+               now, now + hold_length(RateLimits::window_seconds(i))};
     return make_hold(*st, key, std::move(h), hold);
   };
   const RateLimits user = limits_for_account(s.account);
@@ -296,7 +296,7 @@ Status OutboundGuard::spam_hold(StateStore& st, const std::string& account, std:
   HoldInfo h{account,
              fmt::format("{} + {} in the last {} s reached hold_after_spam = {}", plural(counts.spam, "spam verdict"),
                          plural(counts.complaints, "complaint"), cfg_.spam_window_seconds, cfg_.hold_after_spam),
-             now, now + cfg_.hold_seconds};
+             now, now + hold_length(cfg_.spam_window_seconds)};
   return make_hold(st, "hold:u:" + account, std::move(h), hold);
 }
 
