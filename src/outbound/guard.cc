@@ -159,10 +159,13 @@ LimitOverrides parse_limit_overrides(std::string_view text, const std::string& f
 }
 
 OutboundSender outbound_sender(const Envelope& env) {
+  // Bounded: an envelope sender is the client's to choose, and store keys
+  // are at most 400 bytes (a real address has at most 254).
+  constexpr std::size_t kMax = 254;
   OutboundSender s;
-  s.account = ascii_lower(env.auth_user.empty() ? env.mail_from : env.auth_user);
+  s.account = ascii_lower(std::string_view(env.auth_user.empty() ? env.mail_from : env.auth_user).substr(0, kMax));
   s.domain = domain_of(s.account);
-  if (s.domain.empty()) s.domain = domain_of(env.mail_from);
+  if (s.domain.empty()) s.domain = domain_of(std::string_view(env.mail_from).substr(0, kMax));
   return s;
 }
 

@@ -110,6 +110,8 @@ TEST(OutboundSender, LoginElseEnvelopeSender) {
   EXPECT_EQ(outbound_sender(e).domain, "lists.example");
   e.auth_user.clear();
   EXPECT_EQ(outbound_sender(e).account, "bounce@lists.example");
+  e.mail_from = std::string(5000, 'a') + "@example.org";  // hostile: bounded, still usable as a store key
+  EXPECT_LE(outbound_sender(e).account.size(), 254u);
 }
 
 // Every guard test runs against the classifier's LMDB and a private Redis.
