@@ -94,6 +94,17 @@ struct ClamavConfig {
   int watch_seconds = 60;      // poll the signature files for changes; 0 = SIGUSR1 only
 };
 
+// [metrics]: the Prometheus endpoint (loopback only).
+struct MetricsConfig {
+  std::string listen;  // "127.0.0.1:9795"; "" = off
+};
+
+// [memory]: the memory watch.
+struct MemoryConfig {
+  int log_seconds = 60;           // resident memory logged (debug) this often; 0 = never
+  std::size_t warn_bytes = 1u << 30;  // above it: a warning naming the largest consumers
+};
+
 // Every option has a default; conf/spamgate.toml documents each one.
 struct Config {
   std::string path;                    // the file this was read from; "" = built-in defaults
@@ -116,6 +127,8 @@ struct Config {
   ClamavConfig clamav;
   BayesConfig bayes;
   OutboundConfig outbound;
+  MetricsConfig metrics;
+  MemoryConfig memory;
 };
 
 // A place in a rules or config file, for error messages.

@@ -153,6 +153,8 @@ class Loader {
         {"clamav", [&](const toml::node& n) { clamav(n, c); }},
         {"bayes", [&](const toml::node& n) { bayes(n, c.bayes); }},
         {"outbound", [&](const toml::node& n) { outbound(n, c.outbound); }},
+        {"metrics", [&](const toml::node& n) { metrics(n, c.metrics); }},
+        {"memory", [&](const toml::node& n) { memory(n, c.memory); }},
     };
     walk(root, top, "");
   }
@@ -419,6 +421,38 @@ class Loader {
       keys[name] = [&, i, name](const toml::node& v) { int_key(v, key + "." + name, l.v[i], 0, 1000000000); };
     }
     walk(*t, keys, key + ".");
+  }
+
+  void metrics(const toml::node& n, MetricsConfig& m) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'metrics' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"listen", [&](const toml::node& v) {
+           string_key(v, "metrics.listen", m.listen, 100, true);
+           if (m.listen.empty()) return;
+           std::size_t colon = m.listen.rfind(':');
+           std::string host = colon == std::string::npos ? "" : m.listen.substr(0, colon);
+           std::string port = colon == std::string::npos ? "" : m.listen.substr(colon + 1);
+           bool loopback = host.rfind("127.", 0) == 0 || host == "[::1]" || host == "localhost";
+           if (!loopback || port.empty() || port.find_first_not_of("0123456789") != std::string::npos)
+             error(v, "'metrics.listen' must be a loopback address and port, e.g. \"127.0.0.1:9795\" (or \"\" for off)");
+         }},
+    };
+    walk(*t, keys, "metrics.");
+  }
+
+  void memory(const toml::node& n, MemoryConfig& m) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'memory' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"log_seconds", [&](const toml::node& v) { int_key(v, "memory.log_seconds", m.log_seconds, 0, 86400); }},
+        {"warn_mb", [&](const toml::node& v) {
+           std::int64_t mb = 0;
+           int_key(v, "memory.warn_mb", mb, 16, 1 << 20);
+           if (mb > 0) m.warn_bytes = static_cast<std::size_t>(mb) << 20;
+         }},
+    };
+    walk(*t, keys, "memory.");
   }
 
   void outbound(const toml::node& n, OutboundConfig& o) {

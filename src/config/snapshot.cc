@@ -16,6 +16,7 @@
 #include "checks/spf.h"
 #include "config/config.h"
 #include "rules/ruleset.h"
+#include "spamgate/metrics.h"
 #include "spamgate/snapshot.h"
 #include "util/log.h"
 
@@ -42,11 +43,13 @@ std::shared_ptr<const ClamEngine> signature_engine(const Config& cfg, const Snap
   if (!engine.ok()) s = engine.status();
   else s = run_canary(*engine.value(), c, problems);
   if (s.ok()) {
+    Metrics::get().signatures_loaded();
     log().debug("clamav: {} signatures from {} database file(s) loaded in {:.0f} ms, canary passed",
                engine.value()->signature_count(), engine.value()->files().size(), engine.value()->load_ms());
     return engine.value();
   }
   const bool canary = engine.ok();
+  Metrics::get().signatures_refused();
   if (old) {
     log().error("clamav: signature update refused, the previous signatures stay in use: {}{}",
                 canary ? "the new signatures flag known-good mail: " : "", s.message());

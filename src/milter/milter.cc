@@ -36,8 +36,13 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
+
+#include "checks/bayes.h"
 #include "checks/clamav_engine.h"
+#include "metrics/http_server.h"
 #include "milter/session.h"
+#include "spamgate/metrics.h"
 #include "spamgate/snapshot.h"
 #include "util/log.h"
 
@@ -317,11 +322,19 @@ void reload(const char* why) {
   std::vector<Diagnostic> diags;
   auto snap = load_snapshot(g_config_path, diags, /*network=*/true, current.get());
   if (!snap.ok()) {
+    Metrics::get().reload(true);
     log().error("reload ({}) refused, the old rules keep running: {}", why, snap.status().message());
     for (const Diagnostic& d : diags) log().error("reload: {}", d.str());
     return;
   }
+  Metrics::get().reload(false);
   g_holder->set(snap.value());
+  // The log level is the one setting of [log] a reload changes (the target
+  // stays: the service's journal or file is opened once).
+  if (const std::string& level = snap.value()->config.log_level; level != current->config.log_level) {
+    log().info("reload: log level {} -> {}", current->config.log_level, level);
+    log().set_level(spdlog::level::from_str(level));
+  }
   log().info("reload ({}): {} rules from {} file(s) now in use", why, snap.value()->rule_count,
              snap.value()->rule_files.size());
   if (snap.value()->clamav != current->clamav) log_engine("reload: new signatures in use", *snap.value());
@@ -372,6 +385,75 @@ class SignatureWatch {
   std::condition_variable cv_;
   bool stop_ = false;
 };
+
+// What the memory watch and the metrics know about who holds memory.
+std::string memory_consumers(const Snapshot& snap) {
+  std::string out = fmt::format("messages in flight: {} holding {:.1f} MB", g_messages.load(),
+                                static_cast<double>(Session::buffered_bytes()) / 1048576.0);
+  if (snap.clamav) out += fmt::format("; clamav engine: {} signatures", snap.clamav->signature_count());
+  for (const auto& c : snap.checks)
+    if (const auto* b = dynamic_cast<const BayesCheck*>(c.get())) {
+      Status err;
+      if (auto st = b->store(err)) out += "; bayes: " + st->describe();
+    }
+  out += fmt::format("; caps: DNS cache {} entries, bayes copy {} tokens, {} MB kept per message",
+                     snap.config.dns.cache_entries, snap.config.bayes.lmdb_cache_max_tokens,
+                     snap.config.limits.max_scan_bytes >> 20);
+  return out;
+}
+
+// Logs resident memory every [memory] log_seconds (debug), and a warning
+// naming the largest consumers we know of above [memory] warn_mb (once per
+// crossing, then again every 10 minutes while it stays above).
+class MemoryWatch {
+ public:
+  void run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    std::chrono::steady_clock::time_point last_warn{};
+    while (!stop_) {
+      auto snap = g_holder->get();
+      const MemoryConfig mc = snap->config.memory;
+      int secs = mc.log_seconds > 0 ? mc.log_seconds : 60;
+      snap.reset();
+      if (cv_.wait_for(lock, std::chrono::seconds(secs), [this] { return stop_; })) return;
+      snap = g_holder->get();
+      const std::size_t rss = resident_bytes();
+      const std::string who = memory_consumers(*snap);
+      if (mc.log_seconds > 0) log().debug("memory: resident {:.1f} MB; {}", static_cast<double>(rss) / 1048576.0, who);
+      auto now = std::chrono::steady_clock::now();
+      if (rss > mc.warn_bytes && (last_warn == std::chrono::steady_clock::time_point{} ||
+                                  now - last_warn > std::chrono::minutes(10))) {
+        log().warn("memory: resident {:.1f} MB is above [memory] warn_mb ({} MB); {}", static_cast<double>(rss) / 1048576.0,
+                   mc.warn_bytes >> 20, who);
+        last_warn = now;
+      } else if (rss <= mc.warn_bytes) {
+        last_warn = {};
+      }
+    }
+  }
+  void stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+std::string render_metrics() {
+  Metrics::Gauges g;
+  g.resident_bytes = static_cast<double>(resident_bytes());
+  g.messages_in_flight = static_cast<double>(g_messages.load());
+  auto snap = g_holder->get();
+  if (snap->outbound) {
+    std::vector<HoldInfo> holds;
+    if (snap->outbound->holds(holds).ok()) g.held_accounts = static_cast<double>(holds.size());
+  }
+  return Metrics::get().render(g);
+}
 
 // Called in libmilter's signal thread (through sigwait below) before it stops.
 void drain_before_stop(int sig) noexcept {
@@ -509,6 +591,18 @@ int run_milter(const std::string& config_path, bool quiet) {
 
   SignatureWatch watch;
   std::thread watcher([&watch] { watch.run(); });
+  MemoryWatch memory;
+  std::thread memory_thread([&memory] { memory.run(); });
+  std::unique_ptr<MetricsServer> metrics;
+  if (!cfg.metrics.listen.empty()) {
+    auto m = MetricsServer::start(cfg.metrics.listen, render_metrics);
+    if (m.ok()) {
+      metrics = std::move(m.value());
+      log().info("metrics: http://{}/metrics", cfg.metrics.listen);
+    } else {
+      log().error("{}; running without metrics", m.status().message());
+    }
+  }
 
   log().info("spamgate milter listening on {} ({} rules, threshold {})", socket, rule_count, cfg.threshold_text);
   log_engine("clamav", *g_holder->get());
@@ -526,6 +620,9 @@ int run_milter(const std::string& config_path, bool quiet) {
   reloader.join();
   watch.stop();
   watcher.join();
+  memory.stop();
+  memory_thread.join();
+  metrics.reset();
   log().flush();
   return rc == MI_SUCCESS ? 0 : 1;
 }

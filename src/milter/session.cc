@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 
 #include "checks/bayes.h"
 #include "checks/builtin.h"
+#include "spamgate/metrics.h"
 #include "util/cidr.h"
 #include "util/log.h"
 
@@ -46,8 +48,15 @@ void Session::connect(std::string_view client_name, std::string_view client_ip, 
   reset_message();
 }
 
+namespace {
+std::atomic<std::size_t> g_buffered{0};  // bytes in every session's buf_
+}  // namespace
+
+std::size_t Session::buffered_bytes() { return g_buffered.load(std::memory_order_relaxed); }
+
 void Session::reset_message() {
   snap_.reset();
+  g_buffered.fetch_sub(buf_.size(), std::memory_order_relaxed);
   buf_.clear();
   buf_.shrink_to_fit();
   total_ = 0;
@@ -89,6 +98,7 @@ std::optional<std::string> Session::mail_from(std::string_view from, std::string
   if (!hold) return std::nullopt;
   log().warn("{}: outbound: MAIL FROM <{}> refused with 451 4.7.1: {} is held until {} ({})", conn_id_,
              clip(env_.mail_from, 200), hold->who, format_unix_time(hold->until), hold->reason);
+  Metrics::get().message(Metrics::Direction::kOutbound, Metrics::Outcome::kTempfail, 0, false);
   reset_message();
   return std::string("Sending from this account is paused after unusual activity; please contact support");
 }
@@ -106,7 +116,11 @@ void Session::append(std::string_view bytes) {
   total_ += bytes.size();
   if (snap_ == nullptr) return;
   std::size_t cap = snap_->config.limits.max_scan_bytes;
-  if (buf_.size() < cap) buf_.append(bytes.substr(0, cap - buf_.size()));
+  if (buf_.size() < cap) {
+    std::string_view kept = bytes.substr(0, cap - buf_.size());
+    buf_.append(kept);
+    g_buffered.fetch_add(kept.size(), std::memory_order_relaxed);
+  }
   if (total_ > cap && av_cap() > cap) spool(start, bytes);
 }
 
@@ -195,8 +209,10 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   std::string context = "conn=" + conn_id_ + " client=" + (env_.client_ip.empty() ? "local" : env_.client_ip) +
                         " from=<" + clip(env_.mail_from, 200) + "> rcpts=" + std::to_string(env_.rcpt_to.size()) +
                         " class=" + sender_class_name(cls);
+  const Metrics::Direction dir = cls == SenderClass::kInbound ? Metrics::Direction::kInbound : Metrics::Direction::kOutbound;
   if (policy == SenderPolicy::kSkip) {
     log().info("{}: {} size={} skipped (policy)", label, context, total_);
+    Metrics::get().message(dir, Metrics::Outcome::kSkip, 0, false);
     reset_message();
     return EomAction::kAccept;
   }
@@ -217,13 +233,18 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get(), spooled ? &av : nullptr);
   std::string size = body_skipped_ ? ">" + std::to_string(total_) : std::to_string(total_);
   std::string outbound_note;
-  EomAction outbound = cls == SenderClass::kInbound ? EomAction::kAccept : outbound_eom(snap, r, sink, outbound_note);
+  bool quarantined = false;
+  EomAction outbound =
+      cls == SenderClass::kInbound ? EomAction::kAccept : outbound_eom(snap, r, sink, outbound_note, quarantined);
   log_verdict(r, label, context + " size=" + size + (r.message.limits_hit.scan_bytes ? " scan=partial" : "") +
                             " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log") + outbound_note);
-  if (outbound != EomAction::kAccept) {
+  auto done = [&](EomAction a, Metrics::Outcome o) {
+    Metrics::get().message(dir, o, r.verdict.score_tenths, true);
     reset_message();
-    return outbound;
-  }
+    return a;
+  };
+  if (outbound != EomAction::kAccept) return done(outbound, Metrics::Outcome::kTempfail);
+  if (quarantined) return done(EomAction::kAccept, Metrics::Outcome::kQuarantine);
   if (cls == SenderClass::kInbound) bayes_autolearn(snap, r, label);
   for (const CheckError& e : r.check_errors) {
     auto it = mc.on_check_error_by_check.find(e.check);
@@ -231,14 +252,12 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
     if (a == FailureAction::kTempfail) {
       log().warn("{}: tempfail: check {} failed and its policy is tempfail", label, e.check);
       sink.reply("451", "4.7.1", "Temporary failure in spam scanning, please try again later");
-      reset_message();
-      return EomAction::kTempfail;
+      return done(EomAction::kTempfail, Metrics::Outcome::kTempfail);
     }
   }
   if (r.verdict.action == Action::kReject) {
     sink.reply("550", "5.7.1", escape_reply(r.verdict.reply));
-    reset_message();
-    return EomAction::kReject;
+    return done(EomAction::kReject, Metrics::Outcome::kReject);
   }
   if (policy == SenderPolicy::kTag) {
     // Every X-Spam-* field the MTA sent, even past max_scan_bytes.
@@ -260,11 +279,12 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
       if (!ok) log().error("{}: the MTA refused to edit header {} (index {})", label, e.name, e.index);
     }
   }
-  reset_message();
-  return EomAction::kAccept;
+  const bool tagged = policy == SenderPolicy::kTag && opts.tag_subject && r.verdict.spam;
+  return done(EomAction::kAccept, tagged ? Metrics::Outcome::kTag : Metrics::Outcome::kAccept);
 }
 
-EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note) {
+EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note,
+                                bool& quarantined) {
   const OutboundGuard* guard = snap.outbound.get();
   if (guard == nullptr) return EomAction::kAccept;
   OutboundSender sender = outbound_sender(env_);
@@ -313,6 +333,7 @@ EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, Heade
         log().warn("{}: outbound: cannot remember the held queue id: {}", label, st.message());
       }
       note = std::string(" outbound=") + (new_hold ? "hold" : "held") + ":quarantine";
+      quarantined = true;
       return EomAction::kAccept;
     }
     note = std::string(" outbound=") + (new_hold ? "hold" : "held") + ":tempfail";

@@ -86,6 +86,9 @@ class Session {
   bool in_message() const { return snap_ != nullptr; }
   // The rules this message is scanned with (nullptr outside a message).
   const Snapshot* snapshot() const { return snap_.get(); }
+  // Message bytes every session holds now (the memory watch reports it).
+  static std::size_t buffered_bytes();
+  ~Session() { reset_message(); }
 
  private:
   static std::string clipped(std::string_view s) { return std::string(s.substr(0, 1000)); }
@@ -96,8 +99,10 @@ class Session {
   std::string render_value(const std::string& v) const;
   // The outbound guard's part of end of message (outbound.h): holds the
   // message of a held sender, counts the others, tags them. Returns
-  // kTempfail or kAccept; `note` goes into the verdict log line.
-  EomAction outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note);
+  // kTempfail or kAccept (`quarantined` set when it went to the hold
+  // queue); `note` goes into the verdict log line.
+  EomAction outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note,
+                         bool& quarantined);
 
   const SnapshotHolder& holder_;
   std::string conn_id_;

@@ -36,7 +36,9 @@ Status init_logging(const std::string& level, const std::string& target) {
   if (target == "syslog") lg->set_pattern("%l: %v");
   else lg->set_pattern("%Y-%m-%dT%H:%M:%S.%e spamgate[%P] %l: %v");
   lg->set_level(spdlog::level::from_str(level));
-  lg->flush_on(spdlog::level::info);  // a verdict line must not sit in a buffer when the process dies
+  // Every line is written out at once: a verdict line must not sit in a
+  // buffer when the process dies, nor a debug line an admin turned on.
+  lg->flush_on(spdlog::level::trace);
   holder() = lg;
   return Status::Ok();
 }

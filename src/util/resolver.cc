@@ -19,6 +19,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "spamgate/metrics.h"
 #include "spamgate/resolver.h"
 
 namespace spamgate {
@@ -80,7 +81,10 @@ void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int
     case ARES_ENOTFOUND: a.rcode = DnsAnswer::Rcode::kNxDomain; return;
     case ARES_ENODATA: a.rcode = DnsAnswer::Rcode::kNoData; return;
     case ARES_ESERVFAIL: case ARES_EREFUSED: a.rcode = DnsAnswer::Rcode::kServFail; return;
-    case ARES_ETIMEOUT: a.rcode = DnsAnswer::Rcode::kTimeout; return;
+    case ARES_ETIMEOUT:
+      a.rcode = DnsAnswer::Rcode::kTimeout;
+      Metrics::get().dns_timeout();
+      return;
     default: a.rcode = DnsAnswer::Rcode::kError; return;
   }
   a.ttl = first_ttl(abuf, alen);

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "checks/builtin.h"
+#include "spamgate/metrics.h"
 #include "util/log.h"
 
 namespace spamgate {
@@ -15,13 +16,16 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
   r.message = parse_message(bytes, snap.config.limits, total_size);
   CheckContext ctx{r.message, env, snap, t0 + std::chrono::milliseconds(snap.config.dns.budget_ms),
                    &r.prepend_headers, &r.auth, bytes, dkim, av};
+  Metrics& metrics = Metrics::get();
   for (const auto& check : snap.checks) {
     Status s;
+    auto c0 = std::chrono::steady_clock::now();
     try {
       s = check->run(ctx, r.hits);
     } catch (const std::exception& e) {
       s = Status::Internal(e.what());
     }
+    metrics.check(check->name(), std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count(), !s.ok());
     if (!s.ok()) r.check_errors.push_back({std::string(check->name()), s.message()});
   }
   if (r.auth.any())  // RFC 8601: at the top, above what the checks prepended

@@ -23,7 +23,7 @@ fi
 T=$(mktemp -d /tmp/spamgate-e2e.XXXXXX)
 chmod 755 "$T"
 BASE=$((20000 + ($$ % 400) * 10))
-SMTP=$BASE; SINK=$((BASE + 1)); MPORT=$((BASE + 2)); DNSPORT=$((BASE + 3))
+SMTP=$BASE; SINK=$((BASE + 1)); MPORT=$((BASE + 2)); DNSPORT=$((BASE + 3)); HPORT=$((BASE + 4))
 MILTER_PID=""
 # Under ASan, freed memory waits in a quarantine (256 MB by default) and
 # counts in RSS; Hyperscan's compiler frees a lot at each reload. A small
@@ -66,6 +66,8 @@ path = "$T/bayes"
 [log]
 level = "info"
 target = "$T/spamgate.log"
+[metrics]
+listen = "127.0.0.1:$HPORT"
 [milter]
 socket = "inet:$MPORT@127.0.0.1"
 drain_timeout = 5
@@ -331,6 +333,19 @@ check "unix socket: ham scanned" grep -q "^X-Spam-Status: No" "$f"
 kill -TERM "$UNIX_PID"; wait "$UNIX_PID"
 postconf -c "$T/conf" -e "smtpd_milters = inet:127.0.0.1:$MPORT" "non_smtpd_milters = inet:127.0.0.1:$MPORT"
 postfix -c "$T/conf" reload > /dev/null 2>&1; sleep 1
+
+# --- metrics: the counts of this test's inbound messages ----------------------
+curl -sf "http://127.0.0.1:$HPORT/metrics" > "$T/metrics.txt"
+metric() { awk -v k="$1" '$1 == k {print $2}' "$T/metrics.txt"; }
+check "metrics: inbound tagged spam counted" test "$(metric 'spamgate_messages_total{direction="inbound",action="tag"}')" -ge 5
+check "metrics: every EICAR reject counted" \
+  test "$(metric 'spamgate_messages_total{direction="inbound",action="reject"}')" -eq "$(grep -c 'action=reject' "$T/spamgate.log")"
+check "metrics: the check-error tempfail counted, with the rules check's error" \
+  bash -c "[ '$(metric 'spamgate_messages_total{direction="inbound",action="tempfail"}')' -ge 1 ] && [ '$(metric 'spamgate_check_errors_total{check="rules"}')' -ge 1 ]"
+check "metrics: signature engines loaded and the MBL update refused" \
+  bash -c "[ '$(metric 'spamgate_signature_engines_total{result="refused"}')' -ge 1 ] && [ '$(metric 'spamgate_signature_engines_total{result="loaded"}')' -ge 3 ]"
+check "metrics: a second milter with the port taken runs without metrics, and says so" \
+  grep -q "metrics: cannot listen on 127.0.0.1:$HPORT: .*; running without metrics" "$T/spamgate-unix.log"
 
 # --- SIGTERM drains: a message in flight is finished, then the milter exits ---
 rm -f "$T"/sink/*

@@ -27,7 +27,7 @@ fi
 T=$(mktemp -d /tmp/spamgate-out.XXXXXX)
 chmod 755 "$T"
 BASE=$((24000 + ($$ % 400) * 10))
-SMTP=$BASE; SINK=$((BASE + 1)); MPORT=$((BASE + 2)); RPORT=$((BASE + 3))
+SMTP=$BASE; SINK=$((BASE + 1)); MPORT=$((BASE + 2)); RPORT=$((BASE + 3)); HPORT=$((BASE + 4))
 MILTER_PID=""; REDIS_PID=""
 cleanup() {
   [ -n "$MILTER_PID" ] && kill -9 "$MILTER_PID" 2> /dev/null
@@ -57,6 +57,11 @@ level = "info"
 target = "$T/spamgate.log"
 [milter]
 socket = "inet:$MPORT@127.0.0.1"
+[metrics]
+listen = "127.0.0.1:$HPORT"
+[memory]
+log_seconds = 1
+warn_mb = 16
 [outbound]
 site_key_file = "$SRC/corpus/arf/test-site.key"
 overrides_file = "$T/outbound-limits.conf"
@@ -197,6 +202,34 @@ delivered_ids() {  # every queue id of the postsuper line found in a delivered R
 }
 for _ in $(seq 1 100); do delivered_ids && break; sleep 0.2; done
 check "after postsuper -H the held messages are delivered" delivered_ids
+
+# --- the metrics endpoint and the memory watch --------------------------------
+curl -sf "http://127.0.0.1:$HPORT/metrics" > "$T/metrics.txt"
+metric() { awk -v k="$1" '$1 == k {print $2}' "$T/metrics.txt"; }
+sent_out=$(grep -c "class=\(authenticated\|trusted\) " "$T/spamgate.log")
+refused=$(grep -c "outbound: MAIL FROM <.*> refused" "$T/spamgate.log")
+counted=$(awk '/^spamgate_messages_total\{direction="outbound"/ {s += $2} END {print s}' "$T/metrics.txt")
+check "metrics: every outbound message of this test counted ($sent_out scanned + $refused refused at MAIL FROM)" \
+  test "$counted" -eq $((sent_out + refused))
+check "metrics: the tempfails (end of data and MAIL FROM) and quarantines among them" \
+  bash -c "[ '$(metric 'spamgate_messages_total{direction="outbound",action="tempfail"}')' -eq $((refused + 2)) ] && [ '$(metric 'spamgate_messages_total{direction="outbound",action="quarantine"}')' -eq 4 ]"
+check "metrics: held accounts (hank, dave, carol at least)" test "$(metric spamgate_outbound_held)" -ge 3
+check "metrics: score histogram and per-check latency" \
+  bash -c "grep -q '^spamgate_score_bucket{direction=\"outbound\",le=\"+Inf\"} $sent_out\$' '$T/metrics.txt' && grep -q '^spamgate_check_duration_seconds_count{check=\"rules\"} ' '$T/metrics.txt'"
+check "metrics: resident memory" test "$(metric spamgate_resident_memory_bytes | cut -d. -f1)" -gt 1000000
+check "metrics: reloads counted" test "$(metric 'spamgate_reloads_total{result="taken"}')" -ge 2
+check "memory watch: a warning above warn_mb with its figures" \
+  wait_log "memory: resident"
+check "... naming the consumers" grep -q "memory: resident .* MB is above \[memory\] warn_mb (16 MB); messages in flight: [0-9]* holding .* MB; .*bayes: lmdb" "$T/spamgate.log"
+
+# --- the log level changes with a reload --------------------------------------
+check "at info, no debug lines" bash -c "! grep -q ' debug: ' '$T/spamgate.log'"
+sed -i 's/^level = "info"/level = "debug"/' "$T/spamgate.toml"
+reload_wait
+check "reload: the new log level is taken and logged" wait_log "reload: log level info -> debug"
+check "... and debug lines follow (the memory watch's figures)" wait_log "debug: memory: resident"
+sed -i 's/^level = "debug"/level = "info"/' "$T/spamgate.toml"
+reload_wait
 
 # --- shared state in Redis ---------------------------------------------------
 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no > "$T/redis.log" 2>&1 &
