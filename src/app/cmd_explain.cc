@@ -11,7 +11,11 @@
 namespace spamgate::app {
 
 int cmd_explain(int argc, char** argv) {
-  const char* usage = "usage: spamgate explain [--config F] FILE|- ...\n";
+  const char* usage =
+      "usage: spamgate explain [--config F] [--network] FILE|- ...\n"
+      "Shows why a message scored what it did: every rule and symbol that hit, its score, its\n"
+      "description and the text it matched, the Bayes probability and strongest tokens.\n"
+      "Support staff use it to find the rule behind a false positive (then score it in local.cf).\n";
   auto started = start_command(argc, argv, usage, true);
   if (!started) return 2;
   const Options* opt = &started->opt;

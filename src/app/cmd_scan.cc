@@ -17,8 +17,13 @@ namespace {
 
 const char* kUsage =
     "usage: spamgate scan [--config F] [--json] [--rewrite] [--network] [--quiet] FILE|DIR|- ...\n"
+    "Scores message files (directories recursively, mbox files split, - for stdin) exactly as the\n"
+    "milter would, and prints one line per message: file, spam or ham, score, rules hit.\n"
     "  --json     one JSON object per message\n"
-    "  --rewrite  print the message as it would be delivered (several files: FILE.out each)\n";
+    "  --rewrite  print the message as it would be delivered (several files: FILE.out each)\n"
+    "  --network  run the DNS checks (SPF, DKIM, DMARC, blocklists) too; off by default\n"
+    "  --quiet    no per-message log lines\n"
+    "Exit: 0 all scanned; 1 some input missing, unreadable, empty or binary; 2 usage/config error.\n";
 
 std::string tests_of(const Verdict& v) {
   std::string t;

@@ -2,6 +2,7 @@
 #include "app/common.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +28,10 @@ std::optional<Options> parse_options(int argc, char** argv, int first, const cha
   std::vector<std::string>* target = &o.args;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--help" || a == "-h") {  // the usage is the command's manual page section
+      std::cout << usage;
+      std::exit(0);
+    }
     if (in(own.switches, a)) {
       o.flags.push_back(a);
     } else if (in(own.values, a)) {

@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return spamgate::app::cmd_eval(argc, argv);
     if (cmd == "release") return spamgate::app::cmd_release(argc, argv);
     if (cmd == "milter") return spamgate::app::cmd_milter(argc, argv);
+    if (cmd == "--version" || cmd == "-V") {
+      std::cout << "spamgate " << SPAMGATE_VERSION << "\n";
+      return 0;
+    }
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::cout << kUsage;
       return 0;

@@ -142,6 +142,12 @@ check "release without a name is a usage error" test $? -eq 2
 check "release of one not held: exit 1, said so" bash -c "[ $? -eq 1 ] && grep -q 'nobody@example.org was not held' '$T/r2'"
 "$BIN" --help > "$T/help" 2>&1
 check "--help lists release" grep -q "^  release  lift an outbound hold" "$T/help"
+"$BIN" --version > "$T/version" 2>&1
+check "--version prints the version" grep -qE "^spamgate [0-9]+\.[0-9]+\.[0-9]+$" "$T/version"
+for cmd in milter scan explain lint learn eval bench release; do
+  "$BIN" "$cmd" --help > "$T/help-$cmd" 2>&1
+  check "$cmd --help: usage on stdout, exit 0" bash -c "[ $? -eq 0 ] && grep -q '^usage: spamgate $cmd' '$T/help-$cmd'"
+done
 
 "$BIN" explain --config "$T/learn/sg.toml" "$EV/spam/pills.eml" > "$T/ex" 2>&1
 check "explain shows the Bayes band" grep -q "BAYES_9" "$T/ex"

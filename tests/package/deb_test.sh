@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# deb_test.sh - the .deb as an admin uses it: built with cpack, installed
+# with apt-get (README "Install"), checked (files, conffiles, user, man
+# page, the unit verified by systemd-analyze), the unit's own ExecStart run
+# as the unit's user until it serves metrics, stopped with SIGTERM, then
+# purged. Needs root and dpkg; installs into this machine (CI's is fresh).
+# usage: deb_test.sh BUILD_DIR SOURCE_DIR
+set -u
+BUILD=$(readlink -f "$1")
+SRC=$(readlink -f "$2")
+if [ "$(id -u)" -ne 0 ] || ! command -v dpkg > /dev/null; then
+  echo "deb_test: needs root and dpkg; skipped"
+  exit 77
+fi
+if dpkg-query -W -f='${Status}' spamgate 2> /dev/null | grep -q 'install ok installed'; then
+  echo "deb_test: a spamgate package is already installed here; not touching it; skipped"
+  exit 77
+fi
+cd /
+T=$(mktemp -d /tmp/spamgate-deb.XXXXXX)
+as_spamgate() { setpriv --reuid spamgate --regid spamgate --init-groups -- "$@"; }  # exec, as systemd's User= does
+chmod 755 "$T"
+PID=""
+cleanup() {
+  [ -n "$PID" ] && kill -9 "$PID" 2> /dev/null
+  pkill -9 -u spamgate 2> /dev/null
+  dpkg --purge spamgate > /dev/null 2>&1
+  [ -n "${KEEP_T:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+
+(cd "$T" && cpack -G DEB --config "$BUILD/CPackConfig.cmake" > "$T/cpack.log" 2>&1)
+DEB=$(ls "$T"/spamgate_*_amd64.deb 2> /dev/null | head -n 1)
+check "cpack -G DEB builds the package" test -n "$DEB"
+[ -n "$DEB" ] || { cat "$T/cpack.log"; exit 1; }
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$DEB" > "$T/install.log" 2>&1
+check "apt-get install ./spamgate_*.deb" dpkg-query -W -f='${Status}' spamgate
+check "the binary is /usr/sbin/spamgate and stripped" bash -c "file /usr/sbin/spamgate | grep -q stripped && ! file /usr/sbin/spamgate | grep -q 'not stripped'"
+check "conf/ is /etc/spamgate, marked conffiles" bash -c "[ -f /etc/spamgate/spamgate.toml ] && grep -qx /etc/spamgate/spamgate.toml /var/lib/dpkg/info/spamgate.conffiles"
+check "the config points at the packaged rules" grep -q '^rules_dir = "/usr/share/spamgate/rules"' /etc/spamgate/spamgate.toml
+check "its own unprivileged user" bash -c "getent passwd spamgate | grep -q ':/var/lib/spamgate:' && [ \$(id -u spamgate) -lt 1000 ] && [ \$(id -u spamgate) -ne 0 ]"
+check "the config is readable by it, not by others" bash -c "setpriv --reuid spamgate --regid spamgate --init-groups -- cat /etc/spamgate/signatures/spamgate.ndb > /dev/null && [ \$(stat -c %a /etc/spamgate/spamgate.toml) = 640 ]"
+check "/var/lib/spamgate belongs to it" test "$(stat -c %U /var/lib/spamgate)" = spamgate
+check "a man page: spamgate(8) with every subcommand" bash -c "zcat /usr/share/man/man8/spamgate.8.gz | grep -q '^\\.SS release' && zcat /usr/share/man/man8/spamgate.8.gz | grep -q -- '--arf'"
+UNIT=/lib/systemd/system/spamgate.service
+check "the unit is installed and runs as spamgate" bash -c "grep -qx 'User=spamgate' $UNIT && grep -qx 'NoNewPrivileges=yes' $UNIT && grep -qx 'ProtectSystem=strict' $UNIT"
+systemd-analyze verify "$UNIT" > "$T/verify.log" 2>&1
+check "systemd-analyze verify accepts the unit" bash -c "! grep -i 'spamgate.service' '$T/verify.log' | grep -qiv 'Failed to connect\\|bus'"
+check "spamgate lint passes on the installed config, as its user" as_spamgate /usr/sbin/spamgate lint
+
+# The unit's command, as the unit's user, logs to stderr (the journal).
+CMD=$(sed -n 's/^ExecStart=//p' "$UNIT")
+setpriv --reuid spamgate --regid spamgate --init-groups -- $CMD > "$T/milter.log" 2>&1 &
+PID=$!  # setpriv execs the command: this is the milter
+for _ in $(seq 1 200); do grep -q "metrics: http" "$T/milter.log" && break; sleep 0.1; done
+check "the unit's command starts the milter on the configured socket" grep -q "spamgate milter listening on inet:8895@127.0.0.1" "$T/milter.log"
+check "... and serves metrics" bash -c "curl -sf http://127.0.0.1:9795/metrics | grep -q '^spamgate_resident_memory_bytes '"
+check "... as the spamgate user" test "$(ps -o user= -p "$PID")" = spamgate
+kill -TERM "$PID"; wait "$PID"; rc=$?; PID=""
+check "SIGTERM: exits 0, stopped cleanly" bash -c "[ $rc -eq 0 ] && grep -q 'stopped cleanly' '$T/milter.log'"
+
+dpkg --purge spamgate > "$T/purge.log" 2>&1
+check "purge removes binary, state and user" bash -c "[ ! -e /usr/sbin/spamgate ] && [ ! -e /var/lib/spamgate ] && ! getent passwd spamgate > /dev/null"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
