@@ -101,7 +101,7 @@ void bayes_autolearn(const Snapshot& snap, const ScanResult& r, std::string_view
     log().warn("{}: bayes autolearn as {} failed: {}", label, name, s.message());
     return;
   }
-  log().info("{}: bayes autolearn: {} as {} (score without Bayes {:.1f})", label, learn_outcome_name(out[0]), name, score);
+  log().debug("{}: bayes autolearn: {} as {} (score without Bayes {:.1f})", label, learn_outcome_name(out[0]), name, score);
 }
 
 }  // namespace spamgate

@@ -191,7 +191,7 @@ sfsistat on_helo(SMFICTX* ctx, char* helo) noexcept {
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) noexcept {
   return guarded(ctx, "envfrom", [&](Session& s) -> sfsistat {
-    if (auto refused = s.mail_from(argv && argv[0] ? argv[0] : "", macro(ctx, "{auth_authen}"))) {
+    if (auto refused = s.mail_from(argv && argv[0] ? argv[0] : "", macro(ctx, "{auth_authen}"), macro(ctx, "i"))) {
       smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.7.1"),
                     const_cast<char*>(escape_reply(*refused).c_str()));
       return SMFIS_TEMPFAIL;

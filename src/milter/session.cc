@@ -74,7 +74,8 @@ void Session::reset_message() {
   env_.queue_id.clear();
 }
 
-std::optional<std::string> Session::mail_from(std::string_view from, std::string_view auth_user) {
+std::optional<std::string> Session::mail_from(std::string_view from, std::string_view auth_user,
+                                              std::string_view queue_id) {
   reset_message();
   snap_ = holder_.get();
   if (from.size() >= 2 && from.front() == '<' && from.back() == '>') from = from.substr(1, from.size() - 2);
@@ -89,14 +90,16 @@ std::optional<std::string> Session::mail_from(std::string_view from, std::string
     return std::nullopt;
   OutboundSender sender = outbound_sender(env_);
   if (!sender.valid()) return std::nullopt;
+  // Postfix knows the queue id at MAIL FROM only when smtpd_delay_open_until_valid_rcpt = no.
+  const std::string label = queue_id.empty() ? conn_id_ : clipped(queue_id) + ": conn=" + conn_id_;
   std::optional<HoldInfo> hold;
   if (Status st = guard->held(sender, hold); !st.ok()) {
-    log().warn("{}: outbound: cannot read holds at MAIL FROM (checked again at end of message): {}", conn_id_,
+    log().warn("{}: outbound: cannot read holds at MAIL FROM (checked again at end of message): {}", label,
                st.message());
     return std::nullopt;
   }
   if (!hold) return std::nullopt;
-  log().warn("{}: outbound: MAIL FROM <{}> refused with 451 4.7.1: {} is held until {} ({})", conn_id_,
+  log().warn("{}: outbound: MAIL FROM <{}> refused with 451 4.7.1: {} is held until {} ({})", label,
              clip(env_.mail_from, 200), hold->who, format_unix_time(hold->until), hold->reason);
   Metrics::get().message(Metrics::Direction::kOutbound, Metrics::Outcome::kTempfail, 0, false);
   reset_message();

@@ -61,7 +61,9 @@ class Session {
   // Returns the text of a 451 4.7.1 reply when the sender is held by the
   // outbound guard and its hold action is tempfail (never for local
   // submission, whose mail is put in the hold queue at end of message).
-  std::optional<std::string> mail_from(std::string_view from, std::string_view auth_user);
+  // `queue_id`: Postfix's {i} at MAIL FROM (its log lines start with it).
+  std::optional<std::string> mail_from(std::string_view from, std::string_view auth_user,
+                                       std::string_view queue_id = {});
   void rcpt_to(std::string_view rcpt);
   // `value` as libmilter gives it (with its leading space when
   // SMFIP_HDR_LEADSPC was negotiated: set leading_space accordingly).
