@@ -16,13 +16,13 @@ import threading
 import time
 
 
-def send_all(port, addr, login, files, per_conn, latencies, failures, lock):
+def send_all(port, addr, login, files, per_conn, latencies, failures, lock, timeout=120):
     i = 0
     while i < len(files):
         batch = files[i:i + per_conn]
         i += per_conn
         try:
-            s = smtplib.SMTP("127.0.0.1", port, timeout=120)
+            s = smtplib.SMTP("127.0.0.1", port, timeout=timeout)
             # no Nagle on our side: a client's delayed ACKs must not be measured as server latency
             s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.ehlo("client.test.example")
@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--clients", type=int, default=1)
     ap.add_argument("--latency-out", default="")
     ap.add_argument("--files-from", default="", help="a file with one message path per line")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds to wait for any one reply")
     ap.add_argument("files", nargs="*")
     a = ap.parse_args()
     if a.files_from:
@@ -69,7 +70,7 @@ def main():
             a.files += [line.rstrip("\n") for line in fh if line.strip()]
     latencies, failures, lock = [], [], threading.Lock()
     threads = [threading.Thread(target=send_all, args=(a.port, a.addr, a.login, a.files[c::a.clients],
-                                                       a.per_connection, latencies, failures, lock))
+                                                       a.per_connection, latencies, failures, lock, a.timeout))
                for c in range(a.clients)]
     t0 = time.monotonic()
     for t in threads:

@@ -39,7 +39,7 @@ check "cpack -G DEB builds the package" test -n "$DEB"
 [ -n "$DEB" ] || { cat "$T/cpack.log"; exit 1; }
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$DEB" > "$T/install.log" 2>&1
 check "apt-get install ./spamgate_*.deb" dpkg-query -W -f='${Status}' spamgate
-check "the binary is /usr/sbin/spamgate and stripped" bash -c "file /usr/sbin/spamgate | grep -q stripped && ! file /usr/sbin/spamgate | grep -q 'not stripped'"
+check "the binary is /usr/sbin/spamgate, stripped" bash -c "[ -x /usr/sbin/spamgate ] && ! readelf -S /usr/sbin/spamgate | grep -q '\.debug_info\|\.symtab'"
 check "conf/ is /etc/spamgate, marked conffiles" bash -c "[ -f /etc/spamgate/spamgate.toml ] && grep -qx /etc/spamgate/spamgate.toml /var/lib/dpkg/info/spamgate.conffiles"
 check "the config points at the packaged rules" grep -q '^rules_dir = "/usr/share/spamgate/rules"' /etc/spamgate/spamgate.toml
 check "its own unprivileged user" bash -c "getent passwd spamgate | grep -q ':/var/lib/spamgate:' && [ \$(id -u spamgate) -lt 1000 ] && [ \$(id -u spamgate) -ne 0 ]"
@@ -48,8 +48,12 @@ check "/var/lib/spamgate belongs to it" test "$(stat -c %U /var/lib/spamgate)" =
 check "a man page: spamgate(8) with every subcommand" bash -c "zcat /usr/share/man/man8/spamgate.8.gz | grep -q '^\\.SS release' && zcat /usr/share/man/man8/spamgate.8.gz | grep -q -- '--arf'"
 UNIT=/lib/systemd/system/spamgate.service
 check "the unit is installed and runs as spamgate" bash -c "grep -qx 'User=spamgate' $UNIT && grep -qx 'NoNewPrivileges=yes' $UNIT && grep -qx 'ProtectSystem=strict' $UNIT"
-systemd-analyze verify "$UNIT" > "$T/verify.log" 2>&1
-check "systemd-analyze verify accepts the unit" bash -c "! grep -i 'spamgate.service' '$T/verify.log' | grep -qiv 'Failed to connect\\|bus'"
+if command -v systemd-analyze > /dev/null; then
+  systemd-analyze verify "$UNIT" > "$T/verify.log" 2>&1
+  check "systemd-analyze verify accepts the unit" bash -c "! grep -i 'spamgate.service' '$T/verify.log' | grep -qiv 'Failed to connect\\|bus'"
+else
+  echo "     (no systemd-analyze on this machine: the unit is not verified by systemd here)"
+fi
 check "spamgate lint passes on the installed config, as its user" as_spamgate /usr/sbin/spamgate lint
 
 # The unit's command, as the unit's user, logs to stderr (the journal).
