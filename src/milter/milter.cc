@@ -341,9 +341,25 @@ void reload(const char* why) {
   current.reset();
 }
 
+// A background thread's loop state: it waits on cv_ between rounds and
+// returns as soon as stop() is called.
+class BackgroundLoop {
+ public:
+  void stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+
+ protected:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
 // Polls the signature files every [clamav] watch_seconds; a change that
 // holds still for two seconds (an update being copied in) triggers a reload.
-class SignatureWatch {
+class SignatureWatch : public BackgroundLoop {
  public:
   void run() {
     std::string seen;
@@ -374,16 +390,6 @@ class SignatureWatch {
       lock.lock();
     }
   }
-  void stop() {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
 };
 
 // What the memory watch and the metrics know about who holds memory.
@@ -405,7 +411,7 @@ std::string memory_consumers(const Snapshot& snap) {
 // Logs resident memory every [memory] log_seconds (debug), and a warning
 // naming the largest consumers we know of above [memory] warn_mb (once per
 // crossing, then again every 10 minutes while it stays above).
-class MemoryWatch {
+class MemoryWatch : public BackgroundLoop {
  public:
   void run() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -431,16 +437,6 @@ class MemoryWatch {
       }
     }
   }
-  void stop() {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
 };
 
 std::string render_metrics() {
