@@ -63,6 +63,7 @@ def main():
     ap.add_argument("--latency-out", default="")
     ap.add_argument("--files-from", default="", help="a file with one message path per line")
     ap.add_argument("--timeout", type=float, default=120, help="seconds to wait for any one reply")
+    ap.add_argument("--ramp-ms", type=float, default=0, help="pause between starting two clients")
     ap.add_argument("files", nargs="*")
     a = ap.parse_args()
     if a.files_from:
@@ -75,6 +76,8 @@ def main():
     t0 = time.monotonic()
     for t in threads:
         t.start()
+        if a.ramp_ms:
+            time.sleep(a.ramp_ms / 1000.0)
     for t in threads:
         t.join()
     secs = time.monotonic() - t0
