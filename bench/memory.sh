@@ -4,7 +4,7 @@
 # with spamgate (default config: ClamAV on, Bayes on LMDB, outbound guard).
 # Reports the milter's peak resident memory against [memory] warn_mb and
 # what the memory watch logged. Needs root (Postfix) and scripts/deps.sh.
-# usage: bench/memory.sh [CONNECTIONS] [MB]
+# usage: [RAMP_MS=2] bench/memory.sh [CONNECTIONS] [MB]   (clients start RAMP_MS apart)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
@@ -66,7 +66,7 @@ postfix -c "$T/conf" reload > /dev/null 2>&1; sleep 1
 for _ in $(seq 1 100); do (exec 3<> /dev/tcp/127.0.0.1/$SMTP) 2> /dev/null && break; sleep 0.05; done
 echo "load: $CONN parallel connections x $(du -m "$T/big.eml" | cut -f1) MB message; machine: $(nproc) cores"
 start=$(date +%s)
-python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CONN" --timeout 900 --ramp-ms 20 --files-from "$T/files.txt" > "$T/send.txt" 2> "$T/send.err" || true
+python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CONN" --timeout 900 --ramp-ms "${RAMP_MS:-2}" --files-from "$T/files.txt" > "$T/send.txt" 2> "$T/send.err" || true
 secs=$(( $(date +%s) - start ))
 peak=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status")
 echo "sent: $(cat "$T/send.txt") in ${secs} s"
