@@ -92,6 +92,11 @@ struct ClamavConfig {
   std::vector<std::string> canary_dirs;
   int canary_max_flagged = 0;  // refuse an engine that flags more canary messages than this
   int watch_seconds = 60;      // poll the signature files for changes; 0 = SIGUSR1 only
+  // Messages longer than max_scan_bytes scanned at the same time (libclamav
+  // decodes their attachments in memory: ~10-16 MB each at 25 MB); more wait
+  // up to large_scan_wait_ms, then the check fails (policy: tempfail). 0 = no cap.
+  int max_parallel_large_scans = 8;
+  int large_scan_wait_ms = 30000;
 };
 
 // [metrics]: the Prometheus endpoint (loopback only).

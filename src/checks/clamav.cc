@@ -1,6 +1,10 @@
 // clamav.cc - ClamavCheck (see clamav.h).
 #include "checks/clamav.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
 #include <gmime/gmime.h>
 #include <unistd.h>
 
@@ -71,6 +75,37 @@ std::vector<SymbolDef> ClamavCheck::symbols() {
   };
 }
 
+namespace {
+
+// The process-wide cap on long-message scans (a counting gate whose limit is
+// the caller's: a reload may change it).
+std::mutex g_gate_mu;
+std::condition_variable g_gate_cv;
+int g_large_running = 0;
+
+}  // namespace
+
+LargeScanSlot::LargeScanSlot(int limit, int wait_ms) {
+  std::unique_lock lock(g_gate_mu);
+  held_ = limit <= 0 || g_gate_cv.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                                           [&] { return g_large_running < limit; });
+  if (held_) ++g_large_running;
+}
+
+LargeScanSlot::~LargeScanSlot() {
+  if (!held_) return;
+  {
+    std::lock_guard lock(g_gate_mu);
+    --g_large_running;
+  }
+  g_gate_cv.notify_one();
+}
+
+int large_scans_running() {
+  std::lock_guard lock(g_gate_mu);
+  return g_large_running;
+}
+
 Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   const Message& m = ctx.message;
   AvResult all;
@@ -84,6 +119,10 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   Status s;
   if (ctx.av != nullptr) {  // the milter spooled a long message
     if (!ctx.av->error.empty()) return Status::IOError(ctx.av->error);
+    LargeScanSlot slot(max_large_, large_wait_ms_);
+    if (!slot.held())
+      return Status::Limit("clamav: " + std::to_string(max_large_) + " long messages are being scanned; waited " +
+                           std::to_string(large_wait_ms_) + " ms for a slot ([clamav] max_parallel_large_scans)");
     if (scan_raw_) s = merge(engine_->scan_fd(ctx.av->fd, true));
     else s = scan_spooled_parts(*engine_, ctx.av->fd, tmpdir_, all, partial);
     if (!ctx.av->complete) partial += (partial.empty() ? "" : ", ") + ("only the first " + std::to_string(ctx.av->size) + " bytes");

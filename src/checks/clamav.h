@@ -12,7 +12,10 @@
 // third-party signature: scored in rules/60_clamav.cf), CLAMAV_NOT_FULLY_SCANNED
 // (past max_av_bytes or a libclamav limit). An engine or spool error is a
 // failed check: the milter applies [clamav] on_error (default tempfail).
-// Thread-safe (const; the engine allows concurrent scans).
+// Memory: at most [clamav] max_parallel_large_scans spooled (long) messages
+// are scanned at once, process-wide; another waits up to large_scan_wait_ms
+// for a slot, then the check fails with Limit (its policy: tempfail, the
+// client retries). Thread-safe (const; the engine allows concurrent scans).
 #pragma once
 
 #include <memory>
@@ -27,7 +30,8 @@ class ClamavCheck final : public Check {
  public:
   ClamavCheck(std::shared_ptr<const ClamEngine> engine, const ClamavConfig& config)
       : engine_(std::move(engine)), scan_raw_(config.scan_raw), max_av_bytes_(config.max_av_bytes),
-        tmpdir_(config.spool_dir) {}
+        tmpdir_(config.spool_dir), max_large_(config.max_parallel_large_scans),
+        large_wait_ms_(config.large_scan_wait_ms) {}
   std::string_view name() const override { return "clamav"; }
   Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
   static std::vector<SymbolDef> symbols();
@@ -37,6 +41,25 @@ class ClamavCheck final : public Check {
   bool scan_raw_;
   std::size_t max_av_bytes_;
   std::string tmpdir_;
+  int max_large_;
+  int large_wait_ms_;
 };
+
+// A slot among the long-message scans allowed at once, process-wide: waits
+// up to `wait_ms` while `limit` are running (limit 0: no cap, always held).
+class LargeScanSlot {
+ public:
+  LargeScanSlot(int limit, int wait_ms);
+  ~LargeScanSlot();
+  LargeScanSlot(const LargeScanSlot&) = delete;
+  LargeScanSlot& operator=(const LargeScanSlot&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  bool held_ = false;
+};
+
+// Long-message scans running now, process-wide (the memory watch reports it).
+int large_scans_running();
 
 }  // namespace spamgate

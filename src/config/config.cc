@@ -368,6 +368,8 @@ class Loader {
         {"canary_dirs", [&](const toml::node& v) { string_list(v, "clamav.canary_dirs", a.canary_dirs); }},
         {"canary_max_flagged", [&](const toml::node& v) { int_key(v, "clamav.canary_max_flagged", a.canary_max_flagged, 0, 1000000); }},
         {"watch_seconds", [&](const toml::node& v) { int_key(v, "clamav.watch_seconds", a.watch_seconds, 0, 86400); }},
+        {"max_parallel_large_scans", [&](const toml::node& v) { int_key(v, "clamav.max_parallel_large_scans", a.max_parallel_large_scans, 0, 10000); }},
+        {"large_scan_wait_ms", [&](const toml::node& v) { int_key(v, "clamav.large_scan_wait_ms", a.large_scan_wait_ms, 0, 600000); }},
         {"on_error", [&](const toml::node& v) {
            FailureAction f = FailureAction::kTempfail;
            failure(v, "clamav.on_error", f, false);

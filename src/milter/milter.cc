@@ -39,6 +39,7 @@
 #include <fmt/format.h>
 
 #include "checks/bayes.h"
+#include "checks/clamav.h"
 #include "checks/clamav_engine.h"
 #include "metrics/http_server.h"
 #include "milter/session.h"
@@ -396,7 +397,9 @@ class SignatureWatch : public BackgroundLoop {
 std::string memory_consumers(const Snapshot& snap) {
   std::string out = fmt::format("messages in flight: {} holding {:.1f} MB", g_messages.load(),
                                 static_cast<double>(Session::buffered_bytes()) / 1048576.0);
-  if (snap.clamav) out += fmt::format("; clamav engine: {} signatures", snap.clamav->signature_count());
+  if (snap.clamav)
+    out += fmt::format("; clamav engine: {} signatures, {} long-message scans running (cap {})",
+                       snap.clamav->signature_count(), large_scans_running(), snap.config.clamav.max_parallel_large_scans);
   for (const auto& c : snap.checks)
     if (const auto* b = dynamic_cast<const BayesCheck*>(c.get())) {
       Status err;

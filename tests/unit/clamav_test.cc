@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "checks/clamav.h"
 #include "checks/clamav_engine.h"
 #include "milter/session.h"
 #include "session_recorder.h"
@@ -343,6 +344,28 @@ TEST(ClamavSession, MalwarePastMaxScanBytesIsSpooledAndRejected) {
   Recorder clean;
   EXPECT_EQ(through_session(snap, with_attachment("an ordinary spreadsheet", 3 << 20), clean), EomAction::kAccept);
   EXPECT_TRUE(clean.replies.empty());
+}
+
+TEST(ClamavSession, LongMessagesBeyondTheScanCapWaitThenTempfailNeverPassUnscanned) {
+  TempDir dir;
+  TempDir spool;
+  auto snap = load(av_config(dir, "spool_dir = \"" + spool.path() +
+                                      "\"\nmax_parallel_large_scans = 1\nlarge_scan_wait_ms = 200\n"));
+  ASSERT_NE(snap, nullptr);
+  {
+    LargeScanSlot busy(1, 0);  // another long message holds the only slot
+    ASSERT_TRUE(busy.held());
+    EXPECT_EQ(large_scans_running(), 1);
+    Recorder rec;
+    EXPECT_EQ(through_session(snap, with_attachment(kEicar, 3 << 20), rec), EomAction::kTempfail);
+    ASSERT_EQ(rec.replies.size(), 1u);
+    EXPECT_EQ(rec.replies[0].substr(0, 9), "451 4.7.1");
+    Recorder small;  // a message our parse saw whole needs no slot
+    EXPECT_EQ(through_session(snap, with_attachment(kEicar), small), EomAction::kReject);
+  }
+  EXPECT_EQ(large_scans_running(), 0);
+  Recorder later;  // the slot is free again: scanned and rejected
+  EXPECT_EQ(through_session(snap, with_attachment(kEicar, 3 << 20), later), EomAction::kReject);
 }
 
 TEST(ClamavSession, ADeadSpoolDiskTempfailsInsteadOfLettingMailThroughUnscanned) {
