@@ -6,6 +6,9 @@
 //   hold:u:ACCOUNT / hold:d:DOMAIN  a hold: since, until, reason (expires at until)
 //   heldq:ACCOUNT                   queue ids put in Postfix's hold queue for it
 //   tag:TAG / mid:MESSAGE-ID        -> account, for feedback-loop reports
+//   holdindex                       the hold keys, one per line: holds() reads
+//                                   only these (a prefix scan would walk every
+//                                   Message-ID record in Redis at each scrape)
 // DIAGNOSTICS: none here; the milter and `learn --arf` log what it returns.
 #include <fcntl.h>
 #include <glib.h>
@@ -19,6 +22,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -68,6 +72,17 @@ std::optional<HoldInfo> parse_hold(std::string_view v) {
   h.who = f[2];
   h.reason = std::string(v.substr(start));
   return h;
+}
+
+// Removes the keys `drop` picks from the hold index.
+Status drop_from_hold_index(StateStore& st, const std::function<bool(const std::string&)>& drop) {
+  return st.update("holdindex", 0, [&](std::optional<std::string>& v) {
+    std::istringstream in(v.value_or(""));
+    std::string kept;
+    for (std::string key; std::getline(in, key);)
+      if (!drop(key)) kept += key + "\n";
+    v = kept;
+  });
 }
 
 std::string normalized_message_id(std::string_view id) {
@@ -223,10 +238,16 @@ Status OutboundGuard::held(const OutboundSender& s, std::optional<HoldInfo>& out
 Status OutboundGuard::make_hold(StateStore& st, const std::string& key, HoldInfo info,
                                 std::optional<HoldInfo>& hold) const {
   bool created = false;
-  Status e = st.update(key, info.until - info.since, [&](std::optional<std::string>& v) {
-    created = !v || !parse_hold(*v);
-    if (created) v = hold_value(info);  // an existing hold is kept as it was (not extended)
-  });
+  Status e = st.update_many({{key, info.until - info.since,
+                              [&](std::optional<std::string>& v) {
+                                created = !v || !parse_hold(*v);
+                                if (created) v = hold_value(info);  // an existing hold is kept (not extended)
+                              }},
+                             {"holdindex", 0, [&](std::optional<std::string>& v) {
+                                std::string list = v.value_or("");
+                                if (("\n" + list).find("\n" + key + "\n") == std::string::npos) list += key + "\n";
+                                v = list;
+                              }}});
   if (e.ok() && created) hold = std::move(info);
   return e;
 }
@@ -385,18 +406,30 @@ Status OutboundGuard::release(const std::string& who, bool& was_held, std::vecto
     });
     if (!e.ok()) return e;
   }
-  return Status::Ok();
+  const std::string hold_key = keys[0];
+  return drop_from_hold_index(*st, [&](const std::string& key) { return key == hold_key; });
 }
 
 Status OutboundGuard::holds(std::vector<HoldInfo>& out) const {
   out.clear();
   std::shared_ptr<StateStore> st;
   if (Status e = store(st); !e.ok()) return e;
-  std::vector<std::pair<std::string, std::string>> recs;
-  if (Status e = st->scan("hold:", 100000, recs); !e.ok()) return e;
-  for (const auto& [k, v] : recs)
-    if (auto h = parse_hold(v)) out.push_back(std::move(*h));
-  return Status::Ok();
+  std::optional<std::string> index;
+  if (Status e = st->get("holdindex", index); !e.ok()) return e;
+  std::istringstream keys(index.value_or(""));
+  std::vector<std::string> gone;  // holds that ended by themselves
+  for (std::string key; std::getline(keys, key) && out.size() < 100000;) {
+    std::optional<std::string> v;
+    if (Status e = st->get(key, v); !e.ok()) return e;
+    if (auto h = v ? parse_hold(*v) : std::nullopt) out.push_back(std::move(*h));
+    else gone.push_back(key);
+  }
+  if (gone.empty()) return Status::Ok();
+  // (A hold made again between the read above and this write drops out of
+  // the list until its next hold; holding itself reads the hold key, never
+  // the index.)
+  return drop_from_hold_index(
+      *st, [&](const std::string& key) { return std::find(gone.begin(), gone.end(), key) != gone.end(); });
 }
 
 Status OutboundGuard::site_key(std::string& out) const {

@@ -214,12 +214,18 @@ TEST_P(GuardTest, ADomainOverItsLimitHoldsEveryAccountOfIt) {
   EXPECT_TRUE(held);
   ASSERT_TRUE(g->held(sender("z@other.example"), held).ok());
   EXPECT_FALSE(held);
+  std::vector<HoldInfo> all;
+  ASSERT_TRUE(g->holds(all).ok());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].who, "domain shop.example");
   bool was = false;
   std::vector<std::string> ids;
   ASSERT_TRUE(g->release("domain:shop.example", was, ids).ok());
   EXPECT_TRUE(was);
   ASSERT_TRUE(g->held(sender("z@shop.example"), held).ok());
   EXPECT_FALSE(held);
+  ASSERT_TRUE(g->holds(all).ok());
+  EXPECT_TRUE(all.empty()) << "released: no longer listed";
 }
 
 TEST_P(GuardTest, SpamVerdictsAndComplaintsTogetherHoldBeforeAnyRateLimit) {
@@ -277,10 +283,15 @@ TEST_P(GuardTest, AHoldEndsByItselfAfterHoldSeconds) {
   auto g = guard("x@customer.example messages_per_minute=1\n");
   send(*g, "x@customer.example");
   ASSERT_TRUE(send(*g, "x@customer.example"));
+  std::vector<HoldInfo> all;
+  ASSERT_TRUE(g->holds(all).ok());
+  EXPECT_EQ(all.size(), 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   std::optional<HoldInfo> held;
   ASSERT_TRUE(g->held(sender("x@customer.example"), held).ok());
   EXPECT_FALSE(held);
+  ASSERT_TRUE(g->holds(all).ok());
+  EXPECT_TRUE(all.empty()) << "an ended hold is no longer listed (nor counted in the metrics)";
 }
 
 TEST_P(GuardTest, StateUpdatesFromManyThreadsAreAtomic) {
