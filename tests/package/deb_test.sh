@@ -16,6 +16,11 @@ if dpkg-query -W -f='${Status}' spamgate 2> /dev/null | grep -q 'install ok inst
   echo "deb_test: a spamgate package is already installed here; not touching it; skipped"
   exit 77
 fi
+if [ -e /var/lib/spamgate ] || [ -e /etc/spamgate ]; then
+  # (e.g. scripts/run.sh made /var/lib/spamgate here): purging would delete it
+  echo "deb_test: /var/lib/spamgate or /etc/spamgate exists on this machine; not touching it; skipped"
+  exit 77
+fi
 cd /
 T=$(mktemp -d /tmp/spamgate-deb.XXXXXX)
 as_spamgate() { setpriv --reuid spamgate --regid spamgate --init-groups -- "$@"; }  # exec, as systemd's User= does
