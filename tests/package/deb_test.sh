@@ -16,13 +16,16 @@ if dpkg-query -W -f='${Status}' spamgate 2> /dev/null | grep -q 'install ok inst
   echo "deb_test: a spamgate package is already installed here; not touching it; skipped"
   exit 77
 fi
-if [ -e /var/lib/spamgate ] || [ -e /etc/spamgate ]; then
-  # (e.g. scripts/run.sh made /var/lib/spamgate here): purging would delete it
-  echo "deb_test: /var/lib/spamgate or /etc/spamgate exists on this machine; not touching it; skipped"
+if [ -e /etc/spamgate ]; then
+  echo "deb_test: /etc/spamgate exists on this machine (an installed spamgate?); not touching it; skipped"
   exit 77
 fi
 cd /
 T=$(mktemp -d /tmp/spamgate-deb.XXXXXX)
+# The source tree's conf/spamgate.toml keeps Bayes in /var/lib/spamgate (the
+# CLI test and scripts/run.sh create it): set aside, restored after the purge.
+SAVED=""
+if [ -e /var/lib/spamgate ]; then mv /var/lib/spamgate "$T/var-lib-spamgate"; SAVED=1; fi
 as_spamgate() { setpriv --reuid spamgate --regid spamgate --init-groups -- "$@"; }  # exec, as systemd's User= does
 chmod 755 "$T"
 PID=""
@@ -30,6 +33,7 @@ cleanup() {
   [ -n "$PID" ] && kill -9 "$PID" 2> /dev/null
   pkill -9 -u spamgate 2> /dev/null
   dpkg --purge spamgate > /dev/null 2>&1
+  if [ -n "$SAVED" ]; then rm -rf /var/lib/spamgate; mv "$T/var-lib-spamgate" /var/lib/spamgate; fi
   [ -n "${KEEP_T:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
