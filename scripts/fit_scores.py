@@ -7,7 +7,9 @@ fits one score per rule, the way SpamAssassin's score generation does in
 spirit: a weighted logistic loss with a margin around the threshold (a false
 positive costs --ham-weight times a miss), L2-regularised toward zero, each
 score kept within bounds (spam rules 0..--max-score, `tflags nice` rules
--5..0), then rounded to 0.1. A second stage fits the BAYES_xx band scores
+-5..0), then rounded to 0.1 and polished: a coordinate search in 0.1 steps
+on what is finally counted (ham_weight x false positives + missed spam), since
+rounding the smooth fit leaves many messages exactly on the threshold. A second stage fits the BAYES_xx band scores
 with the rule scores fixed, from the cross-validated Bayes probabilities in
 the same file.
 
@@ -21,7 +23,7 @@ the reported false-positive and detection rates are cross-validated; the
 scores written are then fitted on everything.
 
 usage: scripts/fit_scores.py HITS.jsonl [--rules-dir rules] [--out rules/90_fitted_scores.cf]
-                                        [--folds 5] [--ham-weight 30] [--bayes-ham-weight 10]
+                                        [--folds 5] [--ham-weight 60] [--bayes-ham-weight 20]
                                         [--max-score 3.5] [--dry-run]
 """
 import argparse
@@ -119,6 +121,44 @@ def fit(samples, n_feat, base, bounds, ham_weight, l2=0.002, epochs=300, lr=0.05
     return [round(x, 1) for x in w]
 
 
+def polish(samples, w, base, bounds, ham_weight, passes=20):
+    """Coordinate search on the rounded scores, in steps of 0.1, on what is
+    finally counted: ham_weight x false positives + missed spam (spam when the
+    score, rounded to 0.1, is greater than the threshold). The logistic fit
+    ends near this optimum but its rounding leaves many messages exactly on
+    the threshold (not spam), which a 0.1 step moves."""
+    tenths = [int(round(x * 10)) for x in w]
+    lo = [int(round(b[0] * 10)) for b in bounds]
+    hi = [int(round(b[1] * 10)) for b in bounds]
+    limit = int(round(THRESHOLD * 10))
+    score = {}
+    users = [[] for _ in w]
+    for feats, spam, i in samples:
+        score[i] = int(round(base[i] * 10)) + sum(tenths[j] for j in feats)
+        for j in feats:
+            users[j].append((i, spam))
+
+    def cost(s, spam):
+        return (s <= limit) if spam else ham_weight * (s > limit)
+
+    for _ in range(passes):
+        changed = False
+        for j in range(len(w)):
+            for step in (1, -1):
+                if not lo[j] <= tenths[j] + step <= hi[j]:
+                    continue
+                delta = sum(cost(score[i] + step, spam) - cost(score[i], spam) for i, spam in users[j])
+                if delta < 0:
+                    tenths[j] += step
+                    for i, _ in users[j]:
+                        score[i] += step
+                    changed = True
+                    break
+        if not changed:
+            break
+    return [t / 10.0 for t in tenths]
+
+
 def rates(samples, w, base):
     ham = spam = fp = det = 0
     for feats, is_spam, i in samples:
@@ -143,10 +183,12 @@ def main():
     ap.add_argument("--rules-dir", default="rules")
     ap.add_argument("--out", default="rules/90_fitted_scores.cf")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--ham-weight", type=float, default=30.0, help="cost of a false positive vs a miss")
-    ap.add_argument("--bayes-ham-weight", type=float, default=10.0, help="the same for the Bayes bands")
+    ap.add_argument("--ham-weight", type=float, default=60.0, help="cost of a false positive vs a miss")
+    ap.add_argument("--bayes-ham-weight", type=float, default=20.0, help="the same for the Bayes bands")
     ap.add_argument("--max-score", type=float, default=3.5)
     ap.add_argument("--min-hits", type=int, default=5, help="rules hit fewer times keep their score")
+    ap.add_argument("--no-polish", dest="polish", action="store_false",
+                    help="skip the 0.1-step search on the counted errors after the logistic fit")
     ap.add_argument("--dry-run", action="store_true")
     a = ap.parse_args()
 
@@ -174,8 +216,12 @@ def main():
         train = [s for s in samples if fold_of(rows[s[2]]["file"], a.folds) != f]
         test = [s for s in samples if fold_of(rows[s[2]]["file"], a.folds) == f]
         w = fit(train, len(fitted), base, bounds, a.ham_weight)
+        if a.polish:
+            w = polish(train, w, base, bounds, a.ham_weight)
         cv = [x + y for x, y in zip(cv, rates(test, w, base))]
     w = fit(samples, len(fitted), base, bounds, a.ham_weight)
+    if a.polish:
+        w = polish(samples, w, base, bounds, a.ham_weight)
     ins = rates(samples, w, base)
 
     # Stage 2: Bayes bands on top of the (rounded) rule scores.
@@ -196,8 +242,12 @@ def main():
         train = [s for s in bsamples if fold_of(rows[s[2]]["file"], a.folds) != f]
         test = [s for s in bsamples if fold_of(rows[s[2]]["file"], a.folds) == f]
         bw = fit(train, len(BANDS), rule_score, bbounds, a.bayes_ham_weight, epochs=200)
+        if a.polish:
+            bw = polish(train, bw, rule_score, bbounds, a.bayes_ham_weight)
         bcv = [x + y for x, y in zip(bcv, rates(test, bw, rule_score))]
     bw = fit(bsamples, len(BANDS), rule_score, bbounds, a.bayes_ham_weight, epochs=200)
+    if a.polish:
+        bw = polish(bsamples, bw, rule_score, bbounds, a.bayes_ham_weight)
     bins = rates(bsamples, bw, rule_score)
 
     def pct(x, n):
