@@ -35,14 +35,19 @@ struct BayesConfig {
   std::string store = "lmdb";  // "lmdb" (embedded, no server) or "redis" (shared by several nodes)
   std::string path;            // lmdb: the database directory, created on first use
   std::size_t lmdb_map_bytes = std::size_t{1} << 30;  // lmdb: largest size the database may grow to
-  // lmdb: lookups read an in-memory copy of the token table (16-32 bytes a
-  // token), refreshed after a change at most every this many seconds
-  // (meanwhile they read LMDB: never stale counts); 0 = always read LMDB.
-  int lmdb_cache_seconds = 60;
-  std::size_t lmdb_cache_max_tokens = 20000000;  // lmdb: no copy of a larger table
+  // Lookups read an in-memory copy of the token table (16-32 bytes a token),
+  // refreshed after a change at most every this many seconds (meanwhile they
+  // read the store: never stale counts); 0 = always read the store.
+  // (lmdb_cache_seconds / lmdb_cache_max_tokens: the names before Redis had it.)
+  int cache_seconds = 60;
+  std::size_t cache_max_tokens = 20000000;  // no copy of a larger table
   std::string redis;           // redis: "HOST:PORT" or "unix:/path"
   std::string redis_prefix = "spamgate:bayes";  // redis: key prefix (one database per prefix)
   int redis_timeout_ms = 500;  // redis: connect and per-command timeout
+  // redis: while the in-memory copy is current, the store's version is asked
+  // at most this often (a round trip per message otherwise): another node's
+  // learn shows up to this late; this node's own at once. 0 = every lookup.
+  int redis_version_check_ms = 1000;
   int min_ham = 200;           // no verdict until this many ham ...
   int min_spam = 200;          // ... and this many spam messages were learned
   // Header fields tokenized (names, case-insensitive). Subject is always read

@@ -17,7 +17,7 @@
 // descent per token was a third of the scan time (bench/RESULTS.md). So a
 // background thread copies the token table into a TokenTable (when first
 // needed, then again when the database changed, at most every
-// [bayes] lmdb_cache_seconds). A lookup uses the copy only while no write
+// [bayes] cache_seconds; CopyKeeper in token_table.h). A lookup uses the copy only while no write
 // happened since it was read (LMDB's transaction id says so): counts are
 // never stale; after a learn, lookups read LMDB until the next copy.
 // DIAGNOSTICS: every failure is a Status naming the path and LMDB's text;
@@ -26,12 +26,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "bayes/learn_txn.h"
 #include "bayes/stores.h"
@@ -80,20 +78,13 @@ class LmdbStore final : public BayesStore, public StateStore {
  public:
   static Result<std::shared_ptr<BayesStore>> open(const BayesConfig& cfg);
   std::string describe() const override {
-    std::shared_ptr<const bayes_detail::TokenTable> t = copy_.load(std::memory_order_acquire);
-    MDB_envinfo info;
-    mdb_env_info(env_.get(), &info);
-    bool current = t && t->txn_id == static_cast<std::uint64_t>(info.me_last_txnid);
+    std::shared_ptr<const bayes_detail::TokenTable> t = keeper_ ? keeper_->latest() : nullptr;
+    bool current = t && t->version == last_txn_id();
     return "lmdb " + path_ + (current ? " (in-memory copy: " + std::to_string(t->size()) + " tokens)" : "");
   }
 
   ~LmdbStore() override {
-    {
-      std::lock_guard lock(copy_mu_);
-      stop_ = true;
-    }
-    copy_cv_.notify_all();
-    if (copier_.joinable()) copier_.join();
+    if (keeper_) keeper_->stop();  // its thread reads env_
   }
 
   Status lookup(const std::vector<std::uint64_t>& tokens, std::vector<TokenCounts>& counts,
@@ -362,49 +353,25 @@ class LmdbStore final : public BayesStore, public StateStore {
     return Status::IOError(m);
   }
 
-  // The in-memory copy if it is as new as the database; otherwise null, and
-  // the copier is asked for a new one (not before copy_seconds_ since the last).
-  std::shared_ptr<const bayes_detail::TokenTable> current_copy() const {
-    if (copy_seconds_ <= 0) return nullptr;
+  std::uint64_t last_txn_id() const {
     MDB_envinfo info;
     mdb_env_info(env_.get(), &info);
-    std::shared_ptr<const bayes_detail::TokenTable> t = copy_.load(std::memory_order_acquire);
-    if (t && t->txn_id == static_cast<std::uint64_t>(info.me_last_txnid)) return t;
-    {
-      std::lock_guard lock(copy_mu_);
-      if (!copier_.joinable() && !stop_) copier_ = std::thread([this] { copy_loop(); });
-      want_copy_ = true;
-    }
-    copy_cv_.notify_one();
-    return nullptr;
+    return static_cast<std::uint64_t>(info.me_last_txnid);
   }
 
-  void copy_loop() const {
-    std::unique_lock lock(copy_mu_);
-    while (!stop_) {
-      copy_cv_.wait(lock, [&] { return stop_.load() || want_copy_; });
-      if (stop_) break;
-      want_copy_ = false;
-      lock.unlock();
-      auto t0 = std::chrono::steady_clock::now();
-      if (auto t = make_copy()) {
-        log().debug("bayes: {}: {} tokens copied to memory ({} MB) in {:.0f} ms", path_, t->size(), t->bytes() >> 20,
-                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-        copy_.store(std::move(t), std::memory_order_release);
-      }
-      lock.lock();
-      // At most one copy per copy_seconds_: wait out the rest of the period.
-      copy_cv_.wait_until(lock, t0 + std::chrono::seconds(copy_seconds_), [&] { return stop_.load(); });
-    }
+  // The in-memory copy if it is as new as the database; otherwise null (and
+  // the keeper makes a new one).
+  std::shared_ptr<const bayes_detail::TokenTable> current_copy() const {
+    return keeper_ ? keeper_->current(last_txn_id()) : nullptr;
   }
 
-  std::shared_ptr<const bayes_detail::TokenTable> make_copy() const {
+  std::shared_ptr<const bayes_detail::TokenTable> make_copy(const std::atomic<bool>& stop) const {
     Txn txn;
     if (txn.begin(env_.get(), MDB_RDONLY) != 0) return nullptr;
     MDB_stat st;
     if (mdb_stat(txn.get(), tokens_, &st) != 0) return nullptr;
     if (st.ms_entries > copy_max_tokens_) {
-      log().warn("bayes: {}: {} tokens are more than [bayes] lmdb_cache_max_tokens ({}); lookups read LMDB", path_,
+      log().warn("bayes: {}: {} tokens are more than [bayes] cache_max_tokens ({}); lookups read LMDB", path_,
                  st.ms_entries, copy_max_tokens_);
       return nullptr;
     }
@@ -415,7 +382,7 @@ class LmdbStore final : public BayesStore, public StateStore {
     MDB_val k, v;
     std::size_t n = 0;
     for (int rc = mdb_cursor_get(raw, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) {
-      if ((++n & 0xFFFF) == 0 && stop_.load()) return nullptr;  // the store is closing
+      if ((++n & 0xFFFF) == 0 && stop.load()) return nullptr;  // the store is closing
       if (k.mv_size != sizeof(std::uint64_t) || v.mv_size != sizeof(TokenCounts)) continue;
       std::uint64_t key;
       TokenCounts c;
@@ -425,7 +392,7 @@ class LmdbStore final : public BayesStore, public StateStore {
     }
     cur.reset();
     if (!read_totals(txn.get(), t->totals).ok()) return nullptr;
-    t->txn_id = static_cast<std::uint64_t>(mdb_txn_id(txn.get()));
+    t->version = static_cast<std::uint64_t>(mdb_txn_id(txn.get()));
     t->built = std::chrono::steady_clock::now();
     return t;
   }
@@ -436,21 +403,14 @@ class LmdbStore final : public BayesStore, public StateStore {
   bool read_only_ = false;
   bool has_state_ = false;
 
-  int copy_seconds_ = 60;
   std::size_t copy_max_tokens_ = 20000000;
-  mutable std::atomic<std::shared_ptr<const bayes_detail::TokenTable>> copy_;
-  mutable std::mutex copy_mu_;
-  mutable std::condition_variable copy_cv_;
-  mutable std::thread copier_;
-  mutable bool want_copy_ = false;
-  mutable std::atomic<bool> stop_{false};
+  std::unique_ptr<bayes_detail::CopyKeeper> keeper_;  // made in open(), stopped first
 };
 
 Result<std::shared_ptr<BayesStore>> LmdbStore::open(const BayesConfig& cfg) {
   auto st = std::make_shared<LmdbStore>();
   st->path_ = cfg.path;
-  st->copy_seconds_ = cfg.lmdb_cache_seconds;
-  st->copy_max_tokens_ = cfg.lmdb_cache_max_tokens;
+  st->copy_max_tokens_ = cfg.cache_max_tokens;
   std::error_code ec;
   std::filesystem::create_directories(cfg.path, ec);  // first use; a failure shows in mdb_env_open
   // MDB_NOTLS: read transactions are not tied to a thread (libmilter's
@@ -490,6 +450,9 @@ Result<std::shared_ptr<BayesStore>> LmdbStore::open(const BayesConfig& cfg) {
   if (re != 0 && !(st->read_only_ && re == MDB_NOTFOUND)) return st->fail("open state", re);
   st->has_state_ = re == 0;
   if (int r = txn.commit(); r != 0) return st->fail("open", r);
+  const LmdbStore* self = st.get();
+  st->keeper_ = std::make_unique<bayes_detail::CopyKeeper>(
+      cfg.cache_seconds, "lmdb " + cfg.path, [self](const std::atomic<bool>& stop) { return self->make_copy(stop); });
   return std::shared_ptr<BayesStore>(std::move(st));
 }
 

@@ -4,9 +4,12 @@
 // Keys under [bayes] redis_prefix P:
 //   P:tokens  hash  8-byte token hash -> "SPAM,HAM"
 //   P:seen    hash  32-byte message digest -> "s" | "h"
-//   P:meta    hash  nspam, nham
+//   P:meta    hash  nspam, nham, version (bumped by every change)
 //   P:state:KEY  string  a state record (state_store.h), with Redis's own expiry
-// A lookup is one pipelined round trip (HMGET of every token, the totals).
+// A lookup reads the totals and the version; when an in-memory copy of that
+// version is at hand (CopyKeeper, token_table.h: HSCAN of P:tokens in the
+// background) the counts come from it, otherwise from one HMGET of every
+// token. Either way counts are never older than the lookup.
 // Learning runs one Lua script per message, which Redis executes atomically:
 // a learner killed half way leaves every message either fully learned or not
 // at all. Connections are pooled (hiredis contexts are not thread-safe); a
@@ -15,13 +18,17 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <initializer_list>
 #include <mutex>
 #include <optional>
 
 #include "bayes/stores.h"
+#include "bayes/token_table.h"
 #include "spamgate/state_store.h"
+#include "util/log.h"
 
 namespace spamgate {
 
@@ -55,6 +62,7 @@ local function count(c, delta)
     end
   end
   redis.call('HINCRBY', KEYS[3], (c == 's') and 'nspam' or 'nham', delta)
+  redis.call('HINCRBY', KEYS[3], 'version', 1)
 end
 if forget then
   if not was then return 'notfound' end
@@ -81,9 +89,20 @@ class RedisStore final : public BayesStore, public StateStore {
         k_tokens_(cfg.redis_prefix + ":tokens"),
         k_seen_(cfg.redis_prefix + ":seen"),
         k_meta_(cfg.redis_prefix + ":meta"),
-        k_state_(cfg.redis_prefix + ":state:") {}
+        k_state_(cfg.redis_prefix + ":state:"),
+        version_check_(std::chrono::milliseconds(cfg.redis_version_check_ms)),
+        copy_max_tokens_(cfg.cache_max_tokens),
+        keeper_(cfg.cache_seconds, "redis " + cfg.redis,
+                [this](const std::atomic<bool>& stop) { return make_copy(stop); }) {}
 
-  std::string describe() const override { return "redis " + server_ + " " + k_tokens_.substr(0, k_tokens_.size() - 7); }
+  ~RedisStore() override { keeper_.stop(); }  // its thread uses the pool
+
+  std::string describe() const override {
+    std::shared_ptr<const bayes_detail::TokenTable> t = keeper_.latest();
+    return "redis " + server_ + " " + k_tokens_.substr(0, k_tokens_.size() - 7) +
+           (t ? " (in-memory copy: " + std::to_string(t->size()) + " tokens, version " + std::to_string(t->version) + ")"
+              : "");
+  }
 
   Status ping() const {
     Conn c(*this);
@@ -99,31 +118,34 @@ class RedisStore final : public BayesStore, public StateStore {
     Conn c(*this);
     if (!c.ok()) return c.error();
     counts.assign(tokens.size(), TokenCounts{});
-    if (!tokens.empty()) {
-      std::vector<const char*> argv{"HMGET", k_tokens_.c_str()};
-      std::vector<std::size_t> lens{5, k_tokens_.size()};
-      for (const std::uint64_t& t : tokens) {
-        argv.push_back(reinterpret_cast<const char*>(&t));
-        lens.push_back(sizeof t);
+    std::uint64_t version = 0;
+    if (std::shared_ptr<const bayes_detail::TokenTable> t = keeper_.latest()) {
+      // The copy was current a moment ago: no round trip at all.
+      if (version_check_.count() > 0 && checked_version_.load() == t->version &&
+          std::chrono::steady_clock::now().time_since_epoch().count() - checked_at_.load() <
+              std::chrono::duration_cast<std::chrono::steady_clock::duration>(version_check_).count()) {
+        c.release();
+        totals = t->totals;
+        from_copy(*t, tokens, counts);
+        return Status::Ok();
       }
-      redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
-    }
-    append_totals(c.get());
-    if (!tokens.empty()) {
-      Reply r = c.reply();
-      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != tokens.size()) return c.fail(r.get());
-      for (std::size_t i = 0; i < tokens.size(); ++i) {
-        const redisReply* e = r->element[i];
-        if (e->type != REDIS_REPLY_STRING) continue;
-        unsigned long s = 0, h = 0;
-        std::string v(e->str, e->len);
-        if (std::sscanf(v.c_str(), "%lu,%lu", &s, &h) == 2) {
-          counts[i].spam = static_cast<std::uint32_t>(s);
-          counts[i].ham = static_cast<std::uint32_t>(h);
-        }
+      // One small round trip says whether it is current.
+      append_totals(c.get());
+      if (Status s = read_totals(c, totals, &version); !s.ok()) return s;
+      checked_version_ = version;
+      checked_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
+      if ((t = keeper_.current(version))) {
+        c.release();
+        from_copy(*t, tokens, counts);
+        return Status::Ok();
       }
+      if (Status s = read_tokens(c, tokens, counts, false); !s.ok()) return s;
+    } else {
+      keeper_.request();
+      // No copy yet: the counts and the totals in one pipelined round trip.
+      if (Status s = read_tokens(c, tokens, counts, true); !s.ok()) return s;
+      if (Status s = read_totals(c, totals, &version); !s.ok()) return s;
     }
-    if (Status s = read_totals(c, totals); !s.ok()) return s;
     c.release();
     return Status::Ok();
   }
@@ -164,6 +186,7 @@ class RedisStore final : public BayesStore, public StateStore {
                     : v == "notfound"  ? LearnOutcome::kNotFound
                                        : LearnOutcome::kAlready;
     }
+    checked_at_ = 0;  // our own learn counts at once: the next lookup asks the version
     c.release();
     return Status::Ok();
   }
@@ -342,14 +365,14 @@ class RedisStore final : public BayesStore, public StateStore {
   }
 
   void append_totals(redisContext* c) const {
-    redisAppendCommand(c, "HMGET %s nspam nham", k_meta_.c_str());
+    redisAppendCommand(c, "HMGET %s nspam nham version", k_meta_.c_str());
     redisAppendCommand(c, "HLEN %s", k_tokens_.c_str());
   }
 
-  Status read_totals(Conn& c, StoreTotals& out) const {
+  Status read_totals(Conn& c, StoreTotals& out, std::uint64_t* version = nullptr) const {
     out = StoreTotals{};
     Reply m = c.reply();
-    if (!m || m->type != REDIS_REPLY_ARRAY || m->elements != 2) return c.fail(m.get());
+    if (!m || m->type != REDIS_REPLY_ARRAY || m->elements != 3) return c.fail(m.get());
     auto num = [](const redisReply* e) -> std::uint64_t {
       if (e->type != REDIS_REPLY_STRING) return 0;
       long long v = std::atoll(std::string(e->str, e->len).c_str());
@@ -357,10 +380,104 @@ class RedisStore final : public BayesStore, public StateStore {
     };
     out.spam = num(m->element[0]);
     out.ham = num(m->element[1]);
+    if (version != nullptr) *version = num(m->element[2]);
     Reply n = c.reply();
     if (!n || n->type != REDIS_REPLY_INTEGER) return c.fail(n.get());
     out.tokens = static_cast<std::uint64_t>(n->integer);
     return Status::Ok();
+  }
+
+  // HMGET of every token (then, with `and_totals`, the totals pipelined
+  // behind it; the caller reads those).
+  Status read_tokens(Conn& c, const std::vector<std::uint64_t>& tokens, std::vector<TokenCounts>& counts,
+                     bool and_totals) const {
+    if (!tokens.empty()) {
+      std::vector<const char*> argv{"HMGET", k_tokens_.c_str()};
+      std::vector<std::size_t> lens{5, k_tokens_.size()};
+      for (const std::uint64_t& t : tokens) {
+        argv.push_back(reinterpret_cast<const char*>(&t));
+        lens.push_back(sizeof t);
+      }
+      redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
+    }
+    if (and_totals) append_totals(c.get());
+    if (tokens.empty()) return Status::Ok();
+    Reply r = c.reply();
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != tokens.size()) return c.fail(r.get());
+    for (std::size_t i = 0; i < tokens.size(); ++i) parse_counts(r->element[i], counts[i]);
+    return Status::Ok();
+  }
+
+  static bool parse_counts(const redisReply* e, TokenCounts& out) {
+    if (e->type != REDIS_REPLY_STRING || e->len > 40) return false;
+    char buf[48];
+    std::memcpy(buf, e->str, e->len);
+    buf[e->len] = 0;
+    unsigned long s = 0, h = 0;
+    if (std::sscanf(buf, "%lu,%lu", &s, &h) != 2) return false;
+    out.spam = static_cast<std::uint32_t>(s);
+    out.ham = static_cast<std::uint32_t>(h);
+    return true;
+  }
+
+  static void from_copy(const bayes_detail::TokenTable& t, const std::vector<std::uint64_t>& tokens,
+                        std::vector<TokenCounts>& counts) {
+    constexpr std::size_t kAhead = 16;  // overlap the cache misses
+    for (std::size_t i = 0; i < tokens.size() && i < kAhead; ++i) t.prefetch(tokens[i]);
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      if (i + kAhead < tokens.size()) t.prefetch(tokens[i + kAhead]);
+      counts[i] = t.find(tokens[i]);
+    }
+  }
+
+  // The whole token table by HSCAN, on the keeper's thread. The version is
+  // read before and after: a copy during which something was learned is
+  // thrown away (it could mix old and new counts).
+  std::shared_ptr<const bayes_detail::TokenTable> make_copy(const std::atomic<bool>& stop) const {
+    Conn c(*this);
+    if (!c.ok()) return nullptr;
+    StoreTotals before;
+    std::uint64_t v1 = 0, v2 = 0;
+    append_totals(c.get());
+    if (!read_totals(c, before, &v1).ok()) return nullptr;
+    if (before.tokens > copy_max_tokens_) {
+      log().warn("bayes: redis {}: {} tokens are more than [bayes] cache_max_tokens ({}); lookups read Redis", server_,
+                 before.tokens, copy_max_tokens_);
+      c.release();
+      return nullptr;
+    }
+    auto t = std::make_shared<bayes_detail::TokenTable>(before.tokens);
+    std::string cursor = "0";
+    do {
+      if (stop.load()) return nullptr;
+      Reply r = c.command({"HSCAN", k_tokens_, cursor, "COUNT", "10000"});
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING) {
+        (void)c.fail(r.get());
+        return nullptr;
+      }
+      cursor.assign(r->element[0]->str, r->element[0]->len);
+      const redisReply* list = r->element[1];
+      for (std::size_t i = 0; list->type == REDIS_REPLY_ARRAY && i + 1 < list->elements; i += 2) {
+        const redisReply* k = list->element[i];
+        TokenCounts counts;
+        if (k->type != REDIS_REPLY_STRING || k->len != sizeof(std::uint64_t) ||
+            !parse_counts(list->element[i + 1], counts))
+          continue;
+        std::uint64_t key;
+        std::memcpy(&key, k->str, sizeof key);
+        t->insert(key, counts);
+      }
+    } while (cursor != "0");
+    append_totals(c.get());
+    if (!read_totals(c, t->totals, &v2).ok()) return nullptr;
+    c.release();
+    if (v1 != v2) {
+      log().debug("bayes: redis {}: the store changed while it was copied; lookups read Redis", server_);
+      return nullptr;
+    }
+    t->version = v1;
+    t->built = std::chrono::steady_clock::now();
+    return t;
   }
 
   std::string server_;
@@ -368,6 +485,11 @@ class RedisStore final : public BayesStore, public StateStore {
   std::string k_tokens_, k_seen_, k_meta_, k_state_;
   mutable std::mutex mu_;
   mutable std::vector<RedisCtx> pool_;
+  std::chrono::milliseconds version_check_;
+  mutable std::atomic<std::uint64_t> checked_version_{0};  // the version last read ...
+  mutable std::atomic<std::int64_t> checked_at_{0};         // ... and when (steady clock ticks)
+  std::size_t copy_max_tokens_;
+  bayes_detail::CopyKeeper keeper_;  // last: made after, stopped before the rest
 };
 
 }  // namespace

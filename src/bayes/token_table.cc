@@ -1,6 +1,8 @@
 // token_table.cc - TokenTable (see token_table.h).
 #include "bayes/token_table.h"
 
+#include "util/log.h"
+
 namespace spamgate::bayes_detail {
 
 TokenTable::TokenTable(std::size_t expected) {
@@ -46,6 +48,62 @@ TokenCounts TokenTable::find(std::uint64_t key) const {
     i = (i + 1) & mask_;
   }
   return TokenCounts{};
+}
+
+}  // namespace spamgate::bayes_detail
+
+namespace spamgate::bayes_detail {
+
+CopyKeeper::CopyKeeper(int period_seconds, std::string what, Make make)
+    : period_seconds_(period_seconds), what_(std::move(what)), make_(std::move(make)) {}
+
+CopyKeeper::~CopyKeeper() { stop(); }
+
+void CopyKeeper::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<const TokenTable> CopyKeeper::current(std::uint64_t version) const {
+  if (!enabled()) return nullptr;
+  std::shared_ptr<const TokenTable> t = copy_.load(std::memory_order_acquire);
+  if (t && t->version == version) return t;
+  request();
+  return nullptr;
+}
+
+void CopyKeeper::request() const {
+  if (!enabled()) return;
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+    wanted_ = true;
+  }
+  cv_.notify_one();
+}
+
+void CopyKeeper::loop() const {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait(lock, [&] { return stop_.load() || wanted_; });
+    if (stop_) break;
+    wanted_ = false;
+    lock.unlock();
+    auto t0 = std::chrono::steady_clock::now();
+    if (std::shared_ptr<const TokenTable> t = make_(stop_)) {
+      log().debug("bayes: {}: {} tokens copied to memory ({} MB) in {:.0f} ms", what_, t->size(), t->bytes() >> 20,
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      copy_.store(std::move(t), std::memory_order_release);
+    }
+    lock.lock();
+    // At most one copy per period: wait out the rest of it.
+    cv_.wait_until(lock, t0 + std::chrono::seconds(period_seconds_), [&] { return stop_.load(); });
+  }
 }
 
 }  // namespace spamgate::bayes_detail

@@ -406,7 +406,7 @@ std::string memory_consumers(const Snapshot& snap) {
       if (auto st = b->store(err)) out += "; bayes: " + st->describe();
     }
   out += fmt::format("; caps: DNS cache {} entries, bayes copy {} tokens, {} MB kept per message",
-                     snap.config.dns.cache_entries, snap.config.bayes.lmdb_cache_max_tokens,
+                     snap.config.dns.cache_entries, snap.config.bayes.cache_max_tokens,
                      snap.config.limits.max_scan_bytes >> 20);
   return out;
 }

@@ -266,6 +266,46 @@ TEST_P(BayesStoreTest, ALearnerKilledHalfWayLeavesAConsistentStore) {
   EXPECT_TRUE(st->learn({item(0xEE, {1})}, LearnClass::kHam, false, out).ok());
 }
 
+// Both stores keep an in-memory copy of the token table (LMDB: read from the
+// file; Redis: by HSCAN); a lookup uses it only while nothing was learned
+// since, so counts are never stale.
+TEST_P(BayesStoreTest, LookupsUseTheInMemoryCopyButNeverStaleCounts) {
+  cfg_.cache_seconds = 1;
+  std::shared_ptr<BayesStore> r = open();
+  ASSERT_NE(r, nullptr);
+  BayesStore& st = *r;
+  std::vector<LearnOutcome> out;
+  ASSERT_TRUE(st.learn({item(1, {1, 2, 3})}, LearnClass::kSpam, false, out).ok());
+  std::vector<TokenCounts> c;
+  StoreTotals t;
+  for (int i = 0; i < 100 && st.describe().find("in-memory copy: 3 tokens") == std::string::npos; ++i) {
+    ASSERT_TRUE(st.lookup({1, 9}, c, t).ok());  // asks for the copy
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(st.describe().find("in-memory copy: 3 tokens"), std::string::npos) << st.describe();
+  ASSERT_TRUE(st.lookup({1, 9}, c, t).ok());
+  EXPECT_EQ(c[0].spam, 1u);
+  EXPECT_EQ(c[1].spam + c[1].ham, 0u);
+  EXPECT_EQ(t.spam, 1u);
+  EXPECT_EQ(t.tokens, 3u);
+  ASSERT_TRUE(st.learn({item(2, {1, 4})}, LearnClass::kHam, false, out).ok());
+  ASSERT_TRUE(st.lookup({1, 4}, c, t).ok());  // at once, not after the next copy
+  EXPECT_EQ(c[0].spam, 1u);
+  EXPECT_EQ(c[0].ham, 1u);
+  EXPECT_EQ(c[1].ham, 1u);
+  EXPECT_EQ(t.ham, 1u);
+  // The next copy has the new counts, and lookups use it again.
+  for (int i = 0; i < 100 && st.describe().find("in-memory copy: 4 tokens") == std::string::npos; ++i) {
+    ASSERT_TRUE(st.lookup({1}, c, t).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(st.describe().find("in-memory copy: 4 tokens"), std::string::npos) << st.describe();
+  ASSERT_TRUE(st.lookup({1, 4, 9}, c, t).ok());
+  EXPECT_EQ(c[0].ham, 1u);
+  EXPECT_EQ(c[1].ham, 1u);
+  EXPECT_EQ(c[2].spam + c[2].ham, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, BayesStoreTest, ::testing::Values("lmdb", "redis"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
@@ -281,39 +321,40 @@ TEST(BayesTokenTable, FindsEveryKeyAndZeroForOthers) {
   EXPECT_EQ(t.find(12345).spam + t.find(12345).ham, 0u);
 }
 
-TEST(BayesLmdbCopy, LookupsUseTheInMemoryCopyButNeverStaleCounts) {
-  test::TempDir dir;
+// Two gateway nodes sharing one Redis: each keeps its own copy; node A sees
+// what node B learned within [bayes] redis_version_check_ms.
+TEST(BayesRedisCopy, AnotherNodesLearnShowsWithinTheVersionCheck) {
+  test::RedisServer redis;
+  ASSERT_TRUE(redis.up()) << "redis-server (Debian package redis-server) is needed for the Redis store tests";
   BayesConfig cfg;
-  cfg.path = dir.path() + "/db";
-  cfg.lmdb_cache_seconds = 1;
-  auto r = open_bayes_store(cfg);
-  ASSERT_TRUE(r.ok());
-  BayesStore& st = *r.value();
+  cfg.store = "redis";
+  cfg.redis = redis.address();
+  cfg.cache_seconds = 1;
+  cfg.redis_version_check_ms = 200;
+  auto a = open_bayes_store(cfg), b = open_bayes_store(cfg);
+  ASSERT_TRUE(a.ok() && b.ok());
+  LearnItem first;
+  first.digest.fill(1);
+  first.tokens = {1, 2};
   std::vector<LearnOutcome> out;
-  LearnItem a;
-  a.digest.fill(1);
-  a.tokens = {1, 2, 3};
-  ASSERT_TRUE(st.learn({a}, LearnClass::kSpam, false, out).ok());
+  ASSERT_TRUE(b.value()->learn({first}, LearnClass::kSpam, false, out).ok());
   std::vector<TokenCounts> c;
   StoreTotals t;
-  for (int i = 0; i < 100 && st.describe().find("in-memory copy: 3 tokens") == std::string::npos; ++i) {
-    ASSERT_TRUE(st.lookup({1, 9}, c, t).ok());  // asks for the copy
+  for (int i = 0; i < 100 && a.value()->describe().find("in-memory copy: 2 tokens") == std::string::npos; ++i) {
+    ASSERT_TRUE(a.value()->lookup({1}, c, t).ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ASSERT_NE(st.describe().find("in-memory copy: 3 tokens"), std::string::npos) << st.describe();
-  ASSERT_TRUE(st.lookup({1, 9}, c, t).ok());
+  ASSERT_NE(a.value()->describe().find("in-memory copy: 2 tokens"), std::string::npos) << a.value()->describe();
+  ASSERT_TRUE(a.value()->lookup({1}, c, t).ok());
   EXPECT_EQ(c[0].spam, 1u);
-  EXPECT_EQ(c[1].spam + c[1].ham, 0u);
-  EXPECT_EQ(t.spam, 1u);
-  EXPECT_EQ(t.tokens, 3u);
-  LearnItem b;
-  b.digest.fill(2);
-  b.tokens = {1, 4};
-  ASSERT_TRUE(st.learn({b}, LearnClass::kHam, false, out).ok());
-  ASSERT_TRUE(st.lookup({1, 4}, c, t).ok());  // at once, not after the next copy
+  LearnItem second;
+  second.digest.fill(2);
+  second.tokens = {1};
+  ASSERT_TRUE(b.value()->learn({second}, LearnClass::kHam, false, out).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past the version check
+  ASSERT_TRUE(a.value()->lookup({1}, c, t).ok());
   EXPECT_EQ(c[0].spam, 1u);
-  EXPECT_EQ(c[0].ham, 1u);
-  EXPECT_EQ(c[1].ham, 1u);
+  EXPECT_EQ(c[0].ham, 1u) << "node A still used its old copy after the version check interval";
   EXPECT_EQ(t.ham, 1u);
 }
 

@@ -34,6 +34,22 @@ TEST(Config, ShippedConfigLoadsWithDocumentedDefaults) {
   EXPECT_NE(c->rules_dir.find("/rules"), std::string::npos);
 }
 
+TEST(Config, BayesCacheKeysAndTheirOldNames) {
+  test::TempDir d;
+  std::vector<Diagnostic> diags;
+  auto now = load_config(d.file("a.toml", "rules_dir = \"rules\"\n[bayes]\ncache_seconds = 7\ncache_max_tokens = 99\n"
+                                          "redis_version_check_ms = 0\n"), diags);
+  ASSERT_TRUE(now.ok()) << (diags.empty() ? "" : diags[0].str());
+  EXPECT_EQ(now->bayes.cache_seconds, 7);
+  EXPECT_EQ(now->bayes.cache_max_tokens, 99u);
+  EXPECT_EQ(now->bayes.redis_version_check_ms, 0);
+  // 0.9.0's names still work: an upgraded site's config keeps loading.
+  auto old = load_config(d.file("b.toml", "rules_dir = \"rules\"\n[bayes]\nlmdb_cache_seconds = 5\nlmdb_cache_max_tokens = 42\n"), diags);
+  ASSERT_TRUE(old.ok()) << (diags.empty() ? "" : diags[0].str());
+  EXPECT_EQ(old->bayes.cache_seconds, 5);
+  EXPECT_EQ(old->bayes.cache_max_tokens, 42u);
+}
+
 TEST(Config, UnknownKeysAndWrongTypesNameTheLine) {
   auto e = config_errors(
       "rules_dir = \"rules\"\n"
