@@ -45,6 +45,13 @@ for cfg in off lmdb redis; do
   "$BIN" bench --config "$T/$cfg.toml" $HAM $SPAM 2>/dev/null | grep -E 'throughput|latency|peak RSS'
 done
 
+echo "== the same with the corpus twice (the in-memory copies are built during the first pass)"
+for cfg in lmdb redis; do
+  echo "-- $cfg x2"
+  # shellcheck disable=SC2086
+  "$BIN" bench --config "$T/$cfg.toml" $HAM $SPAM $HAM $SPAM 2>/dev/null | grep -E 'throughput|latency'
+done
+
 echo "== eval (10-fold, leave one source out)"
 # shellcheck disable=SC2086
 "$BIN" eval --config bench/corpus-eval.toml --ham $HAM --spam $SPAM --leave-one-source-out || true

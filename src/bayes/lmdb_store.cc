@@ -90,13 +90,7 @@ class LmdbStore final : public BayesStore, public StateStore {
   Status lookup(const std::vector<std::uint64_t>& tokens, std::vector<TokenCounts>& counts,
                 StoreTotals& totals) const override {
     if (std::shared_ptr<const bayes_detail::TokenTable> t = current_copy()) {
-      counts.resize(tokens.size());
-      constexpr std::size_t kAhead = 16;  // a thousand random slots: overlap the cache misses
-      for (std::size_t i = 0; i < tokens.size() && i < kAhead; ++i) t->prefetch(tokens[i]);
-      for (std::size_t i = 0; i < tokens.size(); ++i) {
-        if (i + kAhead < tokens.size()) t->prefetch(tokens[i + kAhead]);
-        counts[i] = t->find(tokens[i]);
-      }
+      t->find_all(tokens, counts);
       totals = t->totals;
       return Status::Ok();
     }

@@ -126,7 +126,7 @@ class RedisStore final : public BayesStore, public StateStore {
               std::chrono::duration_cast<std::chrono::steady_clock::duration>(version_check_).count()) {
         c.release();
         totals = t->totals;
-        from_copy(*t, tokens, counts);
+        t->find_all(tokens, counts);
         return Status::Ok();
       }
       // One small round trip says whether it is current.
@@ -136,7 +136,7 @@ class RedisStore final : public BayesStore, public StateStore {
       checked_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
       if ((t = keeper_.current(version))) {
         c.release();
-        from_copy(*t, tokens, counts);
+        t->find_all(tokens, counts);
         return Status::Ok();
       }
       if (Status s = read_tokens(c, tokens, counts, false); !s.ok()) return s;
@@ -418,16 +418,6 @@ class RedisStore final : public BayesStore, public StateStore {
     out.spam = static_cast<std::uint32_t>(s);
     out.ham = static_cast<std::uint32_t>(h);
     return true;
-  }
-
-  static void from_copy(const bayes_detail::TokenTable& t, const std::vector<std::uint64_t>& tokens,
-                        std::vector<TokenCounts>& counts) {
-    constexpr std::size_t kAhead = 16;  // overlap the cache misses
-    for (std::size_t i = 0; i < tokens.size() && i < kAhead; ++i) t.prefetch(tokens[i]);
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-      if (i + kAhead < tokens.size()) t.prefetch(tokens[i + kAhead]);
-      counts[i] = t.find(tokens[i]);
-    }
   }
 
   // The whole token table by HSCAN, on the keeper's thread. The version is

@@ -54,6 +54,16 @@ TokenCounts TokenTable::find(std::uint64_t key) const {
 
 namespace spamgate::bayes_detail {
 
+void TokenTable::find_all(const std::vector<std::uint64_t>& keys, std::vector<TokenCounts>& counts) const {
+  counts.resize(keys.size());
+  constexpr std::size_t kAhead = 16;
+  for (std::size_t i = 0; i < keys.size() && i < kAhead; ++i) prefetch(keys[i]);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (i + kAhead < keys.size()) prefetch(keys[i + kAhead]);
+    counts[i] = find(keys[i]);
+  }
+}
+
 CopyKeeper::CopyKeeper(int period_seconds, std::string what, Make make)
     : period_seconds_(period_seconds), what_(std::move(what)), make_(std::move(make)) {}
 
