@@ -23,7 +23,7 @@ the reported false-positive and detection rates are cross-validated; the
 scores written are then fitted on everything.
 
 usage: scripts/fit_scores.py HITS.jsonl [--rules-dir rules] [--out rules/90_fitted_scores.cf]
-                                        [--folds 5] [--ham-weight 60] [--bayes-ham-weight 20]
+                                        [--folds 5] [--ham-weight 80] [--bayes-ham-weight 20]
                                         [--max-score 3.5] [--dry-run]
 """
 import argparse
@@ -183,7 +183,7 @@ def main():
     ap.add_argument("--rules-dir", default="rules")
     ap.add_argument("--out", default="rules/90_fitted_scores.cf")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--ham-weight", type=float, default=60.0, help="cost of a false positive vs a miss")
+    ap.add_argument("--ham-weight", type=float, default=80.0, help="cost of a false positive vs a miss")
     ap.add_argument("--bayes-ham-weight", type=float, default=20.0, help="the same for the Bayes bands")
     ap.add_argument("--max-score", type=float, default=3.5)
     ap.add_argument("--min-hits", type=int, default=5, help="rules hit fewer times keep their score")
