@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstring>
 #include <initializer_list>
+#include <map>
 #include <mutex>
 #include <optional>
 
@@ -485,9 +486,22 @@ class RedisStore final : public BayesStore, public StateStore {
 }  // namespace
 
 Result<std::shared_ptr<BayesStore>> open_redis_store(const BayesConfig& cfg) {
+  // Shared within the process while any snapshot uses it, like LMDB's: a
+  // reload (new snapshot, same [bayes]) keeps the connections and the
+  // in-memory copy instead of copying 2 M tokens again next to the old copy.
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<BayesStore>> open_stores;
+  const std::string key = cfg.redis + "\n" + cfg.redis_prefix + "\n" + std::to_string(cfg.redis_timeout_ms) + "\n" +
+                          std::to_string(cfg.cache_seconds) + "\n" + std::to_string(cfg.cache_max_tokens) + "\n" +
+                          std::to_string(cfg.redis_version_check_ms);
+  std::lock_guard lock(mu);
+  if (auto it = open_stores.find(key); it != open_stores.end())
+    if (auto s = it->second.lock()) return s;
   auto s = std::make_shared<RedisStore>(cfg);
   if (Status st = s->ping(); !st.ok()) return st;
-  return std::shared_ptr<BayesStore>(std::move(s));
+  std::shared_ptr<BayesStore> out = std::move(s);
+  open_stores[key] = out;
+  return out;
 }
 
 }  // namespace spamgate

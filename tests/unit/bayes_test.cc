@@ -331,8 +331,14 @@ TEST(BayesRedisCopy, AnotherNodesLearnShowsWithinTheVersionCheck) {
   cfg.redis = redis.address();
   cfg.cache_seconds = 1;
   cfg.redis_version_check_ms = 200;
-  auto a = open_bayes_store(cfg), b = open_bayes_store(cfg);
+  auto a = open_bayes_store(cfg);
+  BayesConfig other = cfg;  // a store is shared in a process per [bayes] settings:
+  other.redis_timeout_ms += 1;  // a different setting stands for the other node
+  auto b = open_bayes_store(other);
   ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_NE(a.value().get(), b.value().get());
+  // A reload (same settings) gets the same store: connections and copy kept.
+  EXPECT_EQ(open_bayes_store(cfg).value().get(), a.value().get());
   LearnItem first;
   first.digest.fill(1);
   first.tokens = {1, 2};
