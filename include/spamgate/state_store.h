@@ -49,9 +49,6 @@ class StateStore {
     return update_many({Update{std::string(key), ttl_seconds, fn}});
   }
   virtual Status get(std::string_view key, std::optional<std::string>& value) const = 0;
-  // Every live record whose key starts with `prefix` (at most `max`), by key.
-  virtual Status scan(std::string_view prefix, std::size_t max,
-                      std::vector<std::pair<std::string, std::string>>& out) const = 0;
   virtual std::string describe() const = 0;
 };
 

@@ -158,26 +158,6 @@ class LmdbStore final : public BayesStore, public StateStore {
     return Status::Ok();
   }
 
-  Status scan(std::string_view prefix, std::size_t max,
-              std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.clear();
-    if (Status s = state_usable(prefix, false); !s.ok()) return s;
-    Txn txn;
-    if (int rc = txn.begin(env_.get(), MDB_RDONLY); rc != 0) return fail("read", rc);
-    MDB_cursor* raw = nullptr;
-    if (int rc = mdb_cursor_open(txn.get(), state_, &raw); rc != 0) return fail("read", rc);
-    std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> cur(raw, mdb_cursor_close);
-    const std::int64_t now = unix_now();
-    MDB_val k = val_of(prefix.data(), prefix.size()), v;
-    for (int rc = mdb_cursor_get(raw, &k, &v, MDB_SET_RANGE); rc == 0 && out.size() < max;
-         rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) {
-      std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
-      if (key.substr(0, prefix.size()) != prefix) break;
-      if (auto live = live_value(v, now)) out.emplace_back(std::string(key), std::move(*live));
-    }
-    return Status::Ok();
-  }
-
  private:
   // LMDB keys are at most 511 bytes; the state tables exist unless the
   // database is read-only and older than them.

@@ -247,40 +247,6 @@ class RedisStore final : public BayesStore, public StateStore {
     return Status::Ok();
   }
 
-  Status scan(std::string_view prefix, std::size_t max,
-              std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.clear();
-    Conn c(*this);
-    if (!c.ok()) return c.error();
-    std::string pattern;
-    for (char ch : k_state_ + std::string(prefix)) {
-      if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') pattern += '\\';
-      pattern += ch;
-    }
-    pattern += '*';
-    std::vector<std::string> keys;
-    std::string cursor = "0";
-    do {
-      Reply r = c.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING)
-        return c.fail(r.get());
-      cursor.assign(r->element[0]->str, r->element[0]->len);
-      const redisReply* list = r->element[1];
-      for (std::size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements; ++i)
-        if (list->element[i]->type == REDIS_REPLY_STRING) keys.emplace_back(list->element[i]->str, list->element[i]->len);
-    } while (cursor != "0" && keys.size() < 100000);
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    for (const std::string& k : keys) {
-      if (out.size() >= max) break;
-      Reply got = c.command({"GET", k});
-      if (!got || (got->type != REDIS_REPLY_STRING && got->type != REDIS_REPLY_NIL)) return c.fail(got.get());
-      if (got->type == REDIS_REPLY_STRING) out.emplace_back(k.substr(k_state_.size()), std::string(got->str, got->len));
-    }
-    c.release();
-    return Status::Ok();
-  }
-
  private:
   // A pooled connection; returned to the pool by release() only when it
   // worked (a broken one is freed).
