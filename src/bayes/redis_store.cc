@@ -17,7 +17,6 @@
 // DIAGNOSTICS: every failure is an IOError naming the server and the error.
 #include <hiredis/hiredis.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
