@@ -9,7 +9,8 @@
 // A lookup reads the totals and the version; when an in-memory copy of that
 // version is at hand (CopyKeeper, token_table.h: HSCAN of P:tokens in the
 // background) the counts come from it, otherwise from one HMGET of every
-// token. Either way counts are never older than the lookup.
+// token. The version is read at most every [bayes] redis_version_check_ms:
+// another node's learn counts up to that late, this node's own at once.
 // Learning runs one Lua script per message, which Redis executes atomically:
 // a learner killed half way leaves every message either fully learned or not
 // at all. Connections are pooled (hiredis contexts are not thread-safe); a
@@ -115,20 +116,20 @@ class RedisStore final : public BayesStore, public StateStore {
 
   Status lookup(const std::vector<std::uint64_t>& tokens, std::vector<TokenCounts>& counts,
                 StoreTotals& totals) const override {
+    std::shared_ptr<const bayes_detail::TokenTable> t = keeper_.latest();
+    // The copy was current a moment ago: no connection, no round trip.
+    if (t && version_check_.count() > 0 && checked_version_.load() == t->version &&
+        std::chrono::steady_clock::now().time_since_epoch().count() - checked_at_.load() <
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(version_check_).count()) {
+      totals = t->totals;
+      t->find_all(tokens, counts);
+      return Status::Ok();
+    }
     Conn c(*this);
     if (!c.ok()) return c.error();
     counts.assign(tokens.size(), TokenCounts{});
     std::uint64_t version = 0;
-    if (std::shared_ptr<const bayes_detail::TokenTable> t = keeper_.latest()) {
-      // The copy was current a moment ago: no round trip at all.
-      if (version_check_.count() > 0 && checked_version_.load() == t->version &&
-          std::chrono::steady_clock::now().time_since_epoch().count() - checked_at_.load() <
-              std::chrono::duration_cast<std::chrono::steady_clock::duration>(version_check_).count()) {
-        c.release();
-        totals = t->totals;
-        t->find_all(tokens, counts);
-        return Status::Ok();
-      }
+    if (t) {
       // One small round trip says whether it is current.
       append_totals(c.get());
       if (Status s = read_totals(c, totals, &version); !s.ok()) return s;
