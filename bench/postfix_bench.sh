@@ -120,7 +120,9 @@ canary_dirs = ["$SRC/corpus/ham"]
 CF
 fi
 build/spamgate milter --config "$T/sg.toml" & PIDS+=($!)
-sleep 0.5
+for _ in $(seq 1 3000); do  # until the milter listens (its log says so), at most 5 minutes
+  grep -q "listening on" "$T/spamgate.log" 2> /dev/null && break; sleep 0.1
+done
 chmod 666 "$T/spamgate.sock" 2> /dev/null || true
 if [ "$TRANSPORT" = unix ]; then SGSOCK="unix:$T/spamgate.sock"; else SGSOCK="inet:127.0.0.1:$SG"; fi
 run "spamgate ($TRANSPORT)" "$SGSOCK" "spamgate milter --config $T/sg.toml"

@@ -9,14 +9,26 @@ check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; 
 has() { grep -qF -- "$2" "$1"; }
 hasnt() { ! grep -qF -- "$2" "$1"; }
 
-start_milter() {
+# Every wait is for readiness (a socket that answers, a log line, a queue
+# that empties), polled every 0.1 s up to WAIT_MAX seconds: a generous
+# ceiling, reached only when something is broken. A sanitizer build on a busy
+# machine took 12 s to listen; nothing here assumes a speed.
+WAIT_MAX=${WAIT_MAX:-180}
+wait_until() {  # wait_until CMD...: true once CMD succeeds, false after WAIT_MAX seconds
+  local end=$((SECONDS + WAIT_MAX))
+  while ! "$@"; do
+    [ "$SECONDS" -ge "$end" ] && return 1
+    sleep 0.1
+  done
+}
+port_answers() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
+
+start_milter() {  # starts the milter on $T/spamgate.toml and waits until MPORT answers
   "$BIN" milter --config "$T/spamgate.toml" &
   MILTER_PID=$!
-  for _ in $(seq 1 100); do
-    (exec 3<> /dev/tcp/127.0.0.1/$MPORT) 2> /dev/null && return 0
-    sleep 0.05
-  done
-  echo "milter did not start"; cat "$T/spamgate.log"; return 1
+  milter_up() { port_answers "$MPORT" || ! kill -0 "$MILTER_PID" 2> /dev/null; }
+  if wait_until milter_up && kill -0 "$MILTER_PID" 2> /dev/null; then return 0; fi
+  echo "milter did not start within ${WAIT_MAX} s"; cat "$T/spamgate.log"; return 1
 }
 
 # Sends FILE with swaks (extra args after it) and prints the delivered file.
@@ -26,7 +38,9 @@ deliver() {
   before=$(find "$T/sink" -type f | wc -l)
   swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
         --data "@$file" "$@" > "$T/swaks.out" 2>&1
-  after=$(pf_wait_delivered "$T" $((before + 1)) 20)
+  # Only a queued message is waited for; a refused one is not coming.
+  grep -q '^<-  250 .*queued' "$T/swaks.out" || return 0
+  after=$(pf_wait_delivered "$T" $((before + 1)) "$WAIT_MAX")
   [ "$after" -gt "$before" ] && ls -t "$T"/sink/* | head -n 1
 }
 
@@ -45,17 +59,15 @@ sys.exit(0 if gb.startswith(ob) and gb[len(ob):].strip(b"\n") == b"" else 1)
 PY
 }
 
-wait_log() {  # wait up to 15 s for the Nth (default 1st) line with TEXT in the milter log
-  for _ in $(seq 1 150); do [ "$(grep -cF -- "$1" "$T/spamgate.log")" -ge "${2:-1}" ] && return 0; sleep 0.1; done
-  return 1
+log_count() { grep -cE -- "$1" "$T/spamgate.log" || true; }
+wait_log() {  # wait for the Nth (default 1st) line with TEXT in the milter log
+  log_has() { [ "$(grep -cF -- "$1" "$T/spamgate.log")" -ge "${2:-1}" ]; }
+  wait_until log_has "$1" "${2:-}"
 }
-reload_wait() {  # SIGUSR1, then wait (up to 15 s) until the reload was taken or refused
-  local n
-  n=$(grep -cE 'reload \(.*\): [0-9]+ rules|reload \(.*\) refused' "$T/spamgate.log" || true)
+reload_wait() {  # SIGUSR1, then wait until the reload was taken or refused
+  local re='reload \(.*\): [0-9]+ rules|reload \(.*\) refused' n
+  n=$(log_count "$re")
   kill -USR1 "$MILTER_PID"
-  for _ in $(seq 1 150); do
-    [ "$(grep -cE 'reload \(.*\): [0-9]+ rules|reload \(.*\) refused' "$T/spamgate.log" || true)" -gt "$n" ] && return 0
-    sleep 0.1
-  done
-  return 1
+  reload_seen() { [ "$(log_count "$re")" -gt "$n" ]; }
+  wait_until reload_seen
 }

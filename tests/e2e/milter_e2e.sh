@@ -101,7 +101,7 @@ printf 'From: news@shop.example\r\nSubject: Our autumn catalogue\r\n\r\nThe new 
 write_config "" ""
 start_milter || exit 1
 pf_start "$T" "$SMTP" "$SINK" "inet:127.0.0.1:$MPORT"
-for _ in $(seq 1 100); do (exec 3<> /dev/tcp/127.0.0.1/$SMTP) 2> /dev/null && break; sleep 0.05; done
+wait_until port_answers "$SMTP" || { echo "postfix did not start"; exit 1; }
 
 # --- inbound spam and ham --------------------------------------------------
 f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.10)
@@ -244,7 +244,7 @@ rm -f "$T"/sink/*
 python3 "$HERE/smtp_send.py" --port "$SMTP" --per-connection 2 \
   "$SRC/corpus/spam/pharmacy_encoded.eml" "$SRC/corpus/ham/meeting_notes.eml" > "$T/two.out"
 check "two messages sent on one connection" grep -q "sent 2 failed 0" "$T/two.out"
-check "both delivered" test "$(pf_wait_delivered "$T" 2 20)" -eq 2
+check "both delivered" test "$(pf_wait_delivered "$T" 2 "$WAIT_MAX")" -eq 2
 check "first (spam) tagged" bash -c "grep -l 'X-Spam-Flag: YES' $T/sink/* | xargs grep -q 'Subject: \[SPAM\] - =?UTF-8?B?'"
 check "second (ham) untouched" bash -c "grep -l 'planning meeting' $T/sink/* | xargs grep -q '^X-Spam-Status: No'"
 
@@ -308,7 +308,7 @@ sender=$!
 for _ in $(seq 1 20); do kill -USR1 "$MILTER_PID"; sleep 0.05; done
 wait "$sender"
 check "30 messages sent during 20 reloads" grep -q "sent 30 failed 0" "$T/load.out"
-check "30 delivered" test "$(pf_wait_delivered "$T" 30 30)" -eq 30
+check "30 delivered" test "$(pf_wait_delivered "$T" 30 "$WAIT_MAX")" -eq 30
 check "every one scanned" test "$(grep -l 'X-Spam-Technical-Details:' "$T"/sink/* | wc -l)" -eq 30
 check "the new rule is in use after the reloads" bash -c "grep -q 'LOCAL_MARK' '$T/spamgate.log'"
 
@@ -319,11 +319,11 @@ UNIX_CFG="$T/spamgate-unix.toml"; cp "$T/spamgate.toml" "$UNIX_CFG"
 sed -i "s|^target = .*|target = \"$T/spamgate-unix.log\"|" "$UNIX_CFG"
 "$BIN" milter --config "$UNIX_CFG" &
 UNIX_PID=$!
-for _ in $(seq 1 100); do [ -S "$T/spamgate.sock" ] && break; sleep 0.05; done
+wait_until test -S "$T/spamgate.sock"
 check "unix socket is group-writable only" test "$(stat -c %a "$T/spamgate.sock")" = 660
 chgrp postfix "$T/spamgate.sock"  # as an admin would: postfix in spamgate's group
 postconf -c "$T/conf" -e "smtpd_milters = unix:$T/spamgate.sock" "non_smtpd_milters = unix:$T/spamgate.sock"
-postfix -c "$T/conf" reload > /dev/null 2>&1; sleep 1
+pf_reload "$T"
 f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.70)
 check "unix socket: spam tagged" has "$f" "Subject: [SPAM] - CONGRATULATIONS"
 check "unix socket: forged-free status" test "$(grep -ci '^X-Spam-Status:' "$f")" -eq 1
@@ -332,7 +332,7 @@ check "unix socket: ham untouched" has "$f" "Subject: Notes from Tuesday's plann
 check "unix socket: ham scanned" grep -q "^X-Spam-Status: No" "$f"
 kill -TERM "$UNIX_PID"; wait "$UNIX_PID"
 postconf -c "$T/conf" -e "smtpd_milters = inet:127.0.0.1:$MPORT" "non_smtpd_milters = inet:127.0.0.1:$MPORT"
-postfix -c "$T/conf" reload > /dev/null 2>&1; sleep 1
+pf_reload "$T"
 
 # --- metrics: the counts of this test's inbound messages ----------------------
 curl -sf "http://127.0.0.1:$HPORT/metrics" > "$T/metrics.txt"
@@ -349,9 +349,9 @@ check "metrics: a second milter with the port taken runs without metrics, and sa
 
 # --- SIGTERM drains: a message in flight is finished, then the milter exits ---
 rm -f "$T"/sink/*
-python3 - "$SMTP" > "$T/slow_client.out" 2>&1 <<'PY' &
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=60)
+python3 - "$SMTP" "$T" > "$T/slow_client.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=600)
 f = s.makefile("rb")
 def cmd(line):
     if line is not None:
@@ -363,19 +363,21 @@ def cmd(line):
 cmd(None); cmd("EHLO slow.test.example"); cmd("XCLIENT ADDR=192.0.2.80"); cmd("EHLO slow.test.example")
 cmd("MAIL FROM:<slow@outside.example>"); cmd("RCPT TO:<user@example.net>"); cmd("DATA")
 s.sendall(b"From: slow@outside.example\r\nSubject: slow one\r\n\r\nfirst half\r\n")
-time.sleep(2)  # the milter gets SIGTERM now
+open(sys.argv[2] + "/half-sent", "w").close()
+while not os.path.exists(sys.argv[2] + "/term-sent"):  # the milter gets SIGTERM now
+    time.sleep(0.05)
 s.sendall(b"second half\r\n.\r\n")
 print(cmd(None).strip())
 cmd("QUIT")
 PY
 slow=$!
-sleep 1
+wait_until test -e "$T/half-sent"
 kill -TERM "$MILTER_PID"
+wait_log "stopping (" && touch "$T/term-sent"
 wait "$slow"
 check "message in flight during SIGTERM accepted" grep -q "^250 " "$T/slow_client.out"
-check "message in flight during SIGTERM scanned" test "$(pf_wait_delivered "$T" 1 20)" -eq 1
+check "message in flight during SIGTERM scanned" test "$(pf_wait_delivered "$T" 1 "$WAIT_MAX")" -eq 1
 check "... and carries our headers" bash -c "grep -q '^X-Spam-Technical-Details:' $T/sink/*"
-for _ in $(seq 1 100); do kill -0 "$MILTER_PID" 2> /dev/null || break; sleep 0.05; done
 wait "$MILTER_PID"; rc=$?
 MILTER_PID=""
 check "SIGTERM: milter exits 0" test "$rc" -eq 0

@@ -97,7 +97,7 @@ echo "carol@customer.example  messages_per_minute=3   # support: a tight limit f
 write_config ""
 start_milter || exit 1
 pf_start "$T" "$SMTP" "$SINK" "inet:127.0.0.1:$MPORT"
-for _ in $(seq 1 100); do (exec 3<> /dev/tcp/127.0.0.1/$SMTP) 2> /dev/null && break; sleep 0.05; done
+wait_until port_answers "$SMTP" || { echo "postfix did not start"; exit 1; }
 
 # --- a sender over its limit: held, logged, released ------------------------
 for i in 1 2 3; do
@@ -178,7 +178,8 @@ reload_wait
 for i in 1 2 3; do sendmail -C "$T/conf" -f carol@customer.example friend@example.net < "$T/local.eml"; done
 check "local submission over the limit: into the hold queue, not refused" wait_log "outbound=held:quarantine"
 check "... logged as trusted (local) mail of carol" grep -q "client=127.0.0.1 from=<carol@customer.example> .*class=trusted .*outbound=hold:quarantine" "$T/spamgate.log"
-for _ in $(seq 1 50); do [ "$(held_queue)" -ge 2 ] && break; sleep 0.1; done
+held_two() { [ "$(held_queue)" -ge 2 ]; }
+wait_until held_two
 check "... the held mail is in Postfix's hold queue" test "$(held_queue)" -ge 2
 
 # --- hold queue mode: nothing lost, released with postsuper -H -------------
@@ -200,8 +201,7 @@ delivered_ids() {  # every queue id of the postsuper line found in a delivered R
     grep -lqE "\(Postfix\) with [A-Z]+ id $id" "$T"/sink/* 2> /dev/null || return 1
   done
 }
-for _ in $(seq 1 100); do delivered_ids && break; sleep 0.2; done
-check "after postsuper -H the held messages are delivered" delivered_ids
+check "after postsuper -H the held messages are delivered" wait_until delivered_ids
 
 # --- the metrics endpoint and the memory watch --------------------------------
 curl -sf "http://127.0.0.1:$HPORT/metrics" > "$T/metrics.txt"
@@ -234,7 +234,8 @@ reload_wait
 # --- shared state in Redis ---------------------------------------------------
 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no > "$T/redis.log" 2>&1 &
 REDIS_PID=$!
-for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping 2> /dev/null | grep -q PONG && break; sleep 0.05; done
+redis_up() { redis-cli -p "$RPORT" ping 2> /dev/null | grep -q PONG; }
+wait_until redis_up
 echo "judy@customer.example  messages_per_minute=2" > "$T/outbound-limits.conf"
 write_config "store = \"redis\"
 redis = \"127.0.0.1:$RPORT\""

@@ -79,6 +79,27 @@ pf_stop() {
   pkill -9 -f "$dir/conf" 2> /dev/null || true
 }
 
+# Reloads Postfix's configuration and waits until it is in force: master
+# logged the reload and the smtpd processes that ran before it have exited
+# (each finishes its client first; idle ones go at once).
+pf_reload() {
+  local dir=$1 n old p end
+  n=$(grep -c 'reload -- version' "$dir/maillog" 2> /dev/null || true)
+  old=$(pgrep -P "$(tr -d ' ' < "$dir/queue/pid/master.pid" 2> /dev/null)" smtpd 2> /dev/null | tr '\n' ' ')
+  postfix -c "$dir/conf" reload > /dev/null 2>&1
+  end=$((SECONDS + ${WAIT_MAX:-180}))
+  while [ "$(grep -c 'reload -- version' "$dir/maillog" 2> /dev/null || true)" -le "$n" ]; do
+    [ "$SECONDS" -ge "$end" ] && return 1
+    sleep 0.1
+  done
+  for p in $old; do
+    while kill -0 "$p" 2> /dev/null; do
+      [ "$SECONDS" -ge "$end" ] && return 1
+      sleep 0.1
+    done
+  done
+}
+
 # Waits until DIR/sink holds N messages (or T seconds pass); prints the count.
 pf_wait_delivered() {
   local dir=$1 n=$2 t=${3:-30} i c=0

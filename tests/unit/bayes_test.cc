@@ -5,6 +5,7 @@
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -226,9 +227,12 @@ TEST_P(BayesStoreTest, ALearnerKilledHalfWayLeavesAConsistentStore) {
   // The child learns messages that all share tokens 1..50 plus one token of
   // their own, in batches, until it is killed. Consistent means: every
   // shared token's spam count equals the number of messages learned.
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    close(ready[0]);
     auto r = open_bayes_store(cfg_);
     if (!r.ok()) _exit(1);
     std::vector<std::uint64_t> shared;
@@ -244,9 +248,13 @@ TEST_P(BayesStoreTest, ALearnerKilledHalfWayLeavesAConsistentStore) {
       }
       std::vector<LearnOutcome> out;
       if (!r.value()->learn(batch, LearnClass::kSpam, false, out).ok()) _exit(2);
+      if (n == 100 && write(ready[1], "x", 1) != 1) _exit(3);  // a few batches in: kill me now
     }
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1) << "the learner died before its sixth batch";  // readiness, not a time
+  close(ready[0]);
   kill(child, SIGKILL);
   int status = 0;
   waitpid(child, &status, 0);
@@ -278,7 +286,7 @@ TEST_P(BayesStoreTest, LookupsUseTheInMemoryCopyButNeverStaleCounts) {
   ASSERT_TRUE(st.learn({item(1, {1, 2, 3})}, LearnClass::kSpam, false, out).ok());
   std::vector<TokenCounts> c;
   StoreTotals t;
-  for (int i = 0; i < 100 && st.describe().find("in-memory copy: 3 tokens") == std::string::npos; ++i) {
+  for (int i = 0; i < 2400 && st.describe().find("in-memory copy: 3 tokens") == std::string::npos; ++i) {
     ASSERT_TRUE(st.lookup({1, 9}, c, t).ok());  // asks for the copy
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -295,7 +303,7 @@ TEST_P(BayesStoreTest, LookupsUseTheInMemoryCopyButNeverStaleCounts) {
   EXPECT_EQ(c[1].ham, 1u);
   EXPECT_EQ(t.ham, 1u);
   // The next copy has the new counts, and lookups use it again.
-  for (int i = 0; i < 100 && st.describe().find("in-memory copy: 4 tokens") == std::string::npos; ++i) {
+  for (int i = 0; i < 2400 && st.describe().find("in-memory copy: 4 tokens") == std::string::npos; ++i) {
     ASSERT_TRUE(st.lookup({1}, c, t).ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -346,7 +354,7 @@ TEST(BayesRedisCopy, AnotherNodesLearnShowsWithinTheVersionCheck) {
   ASSERT_TRUE(b.value()->learn({first}, LearnClass::kSpam, false, out).ok());
   std::vector<TokenCounts> c;
   StoreTotals t;
-  for (int i = 0; i < 100 && a.value()->describe().find("in-memory copy: 2 tokens") == std::string::npos; ++i) {
+  for (int i = 0; i < 2400 && a.value()->describe().find("in-memory copy: 2 tokens") == std::string::npos; ++i) {
     ASSERT_TRUE(a.value()->lookup({1}, c, t).ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -21,7 +21,7 @@ class RedisServer {
     port_ = free_port(SOCK_STREAM);
     pid_ = spawn_quiet({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
                               "--save", "", "--appendonly", "no", "--dir", dir_.path()});
-    for (int i = 0; pid_ > 0 && i < 200; ++i) {  // until it answers (at most 10 s)
+    for (int i = 0; pid_ > 0 && i < 2400; ++i) {  // until it answers (at most 120 s: a busy machine)
       timeval tv{0, 200000};
       redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
       bool up = c != nullptr && c->err == 0;
