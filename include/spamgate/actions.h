@@ -1,8 +1,9 @@
 // actions.h - a Verdict turned into header edits, applied by milter or scan.
 //
-// plan_actions() decides every edit: foreign X-Spam-* fields removed, the
-// Subject tagged on spam, X-Spam-Flag / -Status / -Level and
-// X-Spam-Technical-Details added. Values use "\n" + TAB for folding and no
+// plan_actions() decides every edit: forged fields removed (the census:
+// X-Spam-*, Authentication-Results with our authserv-id, the outbound tag;
+// for every sender), the Subject tagged on spam, X-Spam-Flag / -Status /
+// -Level and X-Spam-Technical-Details added. Values use "\n" + TAB for folding and no
 // leading space; apply_plan() writes them with the message's own line ends.
 // Pure functions; thread-safe.
 #pragma once
@@ -15,6 +16,7 @@ namespace spamgate {
 
 struct Config;
 struct Message;
+class HeaderCensus;
 struct Verdict;
 
 struct HeaderEdit {
@@ -34,12 +36,14 @@ struct Plan {
 // What the plan may do. Mail going out (authenticated senders, trusted
 // networks) is never subject-tagged and never carries the tests= list.
 struct PlanOptions {
+  bool annotate = true;     // our fields (X-Spam-*, details, prepended); false: removals only (policy log)
   bool tag_subject = true;  // tag the Subject and add X-Spam-Flag on spam
   bool list_tests = true;   // name the rules in X-Spam-Status
 };
 
 // `prepend`: fields the checks asked for (e.g. Received-SPF), put at the top.
-Plan plan_actions(const Config& cfg, const Message& msg, const Verdict& v, const PlanOptions& opts = {},
+Plan plan_actions(const Config& cfg, const Message& msg, const HeaderCensus& census, const Verdict& v,
+                  const PlanOptions& opts = {},
                   const std::vector<std::pair<std::string, std::string>>& prepend = {});
 
 // The message exactly as it would be delivered: `bytes` (the whole message)

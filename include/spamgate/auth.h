@@ -57,7 +57,8 @@ struct AuthResults {
 std::string authentication_results_value(std::string_view authserv_id, const AuthResults& r);
 
 // The authserv-id an Authentication-Results value claims, lower-cased, with
-// comments and white space skipped ("" if there is none).
+// comments and white space skipped and a quoted-string unquoted ("" if
+// there is none).
 std::string authserv_id_of(std::string_view value);
 
 }  // namespace spamgate

@@ -22,6 +22,7 @@ namespace spamgate {
 struct Message;
 struct Snapshot;
 class DkimVerifier;
+class HeaderCensus;
 
 // What the SMTP session told us (empty in `scan` mode unless given).
 struct Envelope {
@@ -83,6 +84,9 @@ struct CheckContext {
   // Set by the milter for a spooled message; null: the malware scan reads
   // the parse (or `bytes`).
   const AvInput* av = nullptr;
+  // The fields the scan removes (X-Spam-*, our forged Authentication-Results,
+  // the outbound tag), counted over the whole header block.
+  const HeaderCensus* census = nullptr;
 };
 
 class Check {

@@ -26,6 +26,12 @@ struct Limits {
   std::size_t max_text_bytes = 1024 * 1024;
   // Distinct link domains (or IPs) looked up in the URI blocklists per message.
   std::size_t max_uri_lookups = 20;
+  // Header fields the scan may remove from one message (forged X-Spam-*,
+  // Authentication-Results with our authserv-id, copies of the outbound tag).
+  // Every removal is one milter request and one record in Postfix's queue
+  // file: 30,000 made Postfix's cleanup panic ("too many reverse jump
+  // records"). A message with more is refused (HEADER_FORGED_MANY).
+  std::size_t max_header_deletions = 200;
   // PCRE2 match limit per regex and subject (guards against backtracking blow-up).
   unsigned pcre_match_limit = 1000000;
 };

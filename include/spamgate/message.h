@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,10 +83,6 @@ struct Message {
   bool crlf = false;            // the header block uses CRLF line ends
 
   std::vector<Header> headers;   // in order, at most max_headers
-  std::vector<std::string> x_spam_fields;  // names of every X-Spam-* field present (to remove)
-  // authserv-id (lower-case) of every Authentication-Results field, in order
-  // (ours, forged upstream, are removed).
-  std::vector<std::string> auth_results_ids;
   std::size_t header_count = 0;  // fields seen, including those past max_headers
 
   std::vector<MimePart> parts;    // pre-order walk of the MIME tree
@@ -125,16 +122,65 @@ struct RawField {
 struct HeaderBlock {
   std::vector<RawField> fields;
   std::size_t total_fields = 0;  // fields seen, including those past max_fields
-  std::vector<std::string_view> x_spam_names;  // every X-Spam-* field, even past max_fields
-  // Value of every Authentication-Results field, even past max_fields (there
-  // only its first line).
-  std::vector<std::string_view> auth_results_values;
   std::size_t body_offset = 0;  // first byte of the body
   bool crlf = false;
   bool separator_found = false;
   bool bad_line = false;
 };
 HeaderBlock split_header_block(std::string_view bytes, std::size_t max_fields);
+// The same walk without keeping fields: `visit` sees every field of the
+// block, continuation lines included; the result's `fields` is empty.
+HeaderBlock walk_header_block(std::string_view bytes, const std::function<void(const RawField&)>& visit);
+
+// The header fields a scan removes from a message on its way through,
+// counted as the header block streams by (the milter's header callbacks, or
+// a whole file for `scan`): every X-Spam-* field (nobody but us may say what
+// our scan found), every Authentication-Results field claiming our
+// authserv-id (RFC 8601 section 5), every copy of the outbound sender tag.
+// Bounded whatever the message: it keeps per-name counts and at most `cap`
+// indexes; past the cap fields are only counted (forged() stays exact).
+// Not thread-safe (one per message).
+class HeaderCensus {
+ public:
+  HeaderCensus() = default;
+  // `own_authserv_id`/`tag_header` "" = not configured (nothing of that kind
+  // is removed); `cap` = limits.max_header_deletions.
+  HeaderCensus(std::string own_authserv_id, std::string tag_header, std::size_t cap);
+  void add(std::string_view name, std::string_view value);  // one field, value as on the wire
+  void add_block(std::string_view bytes);                    // every field of a message's header block
+
+  std::size_t fields() const { return fields_; }  // every field of the block
+  std::size_t forged() const { return forged_; }  // fields to remove, past the cap too
+  // More to remove than can be (past the cap, or more than 64 X-Spam-* names).
+  bool over_cap() const { return forged_ > cap_ || names_dropped_; }
+  std::size_t cap() const { return cap_; }
+  int tag_fields() const { return tag_fields_; }
+
+  struct Removal {
+    std::string name;
+    int index = 0;  // 1-based among the fields of that name, case-insensitive
+  };
+  // At most cap() removals, each valid after the ones before it (an MTA
+  // renumbers after a delete): forged Authentication-Results first, then the
+  // tag, then X-Spam-*; within a name the first fields, highest index first.
+  std::vector<Removal> removals() const;
+
+ private:
+  struct Count {
+    std::string name;   // first spelling seen
+    std::string lname;
+    int count = 0;
+  };
+  std::string own_, tag_, tag_name_;
+  std::size_t cap_ = 0;
+  std::size_t fields_ = 0;
+  std::size_t forged_ = 0;
+  std::vector<Count> x_spam_;   // at most 64 distinct names
+  std::vector<int> own_ar_;     // indexes among Authentication-Results fields, at most cap_
+  int ar_seen_ = 0;
+  int tag_fields_ = 0;
+  bool names_dropped_ = false;
+};
 
 // Lower-cases ASCII letters.
 std::string ascii_lower(std::string_view s);

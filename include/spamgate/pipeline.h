@@ -39,9 +39,17 @@ struct ScanResult {
 // `av`: the spooled message for the malware scan (the milter, past
 // max_scan_bytes). Authentication-Results is prepended when an
 // authentication check ran.
+// `census`: the fields to remove, counted by the caller over the whole
+// header block (the milter, as headers stream in); null: counted here from
+// `bytes`, which then holds the whole header block (`scan`).
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
                         std::optional<std::size_t> total_size = std::nullopt, const PlanOptions& opts = {},
-                        DkimVerifier* dkim = nullptr, const AvInput* av = nullptr);
+                        DkimVerifier* dkim = nullptr, const AvInput* av = nullptr,
+                        const HeaderCensus* census = nullptr);
+
+// An empty census under `snap`'s settings: our authserv-id, the outbound tag
+// header (when the outbound guard is on) and limits.max_header_deletions.
+HeaderCensus make_census(const Snapshot& snap);
 
 // Logs the one verdict line for `r`: `label` (queue id or file), then
 // `context` (e.g. client and envelope), Message-ID, score, action, tests, ms.

@@ -97,6 +97,15 @@ struct ClamavConfig {
   // up to large_scan_wait_ms, then the check fails (policy: tempfail). 0 = no cap.
   int max_parallel_large_scans = 8;
   int large_scan_wait_ms = 30000;
+  // A message libclamav could not scan to the end because of its structure
+  // (nesting past max_recursion, more than max_files members, longer than
+  // max_scantime_ms: archive bombs, or malware hidden below the limit):
+  // kReject (550 5.7.1, CLAMAV_UNSCANNABLE; a retry would hit the same
+  // limit), kTempfail (451: the check fails) or kScore (delivered with
+  // CLAMAV_UNSCANNABLE's score). Size limits (max_av_bytes, max_filesize,
+  // max_scansize) only score CLAMAV_NOT_FULLY_SCANNED: large mail is normal.
+  enum class Unscannable { kReject, kTempfail, kScore };
+  Unscannable on_unscannable = Unscannable::kReject;
 };
 
 // [metrics]: the Prometheus endpoint (loopback only).

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 #include "spamgate/message.h"
 #include "spamgate/snapshot.h"
@@ -80,26 +81,14 @@ std::string tagged_subject(const std::string& tag, const std::string* raw, const
   return tag + " " + original;
 }
 
-Plan plan_actions(const Config& c, const Message& msg, const Verdict& v, const PlanOptions& opts,
-                  const std::vector<std::pair<std::string, std::string>>& prepend) {
+Plan plan_actions(const Config& c, const Message& msg, const HeaderCensus& census, const Verdict& v,
+                  const PlanOptions& opts, const std::vector<std::pair<std::string, std::string>>& prepend) {
   Plan p;
-  // Foreign X-Spam-* fields: delete each name's occurrences, highest index first.
-  std::map<std::string, std::pair<std::string, int>> counts;
-  for (const std::string& n : msg.x_spam_fields) {
-    auto& e = counts[ascii_lower(n)];
-    if (e.first.empty()) e.first = n;
-    ++e.second;
-  }
-  for (const auto& [lname, e] : counts) {
-    for (int i = e.second; i >= 1; --i) p.edits.push_back({HeaderEdit::Op::kDelete, e.first, i, ""});
-  }
-  // Authentication-Results that claim to be ours were forged upstream (RFC
-  // 8601 5): deleted, highest index first; those of other hosts stay.
-  const std::string own = ascii_lower(c.auth.authserv_id);
-  for (std::size_t i = msg.auth_results_ids.size(); i >= 1; --i) {
-    if (!own.empty() && msg.auth_results_ids[i - 1] == own)
-      p.edits.push_back({HeaderEdit::Op::kDelete, "Authentication-Results", static_cast<int>(i), ""});
-  }
+  // Forged fields go for every sender and policy, bounded by the census' cap
+  // (a message over it is refused: HEADER_FORGED_MANY).
+  for (HeaderCensus::Removal& r : census.removals())
+    p.edits.push_back({HeaderEdit::Op::kDelete, std::move(r.name), r.index, ""});
+  if (!opts.annotate) return p;
   for (const auto& [name, value] : prepend) p.edits.push_back({HeaderEdit::Op::kInsert, name, 0, value});
   if (v.spam && opts.tag_subject) {
     const Header* subj = msg.first("subject");

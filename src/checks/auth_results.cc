@@ -97,6 +97,14 @@ std::string authserv_id_of(std::string_view v) {
     }
     break;
   }
+  if (i < v.size() && v[i] == '"') {  // RFC 8601: a value may be a quoted-string
+    std::string id;
+    for (++i; i < v.size() && v[i] != '"'; ++i) {
+      if (v[i] == '\\' && i + 1 < v.size()) ++i;
+      if (v[i] != '\r' && v[i] != '\n') id.push_back(v[i]);
+    }
+    return ascii_lower(id);
+  }
   std::size_t start = i;
   while (i < v.size() && v[i] != ';' && v[i] != ' ' && v[i] != '\t' && v[i] != '\r' && v[i] != '\n' && v[i] != '(')
     ++i;

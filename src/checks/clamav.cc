@@ -27,8 +27,7 @@ constexpr int kMaxSpooledParts = 1000;
 // and scanned from there. libclamav's own mail parser would hold the whole
 // message in memory, line by line (180 MB for a 25 MB message, measured).
 // GMime is initialised by parse_message(), which ran before any check.
-Status scan_spooled_parts(const ClamEngine& engine, int fd, const std::string& tmpdir, AvResult& out,
-                          std::string& partial) {
+Status scan_spooled_parts(const ClamEngine& engine, int fd, const std::string& tmpdir, AvResult& out) {
   int own = ::dup(fd);
   if (own < 0) return Status::IOError("cannot reopen the spool file");
   GObjectPtr<GMimeStream> in(g_mime_stream_fs_new(own));  // owns `own`
@@ -43,7 +42,7 @@ Status scan_spooled_parts(const ClamEngine& engine, int fd, const std::string& t
     GMimeObject* obj = g_mime_part_iter_get_current(it.get());
     if (obj == nullptr || !GMIME_IS_PART(obj)) continue;
     if (++parts > kMaxSpooledParts) {
-      partial = "more than " + std::to_string(kMaxSpooledParts) + " parts";
+      out.limits.push_back("MaxParts: more than " + std::to_string(kMaxSpooledParts) + " parts");
       break;
     }
     GMimeDataWrapper* content = g_mime_part_get_content(GMIME_PART(obj));
@@ -71,7 +70,9 @@ std::vector<SymbolDef> ClamavCheck::symbols() {
   return {
       {"CLAMAV_VIRUS", 0.0, "A trusted malware signature matched: the message is rejected"},
       {"CLAMAV_THIRD_PARTY", 3.5, "A third-party (unofficial) ClamAV signature matched"},
-      {"CLAMAV_NOT_FULLY_SCANNED", 0.1, "Part of the message was not scanned for malware (size or libclamav limit)"},
+      {"CLAMAV_NOT_FULLY_SCANNED", 0.1, "Part of the message was not scanned for malware (a size limit)"},
+      {"CLAMAV_UNSCANNABLE", 0.0,
+       "libclamav could not scan the message to the end (nesting, member count or time): [clamav] on_unscannable"},
   };
 }
 
@@ -124,7 +125,7 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
       return Status::Limit("clamav: " + std::to_string(max_large_) + " long messages are being scanned; waited " +
                            std::to_string(large_wait_ms_) + " ms for a slot ([clamav] max_parallel_large_scans)");
     if (scan_raw_) s = merge(engine_->scan_fd(ctx.av->fd, true));
-    else s = scan_spooled_parts(*engine_, ctx.av->fd, tmpdir_, all, partial);
+    else s = scan_spooled_parts(*engine_, ctx.av->fd, tmpdir_, all);
     if (!ctx.av->complete) partial += (partial.empty() ? "" : ", ") + ("only the first " + std::to_string(ctx.av->size) + " bytes");
   } else if (!scan_raw_ && !m.limits_hit.scan_bytes && !m.limits_hit.parts && !m.limits_hit.mime_depth) {
     for (const std::string& part : m.decoded_parts) {
@@ -142,7 +143,7 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
       if (int err = write_all(f.get(), raw); err != 0)
         return Status::IOError("cannot write a spool file in " + tmpdir_ + ": " + std::strerror(err));
       if (::lseek(f.get(), 0, SEEK_SET) != 0) return Status::IOError("cannot rewind a spool file");
-      s = scan_spooled_parts(*engine_, f.get(), tmpdir_, all, partial);
+      s = scan_spooled_parts(*engine_, f.get(), tmpdir_, all);
     }
     if (m.total_size > raw.size())
       partial += (partial.empty() ? "" : ", ") + ("only the first " + std::to_string(raw.size()) + " bytes");
@@ -161,8 +162,28 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
     hits.emplace_back("CLAMAV_VIRUS", 1.0, clip(rejects, 500),
                       "Your email was rejected because it contains the " + first_reject->display);
   if (!scores.empty()) hits.emplace_back("CLAMAV_THIRD_PARTY", 1.0, clip(scores, 500));
-  for (const std::string& l : all.limits) partial += (partial.empty() ? "" : ", ") + l;
+  // Size limits are normal for large mail; structural ones are what archive
+  // bombs and malware buried below max_recursion look like.
+  std::string unscannable;
+  for (const std::string& l : all.limits) {
+    const bool structural = l.find("MaxRecursion") != std::string::npos || l.find("MaxFiles") != std::string::npos ||
+                            l.find("MaxScanTime") != std::string::npos || l.find("MaxParts") != std::string::npos;
+    std::string& list = structural ? unscannable : partial;
+    if (list.find(l) == std::string::npos) list += (list.empty() ? "" : ", ") + l;
+  }
   if (!partial.empty()) hits.emplace_back("CLAMAV_NOT_FULLY_SCANNED", 1.0, clip(partial, 300));
+  if (!unscannable.empty() && first_reject == nullptr) {
+    switch (on_unscannable_) {
+      case ClamavConfig::Unscannable::kTempfail:
+        return Status::Limit("clamav: the message could not be scanned to the end: " + clip(unscannable, 200));
+      case ClamavConfig::Unscannable::kReject:
+        hits.emplace_back("CLAMAV_UNSCANNABLE", 1.0, clip(unscannable, 300),
+                          "Your email was rejected because it could not be scanned for malware "
+                          "(archives nested too deeply, too many files or too long to scan)");
+        break;
+      case ClamavConfig::Unscannable::kScore: hits.emplace_back("CLAMAV_UNSCANNABLE", 1.0, clip(unscannable, 300)); break;
+    }
+  }
   return Status::Ok();
 }
 

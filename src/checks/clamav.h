@@ -10,8 +10,10 @@
 // Symbols: CLAMAV_VIRUS (a trusted signature: rejects with "550 5.7.1 Your
 // email was rejected because it contains the <name>"), CLAMAV_THIRD_PARTY (a
 // third-party signature: scored in rules/60_clamav.cf), CLAMAV_NOT_FULLY_SCANNED
-// (past max_av_bytes or a libclamav limit). An engine or spool error is a
-// failed check: the milter applies [clamav] on_error (default tempfail).
+// (past max_av_bytes or a libclamav size limit), CLAMAV_UNSCANNABLE (nesting,
+// member count or scan time past libclamav's limits: [clamav] on_unscannable,
+// default reject). An engine or spool error is a failed check: the milter
+// applies [clamav] on_error (default tempfail).
 // Memory: at most [clamav] max_parallel_large_scans spooled (long) messages
 // are scanned at once, process-wide; another waits up to large_scan_wait_ms
 // for a slot, then the check fails with Limit (its policy: tempfail, the
@@ -31,7 +33,7 @@ class ClamavCheck final : public Check {
   ClamavCheck(std::shared_ptr<const ClamEngine> engine, const ClamavConfig& config)
       : engine_(std::move(engine)), scan_raw_(config.scan_raw), max_av_bytes_(config.max_av_bytes),
         tmpdir_(config.spool_dir), max_large_(config.max_parallel_large_scans),
-        large_wait_ms_(config.large_scan_wait_ms) {}
+        large_wait_ms_(config.large_scan_wait_ms), on_unscannable_(config.on_unscannable) {}
   std::string_view name() const override { return "clamav"; }
   Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
   static std::vector<SymbolDef> symbols();
@@ -43,6 +45,7 @@ class ClamavCheck final : public Check {
   std::string tmpdir_;
   int max_large_;
   int large_wait_ms_;
+  ClamavConfig::Unscannable on_unscannable_;
 };
 
 // A slot among the long-message scans allowed at once, process-wide: waits

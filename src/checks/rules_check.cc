@@ -341,6 +341,8 @@ std::vector<SymbolDef> MessageFlagsCheck::symbols() {
       {"HEADER_8BIT", 0.0, "Raw 8-bit bytes in a header (not RFC 2047 encoded)"},
       {"HEADER_BAD_LINE", 0.0, "A line in the header block that is not a header field"},
       {"MIME_HTML_ONLY", 0.0, "Message has HTML but no plain-text part"},
+      {"HEADER_FORGED_MANY", 0.0,
+       "More forged X-Spam-*/Authentication-Results/tag fields than limits.max_header_deletions: refused"},
   };
 }
 
@@ -350,7 +352,9 @@ Status MessageFlagsCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) c
     if (on) hits.push_back({name, 1.0, std::string()});
   };
   flag(m.limits_hit.scan_bytes, "SCAN_TRUNCATED");
-  flag(m.limits_hit.headers, "HEADERS_TOO_MANY");
+  // The milter keeps no fields past max_headers: its census counted them.
+  flag(m.limits_hit.headers || (ctx.census != nullptr && ctx.census->fields() > ctx.snapshot.config.limits.max_headers),
+       "HEADERS_TOO_MANY");
   flag(m.limits_hit.header_bytes, "HEADER_TOO_LONG");
   flag(m.limits_hit.mime_depth, "MIME_TOO_DEEP");
   flag(m.limits_hit.parts, "MIME_TOO_MANY_PARTS");
@@ -361,6 +365,15 @@ Status MessageFlagsCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) c
   flag(m.defects.eight_bit_headers, "HEADER_8BIT");
   flag(m.defects.bad_header_line, "HEADER_BAD_LINE");
   flag(m.has_text_html && !m.has_text_plain, "MIME_HTML_ONLY");
+  // Removing them all could take down the MTA (Postfix's cleanup panics on
+  // tens of thousands of header deletions); delivering them unremoved would
+  // pass on forged verdicts. The message is refused: no real mail has this.
+  if (ctx.census != nullptr && ctx.census->over_cap()) {
+    const std::string n = std::to_string(ctx.census->forged());
+    hits.emplace_back("HEADER_FORGED_MANY", 1.0, n + " fields to remove, at most " + std::to_string(ctx.census->cap()),
+                      "Your email was rejected because it carries " + n +
+                          " X-Spam or Authentication-Results header fields");
+  }
   return Status::Ok();
 }
 

@@ -205,6 +205,7 @@ class Loader {
         {"max_parts", [&](const toml::node& v) { int_key(v, "limits.max_parts", l.max_parts, 1, 100000); }},
         {"max_uris", [&](const toml::node& v) { int_key(v, "limits.max_uris", l.max_uris, 1, 1000000); }},
         {"max_text_bytes", [&](const toml::node& v) { int_key(v, "limits.max_text_bytes", l.max_text_bytes, 1024, 1LL << 30); }},
+        {"max_header_deletions", [&](const toml::node& v) { int_key(v, "limits.max_header_deletions", l.max_header_deletions, 1, 5000); }},
         {"max_uri_lookups", [&](const toml::node& v) { int_key(v, "limits.max_uri_lookups", l.max_uri_lookups, 0, 1000); }},
         {"pcre_match_limit", [&](const toml::node& v) { int_key(v, "limits.pcre_match_limit", l.pcre_match_limit, 1000, 1000000000); }},
     };
@@ -370,6 +371,14 @@ class Loader {
         {"watch_seconds", [&](const toml::node& v) { int_key(v, "clamav.watch_seconds", a.watch_seconds, 0, 86400); }},
         {"max_parallel_large_scans", [&](const toml::node& v) { int_key(v, "clamav.max_parallel_large_scans", a.max_parallel_large_scans, 0, 10000); }},
         {"large_scan_wait_ms", [&](const toml::node& v) { int_key(v, "clamav.large_scan_wait_ms", a.large_scan_wait_ms, 0, 600000); }},
+        {"on_unscannable", [&](const toml::node& v) {
+           auto s = v.value<std::string>();
+           if (!v.is_string() || !s || (*s != "reject" && *s != "tempfail" && *s != "score"))
+             return error(v, "'clamav.on_unscannable' must be \"reject\", \"tempfail\" or \"score\"");
+           a.on_unscannable = *s == "reject"     ? ClamavConfig::Unscannable::kReject
+                              : *s == "tempfail" ? ClamavConfig::Unscannable::kTempfail
+                                                 : ClamavConfig::Unscannable::kScore;
+         }},
         {"on_error", [&](const toml::node& v) {
            FailureAction f = FailureAction::kTempfail;
            failure(v, "clamav.on_error", f, false);

@@ -9,6 +9,7 @@
 // 8-bit octets are kept as they are.
 #include <algorithm>
 #include <cctype>
+#include <functional>
 
 #include "spamgate/message.h"
 
@@ -39,7 +40,7 @@ std::size_t field_name_length(std::string_view line) {
 
 }  // namespace
 
-HeaderBlock split_header_block(std::string_view bytes, std::size_t max_fields) {
+HeaderBlock walk_header_block(std::string_view bytes, const std::function<void(const RawField&)>& visit) {
   HeaderBlock hb;
   std::size_t pos = 0;
   if (bytes.substr(0, 5) == "From ") {  // mbox separator line
@@ -48,8 +49,12 @@ HeaderBlock split_header_block(std::string_view bytes, std::size_t max_fields) {
   }
   bool crlf_seen = false;
   bool first_line = true;
-  RawField* current = nullptr;
-  std::size_t current_start = 0;
+  bool open = false;  // `current` is a field still taking continuation lines
+  RawField current;
+  auto close = [&] {
+    if (open) visit(current);
+    open = false;
+  };
   while (pos < bytes.size()) {
     std::size_t nl = bytes.find('\n', pos);
     std::size_t line_end = (nl == std::string_view::npos) ? bytes.size() : nl + 1;
@@ -67,24 +72,21 @@ HeaderBlock split_header_block(std::string_view bytes, std::size_t max_fields) {
         pos = line_end;
         break;
       }
+      close();
       hb.separator_found = true;
       hb.body_offset = line_end;
       hb.crlf = crlf_seen;
       return hb;
     }
     if (content.front() == ' ' || content.front() == '\t') {
-      if (current != nullptr) {
-        current->length = line_end - current_start;
-        std::size_t value_start = static_cast<std::size_t>(current->value.data() - bytes.data());
-        current->value = bytes.substr(value_start, pos + content.size() - value_start);
-        pos = line_end;
-        continue;
-      }
-      if (hb.fields.empty()) {  // continuation before any field: Postfix would take it as body
+      if (!open) {  // continuation before any field: Postfix would take it as body
         hb.bad_line = true;
         break;
       }
-      pos = line_end;  // continuation of a field past max_fields
+      current.length = line_end - current.offset;
+      std::size_t value_start = static_cast<std::size_t>(current.value.data() - bytes.data());
+      current.value = bytes.substr(value_start, pos + content.size() - value_start);
+      pos = line_end;
       continue;
     }
     std::size_t name_len = field_name_length(content);
@@ -92,28 +94,27 @@ HeaderBlock split_header_block(std::string_view bytes, std::size_t max_fields) {
       hb.bad_line = true;
       break;
     }
-    std::string_view name = content.substr(0, name_len);
-    if (name.size() > 7 && ascii_lower(name.substr(0, 7)) == "x-spam-") hb.x_spam_names.push_back(name);
-    bool is_ar = name.size() == 22 && ascii_lower(name) == "authentication-results";
-    if (is_ar && hb.fields.size() >= max_fields) hb.auth_results_values.push_back(content.substr(content.find(':') + 1));
-    if (hb.fields.size() < max_fields) {
-      std::size_t colon = content.find(':');
-      RawField f;
-      f.name = name;
-      f.offset = pos;
-      f.length = line_end - pos;
-      f.value = content.substr(colon + 1);
-      hb.fields.push_back(f);
-      current = &hb.fields.back();
-      current_start = pos;
-    } else {
-      current = nullptr;
-    }
+    close();
+    current.name = content.substr(0, name_len);
+    current.offset = pos;
+    current.length = line_end - pos;
+    current.value = content.substr(content.find(':') + 1);
+    open = true;
     ++hb.total_fields;
     pos = line_end;
   }
+  close();
   hb.body_offset = pos;
   hb.crlf = crlf_seen;
+  return hb;
+}
+
+HeaderBlock split_header_block(std::string_view bytes, std::size_t max_fields) {
+  std::vector<RawField> fields;
+  HeaderBlock hb = walk_header_block(bytes, [&](const RawField& f) {
+    if (fields.size() < max_fields) fields.push_back(f);
+  });
+  hb.fields = std::move(fields);
   return hb;
 }
 

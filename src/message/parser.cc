@@ -15,7 +15,6 @@
 #include "message/gmime_util.h"
 #include "message/html.h"
 #include "message/uri.h"
-#include "spamgate/auth.h"
 #include "spamgate/message.h"
 #include "util/c_handle.h"
 
@@ -230,12 +229,6 @@ Message parse_message(std::string_view bytes, const Limits& limits,
   m.limits_hit.headers = hb.total_fields > hb.fields.size();
   m.defects.no_header_body_separator = !hb.separator_found;
   m.defects.bad_header_line = hb.bad_line;
-  for (std::string_view n : hb.x_spam_names) m.x_spam_fields.emplace_back(n);
-  for (const RawField& f : hb.fields) {
-    if (f.name.size() == 22 && ascii_lower(f.name) == "authentication-results")
-      m.auth_results_ids.push_back(authserv_id_of(f.value));
-  }
-  for (std::string_view v : hb.auth_results_values) m.auth_results_ids.push_back(authserv_id_of(v));
   m.headers.reserve(hb.fields.size());
   for (const RawField& f : hb.fields) {
     Header h;

@@ -60,10 +60,11 @@ void Session::reset_message() {
   buf_.clear();
   buf_.shrink_to_fit();
   total_ = 0;
+  kept_ = 0;
   body_skipped_ = false;
-  x_spam_names_.clear();
-  ar_ids_.clear();
-  tag_fields_ = 0;
+  census_ = HeaderCensus();
+  header_fields_ = 0;
+  late_mime_fields_ = 0;
   dkim_.reset();
   spool_.reset();
   spooled_ = 0;
@@ -78,6 +79,7 @@ std::optional<std::string> Session::mail_from(std::string_view from, std::string
                                               std::string_view queue_id) {
   reset_message();
   snap_ = holder_.get();
+  census_ = make_census(*snap_);
   if (from.size() >= 2 && from.front() == '<' && from.back() == '>') from = from.substr(1, from.size() - 2);
   env_.mail_from = clipped(from);
   env_.auth_user = clipped(auth_user);
@@ -114,9 +116,11 @@ std::size_t Session::av_cap() const {
   return snap_ != nullptr && snap_->clamav ? snap_->config.clamav.max_av_bytes : 0;
 }
 
-void Session::append(std::string_view bytes) {
-  std::size_t start = total_;
+void Session::append(std::string_view bytes, bool keep) {
   total_ += bytes.size();
+  if (!keep) return;
+  std::size_t start = kept_;
+  kept_ += bytes.size();
   if (snap_ == nullptr) return;
   std::size_t cap = snap_->config.limits.max_scan_bytes;
   if (buf_.size() < cap) {
@@ -124,7 +128,7 @@ void Session::append(std::string_view bytes) {
     buf_.append(kept);
     g_buffered.fetch_add(kept.size(), std::memory_order_relaxed);
   }
-  if (total_ > cap && av_cap() > cap) spool(start, bytes);
+  if (kept_ > cap && av_cap() > cap) spool(start, bytes);
 }
 
 // Keeps bytes [0, min(total, max_av_bytes)) in the spool file; `bytes` is
@@ -145,13 +149,22 @@ void Session::spool(std::size_t start, std::string_view bytes) {
     if (!spool_) return;
     if (!write_all(buf_)) return;  // buf_ holds bytes [0, max_scan_bytes)
   }
-  std::size_t want = std::min(total_, av_cap());
+  std::size_t want = std::min(kept_, av_cap());
   if (want <= spooled_ || spooled_ < start) return;
   write_all(bytes.substr(spooled_ - start, want - spooled_));
 }
 
 void Session::header(std::string_view name, std::string_view value) {
-  if (name.size() > 7 && ascii_lower(name.substr(0, 7)) == "x-spam-") x_spam_names_.emplace_back(name);
+  census_.add(name, value);
+  // Past max_headers a field is counted, not kept: only MIME fields (which
+  // shape the malware scan's parse) still go into the buffer and spool.
+  ++header_fields_;
+  bool keep = snap_ == nullptr || header_fields_ <= snap_->config.limits.max_headers;
+  if (!keep && late_mime_fields_ < 100 &&
+      ((name.size() > 8 && ascii_lower(name.substr(0, 8)) == "content-") || ascii_lower(name) == "mime-version")) {
+    ++late_mime_fields_;
+    keep = true;
+  }
   // Rebuild the field as it was on the wire: with SMFIP_HDR_LEADSPC the value
   // keeps its own leading white space; otherwise Postfix removed one space.
   std::string line(name);
@@ -161,14 +174,9 @@ void Session::header(std::string_view name, std::string_view value) {
     if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r')) line += '\r';
     line += value[i];
   }
-  if (snap_ != nullptr && snap_->outbound && name.size() == snap_->outbound->config().tag_header.size() &&
-      ascii_lower(name) == ascii_lower(snap_->outbound->config().tag_header))
-    ++tag_fields_;
-  if (name.size() == 22 && ascii_lower(name) == "authentication-results" && ar_ids_.size() < 10000)
-    ar_ids_.push_back(authserv_id_of(value));
-  if (dkim_) dkim_->header(line);
+  if (dkim_ && header_fields_ <= snap_->config.limits.max_headers) dkim_->header(line);
   line += "\r\n";
-  append(line);
+  append(line, keep);
 }
 
 void Session::end_of_headers() {
@@ -182,7 +190,7 @@ bool Session::body(const unsigned char* data, std::size_t len) {
   append(chunk);
   if (dkim_) dkim_->body(chunk);
   return snap_ == nullptr || buf_.size() < snap_->config.limits.max_scan_bytes || (dkim_ && dkim_->wants_body()) ||
-         (spool_error_.empty() && total_ < av_cap());
+         (spool_error_.empty() && kept_ < av_cap());
 }
 
 SenderClass Session::sender_class() const {
@@ -200,7 +208,10 @@ SenderClass Session::sender_class() const {
 std::string Session::render_value(const std::string& v) const { return leading_space_ ? " " + v : v; }
 
 EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
-  if (snap_ == nullptr) snap_ = holder_.get();  // MAIL FROM not seen (should not happen)
+  if (snap_ == nullptr) {  // MAIL FROM not seen (should not happen)
+    snap_ = holder_.get();
+    census_ = make_census(*snap_);
+  }
   const Snapshot& snap = *snap_;
   const MilterConfig& mc = snap.config.milter;
   env_.queue_id = clipped(queue_id.empty() ? std::string_view(conn_id_) : queue_id);
@@ -214,12 +225,19 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
                         " class=" + sender_class_name(cls);
   const Metrics::Direction dir = cls == SenderClass::kInbound ? Metrics::Direction::kInbound : Metrics::Direction::kOutbound;
   if (policy == SenderPolicy::kSkip) {
-    log().info("{}: {} size={} skipped (policy)", label, context, total_);
+    // Not scanned, but forged trust fields still go (up to the cap).
+    Plan removals;
+    for (HeaderCensus::Removal& r : census_.removals())
+      removals.edits.push_back({HeaderEdit::Op::kDelete, std::move(r.name), r.index, ""});
+    apply(removals, sink, label);
+    log().info("{}: {} size={} skipped (policy){}", label, context, total_,
+               census_.forged() > 0 ? " forged_fields=" + std::to_string(census_.forged()) : std::string());
     Metrics::get().message(dir, Metrics::Outcome::kSkip, 0, false);
     reset_message();
     return EomAction::kAccept;
   }
   PlanOptions opts;
+  opts.annotate = policy == SenderPolicy::kTag;
   opts.tag_subject = cls == SenderClass::kInbound;
   opts.list_tests = cls == SenderClass::kInbound;
   // After a skip the true size is unknown but larger than what was kept.
@@ -229,16 +247,16 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   if (spooled) {
     av.fd = spool_.get();
     av.size = spooled_;
-    av.complete = !body_skipped_ && total_ <= spooled_;
+    av.complete = !body_skipped_ && kept_ <= spooled_;
     av.error = spool_error_;
     if (spool_ && ::lseek(spool_.get(), 0, SEEK_SET) != 0) av.error = "cannot rewind the spool file";
   }
-  ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get(), spooled ? &av : nullptr);
+  ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get(), spooled ? &av : nullptr, &census_);
   std::string size = body_skipped_ ? ">" + std::to_string(total_) : std::to_string(total_);
-  std::string outbound_note;
+  std::string outbound_note, tag;
   bool quarantined = false;
-  EomAction outbound =
-      cls == SenderClass::kInbound ? EomAction::kAccept : outbound_eom(snap, r, sink, outbound_note, quarantined);
+  EomAction outbound = cls == SenderClass::kInbound ? EomAction::kAccept
+                                                    : outbound_eom(snap, r, sink, outbound_note, quarantined, tag);
   log_verdict(r, label, context + " size=" + size + (r.message.limits_hit.scan_bytes ? " scan=partial" : "") +
                             " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log") + outbound_note);
   auto done = [&](EomAction a, Metrics::Outcome o) {
@@ -247,47 +265,47 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
     return a;
   };
   if (outbound != EomAction::kAccept) return done(outbound, Metrics::Outcome::kTempfail);
-  if (quarantined) return done(EomAction::kAccept, Metrics::Outcome::kQuarantine);
-  if (cls == SenderClass::kInbound) bayes_autolearn(snap, r, label);
+  if (cls == SenderClass::kInbound && !quarantined) bayes_autolearn(snap, r, label);
   for (const CheckError& e : r.check_errors) {
     auto it = mc.on_check_error_by_check.find(e.check);
     FailureAction a = it != mc.on_check_error_by_check.end() ? it->second : mc.on_check_error;
-    if (a == FailureAction::kTempfail) {
+    if (a == FailureAction::kTempfail && !quarantined) {
       log().warn("{}: tempfail: check {} failed and its policy is tempfail", label, e.check);
       sink.reply("451", "4.7.1", "Temporary failure in spam scanning, please try again later");
       return done(EomAction::kTempfail, Metrics::Outcome::kTempfail);
     }
   }
-  if (r.verdict.action == Action::kReject) {
+  if (r.verdict.action == Action::kReject && !quarantined) {
     sink.reply("550", "5.7.1", escape_reply(r.verdict.reply));
     return done(EomAction::kReject, Metrics::Outcome::kReject);
   }
-  if (policy == SenderPolicy::kTag) {
-    // Every X-Spam-* field the MTA sent, even past max_scan_bytes.
-    r.message.x_spam_fields = x_spam_names_;
-    r.message.auth_results_ids = ar_ids_;
-    Plan plan = plan_actions(snap.config, r.message, r.verdict, opts, r.prepend_headers);
-    for (const HeaderEdit& e : plan.edits) {
-      bool ok = true;
-      switch (e.op) {
-        case HeaderEdit::Op::kDelete: ok = sink.change(e.name, e.index, nullptr); break;
-        case HeaderEdit::Op::kChange: {
-          std::string v = render_value(e.value);
-          ok = sink.change(e.name, e.index, &v);
-          break;
-        }
-        case HeaderEdit::Op::kAdd: ok = sink.add(e.name, render_value(e.value)); break;
-        case HeaderEdit::Op::kInsert: ok = sink.insert(e.name, e.index, render_value(e.value)); break;
-      }
-      if (!ok) log().error("{}: the MTA refused to edit header {} (index {})", label, e.name, e.index);
-    }
-  }
+  apply(r.plan, sink, label);  // removals always; our fields under policy tag
+  if (!tag.empty() && !sink.add(snap.outbound->config().tag_header, render_value(tag)))
+    log().error("{}: the MTA refused to add header {}", label, snap.outbound->config().tag_header);
+  if (quarantined) return done(EomAction::kAccept, Metrics::Outcome::kQuarantine);
   const bool tagged = policy == SenderPolicy::kTag && opts.tag_subject && r.verdict.spam;
   return done(EomAction::kAccept, tagged ? Metrics::Outcome::kTag : Metrics::Outcome::kAccept);
 }
 
+void Session::apply(const Plan& plan, HeaderSink& sink, const std::string& label) {
+  for (const HeaderEdit& e : plan.edits) {
+    bool ok = true;
+    switch (e.op) {
+      case HeaderEdit::Op::kDelete: ok = sink.change(e.name, e.index, nullptr); break;
+      case HeaderEdit::Op::kChange: {
+        std::string v = render_value(e.value);
+        ok = sink.change(e.name, e.index, &v);
+        break;
+      }
+      case HeaderEdit::Op::kAdd: ok = sink.add(e.name, render_value(e.value)); break;
+      case HeaderEdit::Op::kInsert: ok = sink.insert(e.name, e.index, render_value(e.value)); break;
+    }
+    if (!ok) log().error("{}: the MTA refused to edit header {} (index {})", label, e.name, e.index);
+  }
+}
+
 EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note,
-                                bool& quarantined) {
+                                bool& quarantined, std::string& tag) {
   const OutboundGuard* guard = snap.outbound.get();
   if (guard == nullptr) return EomAction::kAccept;
   OutboundSender sender = outbound_sender(env_);
@@ -308,7 +326,6 @@ EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, Heade
   std::optional<HoldInfo> hold;
   if (Status st = guard->held(sender, hold); !st.ok()) return failed(st);
   bool new_hold = false;
-  std::string tag;
   if (!hold) {
     if (Status st = guard->tag_of(sender.account, tag); !st.ok())
       log().warn("{}: outbound: no sender tag: {}", label, st.message());
@@ -343,10 +360,6 @@ EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, Heade
     sink.reply("451", "4.7.1", "Sending from this account is paused after unusual activity; please contact support");
     return EomAction::kTempfail;
   }
-  // Our tag (forged copies removed first, highest index first).
-  for (int i = tag_fields_; i >= 1; --i) sink.change(oc.tag_header, i, nullptr);
-  if (!tag.empty() && !sink.add(oc.tag_header, render_value(tag)))
-    log().error("{}: the MTA refused to add header {}", label, oc.tag_header);
   note = spam ? " outbound=spam" : " outbound=ok";
   return EomAction::kAccept;
 }

@@ -8,6 +8,10 @@
 // avoid leakage from one use to another" (Postfix milter8.c). The snapshot is
 // taken once per message, so a reload never changes rules mid-message.
 // Memory: at most max_scan_bytes of a message is kept; the rest is counted.
+// Header fields past limits.max_headers are counted (and forged ones
+// removed) but neither kept, spooled nor given to DKIM, except up to 100
+// Content-*/MIME-Version fields (they shape the MIME parse of the malware
+// scan): a 35 MB block of tiny fields costs no memory.
 // A signed message's body also streams through its DKIM verifier (hashed,
 // not kept) up to [auth] dkim_max_body_bytes. With ClamAV on, a message
 // longer than max_scan_bytes is spooled, up to [clamav] max_av_bytes, to an
@@ -94,17 +98,19 @@ class Session {
 
  private:
   static std::string clipped(std::string_view s) { return std::string(s.substr(0, 1000)); }
-  void append(std::string_view bytes);
+  void append(std::string_view bytes, bool keep = true);
   void spool(std::size_t start, std::string_view bytes);
   std::size_t av_cap() const;
   void reset_message();
   std::string render_value(const std::string& v) const;
   // The outbound guard's part of end of message (outbound.h): holds the
-  // message of a held sender, counts the others, tags them. Returns
-  // kTempfail or kAccept (`quarantined` set when it went to the hold
-  // queue); `note` goes into the verdict log line.
+  // message of a held sender, counts the others. Returns kTempfail or
+  // kAccept (`quarantined` set when it went to the hold queue; `tag` = the
+  // sender tag to add); `note` goes into the verdict log line.
   EomAction outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note,
-                         bool& quarantined);
+                         bool& quarantined, std::string& tag);
+  // Applies the edits of `plan` through `sink`, logging refused ones.
+  void apply(const Plan& plan, HeaderSink& sink, const std::string& label);
 
   const SnapshotHolder& holder_;
   std::string conn_id_;
@@ -118,9 +124,10 @@ class Session {
   std::string buf_;                       // first max_scan_bytes of the message
   std::size_t total_ = 0;                 // bytes of the whole message seen
   bool body_skipped_ = false;             // the MTA was told to skip the rest of the body
-  std::vector<std::string> x_spam_names_; // every X-Spam-* field, for removal
-  std::vector<std::string> ar_ids_;       // authserv-id of every Authentication-Results field
-  int tag_fields_ = 0;                    // fields named [outbound] tag_header (forged: removed)
+  HeaderCensus census_;                   // fields to remove (forged X-Spam-*, A-R, tag), counted
+  std::size_t header_fields_ = 0;         // header fields seen
+  std::size_t late_mime_fields_ = 0;      // Content-*/MIME-Version fields kept past max_headers
+  std::size_t kept_ = 0;                  // bytes of the message kept (buffer + spool): total_ less dropped fields
   std::unique_ptr<DkimVerifier> dkim_;    // fed as the message streams in; null when DKIM is off
   FileDescriptor spool_;                  // unlinked file with the first max_av_bytes (long messages)
   std::size_t spooled_ = 0;               // bytes written to it

@@ -34,6 +34,7 @@
 #include "spamgate/snapshot.h"
 #include "spamgate/state_store.h"
 #include "util/c_handle.h"
+#include "util/log.h"
 #include "util/spool_file.h"
 
 namespace spamgate {
@@ -432,30 +433,59 @@ Status OutboundGuard::holds(std::vector<HoldInfo>& out) const {
       *st, [&](const std::string& key) { return std::find(gone.begin(), gone.end(), key) != gone.end(); });
 }
 
+namespace {
+
+// Puts `key` in `path` atomically: written to a temporary file beside it,
+// synced, then linked into place, so that a full or failing disk leaves no
+// file at all (the next message tries again) instead of an empty key. The
+// link fails with EEXIST when another process was first (its key is read
+// then); `replace` renames over an existing (empty, broken) file instead.
+Status write_site_key(const std::string& path, const std::string& key, bool replace, bool& lost_race) {
+  std::string tmp = path + ".new." + std::to_string(::getpid()) + "." + key.substr(0, 8);
+  FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) return Status::IOError("outbound: cannot create the site key " + tmp + ": " + std::strerror(errno));
+  int err = write_all(fd.get(), key + "\n");
+  if (err == 0 && ::fsync(fd.get()) != 0) err = errno;
+  if (err == 0) {
+    int rc = replace ? ::rename(tmp.c_str(), path.c_str()) : ::link(tmp.c_str(), path.c_str());
+    if (rc != 0) err = errno;
+  }
+  ::unlink(tmp.c_str());  // after a rename: already gone
+  lost_race = err == EEXIST;
+  if (lost_race) return Status::Ok();
+  if (err != 0) return Status::IOError("outbound: cannot write the site key " + path + ": " + std::strerror(err));
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status OutboundGuard::site_key(std::string& out) const {
   std::lock_guard lock(mu_);
   const std::string& path = cfg_.site_key_file;
   for (int attempt = 0; key_.empty() && attempt < 2; ++attempt) {
+    bool broken = false;  // an empty file: a write that never finished (before writes were atomic)
     std::ifstream in(path, std::ios::binary);
     if (in.is_open()) {
       std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
-      if (key.size() < 16)
+      if (!key.empty() && key.size() < 16)
         return Status::InvalidArgument("outbound: the site key in " + path + " is shorter than 16 characters");
-      key_ = key;
-      break;
+      if (!key.empty()) {
+        key_ = key;
+        break;
+      }
+      broken = true;
     }
-    // First use: a random key, readable by us only. O_EXCL: another
-    // process creating it at the same time wins, and we read its key.
+    // First use: a random key, readable by us only.
     unsigned char raw[32];
     if (getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
       return Status::IOError("outbound: no random bytes for a new site key");
     std::string key;
     for (unsigned char c : raw) key += fmt::format("{:02x}", c);
-    FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd && errno == EEXIST) continue;
-    if (!fd) return Status::IOError("outbound: cannot create the site key " + path + ": " + std::strerror(errno));
-    if (write_all(fd.get(), key + "\n") != 0) return Status::IOError("outbound: cannot write the site key " + path);
+    bool lost_race = false;
+    if (Status st = write_site_key(path, key, broken, lost_race); !st.ok()) return st;
+    if (lost_race) continue;
+    if (broken) log().warn("outbound: the site key file {} was empty; a new key was written", path);
     key_ = key;
   }
   if (key_.empty()) return Status::IOError("outbound: cannot read the site key " + path);

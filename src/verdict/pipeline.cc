@@ -5,17 +5,25 @@
 
 #include "checks/builtin.h"
 #include "spamgate/metrics.h"
+#include "spamgate/outbound.h"
 #include "util/log.h"
 
 namespace spamgate {
 
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
-                        std::optional<std::size_t> total_size, const PlanOptions& opts, DkimVerifier* dkim, const AvInput* av) {
+                        std::optional<std::size_t> total_size, const PlanOptions& opts, DkimVerifier* dkim, const AvInput* av,
+                        const HeaderCensus* census) {
   auto t0 = std::chrono::steady_clock::now();
   ScanResult r;
+  HeaderCensus counted;
+  if (census == nullptr) {
+    counted = make_census(snap);
+    counted.add_block(bytes);
+    census = &counted;
+  }
   r.message = parse_message(bytes, snap.config.limits, total_size);
   CheckContext ctx{r.message, env, snap, t0 + std::chrono::milliseconds(snap.config.dns.budget_ms),
-                   &r.prepend_headers, &r.auth, bytes, dkim, av};
+                   &r.prepend_headers, &r.auth, bytes, dkim, av, census};
   Metrics& metrics = Metrics::get();
   for (const auto& check : snap.checks) {
     Status s;
@@ -32,9 +40,14 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
     r.prepend_headers.emplace_back("Authentication-Results",
                                    authentication_results_value(snap.config.auth.authserv_id, r.auth));
   r.verdict = decide(snap, r.hits);
-  r.plan = plan_actions(snap.config, r.message, r.verdict, opts, r.prepend_headers);
+  r.plan = plan_actions(snap.config, r.message, *census, r.verdict, opts, r.prepend_headers);
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+HeaderCensus make_census(const Snapshot& snap) {
+  return HeaderCensus(snap.config.auth.authserv_id, snap.outbound ? snap.outbound->config().tag_header : std::string(),
+                      snap.config.limits.max_header_deletions);
 }
 
 void log_verdict(const ScanResult& r, std::string_view label, std::string_view context) {

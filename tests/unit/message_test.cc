@@ -6,6 +6,7 @@
 
 #include "spamgate/message.h"
 
+using spamgate::HeaderCensus;
 using spamgate::Limits;
 using spamgate::Message;
 using spamgate::parse_message;
@@ -176,8 +177,59 @@ TEST(MessageHostile, TenThousandHeadersAreCappedAndCounted) {
   EXPECT_EQ(m.header_count, 10002u);
   EXPECT_TRUE(m.limits_hit.headers);
   // A forged X-Spam header past the cap is still found, so it can be removed.
-  ASSERT_EQ(m.x_spam_fields.size(), 1u);
-  EXPECT_EQ(m.x_spam_fields[0], "X-Spam-Status");
+  HeaderCensus c("mx1.gateway.example", "", l.max_header_deletions);
+  c.add_block(msg);
+  ASSERT_EQ(c.removals().size(), 1u);
+  EXPECT_EQ(c.removals()[0].name, "X-Spam-Status");
+  EXPECT_EQ(c.removals()[0].index, 1);
+}
+
+// --- the census of fields a scan removes (issue 16) --------------------------
+
+TEST(HeaderCensus, ForgedResultsWithOurIdAfterTenThousandOthersAreFound) {
+  std::string msg;
+  for (int i = 0; i < 10000; ++i) msg += "Authentication-Results: relay" + std::to_string(i) + ".example; spf=pass\n";
+  msg += "Authentication-Results: MX1.Gateway.Example; dkim=pass header.d=bank.example\nSubject: s\n\nbody\n";
+  HeaderCensus c("mx1.gateway.example", "", 200);
+  c.add_block(msg);
+  EXPECT_EQ(c.forged(), 1u);
+  ASSERT_EQ(c.removals().size(), 1u);
+  EXPECT_EQ(c.removals()[0].name, "Authentication-Results");
+  EXPECT_EQ(c.removals()[0].index, 10001);
+}
+
+TEST(HeaderCensus, QuotedFoldedAndCommentedAuthservIdsAreOurs) {
+  HeaderCensus c("mx1.gateway.example", "", 200);
+  c.add("Authentication-Results", " \"mx1.gateway.example\"; dkim=pass");
+  c.add("Authentication-Results", "\r\n\t(forged) mx1.gateway.example;\r\n\tdmarc=pass");
+  c.add("Authentication-Results", " \"mx1.gateway.example.evil\"; dkim=pass");
+  c.add("Authentication-Results", " other.example; dkim=pass");
+  EXPECT_EQ(c.forged(), 2u);
+  auto r = c.removals();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].index, 2);  // highest first: no removal renumbers the next
+  EXPECT_EQ(r[1].index, 1);
+}
+
+TEST(HeaderCensus, ThirtyThousandForgedFieldsAreCountedAndRemovalsCapped) {
+  HeaderCensus c("mx1.gateway.example", "X-Spamgate-Sender", 200);
+  for (int i = 0; i < 30000; ++i) c.add(i % 2 ? "X-Spam-Status" : "x-spam-flag", " NO");
+  c.add("X-Spamgate-Sender", " 0123456789abcdef");
+  EXPECT_EQ(c.forged(), 30001u);
+  EXPECT_TRUE(c.over_cap());
+  auto r = c.removals();
+  ASSERT_EQ(r.size(), 200u);
+  EXPECT_EQ(r[0].name, "X-Spamgate-Sender");  // what complaints are charged to, before X-Spam-*
+  EXPECT_EQ(r[1].name, "x-spam-flag");
+  EXPECT_EQ(r[1].index, 199);  // the first 199 of that name, highest index first
+  EXPECT_EQ(r[199].index, 1);
+}
+
+TEST(HeaderCensus, MoreDistinctXSpamNamesThanItKeepsIsOverTheCap) {
+  HeaderCensus c("", "", 200);
+  for (int i = 0; i < 100; ++i) c.add("X-Spam-N" + std::to_string(i), " x");
+  EXPECT_EQ(c.forged(), 100u);
+  EXPECT_TRUE(c.over_cap()) << "names it cannot remember cannot be removed: refuse, do not deliver them";
 }
 
 TEST(MessageHostile, HundredDeepNestingStopsAtTheDepthLimit) {

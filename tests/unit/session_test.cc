@@ -114,7 +114,7 @@ TEST(Session, AuthenticatedAndTrustedSendersAreNotTagged) {
   }
 }
 
-TEST(Session, SkipPolicyTouchesNothing) {
+TEST(Session, SkipPolicyScansNothingButRemovesForgedFields) {
   auto snap = snapshot_with(kRules, nullptr, "[milter]\ninbound = \"skip\"\n");
   ASSERT_NE(snap, nullptr);
   SnapshotHolder holder(snap);
@@ -123,7 +123,101 @@ TEST(Session, SkipPolicyTouchesNothing) {
   feed(s, "spammy");
   Recorder r;
   EXPECT_EQ(s.end_of_message("Q", r), EomAction::kAccept);
-  EXPECT_TRUE(r.edits.empty());
+  ASSERT_EQ(r.edits.size(), 1u);
+  EXPECT_EQ(r.edits[0].op, "delete");
+  EXPECT_EQ(r.edits[0].name, "X-Spam-Status");
+}
+
+// Issue 16: forged trust fields were removed only under policy tag, so a
+// customer's account could deliver "our" dkim=pass and X-Spam-Flag: NO.
+TEST(Session, ForgedTrustFieldsAreRemovedForEverySenderClass) {
+  auto snap = snapshot_with(kRules, nullptr, "[milter]\ntrusted_networks = [\"10.0.0.0/8\"]\n");
+  ASSERT_NE(snap, nullptr);
+  ASSERT_NE(snap->outbound, nullptr);
+  SnapshotHolder holder(snap);
+  for (const auto& [ip, auth] : std::vector<std::pair<std::string, std::string>>{
+           {"192.0.2.9", ""}, {"192.0.2.9", "alice"}, {"10.1.2.3", ""}}) {
+    Session s(holder, "c1");
+    s.connect("x", ip, false);
+    s.mail_from("<alice@customer.example>", auth);
+    s.rcpt_to("<friend@example.net>");
+    s.header("Authentication-Results", " \"mx1.gateway.example\"; dkim=pass header.d=bank.example; dmarc=pass");
+    s.header("X-Spam-Flag", " NO");
+    s.header("X-Spamgate-Sender", " 00000000000000000000000000000000");
+    s.header("Subject", " hello");
+    s.end_of_headers();
+    std::string b = "hello\r\n";
+    s.body(reinterpret_cast<const unsigned char*>(b.data()), b.size());
+    Recorder r;
+    EXPECT_EQ(s.end_of_message("Q", r), EomAction::kAccept) << ip << auth;
+    EXPECT_NE(r.find("delete", "Authentication-Results"), nullptr) << ip << auth;
+    EXPECT_NE(r.find("delete", "X-Spam-Flag"), nullptr) << ip << auth;
+    const Edit* tag = r.find("delete", "X-Spamgate-Sender");
+    ASSERT_NE(tag, nullptr) << ip << auth << ": a forged sender tag is what learn --arf charges complaints to";
+    EXPECT_EQ(tag->index, 1);
+  }
+}
+
+// Issue 16: 30,000 X-Spam-Status fields made the milter ask for 30,000
+// deletions and Postfix's cleanup panicked. Now: refused, nothing edited.
+TEST(Session, ThirtyThousandForgedFieldsAreRefusedWithoutEdits) {
+  auto snap = snapshot_with(kRules);
+  ASSERT_NE(snap, nullptr);
+  SnapshotHolder holder(snap);
+  Session s(holder, "c1");
+  s.connect("x", "192.0.2.9", false);
+  s.mail_from("<a@outside.example>", "");
+  s.rcpt_to("<user@example.net>");
+  for (int i = 0; i < 30000; ++i) s.header("X-Spam-Status", " No");
+  s.header("Subject", " hello");
+  s.end_of_headers();
+  Recorder r;
+  EXPECT_EQ(s.end_of_message("Q", r), EomAction::kReject);
+  EXPECT_TRUE(r.edits.empty()) << r.edits.size() << " edits";
+  ASSERT_EQ(r.replies.size(), 1u);
+  EXPECT_EQ(r.replies[0], "550 5.7.1 Your email was rejected because it carries 30000 X-Spam or "
+                          "Authentication-Results header fields");
+}
+
+TEST(Session, TwoHundredForgedFieldsAreAllRemoved) {
+  auto snap = snapshot_with(kRules);
+  ASSERT_NE(snap, nullptr);
+  SnapshotHolder holder(snap);
+  Session s(holder, "c1");
+  s.connect("x", "192.0.2.9", false);
+  s.mail_from("<a@outside.example>", "");
+  for (int i = 0; i < 200; ++i) s.header("X-Spam-Status", " No");
+  s.end_of_headers();
+  Recorder r;
+  EXPECT_EQ(s.end_of_message("Q", r), EomAction::kAccept);
+  int deletes = 0;
+  for (const Edit& e : r.edits) deletes += e.op == "delete";
+  EXPECT_EQ(deletes, 200);
+  EXPECT_EQ(r.edits.front().index, 200);  // highest first
+}
+
+// Issue 16: every header field was kept for DKIM (libopendkim copies each)
+// and spooled for the malware scan's GMime parse: 2.4 million tiny fields
+// took the milter to 1.19 GB. Past max_headers they are counted only.
+TEST(Session, HeaderFieldsPastMaxHeadersAreNotKept) {
+  auto snap = snapshot_with(kRules + "score HEADERS_TOO_MANY 1.0\n", nullptr, "max_scan_bytes = 65536\n");
+  ASSERT_NE(snap, nullptr);
+  SnapshotHolder holder(snap);
+  Session s(holder, "c1");
+  s.connect("x", "192.0.2.9", false);
+  s.mail_from("<a@outside.example>", "");
+  const std::size_t before = Session::buffered_bytes();
+  for (int i = 0; i < 200000; ++i) s.header("X-Junk", " v");
+  s.header("Subject", " spammy");  // past max_headers: not scanned
+  s.end_of_headers();
+  EXPECT_LE(Session::buffered_bytes() - before, 65536u);
+  std::string b = "hello\r\n";
+  s.body(reinterpret_cast<const unsigned char*>(b.data()), b.size());
+  Recorder r;
+  EXPECT_EQ(s.end_of_message("Q", r), EomAction::kAccept);
+  const Edit* st = r.find("add", "X-Spam-Status");
+  ASSERT_NE(st, nullptr);
+  EXPECT_NE(st->value.find("HEADERS_TOO_MANY"), std::string::npos) << st->value;
 }
 
 TEST(Session, OnlyMaxScanBytesAreKept) {
