@@ -87,7 +87,7 @@ struct ClamavConfig {
   std::uint64_t max_scansize = 100u << 20;  // libclamav: bytes scanned per message, archives unpacked
   std::uint32_t max_recursion = 16;         // libclamav: archive / container depth
   std::uint32_t max_files = 10000;          // libclamav: files in archives per message
-  std::uint32_t max_scantime_ms = 30000;    // libclamav: time per message
+  std::uint32_t max_scantime_ms = 10000;    // libclamav: time per message (then the check fails)
   // Known-good mail a new engine must not flag before it replaces the old one.
   std::vector<std::string> canary_dirs;
   int canary_max_flagged = 0;  // refuse an engine that flags more canary messages than this
@@ -98,12 +98,14 @@ struct ClamavConfig {
   int max_parallel_large_scans = 8;
   int large_scan_wait_ms = 30000;
   // A message libclamav could not scan to the end because of its structure
-  // (nesting past max_recursion, more than max_files members, longer than
-  // max_scantime_ms: archive bombs, or malware hidden below the limit):
-  // kReject (550 5.7.1, CLAMAV_UNSCANNABLE; a retry would hit the same
-  // limit), kTempfail (451: the check fails) or kScore (delivered with
-  // CLAMAV_UNSCANNABLE's score). Size limits (max_av_bytes, max_filesize,
-  // max_scansize) only score CLAMAV_NOT_FULLY_SCANNED: large mail is normal.
+  // (nesting past max_recursion, more than max_files members: archive bombs,
+  // or malware buried below the limit): kReject (550 5.7.1,
+  // CLAMAV_UNSCANNABLE; a retry would hit the same limit), kTempfail (451:
+  // the check fails) or kScore (delivered with CLAMAV_UNSCANNABLE's score).
+  // Past max_scantime_ms the check fails (on_error: tempfail), as that may be
+  // the machine's load; kScore lets it through scored. Size limits
+  // (max_av_bytes, max_filesize, max_scansize) only score
+  // CLAMAV_NOT_FULLY_SCANNED: large mail is normal.
   enum class Unscannable { kReject, kTempfail, kScore };
   Unscannable on_unscannable = Unscannable::kReject;
 };

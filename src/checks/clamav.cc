@@ -163,14 +163,20 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
                       "Your email was rejected because it contains the " + first_reject->display);
   if (!scores.empty()) hits.emplace_back("CLAMAV_THIRD_PARTY", 1.0, clip(scores, 500));
   // Size limits are normal for large mail; structural ones are what archive
-  // bombs and malware buried below max_recursion look like.
+  // bombs and malware buried below max_recursion look like. Running out of
+  // time may be the machine's load, not the message: a failed check (its
+  // policy: tempfail, the client retries) rather than a final answer.
   std::string unscannable;
+  bool out_of_time = false;
   for (const std::string& l : all.limits) {
     const bool structural = l.find("MaxRecursion") != std::string::npos || l.find("MaxFiles") != std::string::npos ||
-                            l.find("MaxScanTime") != std::string::npos || l.find("MaxParts") != std::string::npos;
+                            l.find("MaxParts") != std::string::npos;
+    out_of_time = out_of_time || l.find("MaxScanTime") != std::string::npos;
     std::string& list = structural ? unscannable : partial;
     if (list.find(l) == std::string::npos) list += (list.empty() ? "" : ", ") + l;
   }
+  if (out_of_time && first_reject == nullptr && on_unscannable_ != ClamavConfig::Unscannable::kScore)
+    return Status::Limit("clamav: the scan ran out of time ([clamav] max_scantime_ms)");
   if (!partial.empty()) hits.emplace_back("CLAMAV_NOT_FULLY_SCANNED", 1.0, clip(partial, 300));
   if (!unscannable.empty() && first_reject == nullptr) {
     switch (on_unscannable_) {

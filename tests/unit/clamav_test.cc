@@ -102,6 +102,44 @@ std::vector<AvMatch> scan(const ClamEngine& e, const std::string& bytes) {
   return r.ok() ? r.value().matches : std::vector<AvMatch>{};
 }
 
+// A zip archive (stored, no compression) holding `data` as `name`.
+std::string zip_of(const std::string& name, const std::string& data) {
+  auto crc32 = [](const std::string& b) {
+    std::uint32_t c = 0xffffffffu;
+    for (unsigned char ch : b) {
+      c ^= ch;
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+  };
+  auto le = [](std::string& out, std::uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  const std::uint32_t crc = crc32(data), size = static_cast<std::uint32_t>(data.size());
+  const std::uint32_t n = static_cast<std::uint32_t>(name.size());
+  std::string z;
+  for (std::uint32_t v : {0x04034b50u, 10u, 0u, 0u, 0u, 0u}) le(z, v, v > 0xffff ? 4 : 2);
+  le(z, crc, 4); le(z, size, 4); le(z, size, 4); le(z, n, 2); le(z, 0, 2);
+  z += name + data;
+  const std::uint32_t cd = static_cast<std::uint32_t>(z.size());
+  le(z, 0x02014b50, 4);
+  for (std::uint32_t v : {20u, 10u, 0u, 0u, 0u, 0u}) le(z, v, 2);
+  le(z, crc, 4); le(z, size, 4); le(z, size, 4); le(z, n, 2);
+  for (int i = 0; i < 4; ++i) le(z, 0, 2);
+  le(z, 0, 4); le(z, 0, 4);
+  z += name;
+  const std::uint32_t cd_size = static_cast<std::uint32_t>(z.size()) - cd;
+  le(z, 0x06054b50, 4); le(z, 0, 2); le(z, 0, 2); le(z, 1, 2); le(z, 1, 2); le(z, cd_size, 4); le(z, cd, 4); le(z, 0, 2);
+  return z;
+}
+
+// EICAR inside `depth` nested zip archives.
+std::string nested_eicar(int depth) {
+  std::string inner = kEicar;
+  for (int i = 0; i < depth; ++i) inner = zip_of(i == 0 ? "eicar.com" : "layer" + std::to_string(i) + ".zip", inner);
+  return inner;
+}
+
 }  // namespace
 
 TEST(ClamEngine, ShippedSignaturesAreTrustedAndNamedWithoutTheSuffix) {
@@ -399,4 +437,37 @@ TEST(ClamavSession, ADeadSpoolDiskTempfailsInsteadOfLettingMailThroughUnscanned)
   std::string all;
   for (const Diagnostic& d : diags) all += d.str() + "\n";
   EXPECT_NE(all.find("no-such-disk"), std::string::npos) << all;
+}
+
+// Issue 16: EICAR inside 21 nested zips (deeper than max_recursion 16)
+// scored 0.1 (CLAMAV_NOT_FULLY_SCANNED) and was delivered.
+TEST(ClamavCheck, MalwareNestedPastMaxRecursionIsRejectedNotDelivered) {
+  TempDir dir;
+  auto snap = load(av_config(dir));
+  ASSERT_NE(snap, nullptr);
+  ScanResult shallow = scan_message(*snap, with_attachment(nested_eicar(3)), Envelope{});
+  EXPECT_EQ(shallow.verdict.action, Action::kReject);
+  EXPECT_EQ(shallow.verdict.reply, kEicarReply) << "a nesting within the limit is scanned to the bottom";
+  ScanResult deep = scan_message(*snap, with_attachment(nested_eicar(21)), Envelope{});
+  std::string detail;
+  ASSERT_TRUE(has_hit(deep, "CLAMAV_UNSCANNABLE", &detail));
+  EXPECT_NE(detail.find("MaxRecursion"), std::string::npos) << detail;
+  EXPECT_EQ(deep.verdict.action, Action::kReject);
+  EXPECT_EQ(deep.verdict.reply, "Your email was rejected because it could not be scanned for malware "
+                                "(archives nested too deeply, too many files or too long to scan)");
+}
+
+TEST(ClamavCheck, OnUnscannableTempfailFailsTheCheckAndScoreOnlyScores) {
+  TempDir d1, d2;
+  auto tempfail = load(av_config(d1, "on_unscannable = \"tempfail\"\n"));
+  auto score = load(av_config(d2, "on_unscannable = \"score\"\n"));
+  ASSERT_NE(tempfail, nullptr);
+  ASSERT_NE(score, nullptr);
+  ScanResult t = scan_message(*tempfail, with_attachment(nested_eicar(21)), Envelope{});
+  ASSERT_EQ(t.check_errors.size(), 1u);
+  EXPECT_EQ(t.check_errors[0].check, "clamav");
+  EXPECT_NE(t.check_errors[0].message.find("could not be scanned"), std::string::npos) << t.check_errors[0].message;
+  ScanResult sc = scan_message(*score, with_attachment(nested_eicar(21)), Envelope{});
+  EXPECT_TRUE(has_hit(sc, "CLAMAV_UNSCANNABLE"));
+  EXPECT_NE(sc.verdict.action, Action::kReject);
 }

@@ -3,7 +3,11 @@
 // state store (LMDB and a private redis-server, same suite), feedback
 // reports, and the milter session's MAIL FROM / end-of-message behaviour.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -244,6 +248,37 @@ TEST_P(GuardTest, SpamVerdictsAndComplaintsTogetherHoldBeforeAnyRateLimit) {
   EXPECT_EQ(h->until - h->since, 3600) << "held until the spam window has passed";
   // A later verdict does not make a second hold (nor extend this one).
   EXPECT_FALSE(send(*g, "hank@customer.example", 1, true));
+}
+
+// Issue 16: the site key was written in place, so a full disk at first use
+// left an empty site.key that disabled tagging for good, restarts included.
+TEST_P(GuardTest, AFailedSiteKeyWriteLeavesNoFileAndTheNextUseWritesIt) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // a disk with no room: every write past 0 bytes fails (EFBIG)
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit lim{0, 0};
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(2);
+    std::string tag;
+    _exit(guard()->tag_of("dave@customer.example", tag).ok() ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "tagging must fail while the key cannot be written";
+  struct stat st{};
+  EXPECT_NE(stat(cfg_.site_key_file.c_str(), &st), 0) << "a half-written key file was left behind";
+  std::string tag;  // room again
+  ASSERT_TRUE(guard()->tag_of("dave@customer.example", tag).ok());
+  EXPECT_EQ(tag.size(), 32u);
+}
+
+TEST_P(GuardTest, AnEmptySiteKeyLeftByAnOldFailedWriteIsReplaced) {
+  { std::ofstream(cfg_.site_key_file).flush(); }  // an empty file
+  std::string tag;
+  ASSERT_TRUE(guard()->tag_of("dave@customer.example", tag).ok());
+  EXPECT_EQ(tag.size(), 32u);
+  EXPECT_EQ(test::read_file(cfg_.site_key_file).size(), 65u);  // 64 hex digits and a newline
 }
 
 TEST_P(GuardTest, TagAndMessageIdLeadBackToTheAccount) {
