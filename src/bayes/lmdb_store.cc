@@ -385,8 +385,6 @@ Result<std::shared_ptr<BayesStore>> LmdbStore::open(const BayesConfig& cfg) {
   auto st = std::make_shared<LmdbStore>();
   st->path_ = cfg.path;
   st->copy_max_tokens_ = cfg.cache_max_tokens;
-  std::error_code ec;
-  std::filesystem::create_directories(cfg.path, ec);  // first use; a failure shows in mdb_env_open
   // MDB_NOTLS: read transactions are not tied to a thread (libmilter's
   // threads come and go); MDB_NORDAHEAD: lookups are random. A read-only
   // open keeps the size the writer gave the map.
@@ -399,7 +397,9 @@ Result<std::shared_ptr<BayesStore>> LmdbStore::open(const BayesConfig& cfg) {
     mdb_env_set_maxreaders(raw, 1024);
     if ((flags & MDB_RDONLY) == 0)
       if (int rc = mdb_env_set_mapsize(raw, cfg.lmdb_map_bytes); rc != 0) return rc;
-    return mdb_env_open(raw, cfg.path.c_str(), flags, 0664);
+    // 0660: the service's user and group only, whatever the umask of the
+    // shell that ran `spamgate learn` first (tokens and account state).
+    return mdb_env_open(raw, cfg.path.c_str(), flags, 0660);
   };
   // MDB_NOMETASYNC: one disk sync per commit instead of two; an OS crash
   // may undo the last commit (a few rate-window counts, one learned batch)
@@ -438,7 +438,10 @@ Result<std::shared_ptr<BayesStore>> open_lmdb_store(const BayesConfig& cfg) {
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<BayesStore>> open_stores;
   std::error_code ec;
-  std::filesystem::create_directories(cfg.path, ec);
+  // First use; a failure shows in mdb_env_open. Closed to other users, like
+  // the files (see there), whatever the umask.
+  if (std::filesystem::create_directories(cfg.path, ec))
+    std::filesystem::permissions(cfg.path, std::filesystem::perms::others_all, std::filesystem::perm_options::remove, ec);
   std::string key = std::filesystem::weakly_canonical(cfg.path, ec).string();
   if (key.empty()) key = cfg.path;
   std::lock_guard lock(mu);

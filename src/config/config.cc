@@ -1,6 +1,7 @@
 // config.cc - the TOML config loader (see config.h).
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -445,11 +446,17 @@ class Loader {
         {"listen", [&](const toml::node& v) {
            string_key(v, "metrics.listen", m.listen, 100, true);
            if (m.listen.empty()) return;
+           // One address: civetweb reads "a:1,b:2" as two listeners, so a
+           // list could add a public one behind a loopback first entry.
            std::size_t colon = m.listen.rfind(':');
            std::string host = colon == std::string::npos ? "" : m.listen.substr(0, colon);
            std::string port = colon == std::string::npos ? "" : m.listen.substr(colon + 1);
-           bool loopback = host.rfind("127.", 0) == 0 || host == "[::1]" || host == "localhost";
-           if (!loopback || port.empty() || port.find_first_not_of("0123456789") != std::string::npos)
+           in_addr v4{};
+           bool loopback = (inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) ||
+                           host == "[::1]" || host == "localhost";
+           long port_no = port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos
+                              ? 0 : std::stol(port);
+           if (!loopback || port_no < 1 || port_no > 65535)
              error(v, "'metrics.listen' must be a loopback address and port, e.g. \"127.0.0.1:9795\" (or \"\" for off)");
          }},
     };

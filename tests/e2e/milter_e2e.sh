@@ -129,6 +129,33 @@ check "forged X-Spam-Flag NO removed" hasnt "$f" "X-Spam-Flag: NO"
 check "forged details removed" hasnt "$f" "scanned by: trusted"
 check "exactly one X-Spam-Status left" test "$(grep -ci '^X-Spam-Status:' "$f")" -eq 1
 
+# --- issue 16: forged fields under attack ------------------------------------
+# 30,000 forged X-Spam-Status fields: refused at once. Before, the milter
+# asked for 30,000 deletions and Postfix's cleanup panicked after 20-80 s.
+python3 - "$T/many_xspam.eml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("From: a@outside.example\r\nTo: user@example.net\r\nSubject: many\r\n")
+    f.write("X-Spam-Status: No, score=-10.0\r\n" * 30000)
+    f.write("\r\nhello\r\n")
+PY
+swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+      --data "@$T/many_xspam.eml" --xclient-addr 192.0.2.15 > "$T/many_xspam.out" 2>&1
+check "30,000 forged X-Spam fields: refused with 550 and the reason" \
+  grep -q "^<\*\* 550 5.7.1 Your email was rejected because it carries 30000 X-Spam or Authentication-Results header fields" "$T/many_xspam.out"
+check "... Postfix's cleanup did not panic" hasnt "$T/maillog" "too many reverse jump"
+check "... logged with HEADER_FORGED_MANY" grep -q "client=192.0.2.15 .*action=reject .*HEADER_FORGED_MANY" "$T/spamgate.log"
+# Forged trust fields from an authenticated customer (policy log: none of our
+# fields added) are still removed, and so is a forged outbound sender tag.
+printf 'Authentication-Results: "mx1.gateway.example"; dkim=pass header.d=bank.example; dmarc=pass\r\nX-Spam-Flag: NO\r\nX-Spamgate-Sender: 0123456789abcdef0123456789abcdef\r\nFrom: alice@customer.example\r\nTo: user@example.net\r\nSubject: forged trust\r\n\r\nhello\r\n' > "$T/forged_trust.eml"
+f=$(deliver "$T/forged_trust.eml" --xclient-addr 192.0.2.16 --xclient-login alice)
+check "authenticated: forged A-R with our (quoted) id removed" hasnt "$f" "bank.example"
+check "authenticated: forged X-Spam-Flag removed" hasnt "$f" "X-Spam-Flag: NO"
+check "authenticated: forged sender tag removed" hasnt "$f" "0123456789abcdef0123456789abcdef"
+f=$(deliver "$T/forged_trust.eml" --xclient-addr 192.0.2.17)
+check "inbound: forged sender tag removed (learn --arf trusts it)" hasnt "$f" "0123456789abcdef0123456789abcdef"
+check "inbound: forged A-R with our quoted id removed" hasnt "$f" "bank.example"
+
 # header spacing: fields we do not touch reach the next hop byte for byte
 printf 'From: a@outside.example\r\nTo: user@example.net\r\nSubject:nospace here\r\nX-Custom:   three spaces\r\nX-Tab:\ttab\r\n\r\nhello\r\n' > "$T/space.eml"
 f=$(deliver "$T/space.eml" --xclient-addr 192.0.2.13)
@@ -205,6 +232,28 @@ swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example
 check "EICAR past max_scan_bytes (3 MB message) rejected too" grep -q "^<\*\* $EICAR_REPLY\$" "$T/eicar_long.out"
 check "the spool directory is left empty" test -z "$(ls -A "$T/spool")"
 
+# Issue 16: EICAR inside 21 nested zips (past max_recursion 16) was
+# delivered with CLAMAV_NOT_FULLY_SCANNED 0.1; now refused.
+python3 - "$T/nested.eml" <<'PY'
+import base64, io, sys, zipfile
+inner = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+name = "eicar.com"
+for i in range(21):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(name, inner)
+    inner, name = buf.getvalue(), "layer%d.zip" % i
+b = base64.encodebytes(inner).decode().replace("\n", "\r\n")
+open(sys.argv[1], "w").write(
+    "From: a@outside.example\r\nTo: user@example.net\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+    "--B\r\nContent-Type: application/zip; name=n.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b + "--B--\r\n")
+PY
+swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+      --data "@$T/nested.eml" --xclient-addr 192.0.2.55 > "$T/nested.out" 2>&1
+check "EICAR in 21 nested zips refused: could not be scanned" \
+  grep -q "^<\*\* 550 5.7.1 Your email was rejected because it could not be scanned for malware" "$T/nested.out"
+
 # The MBL_349876 incident: a third-party update whose signature matches
 # ordinary mail lands in the signature directory. The watch builds a new
 # engine, the canary (corpus/ham) catches it, the old engine keeps serving.
@@ -267,6 +316,20 @@ check "50 MB message delivered" test -n "$f"
 check "50 MB body intact" body_intact "$T/big.eml" "$f"
 check "50 MB message has our headers" has "$f" "X-Spam-Technical-Details:"
 check "50 MB message logged as partly scanned" grep -q "client=192.0.2.30 .* scan=partial" "$T/spamgate.log"
+# Issue 16: header-heavy mail was not bounded (every field kept for DKIM and
+# parsed again for the malware scan: 12 MB of fields took the milter to
+# 291 MB). 25,000 fields of 800 bytes (20 MB); the RSS check below covers it.
+python3 - "$T/many_fields.eml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("From: a@outside.example\r\nTo: user@example.net\r\nSubject: fields\r\n")
+    for i in range(25000):
+        f.write("X-J%d: %s\r\n" % (i, "v" * 800))
+    f.write("\r\nhello\r\n")
+PY
+f=$(deliver "$T/many_fields.eml" --xclient-addr 192.0.2.31 --timeout 900)
+check "25,000 header fields (20 MB): delivered and scanned" has "$f" "X-Spam-Technical-Details:"
+check "... counted as too many headers" grep -q "client=192.0.2.31 .*HEADERS_TOO_MANY" "$T/spamgate.log"
 rss=$(awk '/VmHWM/ {print $2}' /proc/$MILTER_PID/status)
 echo "     milter peak RSS after the 50 MB message: ${rss} kB"
 # ASan's shadow memory and quarantine inflate RSS: a looser bound there.

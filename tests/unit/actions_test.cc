@@ -184,6 +184,20 @@ TEST(ForeignHeaders, IncomingXSpamHeadersAreRemoved) {
   EXPECT_EQ(status_deletes, (std::vector<int>{2, 1}));
 }
 
+// Issue 16: `scan --rewrite` parsed only the first max_scan_bytes, so forged
+// fields past 1 MB of header block stayed in what it printed.
+TEST(ForeignHeaders, ForgedFieldsPastMaxScanBytesAreRemovedToo) {
+  std::string msg = "Subject: hi\n";
+  for (int i = 0; i < 1600; ++i) msg += "X-Filler-" + std::to_string(i) + ": " + std::string(900, 'f') + "\n";
+  msg += "X-Spam-Flag: NO\nX-Spam-Status: No, score=-50\n\nthanks\n";
+  ASSERT_GT(msg.size(), 1024u * 1024u);
+  Out o = rewrite(msg);
+  std::string hb = header_block(o.bytes);
+  EXPECT_EQ(hb.find("X-Spam-Flag: NO"), std::string::npos);
+  EXPECT_EQ(hb.find("score=-50"), std::string::npos);
+  EXPECT_NE(hb.find("X-Spam-Status: No, score="), std::string::npos);  // ours
+}
+
 TEST(Rewrite, CrlfMessageStaysCrlfAndBodyIsByteIdentical) {
   const std::string body = "line one\r\nspammy line two\r\n\r\n-- \r\nsig\r\n";
   const std::string msg = "Subject: hi\r\nFrom: a@b.example\r\n\r\n" + body;

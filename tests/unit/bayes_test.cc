@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -165,6 +166,22 @@ class BayesStoreTest : public ::testing::TestWithParam<std::string> {
   BayesConfig cfg_;
   std::unique_ptr<test::RedisServer> redis_;
 };
+
+// Issue 16: LMDB files were created 0644 outside the unit's umask (a
+// `spamgate learn` from an admin's shell): tokens and account state readable
+// by every local user.
+TEST_P(BayesStoreTest, StoreFilesAreNotReadableByOtherUsersWhateverTheUmask) {
+  if (GetParam() != "lmdb") GTEST_SKIP() << "Redis keeps no files of ours";
+  mode_t old = umask(022);
+  auto st = open();
+  umask(old);
+  ASSERT_NE(st, nullptr);
+  for (const std::string& p : {cfg_.path, cfg_.path + "/data.mdb", cfg_.path + "/lock.mdb"}) {
+    struct stat sb {};
+    ASSERT_EQ(stat(p.c_str(), &sb), 0) << p;
+    EXPECT_EQ(sb.st_mode & 07, 0u) << p << " is open to other users: " << std::oct << (sb.st_mode & 0777);
+  }
+}
 
 TEST_P(BayesStoreTest, RoundTripCountsAndTotals) {
   auto st = open();

@@ -97,6 +97,20 @@ TEST(Config, HeaderTextMustBePrintable) {
   EXPECT_NE(e[0].find("'service_name' must be printable"), std::string::npos);
 }
 
+// Issue 16: "127.0.0.1:9795,0.0.0.0:19796" passed (it starts with 127.) and
+// civetweb then served metrics on every interface.
+TEST(Config, MetricsListenIsOneLoopbackAddress) {
+  for (const char* bad : {"127.0.0.1:9795,0.0.0.0:19796", "0.0.0.0:9795", "127.0.0.1:99999", "127.0.0.1:",
+                          "127.0.0.1.evil.example:9795", "[::]:9795"}) {
+    auto e = config_errors(std::string("rules_dir = \"rules\"\n[metrics]\nlisten = \"") + bad + "\"\n");
+    ASSERT_EQ(e.size(), 1u) << bad;
+    EXPECT_NE(e[0].find("'metrics.listen' must be a loopback address"), std::string::npos) << bad << ": " << e[0];
+  }
+  for (const char* good : {"127.0.0.1:9795", "127.0.0.2:1", "[::1]:9795", "localhost:9795", ""})
+    EXPECT_TRUE(config_errors(std::string("rules_dir = \"rules\"\n[metrics]\nlisten = \"") + good + "\"\n").empty())
+        << good;
+}
+
 TEST(Config, MissingFileIsAClearError) {
   std::vector<Diagnostic> diags;
   auto c = load_config("/nonexistent/spamgate.toml", diags);
