@@ -9,7 +9,7 @@ PKGS=(
   libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libmilter-dev libc-ares-dev dnsmasq-base libpsl-dev publicsuffix libspf2-dev
   libopendkim-dev libopendmarc-dev opendkim-tools python3-dkim python3-authres
-  libclamav-dev liblmdb-dev libhiredis-dev redis-server libhyperscan-dev libxxhash-dev libcivetweb-dev
+  libclamav-dev liblmdb-dev libhiredis-dev redis-server libhyperscan-dev libxxhash-dev libcivetweb-dev libsystemd-dev
   help2man curl
   postfix swaks python3
 )

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <sys/syscall.h>
+#include <systemd/sd-daemon.h>
 
 #include <atomic>
 #include <chrono>
@@ -414,6 +415,24 @@ std::string memory_consumers(const Snapshot& snap) {
 // Logs resident memory every [memory] log_seconds (debug), and a warning
 // naming the largest consumers we know of above [memory] warn_mb (once per
 // crossing, then again every 10 minutes while it stays above).
+// systemd's watchdog (WatchdogSec= in the unit): pings at half the interval
+// while the process can still take the snapshot lock that every message and
+// reload takes; a process stuck there is killed and restarted by systemd.
+// Without WATCHDOG_USEC (no systemd, or no WatchdogSec) it returns at once.
+class Watchdog : public BackgroundLoop {
+ public:
+  void run() {
+    std::uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
+    log().info("systemd watchdog: a ping every {} ms", usec / 2000);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      if (cv_.wait_for(lock, std::chrono::microseconds(usec / 2), [this] { return stop_; })) return;
+      if (g_holder->get() != nullptr) sd_notify(0, "WATCHDOG=1");
+    }
+  }
+};
+
 class MemoryWatch : public BackgroundLoop {
  public:
   void run() {
@@ -592,6 +611,8 @@ int run_milter(const std::string& config_path, bool quiet) {
   std::thread watcher([&watch] { watch.run(); });
   MemoryWatch memory;
   std::thread memory_thread([&memory] { memory.run(); });
+  Watchdog watchdog;
+  std::thread watchdog_thread([&watchdog] { watchdog.run(); });
   std::unique_ptr<MetricsServer> metrics;
   if (!cfg.metrics.listen.empty()) {
     auto m = MetricsServer::start(cfg.metrics.listen, render_metrics);
@@ -605,7 +626,11 @@ int run_milter(const std::string& config_path, bool quiet) {
 
   log().info("spamgate milter listening on {} ({} rules, threshold {})", socket, rule_count, cfg.threshold_text);
   log_engine("clamav", *g_holder->get());
+  // systemd (Type=notify): Postfix, ordered after us, starts only now that
+  // the socket answers. A no-op without NOTIFY_SOCKET.
+  sd_notifyf(0, "READY=1\nSTATUS=listening on %s (%zu rules)", socket.c_str(), rule_count);
   int rc = smfi_main();
+  sd_notify(0, "STOPPING=1");
   // A callback that was running when libmilter stopped still finishes (and
   // answers the MTA); give it a moment rather than cutting it mid-edit.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -621,6 +646,8 @@ int run_milter(const std::string& config_path, bool quiet) {
   watcher.join();
   memory.stop();
   memory_thread.join();
+  watchdog.stop();
+  watchdog_thread.join();
   metrics.reset();
   log().flush();
   return rc == MI_SUCCESS ? 0 : 1;

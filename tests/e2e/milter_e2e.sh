@@ -380,9 +380,24 @@ sed -i "s|^socket = .*|socket = \"unix:$T/spamgate.sock\"|" "$T/spamgate.toml"
 printf '' > "$T/local.cf"
 UNIX_CFG="$T/spamgate-unix.toml"; cp "$T/spamgate.toml" "$UNIX_CFG"
 sed -i "s|^target = .*|target = \"$T/spamgate-unix.log\"|" "$UNIX_CFG"
-"$BIN" milter --config "$UNIX_CFG" &
+# Started as systemd would start the unit (Type=notify, WatchdogSec): a
+# datagram socket collects what it tells systemd.
+python3 - "$T/notify.sock" "$T/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        log.write(s.recv(4096).decode(errors="replace").replace("\n", " ") + "\n")
+PY
+NOTIFY_PID=$!
+wait_until test -S "$T/notify.sock"
+NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=1000000 "$BIN" milter --config "$UNIX_CFG" &
 UNIX_PID=$!
 wait_until test -S "$T/spamgate.sock"
+check "systemd: READY=1 once the socket answers" wait_until grep -q "^READY=1 STATUS=listening on unix:$T/spamgate.sock" "$T/notify.log"
+two_pings() { [ "$(grep -c '^WATCHDOG=1' "$T/notify.log")" -ge 2 ]; }
+check "systemd: the watchdog is pinged (WatchdogSec)" wait_until two_pings
 check "unix socket is group-writable only" test "$(stat -c %a "$T/spamgate.sock")" = 660
 chgrp postfix "$T/spamgate.sock"  # as an admin would: postfix in spamgate's group
 postconf -c "$T/conf" -e "smtpd_milters = unix:$T/spamgate.sock" "non_smtpd_milters = unix:$T/spamgate.sock"
@@ -394,6 +409,8 @@ f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.71)
 check "unix socket: ham untouched" has "$f" "Subject: Notes from Tuesday's planning meeting"
 check "unix socket: ham scanned" grep -q "^X-Spam-Status: No" "$f"
 kill -TERM "$UNIX_PID"; wait "$UNIX_PID"
+check "systemd: STOPPING=1 on SIGTERM" grep -q "^STOPPING=1" "$T/notify.log"
+kill "$NOTIFY_PID" 2> /dev/null
 postconf -c "$T/conf" -e "smtpd_milters = inet:127.0.0.1:$MPORT" "non_smtpd_milters = inet:127.0.0.1:$MPORT"
 pf_reload "$T"
 
