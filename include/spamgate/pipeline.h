@@ -5,6 +5,8 @@
 // verdict and plans the actions. Thread-safe for concurrent calls.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,9 +41,14 @@ struct ScanResult {
 // `av`: the spooled message for the malware scan (the milter, past
 // max_scan_bytes). Authentication-Results is prepended when an
 // authentication check ran.
+// `dns_deadline`: when the message's DNS lookups must end. A message has one
+// DNS budget ([dns] budget_ms): a caller that already spent part of it (the
+// milter's DKIM key lookups at end of headers) passes what is left; without
+// one the whole budget starts now.
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
                         std::optional<std::size_t> total_size = std::nullopt, const PlanOptions& opts = {},
-                        DkimVerifier* dkim = nullptr, const AvInput* av = nullptr);
+                        DkimVerifier* dkim = nullptr, const AvInput* av = nullptr,
+                        std::optional<std::chrono::steady_clock::time_point> dns_deadline = std::nullopt);
 
 // Logs the one verdict line for `r`: `label` (queue id or file), then
 // `context` (e.g. client and envelope), Message-ID, score, action, tests, ms.

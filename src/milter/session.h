@@ -15,6 +15,7 @@
 // (full or dead disk) fails the clamav check, whose policy is tempfail.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -122,6 +123,9 @@ class Session {
   std::vector<std::string> ar_ids_;       // authserv-id of every Authentication-Results field
   int tag_fields_ = 0;                    // fields named [outbound] tag_header (forged: removed)
   std::unique_ptr<DkimVerifier> dkim_;    // fed as the message streams in; null when DKIM is off
+  // DNS budget ([dns] budget_ms) spent before end of message (DKIM key
+  // lookups at end of headers): scan_message gets only the rest.
+  std::chrono::steady_clock::duration dns_spent_{};
   FileDescriptor spool_;                  // unlinked file with the first max_av_bytes (long messages)
   std::size_t spooled_ = 0;               // bytes written to it
   std::string spool_error_;               // why spooling failed ("" = fine)

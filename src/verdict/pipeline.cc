@@ -10,11 +10,12 @@
 namespace spamgate {
 
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
-                        std::optional<std::size_t> total_size, const PlanOptions& opts, DkimVerifier* dkim, const AvInput* av) {
+                        std::optional<std::size_t> total_size, const PlanOptions& opts, DkimVerifier* dkim, const AvInput* av,
+                        std::optional<std::chrono::steady_clock::time_point> dns_deadline) {
   auto t0 = std::chrono::steady_clock::now();
   ScanResult r;
   r.message = parse_message(bytes, snap.config.limits, total_size);
-  CheckContext ctx{r.message, env, snap, t0 + std::chrono::milliseconds(snap.config.dns.budget_ms),
+  CheckContext ctx{r.message, env, snap, dns_deadline ? *dns_deadline : t0 + std::chrono::milliseconds(snap.config.dns.budget_ms),
                    &r.prepend_headers, &r.auth, bytes, dkim, av};
   Metrics& metrics = Metrics::get();
   for (const auto& check : snap.checks) {
