@@ -1,5 +1,6 @@
 // dns_server.h - a real DNS server (dnsmasq) on loopback for tests, serving
-// the test zones, and a UDP port that never answers (a dead resolver).
+// the test zones, that can hang and resume; and a UDP port that never
+// answers (a dead resolver).
 #pragma once
 
 #include <fcntl.h>
@@ -133,9 +134,14 @@ class DnsServer {
   bool up() const { return pid_ > 0; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   void stop() {
+    if (pid_ > 0) kill(pid_, SIGCONT);  // a hung one must be able to take SIGTERM
     stop_group(pid_);
     pid_ = -1;
   }
+  // A hung server: its socket stays open and queries go unanswered (SIGSTOP),
+  // unlike a stopped one, whose closed port answers "refused" at once.
+  void hang() const { kill(pid_, SIGSTOP); }
+  void resume() const { kill(pid_, SIGCONT); }
 
  private:
   TempDir pid_file_;  // never --pid-file=/dev/null: dnsmasq (root) replaces it with a file
