@@ -8,9 +8,13 @@
 # usage: bench/postfix_bench.sh [--messages N] [--clients C] [--per-connection K]
 #                               [--rspamd] [--milter SOCKET NAME] [DIR ...]
 #                               [--transport unix|inet] [--clamav] [--login USER]
+#                               [--dns nxdomain|silent] [--dns-extra TOML]
 #   --transport: how Postfix reaches spamgate and Rspamd (default unix: over
 #   TCP loopback, Postfix's small unanswered macro packets wait for delayed
 #   ACKs, ~40 ms each; see bench/RESULTS.md).
+#   --dns silent: spamgate's DNS server reads every query and never answers
+#   (a dead server; default nxdomain: every name NXDOMAIN at once).
+#   --dns-extra TOML: more [dns] lines for spamgate, e.g. "breaker_failures = 0".
 #   --login: every client authenticates (XCLIENT LOGIN=USER): outbound mail,
 #   through the outbound guard (rate windows, tag, Message-ID map) with no
 #   limit and no hold, so its per-message store cost is what is measured.
@@ -19,7 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
-N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; DIRS=(); LOGIN=""
+N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; DIRS=(); LOGIN=""; DNSMODE=nxdomain
+DNSEXTRA=""
 while [ $# -gt 0 ]; do
   case $1 in
     --messages) N=$2; shift 2 ;;
@@ -28,6 +33,8 @@ while [ $# -gt 0 ]; do
     --rspamd) RSPAMD=1; shift ;;
     --clamav) CLAMAV=1; shift ;;
     --login) LOGIN=$2; shift 2 ;;
+    --dns) DNSMODE=$2; shift 2 ;;
+    --dns-extra) DNSEXTRA=$2; shift 2 ;;
     --transport) TRANSPORT=$2; shift 2 ;;
     --milter) EXTRA_SOCK=$2; EXTRA_NAME=$3; shift 3 ;;
     *) DIRS+=("$1"); shift ;;
@@ -93,12 +100,14 @@ run "postfix-only" "" ""
 
 # Every DNS question (spamgate's SPF, Rspamd's checks) goes to a loopback
 # server that answers NXDOMAIN at once: no query leaves the machine.
-python3 bench/nxdomain_dns.py "$DNS" & PIDS+=($!)
+# (--dns silent: one that never answers.)
+python3 bench/nxdomain_dns.py $( [ "$DNSMODE" = silent ] && echo --silent) "$DNS" & PIDS+=($!)
 cat > "$T/sg.toml" <<CF
 rules_dir = "$SRC/rules"
 local_rules = ""
 [dns]
 nameserver = "127.0.0.1:$DNS"
+$DNSEXTRA
 [bayes]
 path = "$T/bayes"
 [log]
