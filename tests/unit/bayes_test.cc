@@ -16,7 +16,6 @@
 #include "redis_server.h"
 #include "spamgate/bayes.h"
 #include "spamgate/message.h"
-#include "spamgate/metrics.h"
 #include "spamgate/state_store.h"
 #include "spamgate/pipeline.h"
 #include "test_util.h"
@@ -366,13 +365,6 @@ TEST(BayesRedisCopy, AnotherNodesLearnShowsWithinTheVersionCheck) {
   EXPECT_EQ(t.ham, 1u);
 }
 
-// The value of metric sample `key` now, -1 if absent.
-double metric(const std::string& key) {
-  std::string text = Metrics::get().render({});
-  std::size_t at = text.find("\n" + key + " ");
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size() + 2));
-}
-
 // Issue 16: a hung Redis cost every message the whole redis_timeout_ms (for
 // Bayes and again for the outbound state). After 5 calls without a reply
 // the store fails at once, and a probe finds it again when it answers.
@@ -401,15 +393,15 @@ TEST(BayesRedisBreaker, AHungServerIsSkippedAtOnceAndUsedAgainWhenItAnswers) {
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.message().find("skipped"), std::string::npos) << i << ": " << s.message();
   }
-  EXPECT_EQ(metric(gauge), 1);
-  const double skipped_before = metric(skipped);
+  EXPECT_EQ(test::metric_value(gauge), 1);
+  const double skipped_before = test::metric_value(skipped);
   auto t0 = std::chrono::steady_clock::now();
   Status s = st.value()->totals(t);
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("not answering; skipped"), std::string::npos) << s.message();
   EXPECT_LT(waited, 250) << "failed at once, not after the 300 ms timeout";
-  EXPECT_EQ(metric(skipped), skipped_before + 1);
+  EXPECT_EQ(test::metric_value(skipped), skipped_before + 1);
   redis.resume();
   // After the 1 s back-off one call probes; its reply closes the breaker
   // (ceiling 120 s for a loaded machine).
@@ -420,7 +412,7 @@ TEST(BayesRedisBreaker, AHungServerIsSkippedAtOnceAndUsedAgainWhenItAnswers) {
     if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(ok);
-  EXPECT_EQ(metric(gauge), 0);
+  EXPECT_EQ(test::metric_value(gauge), 0);
 }
 
 TEST(BayesCheck, ScoresABandAfterTrainingAndExplainsItsTokens) {

@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "spamgate/metrics.h"
 #include "util/circuit_breaker.h"
 #include "util/log.h"
+#include "test_util.h"
 
 namespace spamgate {
 namespace {
@@ -54,12 +54,6 @@ class LogCapture {
  private:
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
 };
-
-double metric(const std::string& key) {
-  std::string text = Metrics::get().render({});
-  std::size_t at = text.find("\n" + key + " ");
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size() + 2));
-}
 
 TEST(CircuitBreaker, OpensAfterFailuresInARowAndAnAnswerResetsTheCount) {
   FakeClock clock;
@@ -141,20 +135,20 @@ TEST(CircuitBreaker, OneLogLinePerStateChangeAndMetrics) {
   CircuitBreaker b("dns server 127.0.0.1:5353", "test_metrics", {2, 1000, 4000}, clock.fn());
   const std::string state = "spamgate_breaker_state{dependency=\"test_metrics\"}";
   const std::string skipped = "spamgate_breaker_skipped_total{dependency=\"test_metrics\"}";
-  EXPECT_EQ(metric(state), 0);
+  EXPECT_EQ(test::metric_value(state), 0);
   fail(b, 2);
-  EXPECT_EQ(metric(state), 1);
+  EXPECT_EQ(test::metric_value(state), 1);
   for (int i = 0; i < 50; ++i) EXPECT_EQ(b.admit(), Admit::kSkip);  // 50 messages: no line each
   for (int i = 0; i < 3; ++i) {  // three failed probes: still one line
     clock.t += b.backoff();
     Admit a = b.admit();
-    EXPECT_EQ(metric(state), 2);
+    EXPECT_EQ(test::metric_value(state), 2);
     b.record(a, Outcome::kFailure);
   }
-  EXPECT_EQ(metric(skipped), 50);
+  EXPECT_EQ(test::metric_value(skipped), 50);
   clock.t += b.backoff();
   b.record(b.admit(), Outcome::kSuccess);
-  EXPECT_EQ(metric(state), 0);
+  EXPECT_EQ(test::metric_value(state), 0);
   std::vector<std::string> lines = cap.lines();
   ASSERT_EQ(lines.size(), 2u) << (lines.empty() ? "" : lines.back());
   EXPECT_EQ(lines[0].rfind("warning dns server 127.0.0.1:5353: 2 calls in a row got no answer", 0), 0u) << lines[0];

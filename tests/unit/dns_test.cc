@@ -13,7 +13,6 @@
 #include <thread>
 
 #include "checks/dnsbl.h"
-#include "spamgate/metrics.h"
 #include "util/psl.h"
 #include "dns_server.h"
 #include "test_util.h"
@@ -87,17 +86,6 @@ TEST(Resolver, ASilentServerTimesOutWithinTheDeadline) {
   close(silent);
 }
 
-namespace {
-
-// The value of metric sample `key` now, -1 if absent.
-double metric(const std::string& key) {
-  std::string text = Metrics::get().render({});
-  std::size_t at = text.find("\n" + key + " ");
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size() + 2));
-}
-
-}  // namespace
-
 TEST(Resolver, ABreakerSkipsAHungServerAtOnceAndClosesWhenItAnswersAgain) {
   DnsServer dns;
   if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
@@ -112,18 +100,18 @@ TEST(Resolver, ABreakerSkipsAHungServerAtOnceAndClosesWhenItAnswersAgain) {
   const std::string skipped = "spamgate_breaker_skipped_total{dependency=\"dns\"}";
   ASSERT_EQ(r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kOk);
   EXPECT_EQ(r->lookup("7.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kNxDomain);
-  EXPECT_EQ(metric(state), 0) << "NXDOMAIN is an answer";
+  EXPECT_EQ(test::metric_value(state), 0) << "NXDOMAIN is an answer";
   dns.hang();
   // Two lookups wait their whole 1 s timeout; then the breaker is open.
   EXPECT_EQ(r->lookup("11.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kTimeout);
   EXPECT_EQ(r->lookup("12.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kTimeout);
-  EXPECT_EQ(metric(state), 1);
-  const double skipped_before = metric(skipped);
+  EXPECT_EQ(test::metric_value(state), 1);
+  const double skipped_before = test::metric_value(skipped);
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(r->lookup("13.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kTimeout);
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(waited, 500) << "skipped at once, not after the 1 s lookup timeout";
-  EXPECT_EQ(metric(skipped), skipped_before + 1);
+  EXPECT_EQ(test::metric_value(skipped), skipped_before + 1);
   EXPECT_EQ(r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kOk)
       << "the cache still answers";
   dns.resume();
@@ -136,7 +124,7 @@ TEST(Resolver, ABreakerSkipsAHungServerAtOnceAndClosesWhenItAnswersAgain) {
     if (rc != DnsAnswer::Rcode::kNxDomain) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(rc, DnsAnswer::Rcode::kNxDomain);
-  EXPECT_EQ(metric(state), 0);
+  EXPECT_EQ(test::metric_value(state), 0);
   EXPECT_EQ(r->lookup("3.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kOk);
 }
 

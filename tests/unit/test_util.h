@@ -1,5 +1,5 @@
-// test_util.h - helpers for unit tests: temporary directories and snapshots
-// built from rule text written by the test.
+// test_util.h - helpers for unit tests: temporary directories, snapshots
+// built from rule text written by the test, and metric values.
 #pragma once
 
 #include <filesystem>
@@ -9,10 +9,19 @@
 #include <string>
 #include <vector>
 
+#include "spamgate/metrics.h"
 #include "spamgate/pipeline.h"
 #include "spamgate/snapshot.h"
 
 namespace spamgate::test {
+
+// The value of metric sample `key` ("name{labels}") as the endpoint would
+// serve it now; -1 if absent.
+inline double metric_value(const std::string& key) {
+  std::string text = Metrics::get().render({});
+  std::size_t at = text.find("\n" + key + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size() + 2));
+}
 
 class TempDir {
  public:
