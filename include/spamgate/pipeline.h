@@ -22,6 +22,9 @@ namespace spamgate {
 struct CheckError {
   std::string check;    // Check::name()
   std::string message;  // what went wrong
+  // A dependency known to be down was not tried (Status::Unavailable): the
+  // verdict line names the check; no warning per message.
+  bool unavailable = false;
 };
 
 struct ScanResult {

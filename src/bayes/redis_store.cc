@@ -20,8 +20,9 @@
 // reply (connect or I/O error, timeout) calls fail at once, without paying
 // [bayes] redis_timeout_ms each, until a probe call (once per back-off: 1 s,
 // doubling to 30 s) gets a reply. An error reply is a reply.
-// DIAGNOSTICS: every failure is an IOError naming the server and the error;
-// the breaker logs when it opens and closes.
+// DIAGNOSTICS: every failure is an IOError naming the server and the error,
+// a call skipped by the open breaker Unavailable; the breaker logs when it
+// opens and closes.
 #include <hiredis/hiredis.h>
 
 #include <atomic>
@@ -262,6 +263,7 @@ class RedisStore final : public BayesStore, public StateStore {
    public:
     explicit Conn(const RedisStore& s) : s_(s), admit_(s.breaker_.admit()) {
       if (admit_ == CircuitBreaker::Admit::kSkip) {
+        skipped_ = true;
         err_ = "not answering; skipped until a probe gets a reply";
         return;
       }
@@ -281,7 +283,10 @@ class RedisStore final : public BayesStore, public StateStore {
     ~Conn() { record(CircuitBreaker::Outcome::kInconclusive); }  // given up half way (a stop)
     bool ok() const { return ctx_ != nullptr; }
     redisContext* get() const { return ctx_.get(); }
-    Status error() const { return Status::IOError("bayes: redis " + s_.server_ + ": " + err_); }
+    Status error() const {
+      std::string msg = "bayes: redis " + s_.server_ + ": " + err_;
+      return skipped_ ? Status::Unavailable(std::move(msg)) : Status::IOError(std::move(msg));
+    }
     Reply reply() {
       void* r = nullptr;
       if (redisGetReply(ctx_.get(), &r) != REDIS_OK) return nullptr;
@@ -327,6 +332,7 @@ class RedisStore final : public BayesStore, public StateStore {
     }
     const RedisStore& s_;
     CircuitBreaker::Admit admit_;
+    bool skipped_ = false;  // the breaker is open: not tried
     RedisCtx ctx_;
     std::string err_;
   };

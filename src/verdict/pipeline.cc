@@ -27,7 +27,8 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
       s = Status::Internal(e.what());
     }
     metrics.check(check->name(), std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count(), !s.ok());
-    if (!s.ok()) r.check_errors.push_back({std::string(check->name()), s.message()});
+    if (!s.ok())
+      r.check_errors.push_back({std::string(check->name()), s.message(), s.code() == Status::Code::kUnavailable});
   }
   if (r.auth.any())  // RFC 8601: at the top, above what the checks prepended
     r.prepend_headers.emplace_back("Authentication-Results",
@@ -45,15 +46,18 @@ void log_verdict(const ScanResult& r, std::string_view label, std::string_view c
     if (!tests.empty()) tests.push_back(',');
     tests += h.name;
   }
-  for (const CheckError& e : r.check_errors)
-    log().warn("{}: check {} failed, its remaining work skipped: {}", label, e.check, clip(e.message, 300));
+  std::string unavailable;  // dependency down (logged once by its breaker): named on the verdict line
+  for (const CheckError& e : r.check_errors) {
+    if (e.unavailable) unavailable += (unavailable.empty() ? " unavailable=" : ",") + e.check;
+    else log().warn("{}: check {} failed, its remaining work skipped: {}", label, e.check, clip(e.message, 300));
+  }
   std::string reply;
   if (!r.verdict.reply.empty()) reply = " reply=\"550 5.7.1 " + clip(r.verdict.reply, 300) + "\"";
-  log().info("{}: {}{}msgid={} score={} required={} action={}{} tests={} ms={:.2f}", label, context,
+  log().info("{}: {}{}msgid={} score={} required={} action={}{} tests={}{} ms={:.2f}", label, context,
              context.empty() ? "" : " ",
              mid ? clip(mid->decoded, 100) : std::string("(none)"), format_tenths(r.verdict.score_tenths),
              format_tenths(r.verdict.threshold_tenths), action_name(r.verdict.action), reply,
-             tests.empty() ? "none" : tests, r.ms);
+             tests.empty() ? "none" : tests, unavailable, r.ms);
 }
 
 }  // namespace spamgate

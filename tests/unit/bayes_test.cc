@@ -400,6 +400,7 @@ TEST(BayesRedisBreaker, AHungServerIsSkippedAtOnceAndUsedAgainWhenItAnswers) {
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("not answering; skipped"), std::string::npos) << s.message();
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << "logged once by the breaker, not per message";
   EXPECT_LT(waited, 250) << "failed at once, not after the 300 ms timeout";
   EXPECT_EQ(test::metric_value(skipped), skipped_before + 1);
   redis.resume();

@@ -3,7 +3,6 @@
 // closing on an answer), one log line per state change, its metrics, and many
 // threads sharing one breaker.
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
 
 #include <algorithm>
 #include <atomic>
@@ -37,23 +36,6 @@ void fail(CircuitBreaker& b, int n) {
     b.record(a, Outcome::kFailure);
   }
 }
-
-// The log lines written while it lives (level warn and info).
-class LogCapture {
- public:
-  LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100)) {
-    sink_->set_pattern("%l %v");
-    log().sinks().push_back(sink_);
-  }
-  ~LogCapture() {
-    auto& s = log().sinks();
-    s.erase(std::remove(s.begin(), s.end(), sink_), s.end());
-  }
-  std::vector<std::string> lines() const { return sink_->last_formatted(); }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-};
 
 TEST(CircuitBreaker, OpensAfterFailuresInARowAndAnAnswerResetsTheCount) {
   FakeClock clock;
@@ -131,7 +113,7 @@ TEST(CircuitBreaker, ZeroFailuresNeverOpens) {
 
 TEST(CircuitBreaker, OneLogLinePerStateChangeAndMetrics) {
   FakeClock clock;
-  LogCapture cap;
+  test::LogCapture cap;
   CircuitBreaker b("dns server 127.0.0.1:5353", "test_metrics", {2, 1000, 4000}, clock.fn());
   const std::string state = "spamgate_breaker_state{dependency=\"test_metrics\"}";
   const std::string skipped = "spamgate_breaker_skipped_total{dependency=\"test_metrics\"}";

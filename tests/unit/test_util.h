@@ -1,7 +1,8 @@
 // test_util.h - helpers for unit tests: temporary directories, snapshots
-// built from rule text written by the test, and metric values.
+// built from rule text written by the test, metric values and log lines.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -9,11 +10,31 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+
 #include "spamgate/metrics.h"
 #include "spamgate/pipeline.h"
 #include "spamgate/snapshot.h"
+#include "util/log.h"
 
 namespace spamgate::test {
+
+// The log lines written while it lives, as "LEVEL text\n" (the logger's level applies).
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100)) {
+    sink_->set_pattern("%l %v");
+    log().sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& s = log().sinks();
+    s.erase(std::remove(s.begin(), s.end(), sink_), s.end());
+  }
+  std::vector<std::string> lines() const { return sink_->last_formatted(); }
+
+ private:
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+};
 
 // The value of metric sample `key` ("name{labels}") as the endpoint would
 // serve it now; -1 if absent.
