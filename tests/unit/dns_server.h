@@ -110,7 +110,7 @@ class DnsServer {
     pid_ = spawn_quiet(args);
     if (pid_ > 0) wait_ready();
   }
-  // Until dnsmasq answers a query (at most 10 s): a loaded machine (parallel
+  // Until dnsmasq answers a query (at most 120 s): a loaded machine (parallel
   // CTest, sanitizers) may take longer than any fixed sleep to start it.
   void wait_ready() const {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -123,7 +123,7 @@ class DnsServer {
     // A query for "ready.test" A: header (id 1, RD), one question.
     const unsigned char q[] = {0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 'r', 'e', 'a', 'd', 'y',
                                4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
-    for (int i = 0; i < 100; ++i) {
+    for (int i = 0; i < 1200; ++i) {
       sendto(fd, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
       unsigned char buf[512];
       if (recv(fd, buf, sizeof buf, 0) > 0) break;
