@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """nxdomain_dns.py - a DNS server on loopback that answers every query with
 NXDOMAIN at once, so a filter's network checks end immediately and no query
-leaves the machine. usage: nxdomain_dns.py PORT (UDP and TCP on 127.0.0.1)."""
+leaves the machine. With --silent it reads every query and never answers (a
+dead or hung DNS server, whose port is still open).
+usage: nxdomain_dns.py [--silent] PORT (UDP and TCP on 127.0.0.1)."""
 import socket
 import socketserver
 import sys
@@ -21,10 +23,13 @@ def answer(q):
     return q[:2] + bytes([flags, 0x83]) + b"\x00\x01\x00\x00\x00\x00\x00\x00" + q[12:end]
 
 
+SILENT = False
+
+
 class Udp(socketserver.BaseRequestHandler):
     def handle(self):
         data, sock = self.request
-        r = answer(data)
+        r = None if SILENT else answer(data)
         if r:
             sock.sendto(r, self.client_address)
 
@@ -35,13 +40,18 @@ class Tcp(socketserver.BaseRequestHandler):
         if len(n) < 2:
             return
         q = self.request.recv(int.from_bytes(n, "big"))
-        r = answer(q)
+        r = None if SILENT else answer(q)
         if r:
             self.request.sendall(len(r).to_bytes(2, "big") + r)
 
 
 def main():
-    port = int(sys.argv[1])
+    global SILENT
+    args = sys.argv[1:]
+    if args and args[0] == "--silent":
+        SILENT = True
+        args = args[1:]
+    port = int(args[0])
     socketserver.ThreadingUDPServer.allow_reuse_address = True
     socketserver.ThreadingTCPServer.allow_reuse_address = True
     u = socketserver.ThreadingUDPServer(("127.0.0.1", port), Udp)

@@ -8,9 +8,16 @@
 # usage: bench/postfix_bench.sh [--messages N] [--clients C] [--per-connection K]
 #                               [--rspamd] [--milter SOCKET NAME] [DIR ...]
 #                               [--transport unix|inet] [--clamav] [--login USER]
+#                               [--dns nxdomain|silent] [--dns-extra TOML] [--redis up|hung]
 #   --transport: how Postfix reaches spamgate and Rspamd (default unix: over
 #   TCP loopback, Postfix's small unanswered macro packets wait for delayed
 #   ACKs, ~40 ms each; see bench/RESULTS.md).
+#   --dns silent: spamgate's DNS server reads every query and never answers
+#   (a dead server; default nxdomain: every name NXDOMAIN at once).
+#   --dns-extra TOML: more [dns] lines for spamgate, e.g. "breaker_failures = 0".
+#   --redis up|hung: Bayes on a private redis-server (port 24529); "hung"
+#   stops it (SIGSTOP) after the warm-up, so the timed run meets a Redis
+#   that accepts connections and never replies.
 #   --login: every client authenticates (XCLIENT LOGIN=USER): outbound mail,
 #   through the outbound guard (rate windows, tag, Message-ID map) with no
 #   limit and no hold, so its per-message store cost is what is measured.
@@ -19,7 +26,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
-N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; DIRS=(); LOGIN=""
+N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; DIRS=(); LOGIN=""; DNSMODE=nxdomain
+DNSEXTRA=""; REDIS=""
 while [ $# -gt 0 ]; do
   case $1 in
     --messages) N=$2; shift 2 ;;
@@ -28,6 +36,9 @@ while [ $# -gt 0 ]; do
     --rspamd) RSPAMD=1; shift ;;
     --clamav) CLAMAV=1; shift ;;
     --login) LOGIN=$2; shift 2 ;;
+    --dns) DNSMODE=$2; shift 2 ;;
+    --dns-extra) DNSEXTRA=$2; shift 2 ;;
+    --redis) REDIS=$2; shift 2 ;;
     --transport) TRANSPORT=$2; shift 2 ;;
     --milter) EXTRA_SOCK=$2; EXTRA_NAME=$3; shift 3 ;;
     *) DIRS+=("$1"); shift ;;
@@ -43,6 +54,7 @@ T=$(mktemp -d /tmp/spamgate-bench.XXXXXX); chmod 755 "$T"
 SMTP=24525; SINK=24526; SG=24527; RS=24528; DNS=24553
 PIDS=()
 cleanup() {
+  [ -n "${REDIS_PID:-}" ] && kill -CONT "$REDIS_PID" 2> /dev/null || true
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2> /dev/null || true; done
   pkill -f "rspamd.*$T" 2> /dev/null || true
   pf_stop "$T" 2> /dev/null || true
@@ -73,6 +85,7 @@ run() {  # NAME SOCKET PROCESS_PATTERN
   for _ in $(seq 1 100); do (exec 3<> /dev/tcp/127.0.0.1/$SMTP) 2> /dev/null && break; sleep 0.05; done
   head -n 100 "$T/files.txt" > "$T/warm.txt"
   python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --login "$LOGIN" --files-from "$T/warm.txt" > /dev/null 2>&1 || true
+  if [ "$REDIS" = hung ] && [ -n "$pat" ] && [ -n "${REDIS_PID:-}" ]; then kill -STOP "$REDIS_PID"; fi
   python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --per-connection "$PER" --login "$LOGIN" \
     --files-from "$T/files.txt" --latency-out "$T/lat.txt" > "$T/send.txt" 2> "$T/send.err" || true
   local rss=0
@@ -93,12 +106,14 @@ run "postfix-only" "" ""
 
 # Every DNS question (spamgate's SPF, Rspamd's checks) goes to a loopback
 # server that answers NXDOMAIN at once: no query leaves the machine.
-python3 bench/nxdomain_dns.py "$DNS" & PIDS+=($!)
+# (--dns silent: one that never answers.)
+python3 bench/nxdomain_dns.py $( [ "$DNSMODE" = silent ] && echo --silent) "$DNS" & PIDS+=($!)
 cat > "$T/sg.toml" <<CF
 rules_dir = "$SRC/rules"
 local_rules = ""
 [dns]
 nameserver = "127.0.0.1:$DNS"
+$DNSEXTRA
 [bayes]
 path = "$T/bayes"
 [log]
@@ -112,6 +127,14 @@ overrides_file = "$T/limits.conf"
 CF
 echo "${LOGIN:-nobody@example.org} unlimited" > "$T/limits.conf"
 echo "domain:${LOGIN#*@} unlimited" >> "$T/limits.conf"
+if [ -n "$REDIS" ]; then  # --redis: Bayes (and the outbound state) on a private redis-server
+  redis-server --port 24529 --bind 127.0.0.1 --save "" --appendonly no --dir "$T" > /dev/null 2>&1 & REDIS_PID=$!
+  PIDS+=($REDIS_PID)
+  for _ in $(seq 1 1200); do (exec 3<> /dev/tcp/127.0.0.1/24529) 2> /dev/null && break; sleep 0.1; done
+  printf '[bayes]\nstore = "redis"\nredis = "127.0.0.1:24529"\n' > "$T/bayes-redis.toml"
+  sed -i -e '/^\[bayes\]$/,/^path = /d' "$T/sg.toml"
+  cat "$T/bayes-redis.toml" >> "$T/sg.toml"
+fi
 if [ -n "${CLAMAV:-}" ]; then  # --clamav: our signatures, default [clamav] settings
   cat >> "$T/sg.toml" <<CF
 [clamav]
@@ -119,14 +142,22 @@ own_signatures = "$SRC/conf/signatures"
 canary_dirs = ["$SRC/corpus/ham"]
 CF
 fi
-build/spamgate milter --config "$T/sg.toml" & PIDS+=($!)
-for _ in $(seq 1 3000); do  # until the milter listens (its log says so), at most 5 minutes
-  grep -q "listening on" "$T/spamgate.log" 2> /dev/null && break; sleep 0.1
+"${SPAMGATE_BIN:-build/spamgate}" milter --config "$T/sg.toml" & PIDS+=($!)  # SPAMGATE_BIN: another build to compare
+# Until it listens (at most 120 s: rules compile slowly on a busy machine);
+# a fixed short sleep let Postfix find no milter and accept unscanned.
+for _ in $(seq 1 1200); do
+  if [ "$TRANSPORT" = unix ]; then [ -S "$T/spamgate.sock" ] && break; else (exec 3<> /dev/tcp/127.0.0.1/$SG) 2> /dev/null && break; fi
+  sleep 0.1
 done
 chmod 666 "$T/spamgate.sock" 2> /dev/null || true
 if [ "$TRANSPORT" = unix ]; then SGSOCK="unix:$T/spamgate.sock"; else SGSOCK="inet:127.0.0.1:$SG"; fi
 run "spamgate ($TRANSPORT)" "$SGSOCK" "spamgate milter --config $T/sg.toml"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2> /dev/null || true
+# What the milter did: messages it gave a verdict (warm-up included), and its
+# warnings (a dead DNS server: the breaker's lines).
+echo "spamgate: $(grep -c ' action=' "$T/spamgate.log" || true) verdict lines (warm-up included)"
+[ -n "${SPAMGATE_BENCH_LOG:-}" ] && cp "$T/spamgate.log" "$SPAMGATE_BENCH_LOG"  # to read it afterwards
+grep -E 'warning|error' "$T/spamgate.log" | sed 's/^/  /' | sort | uniq -c | sort -rn | head -5 || true
 
 if [ -n "$EXTRA_SOCK" ]; then run "$EXTRA_NAME" "$EXTRA_SOCK" ""; fi
 

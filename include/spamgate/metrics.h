@@ -2,7 +2,8 @@
 //
 // Messages by direction and action, a score histogram per direction,
 // per-check latency and errors, DNS timeouts, signature-engine loads and
-// refusals, configuration reloads; gauges (resident memory, messages in
+// refusals, configuration reloads, circuit breakers (state per dependency and
+// calls skipped while open); gauges (resident memory, messages in
 // flight, held accounts) are read when scraped. Updating is lock-free for
 // the fixed families and one short mutex for per-check figures; render()
 // writes the Prometheus text format (0.0.4). Thread-safe.
@@ -32,6 +33,10 @@ class Metrics {
   void signatures_loaded() { sig_loaded_.fetch_add(1, std::memory_order_relaxed); }
   void signatures_refused() { sig_refused_.fetch_add(1, std::memory_order_relaxed); }
   void reload(bool refused) { (refused ? reload_refused_ : reload_ok_).fetch_add(1, std::memory_order_relaxed); }
+  // A circuit breaker in front of `dependency` ("dns", "redis"): its state
+  // (0 closed, 1 open, 2 half-open) and one call it skipped.
+  void breaker_state(std::string_view dependency, int state);
+  void breaker_skipped(std::string_view dependency);
 
   // Values read at scrape time.
   struct Gauges {
@@ -62,6 +67,12 @@ class Metrics {
   std::atomic<std::uint64_t> dns_timeouts_{0}, sig_loaded_{0}, sig_refused_{0}, reload_ok_{0}, reload_refused_{0};
   mutable std::mutex mu_;
   std::map<std::string, CheckStats, std::less<>> checks_;
+  struct BreakerStats {
+    int state = 0;
+    std::uint64_t skipped = 0;
+  };
+  std::map<std::string, BreakerStats, std::less<>> breakers_;
+  BreakerStats& breaker(std::string_view dependency);  // under mu_
 };
 
 // Resident memory of this process in bytes (/proc/self/statm), 0 if unknown.

@@ -5,6 +5,8 @@
 // verdict and plans the actions. Thread-safe for concurrent calls.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +22,9 @@ namespace spamgate {
 struct CheckError {
   std::string check;    // Check::name()
   std::string message;  // what went wrong
+  // A dependency known to be down was not tried (Status::Unavailable): the
+  // verdict line names the check; no warning per message.
+  bool unavailable = false;
 };
 
 struct ScanResult {
@@ -42,10 +47,15 @@ struct ScanResult {
 // `census`: the fields to remove, counted by the caller over the whole
 // header block (the milter, as headers stream in); null: counted here from
 // `bytes`, which then holds the whole header block (`scan`).
+// `dns_deadline`: when the message's DNS lookups must end. A message has one
+// DNS budget ([dns] budget_ms): a caller that already spent part of it (the
+// milter's DKIM key lookups at end of headers) passes what is left; without
+// one the whole budget starts now.
 ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Envelope& env,
                         std::optional<std::size_t> total_size = std::nullopt, const PlanOptions& opts = {},
                         DkimVerifier* dkim = nullptr, const AvInput* av = nullptr,
-                        const HeaderCensus* census = nullptr);
+                        const HeaderCensus* census = nullptr,
+                        std::optional<std::chrono::steady_clock::time_point> dns_deadline = std::nullopt);
 
 // An empty census under `snap`'s settings: our authserv-id, the outbound tag
 // header (when the outbound guard is on) and limits.max_header_deletions.

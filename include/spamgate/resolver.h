@@ -3,7 +3,12 @@
 //
 // Every lookup has its own timeout and a deadline (the message's DNS budget):
 // past the deadline a lookup returns kTimeout at once. Answers are cached
-// within their TTL across messages. Implementations are thread-safe.
+// within their TTL across messages. A circuit breaker stands in front of the
+// server: after [dns] breaker_failures lookups in a row got no answer, lookups
+// that the cache cannot answer return kTimeout at once (so checks give
+// TEMPERROR without waiting) until a probe lookup, made once per back-off
+// in the background (no message waits for it), gets an answer. NXDOMAIN, NODATA and SERVFAIL are answers. Implementations
+// are thread-safe.
 #pragma once
 
 #include <chrono>
@@ -44,6 +49,10 @@ struct DnsConfig {
   int tries = 2;            // attempts per lookup within its timeout
   int budget_ms = 5000;     // all lookups of one message
   std::size_t cache_entries = 20000;
+  int breaker_failures = 5;         // lookups in a row with no answer that open the breaker; 0 = no breaker
+  int breaker_backoff_ms = 1000;    // then lookups skip the server this long; doubles per failed probe
+  int breaker_max_backoff_ms = 30000;  // up to this
+  bool operator==(const DnsConfig&) const = default;
 };
 
 // A c-ares resolver; nullptr and `error` set if c-ares cannot start.

@@ -14,7 +14,7 @@ namespace spamgate {
 
 class Status {
  public:
-  enum class Code { kOk, kNotFound, kInvalidArgument, kCorruption, kIOError, kLimit, kInternal };
+  enum class Code { kOk, kNotFound, kInvalidArgument, kCorruption, kIOError, kLimit, kInternal, kUnavailable };
 
   Status() = default;
   static Status Ok() { return Status(); }
@@ -24,6 +24,9 @@ class Status {
   static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
   static Status Limit(std::string msg) { return Status(Code::kLimit, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  // A dependency known to be down (its circuit breaker is open): the call
+  // was not even tried. Its outage is logged once, not per call.
+  static Status Unavailable(std::string msg) { return Status(Code::kUnavailable, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

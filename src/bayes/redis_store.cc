@@ -15,7 +15,14 @@
 // a learner killed half way leaves every message either fully learned or not
 // at all. Connections are pooled (hiredis contexts are not thread-safe); a
 // connection that failed is dropped and the next call reconnects.
-// DIAGNOSTICS: every failure is an IOError naming the server and the error.
+// A CircuitBreaker (util/circuit_breaker.h) stands in front of the server,
+// for Bayes and the outbound state alike: after 5 calls in a row that got no
+// reply (connect or I/O error, timeout) calls fail at once, without paying
+// [bayes] redis_timeout_ms each, until a probe call (once per back-off: 1 s,
+// doubling to 30 s) gets a reply. An error reply is a reply.
+// DIAGNOSTICS: every failure is an IOError naming the server and the error,
+// a call skipped by the open breaker Unavailable; the breaker logs when it
+// opens and closes.
 #include <hiredis/hiredis.h>
 
 #include <atomic>
@@ -29,6 +36,7 @@
 #include "bayes/stores.h"
 #include "bayes/token_table.h"
 #include "spamgate/state_store.h"
+#include "util/circuit_breaker.h"
 #include "util/log.h"
 
 namespace spamgate {
@@ -93,6 +101,7 @@ class RedisStore final : public BayesStore, public StateStore {
         k_state_(cfg.redis_prefix + ":state:"),
         version_check_(std::chrono::milliseconds(cfg.redis_version_check_ms)),
         copy_max_tokens_(cfg.cache_max_tokens),
+        breaker_("redis " + cfg.redis, "redis", CircuitBreaker::Options{}),
         keeper_(cfg.cache_seconds, "redis " + cfg.redis,
                 [this](const std::atomic<bool>& stop) { return make_copy(stop); }) {}
 
@@ -252,7 +261,12 @@ class RedisStore final : public BayesStore, public StateStore {
   // worked (a broken one is freed).
   class Conn {
    public:
-    explicit Conn(const RedisStore& s) : s_(s) {
+    explicit Conn(const RedisStore& s) : s_(s), admit_(s.breaker_.admit()) {
+      if (admit_ == CircuitBreaker::Admit::kSkip) {
+        skipped_ = true;
+        err_ = "not answering; skipped until a probe gets a reply";
+        return;
+      }
       {
         std::lock_guard lock(s_.mu_);
         if (!s_.pool_.empty()) {
@@ -262,10 +276,17 @@ class RedisStore final : public BayesStore, public StateStore {
         }
       }
       ctx_ = s_.connect(err_);
+      if (!ctx_) record(CircuitBreaker::Outcome::kFailure);
     }
+    Conn(const Conn&) = delete;
+    Conn& operator=(const Conn&) = delete;
+    ~Conn() { record(CircuitBreaker::Outcome::kInconclusive); }  // given up half way (a stop)
     bool ok() const { return ctx_ != nullptr; }
     redisContext* get() const { return ctx_.get(); }
-    Status error() const { return Status::IOError("bayes: redis " + s_.server_ + ": " + err_); }
+    Status error() const {
+      std::string msg = "bayes: redis " + s_.server_ + ": " + err_;
+      return skipped_ ? Status::Unavailable(std::move(msg)) : Status::IOError(std::move(msg));
+    }
     Reply reply() {
       void* r = nullptr;
       if (redisGetReply(ctx_.get(), &r) != REDIS_OK) return nullptr;
@@ -275,6 +296,10 @@ class RedisStore final : public BayesStore, public StateStore {
       std::string why = ctx_->err != 0                               ? std::string(ctx_->errstr)
                         : (r != nullptr && r->type == REDIS_REPLY_ERROR) ? std::string(r->str, r->len)
                                                                       : std::string("unexpected reply");
+      // No reply (I/O error, timeout, closed) counts against the server; a
+      // reply we did not expect is still a reply.
+      record(ctx_->err == REDIS_ERR_IO || ctx_->err == REDIS_ERR_EOF ? CircuitBreaker::Outcome::kFailure
+                                                                     : CircuitBreaker::Outcome::kSuccess);
       ctx_.reset();  // the pipeline's state is unknown: never reuse it
       return Status::IOError("bayes: redis " + s_.server_ + ": " + why);
     }
@@ -294,12 +319,20 @@ class RedisStore final : public BayesStore, public StateStore {
       redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
     }
     void release() {
+      record(CircuitBreaker::Outcome::kSuccess);
       std::lock_guard lock(s_.mu_);
       if (s_.pool_.size() < 64) s_.pool_.push_back(std::move(ctx_));
     }
 
    private:
+    void record(CircuitBreaker::Outcome o) {  // once per call
+      if (admit_ == CircuitBreaker::Admit::kSkip) return;
+      s_.breaker_.record(admit_, o);
+      admit_ = CircuitBreaker::Admit::kSkip;
+    }
     const RedisStore& s_;
+    CircuitBreaker::Admit admit_;
+    bool skipped_ = false;  // the breaker is open: not tried
     RedisCtx ctx_;
     std::string err_;
   };
@@ -446,6 +479,7 @@ class RedisStore final : public BayesStore, public StateStore {
   mutable std::atomic<std::uint64_t> checked_version_{0};  // the version last read ...
   mutable std::atomic<std::int64_t> checked_at_{0};         // ... and when (steady clock ticks)
   std::size_t copy_max_tokens_;
+  mutable CircuitBreaker breaker_;
   bayes_detail::CopyKeeper keeper_;  // last: made after, stopped before the rest
 };
 

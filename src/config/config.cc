@@ -296,8 +296,16 @@ class Loader {
         {"tries", [&](const toml::node& v) { int_key(v, "dns.tries", d.tries, 1, 10); }},
         {"budget_ms", [&](const toml::node& v) { int_key(v, "dns.budget_ms", d.budget_ms, 50, 120000); }},
         {"cache_entries", [&](const toml::node& v) { int_key(v, "dns.cache_entries", d.cache_entries, 0, 10000000); }},
+        {"breaker_failures", [&](const toml::node& v) { int_key(v, "dns.breaker_failures", d.breaker_failures, 0, 1000); }},
+        {"breaker_backoff_ms", [&](const toml::node& v) { int_key(v, "dns.breaker_backoff_ms", d.breaker_backoff_ms, 100, 3600000); }},
+        {"breaker_max_backoff_ms", [&](const toml::node& v) {
+           int_key(v, "dns.breaker_max_backoff_ms", d.breaker_max_backoff_ms, 100, 3600000);
+         }},
     };
     walk(*t, keys, "dns.");
+    if (d.breaker_max_backoff_ms < d.breaker_backoff_ms)
+      error(n, "'dns.breaker_max_backoff_ms' (" + std::to_string(d.breaker_max_backoff_ms) +
+                   ") must not be less than 'dns.breaker_backoff_ms' (" + std::to_string(d.breaker_backoff_ms) + ")");
   }
 
   void bool_key(const toml::node& n, const std::string& key, bool& out) {

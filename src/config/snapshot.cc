@@ -141,7 +141,12 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   }
   if (network) {
     std::string err;
-    snap->resolver = make_resolver(snap->config.dns, err);
+    // A reload with the same [dns] keeps the resolver: its cache, and its
+    // breaker's knowledge that the server is down.
+    if (previous != nullptr && previous->resolver && previous->config.dns == snap->config.dns)
+      snap->resolver = previous->resolver;
+    else
+      snap->resolver = make_resolver(snap->config.dns, err);
     if (!snap->resolver) {
       diags.push_back({config_path, 0, "DNS resolver: " + err});
       return Status::InvalidArgument("DNS resolver cannot start");

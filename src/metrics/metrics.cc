@@ -46,6 +46,22 @@ void Metrics::check(std::string_view name, double seconds, bool error) {
   if (error) ++c.errors;
 }
 
+Metrics::BreakerStats& Metrics::breaker(std::string_view dependency) {
+  auto it = breakers_.find(dependency);
+  if (it == breakers_.end()) it = breakers_.emplace(std::string(dependency), BreakerStats{}).first;
+  return it->second;
+}
+
+void Metrics::breaker_state(std::string_view dependency, int state) {
+  std::lock_guard lock(mu_);
+  breaker(dependency).state = state;
+}
+
+void Metrics::breaker_skipped(std::string_view dependency) {
+  std::lock_guard lock(mu_);
+  ++breaker(dependency).skipped;
+}
+
 std::string Metrics::render(const Gauges& g) const {
   std::string out;
   auto head = [&](const char* name, const char* type, const char* help) {
@@ -86,6 +102,13 @@ std::string Metrics::render(const Gauges& g) const {
     head("spamgate_check_errors_total", "counter", "Checks that could not finish (their failure policy applied).");
     for (const auto& [name, c] : checks_)
       out += fmt::format("spamgate_check_errors_total{{check=\"{}\"}} {}\n", name, c.errors);
+    head("spamgate_breaker_state", "gauge",
+         "Circuit breaker in front of a dependency: 0 closed (in use), 1 open (skipped), 2 half-open (probed).");
+    for (const auto& [name, b] : breakers_)
+      out += fmt::format("spamgate_breaker_state{{dependency=\"{}\"}} {}\n", name, b.state);
+    head("spamgate_breaker_skipped_total", "counter", "Calls to a dependency skipped because its breaker was open.");
+    for (const auto& [name, b] : breakers_)
+      out += fmt::format("spamgate_breaker_skipped_total{{dependency=\"{}\"}} {}\n", name, b.skipped);
   }
   head("spamgate_dns_timeouts_total", "counter", "DNS lookups that timed out.");
   out += fmt::format("spamgate_dns_timeouts_total {}\n", dns_timeouts_.load(std::memory_order_relaxed));

@@ -66,6 +66,7 @@ void Session::reset_message() {
   header_fields_ = 0;
   late_mime_fields_ = 0;
   dkim_.reset();
+  dns_spent_ = {};
   spool_.reset();
   spooled_ = 0;
   spool_error_.clear();
@@ -181,8 +182,11 @@ void Session::header(std::string_view name, std::string_view value) {
 
 void Session::end_of_headers() {
   append("\r\n");
-  if (dkim_ && snap_ != nullptr)
-    dkim_->end_of_headers(std::chrono::steady_clock::now() + std::chrono::milliseconds(snap_->config.dns.budget_ms));
+  if (dkim_ && snap_ != nullptr) {  // key lookups happen here, from the message's one DNS budget
+    auto t0 = std::chrono::steady_clock::now();
+    dkim_->end_of_headers(t0 + std::chrono::milliseconds(snap_->config.dns.budget_ms));
+    dns_spent_ += std::chrono::steady_clock::now() - t0;
+  }
 }
 
 bool Session::body(const unsigned char* data, std::size_t len) {
@@ -251,7 +255,12 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
     av.error = spool_error_;
     if (spool_ && ::lseek(spool_.get(), 0, SEEK_SET) != 0) av.error = "cannot rewind the spool file";
   }
-  ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get(), spooled ? &av : nullptr, &census_);
+  // What is left of the DNS budget: counted in time spent in lookups, not
+  // since end of headers, so a slow body upload does not eat it.
+  auto dns_left = std::max<std::chrono::steady_clock::duration>(
+      std::chrono::milliseconds(snap.config.dns.budget_ms) - dns_spent_, std::chrono::steady_clock::duration::zero());
+  ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get(), spooled ? &av : nullptr, &census_,
+                              std::chrono::steady_clock::now() + dns_left);
   std::string size = body_skipped_ ? ">" + std::to_string(total_) : std::to_string(total_);
   std::string outbound_note, tag;
   bool quarantined = false;

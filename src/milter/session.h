@@ -19,6 +19,7 @@
 // (full or dead disk) fails the clamav check, whose policy is tempfail.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -129,6 +130,9 @@ class Session {
   std::size_t late_mime_fields_ = 0;      // Content-*/MIME-Version fields kept past max_headers
   std::size_t kept_ = 0;                  // bytes of the message kept (buffer + spool): total_ less dropped fields
   std::unique_ptr<DkimVerifier> dkim_;    // fed as the message streams in; null when DKIM is off
+  // DNS budget ([dns] budget_ms) spent before end of message (DKIM key
+  // lookups at end of headers): scan_message gets only the rest.
+  std::chrono::steady_clock::duration dns_spent_{};
   FileDescriptor spool_;                  // unlinked file with the first max_av_bytes (long messages)
   std::size_t spooled_ = 0;               // bytes written to it
   std::string spool_error_;               // why spooling failed ("" = fine)

@@ -3,8 +3,16 @@
 // One c-ares channel per thread (a channel is not thread-safe), created on
 // first use; a shared TTL cache behind a mutex. Lookups are driven by poll()
 // on the channel's sockets until the answer, the per-lookup timeout or the
-// caller's deadline, whichever comes first.
-// DIAGNOSTICS: none here; callers turn kTimeout/kServFail into TEMPERROR symbols.
+// caller's deadline, whichever comes first. A CircuitBreaker in front of the
+// server: a lookup that got no answer within its own timeout is a failure,
+// any answer (NXDOMAIN, NODATA, SERVFAIL included) a success; one cut short
+// by the message's deadline says nothing about the server. While the
+// breaker is open, lookups the cache cannot answer return kTimeout at once;
+// once per back-off the lookup that comes first is also sent, as the probe,
+// from a prober thread of the resolver's own (started on the first probe),
+// so no message waits for it; its answer closes the breaker.
+// DIAGNOSTICS: the breaker logs when it opens and closes; callers turn
+// kTimeout/kServFail into TEMPERROR symbols.
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -13,14 +21,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <list>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "spamgate/metrics.h"
 #include "spamgate/resolver.h"
+#include "util/circuit_breaker.h"
 
 namespace spamgate {
 
@@ -142,21 +153,57 @@ void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int
 
 class CaresResolver final : public Resolver {
  public:
-  explicit CaresResolver(DnsConfig cfg) : cfg_(std::move(cfg)), serial_(next_serial()) {}
+  explicit CaresResolver(DnsConfig cfg)
+      : cfg_(std::move(cfg)),
+        serial_(next_serial()),
+        breaker_("dns server " + (cfg_.nameserver.empty() ? std::string("(system)") : cfg_.nameserver), "dns",
+                 {cfg_.breaker_failures, cfg_.breaker_backoff_ms, cfg_.breaker_max_backoff_ms}) {}
+
+  ~CaresResolver() override {
+    {
+      std::lock_guard lock(probe_mu_);
+      stopping_ = true;
+    }
+    probe_cv_.notify_all();
+    if (prober_.joinable()) prober_.join();  // waits for a probe in flight: at most timeout_ms
+  }
 
   DnsAnswer lookup(std::string_view name, DnsType type, Deadline deadline) override {
-    static const char* const kKey[] = {"A:", "AAAA:", "TXT:", "MX:", "PTR:"};
-    std::string key = std::string(kKey[static_cast<int>(type)]) + std::string(name);
+    std::string key = cache_key(name, type);
     auto now = std::chrono::steady_clock::now();
     if (auto hit = cached(key, now)) return *hit;
+    DnsAnswer a;
     if (now >= deadline || name.empty() || name.size() > 253) {
-      DnsAnswer a;
       a.rcode = now >= deadline ? DnsAnswer::Rcode::kTimeout : DnsAnswer::Rcode::kError;
       return a;
     }
+    const CircuitBreaker::Admit admit = breaker_.admit();
+    if (admit != CircuitBreaker::Admit::kGo) {
+      // The server is not answering: no wait. The probe (this lookup, once
+      // per back-off) runs on the prober thread, so no message waits for it.
+      if (admit == CircuitBreaker::Admit::kProbe) start_probe(std::string(name), type);
+      a.rcode = DnsAnswer::Rcode::kTimeout;
+      return a;
+    }
+    return query(key, name, type, deadline, admit);
+  }
+
+ private:
+  static std::string cache_key(std::string_view name, DnsType type) {
+    static const char* const kKey[] = {"A:", "AAAA:", "TXT:", "MX:", "PTR:"};
+    return std::string(kKey[static_cast<int>(type)]) + std::string(name);
+  }
+
+  // Asks the server (the breaker admitted it as `admit`), reports the outcome
+  // to the breaker and caches the answer.
+  DnsAnswer query(const std::string& key, std::string_view name, DnsType type, Deadline deadline,
+                  CircuitBreaker::Admit admit) {
+    auto now = std::chrono::steady_clock::now();
     ares_channel ch = channel();
-    DnsAnswer a;
-    if (ch == nullptr) return a;
+    if (ch == nullptr) {
+      breaker_.record(admit, CircuitBreaker::Outcome::kInconclusive);
+      return DnsAnswer{};
+    }
     Pending p;
     p.type = type;
     std::string n(name);
@@ -190,15 +237,52 @@ class CaresResolver final : public Resolver {
     }
     if (!p.done) {
       ares_cancel(ch);  // calls on_answer with ARES_ECANCELLED
+      // Only a lookup that had its whole timeout tells the server is silent.
+      breaker_.record(admit, stop < deadline ? CircuitBreaker::Outcome::kFailure
+                                             : CircuitBreaker::Outcome::kInconclusive);
       DnsAnswer t;
       t.rcode = DnsAnswer::Rcode::kTimeout;
       return t;
     }
+    const DnsAnswer::Rcode rc = p.answer.rcode;
+    breaker_.record(admit, rc == DnsAnswer::Rcode::kTimeout ? CircuitBreaker::Outcome::kFailure
+                           : rc == DnsAnswer::Rcode::kError ? CircuitBreaker::Outcome::kInconclusive
+                                                            : CircuitBreaker::Outcome::kSuccess);
     store(key, p.answer, std::chrono::steady_clock::now());
     return p.answer;
   }
 
- private:
+  // Hands the probe to the prober thread (started on the first probe).
+  void start_probe(std::string name, DnsType type) {
+    std::lock_guard lock(probe_mu_);
+    if (stopping_) {
+      breaker_.record(CircuitBreaker::Admit::kProbe, CircuitBreaker::Outcome::kInconclusive);
+      return;
+    }
+    probe_ = {std::move(name), type};
+    if (!prober_.joinable()) prober_ = std::thread([this] { probe_loop(); });
+    probe_cv_.notify_one();
+  }
+
+  void probe_loop() {
+    std::unique_lock lock(probe_mu_);
+    for (;;) {
+      probe_cv_.wait(lock, [this] { return stopping_ || probe_.has_value(); });
+      if (stopping_) {
+        if (probe_) breaker_.record(CircuitBreaker::Admit::kProbe, CircuitBreaker::Outcome::kInconclusive);
+        return;
+      }
+      auto [name, type] = std::move(*probe_);
+      probe_.reset();
+      lock.unlock();
+      const std::string key = cache_key(name, type);
+      query(key, name, type, std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.timeout_ms) +
+                                 std::chrono::milliseconds(1),  // its own timeout, not a deadline, ends it
+            CircuitBreaker::Admit::kProbe);
+      lock.lock();
+    }
+  }
+
   ares_channel channel() {
     // Keyed by a serial, not the address: a new resolver (after a reload) may
     // be allocated where an old one was, and must not inherit its channel.
@@ -253,6 +337,13 @@ class CaresResolver final : public Resolver {
 
   DnsConfig cfg_;
   std::uint64_t serial_;
+  CircuitBreaker breaker_;
+  // The prober thread: one probe at a time (the breaker admits one).
+  std::mutex probe_mu_;
+  std::condition_variable probe_cv_;
+  std::optional<std::pair<std::string, DnsType>> probe_;
+  bool stopping_ = false;
+  std::thread prober_;  // last: started after the rest, joined before it goes
   std::mutex mu_;
   std::unordered_map<std::string, Entry> cache_;
 };

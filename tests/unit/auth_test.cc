@@ -282,6 +282,44 @@ TEST(Dkim, TheMilterVerifiesTheStreamedBodyPastMaxScanBytes) {
       << rec.inserted.back();
 }
 
+// Issue 16: the milter gave a signed message two DNS budgets, one for the
+// key lookups at end of headers and a new one at end of message (10 s, not
+// 5, with a silent resolver). Here the key lookup is forwarded to a server
+// that never answers and uses the whole budget; SPF, asked at end of message
+// of a server that answers, must find no budget left.
+TEST(Dkim, TheMilterGivesASignedMessageOneDnsBudget) {
+  if (!keys().ok) GTEST_SKIP() << "opendkim-genkey missing";
+  if (std::system("command -v dkimsign >/dev/null") != 0) GTEST_SKIP() << "dkimsign (python3-dkim) missing";
+  int silent = -1;
+  int port = free_udp_port(&silent);
+  DnsServer dns({"--txt-record=dkim.test,v=spf1 ip4:192.0.2.0/24 -all",
+                 "--server=/_domainkey.dkim.test/127.0.0.1#" + std::to_string(port)});
+  if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
+  TempDir dir;
+  std::vector<Diagnostic> d;
+  const std::string cfg = test::write_config(dir, "body X /xyzzy/\n",
+                                             "[dns]\nnameserver = \"" + dns.address() +
+                                                 "\"\ntimeout_ms = 5000\nbudget_ms = 1500\n"
+                                                 "[auth]\ndmarc = false\n");
+  // The server answers SPF when the budget allows (a snapshot of its own:
+  // its own resolver, so the answer is not in the cache below).
+  auto other = load_snapshot(cfg, d, true);
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(scan(*other.value(), message("alice@dkim.test"), "192.0.2.10", "alice@dkim.test").has("SPF_PASS"));
+  auto snap = load_snapshot(cfg, d, true);
+  ASSERT_TRUE(snap.ok());
+  SnapshotHolder holder(snap.value());
+  Session s(holder, "c1");
+  s.connect("client.example", "192.0.2.11", false);
+  Recorder rec;
+  stream(s, sign(message("alice@dkim.test")), rec);
+  ASSERT_FALSE(rec.inserted.empty());
+  const std::string& ar = rec.inserted.back();
+  EXPECT_NE(ar.find("dkim=temperror"), std::string::npos) << ar;
+  EXPECT_NE(ar.find("spf=temperror"), std::string::npos) << ar;
+  close(silent);
+}
+
 TEST(Dmarc, RejectPolicyFailureIsScoredByDefaultAndRejectsWhenConfigured) {
   DnsServer dns(zone());
   NEED_DNS_AND_KEYS(dns);

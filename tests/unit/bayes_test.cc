@@ -18,6 +18,7 @@
 #include "redis_server.h"
 #include "spamgate/bayes.h"
 #include "spamgate/message.h"
+#include "spamgate/state_store.h"
 #include "spamgate/pipeline.h"
 #include "test_util.h"
 
@@ -387,6 +388,57 @@ TEST(BayesRedisCopy, AnotherNodesLearnShowsWithinTheVersionCheck) {
   EXPECT_EQ(c[0].spam, 1u);
   EXPECT_EQ(c[0].ham, 1u) << "node A still used its old copy after the version check interval";
   EXPECT_EQ(t.ham, 1u);
+}
+
+// Issue 16: a hung Redis cost every message the whole redis_timeout_ms (for
+// Bayes and again for the outbound state). After 5 calls without a reply
+// the store fails at once, and a probe finds it again when it answers.
+TEST(BayesRedisBreaker, AHungServerIsSkippedAtOnceAndUsedAgainWhenItAnswers) {
+  test::RedisServer redis;
+  ASSERT_TRUE(redis.up()) << "redis-server (Debian package redis-server) is needed for the Redis store tests";
+  BayesConfig cfg;
+  cfg.store = "redis";
+  cfg.redis = redis.address();
+  cfg.redis_timeout_ms = 300;
+  cfg.redis_prefix = "breaker";
+  auto st = open_bayes_store(cfg);
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  auto state = std::dynamic_pointer_cast<StateStore>(st.value());
+  ASSERT_TRUE(state);
+  StoreTotals t;
+  ASSERT_TRUE(st.value()->totals(t).ok());
+  const std::string gauge = "spamgate_breaker_state{dependency=\"redis\"}";
+  const std::string skipped = "spamgate_breaker_skipped_total{dependency=\"redis\"}";
+  redis.hang();
+  for (int i = 0; i < 5; ++i) {  // each waits its 300 ms for a reply
+    Status s = i % 2 == 0 ? st.value()->totals(t) : [&] {
+      std::optional<std::string> v;
+      return state->get("hold:u:someone", v);
+    }();
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.message().find("skipped"), std::string::npos) << i << ": " << s.message();
+  }
+  EXPECT_EQ(test::metric_value(gauge), 1);
+  const double skipped_before = test::metric_value(skipped);
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = st.value()->totals(t);
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not answering; skipped"), std::string::npos) << s.message();
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << "logged once by the breaker, not per message";
+  EXPECT_LT(waited, 250) << "failed at once, not after the 300 ms timeout";
+  EXPECT_EQ(test::metric_value(skipped), skipped_before + 1);
+  redis.resume();
+  // After the 1 s back-off one call probes; its reply closes the breaker
+  // (ceiling 120 s for a loaded machine).
+  bool ok = false;
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+       !ok && std::chrono::steady_clock::now() < end;) {
+    ok = st.value()->totals(t).ok();
+    if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(test::metric_value(gauge), 0);
 }
 
 TEST(BayesCheck, ScoresABandAfterTrainingAndExplainsItsTokens) {

@@ -65,6 +65,29 @@ TEST(Config, UnknownKeysAndWrongTypesNameTheLine) {
   EXPECT_EQ(e[3], "c.toml:6: unknown key 'log.colour'");
 }
 
+TEST(Config, DnsBreakerKeysDefaultsAndLimits) {
+  std::vector<Diagnostic> diags;
+  auto shipped = load_config(std::string(SPAMGATE_SOURCE_DIR) + "/conf/spamgate.toml", diags);
+  ASSERT_TRUE(shipped.ok());
+  EXPECT_EQ(shipped->dns, DnsConfig{}) << "conf/spamgate.toml states the built-in defaults";
+  EXPECT_EQ(shipped->dns.breaker_failures, 5);
+  test::TempDir d;
+  auto c = load_config(d.file("a.toml", "rules_dir = \"rules\"\n[dns]\nbreaker_failures = 0\n"
+                                        "breaker_backoff_ms = 250\nbreaker_max_backoff_ms = 250\n"), diags);
+  ASSERT_TRUE(c.ok()) << (diags.empty() ? "" : diags[0].str());
+  EXPECT_EQ(c->dns.breaker_failures, 0);
+  EXPECT_EQ(c->dns.breaker_backoff_ms, 250);
+  auto e = config_errors(
+      "rules_dir = \"rules\"\n"
+      "[dns]\n"
+      "breaker_failures = -1\n"
+      "breaker_backoff_ms = 5000\n"
+      "breaker_max_backoff_ms = 2000\n");
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0], "c.toml:2: 'dns.breaker_max_backoff_ms' (2000) must not be less than 'dns.breaker_backoff_ms' (5000)");
+  EXPECT_EQ(e[1], "c.toml:3: 'dns.breaker_failures' must be between 0 and 1000");
+}
+
 TEST(Config, SyntaxErrorNamesTheLine) {
   auto e = config_errors("rules_dir = \"rules\"\nthreshold = = 5\n");
   ASSERT_EQ(e.size(), 1u);

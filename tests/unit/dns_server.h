@@ -1,5 +1,6 @@
 // dns_server.h - a real DNS server (dnsmasq) on loopback for tests, serving
-// the test zones, and a UDP port that never answers (a dead resolver).
+// the test zones, that can hang and resume; and a UDP port that never
+// answers (a dead resolver).
 #pragma once
 
 #include <fcntl.h>
@@ -109,7 +110,7 @@ class DnsServer {
     pid_ = spawn_quiet(args);
     if (pid_ > 0) wait_ready();
   }
-  // Until dnsmasq answers a query (at most 10 s): a loaded machine (parallel
+  // Until dnsmasq answers a query (at most 120 s): a loaded machine (parallel
   // CTest, sanitizers) may take longer than any fixed sleep to start it.
   void wait_ready() const {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -122,7 +123,7 @@ class DnsServer {
     // A query for "ready.test" A: header (id 1, RD), one question.
     const unsigned char q[] = {0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 'r', 'e', 'a', 'd', 'y',
                                4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
-    for (int i = 0; i < 100; ++i) {
+    for (int i = 0; i < 1200; ++i) {
       sendto(fd, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
       unsigned char buf[512];
       if (recv(fd, buf, sizeof buf, 0) > 0) break;
@@ -133,9 +134,14 @@ class DnsServer {
   bool up() const { return pid_ > 0; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   void stop() {
+    if (pid_ > 0) kill(pid_, SIGCONT);  // a hung one must be able to take SIGTERM
     stop_group(pid_);
     pid_ = -1;
   }
+  // A hung server: its socket stays open and queries go unanswered (SIGSTOP),
+  // unlike a stopped one, whose closed port answers "refused" at once.
+  void hang() const { kill(pid_, SIGSTOP); }
+  void resume() const { kill(pid_, SIGCONT); }
 
  private:
   TempDir pid_file_;  // never --pid-file=/dev/null: dnsmasq (root) replaces it with a file

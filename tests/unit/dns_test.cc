@@ -86,6 +86,64 @@ TEST(Resolver, ASilentServerTimesOutWithinTheDeadline) {
   close(silent);
 }
 
+TEST(Resolver, ABreakerSkipsAHungServerAtOnceAndClosesWhenItAnswersAgain) {
+  DnsServer dns;
+  if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
+  DnsConfig cfg{dns.address(), 1000, 2, 60000, 100};
+  cfg.breaker_failures = 2;
+  cfg.breaker_backoff_ms = 200;
+  cfg.breaker_max_backoff_ms = 200;
+  std::string err;
+  auto r = make_resolver(cfg, err);
+  ASSERT_NE(r, nullptr) << err;
+  const std::string state = "spamgate_breaker_state{dependency=\"dns\"}";
+  const std::string skipped = "spamgate_breaker_skipped_total{dependency=\"dns\"}";
+  ASSERT_EQ(r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kOk);
+  EXPECT_EQ(r->lookup("7.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kNxDomain);
+  EXPECT_EQ(test::metric_value(state), 0) << "NXDOMAIN is an answer";
+  dns.hang();
+  // Two lookups wait their whole 1 s timeout; then the breaker is open.
+  EXPECT_EQ(r->lookup("11.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kTimeout);
+  EXPECT_EQ(r->lookup("12.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kTimeout);
+  EXPECT_EQ(test::metric_value(state), 1);
+  const double skipped_before = test::metric_value(skipped);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(r->lookup("13.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kTimeout);
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(waited, 500) << "skipped at once, not after the 1 s lookup timeout";
+  EXPECT_EQ(test::metric_value(skipped), skipped_before + 1);
+  EXPECT_EQ(r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kOk)
+      << "the cache still answers";
+  dns.resume();
+  // Within 200 ms of back-off a lookup is the probe; its answer closes the
+  // breaker (ceiling: 120 s for a loaded machine).
+  DnsAnswer::Rcode rc = DnsAnswer::Rcode::kTimeout;
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+       rc != DnsAnswer::Rcode::kNxDomain && std::chrono::steady_clock::now() < end;) {
+    rc = r->lookup("14.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode;
+    if (rc != DnsAnswer::Rcode::kNxDomain) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(rc, DnsAnswer::Rcode::kNxDomain);
+  EXPECT_EQ(test::metric_value(state), 0);
+  EXPECT_EQ(r->lookup("3.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kOk);
+}
+
+TEST(Resolver, AReloadWithTheSameDnsSettingsKeepsTheResolverAndItsBreaker) {
+  test::TempDir dir;
+  std::vector<Diagnostic> d;
+  const std::string same = test::write_config(dir, "body X /xyzzy/\n", dns_toml("127.0.0.1:53"));
+  auto first = load_snapshot(same, d, true);
+  ASSERT_TRUE(first.ok());
+  auto reloaded = load_snapshot(same, d, true, first.value().get());
+  ASSERT_TRUE(reloaded.ok());
+  EXPECT_EQ(reloaded.value()->resolver, first.value()->resolver);
+  test::TempDir other_dir;
+  const std::string other = test::write_config(other_dir, "body X /xyzzy/\n", dns_toml("127.0.0.1:54"));
+  auto changed = load_snapshot(other, d, true, first.value().get());
+  ASSERT_TRUE(changed.ok());
+  EXPECT_NE(changed.value()->resolver, first.value()->resolver);
+}
+
 TEST(Dnsbl, ListedUnlistedCodesAndErrorAnswers) {
   DnsServer dns;
   if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";

@@ -1,5 +1,6 @@
 // redis_server.h - a private redis-server on a loopback port for the store
-// tests (Debian package redis-server), stopped with the test.
+// tests (Debian package redis-server), that can hang and resume; stopped
+// with the test.
 #pragma once
 
 #include <hiredis/hiredis.h>
@@ -30,7 +31,14 @@ class RedisServer {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  ~RedisServer() { stop_group(pid_); }
+  ~RedisServer() {
+    if (pid_ > 0) kill(pid_, SIGCONT);  // a hung one must be able to take SIGTERM
+    stop_group(pid_);
+  }
+  // A hung server (SIGSTOP): connections are still accepted by the kernel,
+  // commands get no reply. resume() lets it answer again.
+  void hang() const { kill(pid_, SIGSTOP); }
+  void resume() const { kill(pid_, SIGCONT); }
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }

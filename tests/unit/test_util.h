@@ -1,7 +1,8 @@
-// test_util.h - helpers for unit tests: temporary directories and snapshots
-// built from rule text written by the test.
+// test_util.h - helpers for unit tests: temporary directories, snapshots
+// built from rule text written by the test, metric values and log lines.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -9,10 +10,39 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+
+#include "spamgate/metrics.h"
 #include "spamgate/pipeline.h"
 #include "spamgate/snapshot.h"
+#include "util/log.h"
 
 namespace spamgate::test {
+
+// The log lines written while it lives, as "LEVEL text\n" (the logger's level applies).
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100)) {
+    sink_->set_pattern("%l %v");
+    log().sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& s = log().sinks();
+    s.erase(std::remove(s.begin(), s.end(), sink_), s.end());
+  }
+  std::vector<std::string> lines() const { return sink_->last_formatted(); }
+
+ private:
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+};
+
+// The value of metric sample `key` ("name{labels}") as the endpoint would
+// serve it now; -1 if absent.
+inline double metric_value(const std::string& key) {
+  std::string text = Metrics::get().render({});
+  std::size_t at = text.find("\n" + key + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size() + 2));
+}
 
 class TempDir {
  public:

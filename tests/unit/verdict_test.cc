@@ -75,3 +75,20 @@ TEST(VerdictScore, NanFactorIsForcedToZero) {
   Verdict v = decide(*s, {{"A", std::nan(""), ""}});
   EXPECT_EQ(v.score_tenths, 0);
 }
+
+// Issue 16: while a dependency is down (its breaker open) every message
+// would log a warning for its failed check; the breaker logs the outage
+// once, and the verdict line names the check.
+TEST(VerdictLog, ACheckSkippedForADependencyDownIsNamedOnTheVerdictLineNotWarned) {
+  auto s = snapshot_with("body A /aaa/\nscore A 2\n");
+  ASSERT_NE(s, nullptr);
+  ScanResult r = scan_message(*s, "Subject: t\nMessage-ID: <1@x>\n\naaa\n", Envelope{});
+  r.check_errors.push_back({"bayes", "bayes: redis 127.0.0.1:6379: not answering; skipped until a probe gets a reply", true});
+  r.check_errors.push_back({"clamav", "cannot rewind the spool file", false});
+  test::LogCapture cap;
+  log_verdict(r, "Q1");
+  std::vector<std::string> lines = cap.lines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "warning Q1: check clamav failed, its remaining work skipped: cannot rewind the spool file\n");
+  EXPECT_NE(lines[1].find(" tests=A unavailable=bayes ms="), std::string::npos) << lines[1];
+}
