@@ -26,6 +26,9 @@ class RulesCheck final : public Check {
   Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
   // Patterns in the prefilters, and how many of them Hyperscan compiled.
   std::pair<std::size_t, std::size_t> prefiltered() const;
+  // A warning (file:line) for each text rule left out of the prefilter, with
+  // the reason: it still works, but PCRE2 runs it on every message.
+  std::vector<Diagnostic> prefilter_warnings() const;
 
  private:
   std::shared_ptr<const RuleSet> rules_;

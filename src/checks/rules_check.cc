@@ -220,6 +220,19 @@ std::pair<std::size_t, std::size_t> RulesCheck::prefiltered() const {
   return {n, c};
 }
 
+std::vector<Diagnostic> RulesCheck::prefilter_warnings() const {
+  std::vector<Diagnostic> out;
+  for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
+    const Rule& r = rules_->rules[i];
+    const int k = text_kind(r.kind);
+    if (k < 0 || slot_[i] < 0 || !pre_[k]) continue;
+    const std::string& why = pre_[k]->problem(static_cast<std::size_t>(slot_[i]));
+    if (!why.empty())
+      out.push_back({r.file, r.line, "rule '" + r.name + "' runs on every message, not prefiltered: " + why});
+  }
+  return out;
+}
+
 Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   const Message& m = ctx.message;
   // Which text rules can match at all: one Hyperscan pass per text, done

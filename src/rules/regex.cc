@@ -1,7 +1,87 @@
 // regex.cc - PCRE2 compile and match (see regex.h).
 #include "rules/regex.h"
 
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
 namespace spamgate {
+namespace {
+
+// Escapes whose argument is in braces: \x{2019}, \o{101}, \p{L}, \N{U+2019},
+// \g{1}, \k{name}. Their braces are never a repeat.
+bool braced_escape(char c) {
+  return c == 'x' || c == 'o' || c == 'p' || c == 'P' || c == 'N' || c == 'g' || c == 'k';
+}
+
+}  // namespace
+
+// Length of the escape at p[i] == '\\': "\Q...\E" (to the end when there is
+// no \E), "\x{...}" and its kin, "\cX", else the backslash and one byte.
+// 0: an escape that is not closed ("\x{12" at the end).
+std::size_t regex_escape_length(std::string_view p, std::size_t i) {
+  if (i + 1 >= p.size()) return 1;
+  char c = p[i + 1];
+  if (c == 'Q') {
+    std::size_t e = p.find("\\E", i + 2);
+    return e == std::string_view::npos ? p.size() - i : e + 2 - i;
+  }
+  if (braced_escape(c) && i + 2 < p.size() && p[i + 2] == '{') {
+    std::size_t e = p.find('}', i + 3);
+    return e == std::string_view::npos ? 0 : e + 1 - i;
+  }
+  if (c == 'c') return i + 2 < p.size() ? 3 : 0;
+  return 2;
+}
+
+// Length of the character class at p[i] == '[': "[]...]" and "[^]...]" hold
+// a literal ']', "[:alpha:]" (and [.x.] [=x=]) nest, escapes count as one
+// item. 0: not closed.
+std::size_t regex_class_length(std::string_view p, std::size_t i) {
+  std::size_t j = i + 1;
+  if (j < p.size() && p[j] == '^') ++j;
+  if (j < p.size() && p[j] == ']') ++j;
+  while (j < p.size()) {
+    char c = p[j];
+    if (c == ']') return j + 1 - i;
+    if (c == '\\') {
+      std::size_t n = regex_escape_length(p, j);
+      if (n == 0) return 0;
+      j += n;
+      continue;
+    }
+    if (c == '[' && j + 1 < p.size() && (p[j + 1] == ':' || p[j + 1] == '.' || p[j + 1] == '=')) {
+      const char term[] = {p[j + 1], ']', '\0'};
+      std::size_t e = p.find(term, j + 2);
+      if (e != std::string_view::npos &&
+          std::all_of(p.begin() + static_cast<std::ptrdiff_t>(j + 2), p.begin() + static_cast<std::ptrdiff_t>(e),
+                      [](char k) { return std::isalnum(static_cast<unsigned char>(k)) != 0 || k == '^'; })) {
+        j = e + 2;
+        continue;
+      }
+    }
+    ++j;
+  }
+  return 0;
+}
+
+// "{m}", "{m,}" or "{m,n}" at p[i]: its length, else 0 (a literal brace).
+std::size_t regex_counted_repeat(std::string_view p, std::size_t i) {
+  std::size_t j = i + 1;
+  auto digits = [&] {
+    std::size_t s = j;
+    while (j < p.size() && std::isdigit(static_cast<unsigned char>(p[j])) != 0) ++j;
+    return j > s;
+  };
+  if (!digits()) return 0;
+  if (j < p.size() && p[j] == ',') {
+    ++j;
+    digits();
+  }
+  return j < p.size() && p[j] == '}' ? j + 1 - i : 0;
+}
+
+
 namespace {
 
 // Per-thread match scratch: created on first use in each thread.

@@ -5,6 +5,7 @@
 
 #include "rules/ruleset.h"
 #include "checks/builtin.h"
+#include "rules/prefilter.h"
 #include "test_util.h"
 
 using namespace spamgate;
@@ -289,6 +290,81 @@ TEST(RulePrefilter, SameHitsAsPcreAlone) {
   }
   std::string html = "Subject: h\nContent-Type: text/html\n\n<html><font color=red size=1>x</font></html>\n";
   EXPECT_TRUE(test::hit(*s, html, "TAG"));
+}
+
+// Issue 16: braces that belong to an escape, a \Q...\E quote or a class
+// are not counted repeats; widening them made the prefilter pattern miss
+// text PCRE2 matches, so these rules silently never hit.
+TEST(RulePrefilter, BracesInEscapesQuotesAndClassesAreNotWidened) {
+  auto s = snapshot_with(
+      "body APOS /don\\x{2019}t miss/\n"          // \x{...}: the braces are the code point
+      "body QUOTED /price\\Q{3}\\E!/\n"            // \Q...\E: literal "{3}"
+      "body POSIX /id[[:digit:]{3}]x/\n"          // a class holding [:digit:], '{', '3' and '}'
+      "body OCTAL /\\o{101}BC/\n"                  // \o{101} is 'A'
+      "body CLOSE /[]{2}]z/\n");                   // "[]...]": ']' first is literal
+  ASSERT_NE(s, nullptr);
+  const RulesCheck* rc = nullptr;
+  for (const auto& c : s->checks)
+    if (rc == nullptr) rc = dynamic_cast<const RulesCheck*>(c.get());
+  ASSERT_NE(rc, nullptr);
+  EXPECT_EQ(rc->prefiltered(), (std::pair<std::size_t, std::size_t>{5, 5}));
+  auto body = [](const std::string& text) {
+    return "Subject: t\nContent-Type: text/plain; charset=utf-8\n\n" + text + "\n";
+  };
+  EXPECT_TRUE(hit(*s, body("don\xE2\x80\x99t miss this"), "APOS"));
+  EXPECT_FALSE(hit(*s, body("dont miss this"), "APOS"));
+  EXPECT_TRUE(hit(*s, body("price{3}!"), "QUOTED"));
+  EXPECT_FALSE(hit(*s, body("priceee!"), "QUOTED"));
+  EXPECT_TRUE(hit(*s, body("id{x and id7x"), "POSIX"));
+  EXPECT_TRUE(hit(*s, body("ABC"), "OCTAL"));
+  EXPECT_TRUE(hit(*s, body("}z"), "CLOSE"));
+}
+
+TEST(RulePrefilter, WidenRewritesOnlyRealRepeats) {
+  struct Case {
+    const char* regex;
+    const char* flags;
+    const char* want;  // "" = not prefiltered
+  };
+  const Case cases[] = {
+      {"a{2}b{1,}c{0,20}?", "", "a*b*c*?"},
+      {"don\\x{2019}t", "", "don\\x{2019}t"},
+      {"\\Q{3}\\E{3}", "", "\\Q{3}\\E*"},
+      {"[{3}]{3}", "", "[{3}]*"},
+      {"[^]{2}]{2}", "", "[^]{2}]*"},
+      {"[[:alpha:]{2}]{2}", "", "[[:alpha:]{2}]*"},
+      {"a(?#{2})b{2}", "", "a(?#{2})b*"},
+      {"\\p{L}{2}\\N{U+2019}", "", "\\p{L}*\\N{U+2019}"},
+      {"\\bword\\b\\B", "i", "word"},
+      {"[\\b]x", "", "[\\b]x"},          // in a class \b is a backspace
+      {"x{,3}", "", "x{,3}"},            // not a repeat for PCRE2 10.42
+      {"a{2}", "x", ""},
+      {"(?x) a{2} # {3}", "", ""},
+      {"\\x{20", "", ""},
+  };
+  for (const Case& c : cases) {
+    auto w = Prefilter::widen(c.regex, c.flags);
+    if (*c.want == '\0') {
+      EXPECT_FALSE(w.ok()) << c.regex << " -> " << (w.ok() ? w.value() : "");
+    } else {
+      ASSERT_TRUE(w.ok()) << c.regex << ": " << w.status().message();
+      EXPECT_EQ(w.value(), c.want) << c.regex;
+    }
+  }
+}
+
+// A rule Hyperscan cannot take still works (PCRE2 runs it on every
+// message) and lint names it, so a slow local file can be explained.
+TEST(RulePrefilter, RuleLeftOutOfThePrefilterStillHitsAndIsReported) {
+  auto s = snapshot_with("body OK /plain/\nbody KEEP /price\\K\\d+/\nbody EXT /a b c/x\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, "Subject: t\n\nprice42\n", "KEEP"));
+  EXPECT_TRUE(hit(*s, "Subject: t\n\nabc\n", "EXT"));
+  std::vector<std::string> w;
+  for (const Diagnostic& d : s->warnings) w.push_back(d.str());
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_TRUE(contains(w, "50_test.cf:2: rule 'KEEP' runs on every message, not prefiltered: Hyperscan: \\K"));
+  EXPECT_TRUE(contains(w, "50_test.cf:3: rule 'EXT' runs on every message, not prefiltered: the x flag"));
 }
 
 TEST(ShippedRules, LintCleanAndEveryRuleDescribed) {
