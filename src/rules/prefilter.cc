@@ -8,7 +8,10 @@
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "rules/regex.h"
 #include "util/c_handle.h"
@@ -125,6 +128,26 @@ int on_match(unsigned int id, unsigned long long, unsigned long long, unsigned i
   return 0;
 }
 
+// Compiled chunks in use by some snapshot, by content: a reload that finds
+// its chunk here shares it instead of compiling it again.
+std::mutex g_chunks_mutex;
+std::unordered_map<std::string, std::weak_ptr<const PrefilterChunk>> g_chunks;
+
+std::shared_ptr<const PrefilterChunk> cached_chunk(const std::string& key) {
+  std::lock_guard<std::mutex> lock(g_chunks_mutex);
+  auto it = g_chunks.find(key);
+  return it == g_chunks.end() ? nullptr : it->second.lock();
+}
+
+void remember_chunk(const std::string& key, const std::shared_ptr<const PrefilterChunk>& chunk) {
+  std::lock_guard<std::mutex> lock(g_chunks_mutex);
+  for (auto it = g_chunks.begin(); it != g_chunks.end();) {  // chunks no snapshot uses any more
+    if (it->second.expired()) it = g_chunks.erase(it);
+    else ++it;
+  }
+  g_chunks[key] = chunk;
+}
+
 // One database of `exprs` (ids 0..n-1). A pattern the compiler refuses is
 // dropped (the rest compiled again) and marked with the reason.
 std::shared_ptr<const PrefilterChunk> compile_chunk(std::vector<const char*> exprs, std::vector<unsigned> flags) {
@@ -194,18 +217,40 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
     flags.push_back(f);
     widened.push_back(std::move(w.value()));
   }
-  // In chunks of kChunk patterns: Hyperscan's compiler needs memory that
-  // grows faster than the pattern count (one database of all ~100 shipped
-  // body rules peaked at +22 MB RSS), and a refused pattern costs a
-  // recompile of its chunk only.
-  constexpr std::size_t kChunk = 16;
-  for (std::size_t first = 0; first < ids.size(); first += kChunk) {
-    const std::size_t last = std::min(ids.size(), first + kChunk);
-    std::vector<const char*> exprs;
-    for (std::size_t k = first; k < last; ++k) exprs.push_back(widened[k].c_str());
-    std::shared_ptr<const PrefilterChunk> chunk =
-        compile_chunk(exprs, std::vector<unsigned>(flags.begin() + static_cast<std::ptrdiff_t>(first),
-                                                   flags.begin() + static_cast<std::ptrdiff_t>(last)));
+  // In chunks: Hyperscan's compiler needs memory that grows faster than the
+  // pattern count, and one scan per database costs ~0.2 ms per 20 KB text,
+  // so chunks hold up to kMaxChunk patterns (compile memory: +20 MB RSS for
+  // phrases). A chunk ends where a pattern's hash says so (content-defined,
+  // as in rsync), so an edit in a large file changes one chunk, not every
+  // chunk after it: a reload reuses the compiled chunks of the snapshot in
+  // use and compiles only what changed.
+  constexpr std::size_t kMinChunk = 64, kMaxChunk = 2048, kBoundary = 512;
+  std::vector<std::size_t> starts;  // into ids
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    const std::size_t size = starts.empty() ? 0 : k - starts.back();
+    if (starts.empty() || size >= kMaxChunk ||
+        (size >= kMinChunk && std::hash<std::string>{}(widened[k - 1]) % kBoundary == 0))
+      starts.push_back(k);
+  }
+  for (std::size_t c = 0; c < starts.size(); ++c) {
+    const std::size_t first = starts[c], last = c + 1 < starts.size() ? starts[c + 1] : ids.size();
+    std::string key;
+    for (std::size_t k = first; k < last; ++k) {
+      key += std::to_string(flags[k]);
+      key += '\x1f';
+      key += widened[k];
+      key += '\x1e';
+    }
+    std::shared_ptr<const PrefilterChunk> chunk = cached_chunk(key);
+    if (chunk) {
+      ++p->reused_;
+    } else {
+      std::vector<const char*> exprs;
+      for (std::size_t k = first; k < last; ++k) exprs.push_back(widened[k].c_str());
+      chunk = compile_chunk(exprs, std::vector<unsigned>(flags.begin() + static_cast<std::ptrdiff_t>(first),
+                                                          flags.begin() + static_cast<std::ptrdiff_t>(last)));
+      remember_chunk(key, chunk);
+    }
     std::vector<unsigned> global(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.begin() + static_cast<std::ptrdiff_t>(last));
     for (std::size_t local = 0; local < global.size(); ++local) {
       if (chunk->problems[local].empty()) {

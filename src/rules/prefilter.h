@@ -29,7 +29,8 @@ struct hs_database;
 namespace spamgate {
 
 // One Hyperscan database of up to a few thousand patterns (ids 0..n-1) and,
-// per pattern, why the compiler refused it ("" = compiled).
+// per pattern, why the compiler refused it ("" = compiled). Shared by the
+// Prefilters of successive snapshots while its patterns do not change.
 struct PrefilterChunk {
   struct DatabaseFree {
     void operator()(hs_database* db) const;
@@ -52,6 +53,10 @@ class Prefilter {
   bool candidates(std::string_view text, std::vector<char>& out) const;
   std::size_t compiled() const { return compiled_; }
   std::size_t size() const { return always_.size(); }
+  // Hyperscan databases scanned per text, and how many of them were taken
+  // from the previous build (a reload) instead of being compiled.
+  std::size_t databases() const { return chunks_.size(); }
+  std::size_t reused() const { return reused_; }
   // Why pattern i runs always; "" when Hyperscan took it.
   const std::string& problem(std::size_t i) const { return problems_[i]; }
 
@@ -66,6 +71,7 @@ class Prefilter {
   std::vector<std::string> problems_;
   std::vector<char> always_;
   std::size_t compiled_ = 0;
+  std::size_t reused_ = 0;
   unsigned long serial_ = 0;
 };
 
