@@ -424,30 +424,45 @@ class RuleParser {
       if (ok) deps[name] = syms;
       else bad_.insert(name);
     }
-    // Depth-first topological order; a back edge is a cycle.
+    // Depth-first topological order; a back edge is a cycle. Every meta on
+    // a cycle is an error naming the whole cycle (A -> B -> A), so the file
+    // is refused by lint and by a reload whichever line is looked at.
     std::map<std::string, int> state;  // 0 new, 1 on stack, 2 done
-    std::vector<std::string> sorted;
+    std::vector<std::string> sorted, stack;
+    std::set<std::string> reported;
     std::function<bool(const std::string&)> visit = [&](const std::string& n) -> bool {
-      if (state[n] == 2) return true;
-      if (state[n] == 1) return false;
+      if (state[n] == 2) return !bad_.count(n);
       state[n] = 1;
+      stack.push_back(n);
+      bool ok = true;
       for (const std::string& d : deps[n]) {
         if (!deps.count(d)) continue;  // a plain rule or built-in symbol
-        if (!visit(d)) {
-          state[n] = 2;
-          return false;
+        if (state[d] == 1) {
+          auto from = std::find(stack.begin(), stack.end(), d);
+          std::string path;
+          for (auto it = from; it != stack.end(); ++it) path += *it + " -> ";
+          path += d;
+          for (auto it = from; it != stack.end(); ++it) {
+            if (!reported.insert(*it).second) continue;
+            const Rule& r = defined_.at(*it);
+            error(r.file, r.line, d == n && from + 1 == stack.end()
+                                      ? "meta '" + n + "' refers to itself"
+                                      : "meta '" + *it + "' is part of a cycle of metas: " + path);
+            bad_.insert(*it);
+          }
+          ok = false;
+        } else if (!visit(d)) {
+          ok = false;
         }
       }
+      stack.pop_back();
       state[n] = 2;
-      sorted.push_back(n);
-      return true;
+      if (ok) sorted.push_back(n);
+      else bad_.insert(n);
+      return ok;
     };
     for (auto& [order, name] : order_) {
-      if (!deps.count(name) || state[name] == 2) continue;
-      if (!visit(name)) {
-        const Rule& r = defined_.at(name);
-        error(r.file, r.line, "meta '" + name + "' is part of a cycle of metas");
-      }
+      if (deps.count(name) && state[name] == 0) visit(name);
     }
     for (const std::string& n : sorted) out_.metas.push_back(defined_.at(n));
   }

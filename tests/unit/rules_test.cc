@@ -410,6 +410,40 @@ TEST(RulePrefilter, LargeRuleFilesUseFewDatabasesAndAReloadReusesThem) {
   EXPECT_TRUE(hit(*edited.value(), "Subject: x\n\nsee PHRASE number 2999 now\n", "LOCAL_2999"));
 }
 
+// Issue 16: a meta cycle (or a meta naming itself) is an error on every
+// meta of the cycle, so lint fails and a reload is refused.
+TEST(RuleMeta, CyclesAndSelfReferenceAreErrorsNamingTheCycle) {
+  auto e = errors_of(
+      "body __X /x/\n"
+      "meta LOOP_A __X && LOOP_B\n"
+      "meta LOOP_B (LOOP_A)\n"
+      "meta SELF SELF || __X\n"
+      "meta FINE __X\n"
+      "meta USES_LOOP FINE && LOOP_A\n");
+  EXPECT_EQ(e.size(), 3u);
+  EXPECT_TRUE(contains(e, ":2: meta 'LOOP_A' is part of a cycle of metas: LOOP_A -> LOOP_B -> LOOP_A"));
+  EXPECT_TRUE(contains(e, ":3: meta 'LOOP_B' is part of a cycle of metas: LOOP_A -> LOOP_B -> LOOP_A"));
+  EXPECT_TRUE(contains(e, ":4: meta 'SELF' refers to itself"));
+}
+
+// What the milter's reload does with it: the new snapshot is refused with
+// the error, and the one in use keeps scoring.
+TEST(RuleMeta, ReloadWithACycleKeepsTheRulesInUse) {
+  test::TempDir dir;
+  std::string cfg = test::write_config(dir, "body PILLS /pills/\n", "", "score PILLS 6\n");
+  std::vector<Diagnostic> d;
+  auto first = load_snapshot(cfg, d);
+  ASSERT_TRUE(first.ok());
+  SnapshotHolder holder(first.value());
+  dir.file("local.cf", "meta LOOP_A LOOP_B\nmeta LOOP_B LOOP_A\n");
+  auto again = load_snapshot(cfg, d);
+  EXPECT_FALSE(again.ok());
+  ASSERT_FALSE(d.empty());
+  EXPECT_NE(d[0].str().find("local.cf:1: meta 'LOOP_A' is part of a cycle"), std::string::npos) << d[0].str();
+  if (again.ok()) holder.set(again.value());
+  EXPECT_TRUE(hit(*holder.get(), "Subject: x\n\npills\n", "PILLS"));
+}
+
 TEST(ShippedRules, LintCleanAndEveryRuleDescribed) {
   std::vector<Diagnostic> d;
   auto s = load_snapshot(std::string(SPAMGATE_SOURCE_DIR) + "/conf/spamgate.toml", d);
