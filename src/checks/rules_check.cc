@@ -2,8 +2,9 @@
 //
 // Header values follow SpamAssassin: several fields of one name are joined
 // with "\n"; a missing field is "" (so `!~` hits) unless [if-unset: TEXT].
-// A regex that hits its match limit is reported as the check's error (the
-// rule counts as not hit) and the other rules still run.
+// A regex that hits its match limit is reported as the check's error ("NAME
+// hit the match limit": logged per message, counted in the check's error
+// metric; the rule counts as not hit) and the other rules still run.
 #include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
@@ -257,7 +258,10 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   std::string errors;
   std::unordered_map<std::string, std::optional<std::string>> subjects;
   auto record_error = [&](const Rule& r, int code) {
-    if (errors.size() < 400) errors += (errors.empty() ? "" : ", ") + r.name + " (pcre2 error " + std::to_string(code) + ")";
+    if (errors.size() >= 400) return;
+    errors += (errors.empty() ? "" : ", ") + r.name;
+    errors += code == PCRE2_ERROR_MATCHLIMIT ? std::string(" hit the match limit (limits.pcre_match_limit)")
+                                             : " (pcre2 error " + std::to_string(code) + ")";
   };
   for (std::size_t ri = 0; ri < rules_->rules.size(); ++ri) {
     const Rule& r = rules_->rules[ri];

@@ -354,6 +354,11 @@ class RuleParser {
     if (!after.empty()) return error(file, line, "unexpected text after regex: '" + std::string(after.substr(0, 40)) + "'");
     auto re = Regex::compile(lit->pattern, lit->flags);
     if (!re.ok()) return error(file, line, "rule '" + name + "': " + re.status().message());
+    if (std::size_t at = nested_repeat(lit->pattern); at != std::string::npos)
+      out_.warnings.push_back({file, line, "rule '" + name + "': nested repeat at offset " + std::to_string(at) +
+                                               " can backtrack exponentially; on such text PCRE2 stops at "
+                                               "limits.pcre_match_limit and the rule does not hit (make the inner "
+                                               "repeat possessive, e.g. a++, or the group atomic, (?>...))"});
     r.re = std::make_shared<const Regex>(std::move(re.value()));
     define(std::move(r));
   }

@@ -51,4 +51,9 @@ std::size_t regex_escape_length(std::string_view p, std::size_t i);
 std::size_t regex_class_length(std::string_view p, std::size_t i);
 // Length of "{m}", "{m,}" or "{m,n}" at p[i], else 0 (a literal brace).
 std::size_t regex_counted_repeat(std::string_view p, std::size_t i);
+// Offset of an unlimited repeat around a group that holds nothing but
+// repeats and optional items ((a+)+, (\w+\s?)*): the shape that backtracks
+// exponentially on a near miss. npos when there is none.
+std::size_t nested_repeat(std::string_view p);
+
 }  // namespace spamgate

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "rules/ruleset.h"
 #include "checks/builtin.h"
@@ -442,6 +443,41 @@ TEST(RuleMeta, ReloadWithACycleKeepsTheRulesInUse) {
   EXPECT_NE(d[0].str().find("local.cf:1: meta 'LOOP_A' is part of a cycle"), std::string::npos) << d[0].str();
   if (again.ok()) holder.set(again.value());
   EXPECT_TRUE(hit(*holder.get(), "Subject: x\n\npills\n", "PILLS"));
+}
+
+// Issue 16: a regex that backtracks exponentially, not kept out of the
+// prefilter: lint warns, and on a message built for it PCRE2 stops at the
+// match limit, quickly; the rule does not hit, the error names it (logged
+// and counted as the rules check's error), and the other rules still run.
+TEST(RuleSafety, NestedRepeatWarnsAndIsBoundedByTheMatchLimit) {
+  std::vector<Diagnostic> d;
+  auto s = snapshot_with("body SLOW /(\\w+\\s?)*x/\nbody SLOW2 /(a+)+$/\nbody FAST /aaa/\n"
+                         "body SAFE /(?:[a-z]+\\.)+com/\nbody SAFE2 /(a++)+$/\n",
+                         &d, "[limits]\npcre_match_limit = 100000\n");
+  ASSERT_NE(s, nullptr);
+  std::vector<std::string> w;
+  for (const Diagnostic& x : s->warnings) w.push_back(x.str());
+  EXPECT_EQ(w.size(), 2u);
+  EXPECT_TRUE(contains(w, "50_test.cf:1: rule 'SLOW': nested repeat at offset 8 can backtrack exponentially"));
+  EXPECT_TRUE(contains(w, "50_test.cf:2: rule 'SLOW2': nested repeat"));
+  // 'x' at the very end, after a '!' the \w+\s? words cannot cross: the
+  // prefilter lets it through, PCRE2 tries every split of the words first.
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "aaa ";
+  const std::string msg = "Subject: x\n\n" + text + "!x and aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\na\n";
+  auto t0 = std::chrono::steady_clock::now();
+  ScanResult r = scan_message(*s, msg, Envelope{});
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(secs, 10.0);  // unbounded, this is years; the limit makes it milliseconds
+  ASSERT_EQ(r.check_errors.size(), 1u);
+  EXPECT_NE(r.check_errors[0].message.find("SLOW hit the match limit"), std::string::npos) << r.check_errors[0].message;
+  bool fast = false, slow = false;
+  for (const Hit& h : r.hits) {
+    fast = fast || h.name == "FAST";
+    slow = slow || h.name == "SLOW";
+  }
+  EXPECT_TRUE(fast);
+  EXPECT_FALSE(slow);
 }
 
 TEST(ShippedRules, LintCleanAndEveryRuleDescribed) {
