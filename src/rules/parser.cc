@@ -8,6 +8,8 @@
 //   meta NAME expression      score NAME n [n n n]      describe NAME text
 //   tflags NAME word...       welcomelist_from glob...  blocklist_from glob...
 // DIAGNOSTICS: every problem is a Diagnostic with file:line; parsing goes on.
+// Lines that load but look wrong (a header name one typo from a well-known
+// one, a nested repeat that backtracks) are warnings in RuleSet::warnings.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -117,6 +119,52 @@ std::string strip_comment(std::string_view line) {
   return out;
 }
 
+// Edit distance (insert, delete, replace, swap two neighbours) of two short
+// lower-case names, stopping early past `max`.
+std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t max) {
+  if ((a.size() > b.size() ? a.size() - b.size() : b.size() - a.size()) > max) return max + 1;
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// A header rule's field that is not a well-known one but one or two typos
+// away from one ("subjet"): that well-known name, else "". Unknown names far
+// from every known one (X-Anything) are fine.
+std::string_view misspelt_header(std::string_view lname) {
+  static const char* const kKnown[] = {
+      "Subject", "From", "To", "Cc", "Bcc", "Reply-To", "Sender", "Date", "Message-ID", "Received",
+      "Return-Path", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "MIME-Version",
+      "X-Mailer", "User-Agent", "List-Unsubscribe", "List-Id", "Precedence", "In-Reply-To", "References",
+      "Organization", "X-Priority", "Importance", "Errors-To", "Delivered-To", "X-Originating-IP",
+      "Authentication-Results", "DKIM-Signature", "Received-SPF", "X-Spam-Flag", "X-Spam-Status",
+      "Thread-Index", "Resent-From", "Resent-Message-ID", "Envelope-To"};
+  static const char* const kSpecial[] = {"all", "tocc", "messageid", "envelopefrom"};
+  for (const char* k : kSpecial)
+    if (lname == k) return {};
+  std::string_view best;
+  std::size_t best_d = 3;
+  for (const char* k : kKnown) {
+    std::string known = ascii_lower(k);
+    if (lname == known) return {};
+    const std::size_t max = known.size() <= 4 ? 1 : 2;
+    std::size_t d = edit_distance(lname, known, max);
+    if (d <= max && d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
 struct ParsedRegex {
   std::string pattern;
   std::string flags;
@@ -193,7 +241,9 @@ class RuleParser {
         error(path, n, "NUL byte in rules file (is this a binary file?)");
         continue;
       }
-      directive(path, n, strip_comment(line));
+      std::string text = strip_comment(line);
+      comment_cut_ = text.size() < line.size() && line.find('#') != std::string::npos;
+      directive(path, n, text);
     }
   }
 
@@ -331,6 +381,9 @@ class RuleParser {
     if (keyword == "header") {
       r.kind = RuleKind::kHeader;
       if (!header_spec(file, line, rest, r)) return;
+      if (std::string_view near = misspelt_header(r.header); !near.empty())
+        out_.warnings.push_back({file, line, "rule '" + name + "': '" + r.header +
+                                                 "' is not a header field mail has; did you mean " + std::string(near) + "?"});
       if (r.exists) return define(std::move(r));
     } else {
       r.kind = keyword == "body"      ? RuleKind::kBody
@@ -341,7 +394,12 @@ class RuleParser {
         return error(file, line, "eval: rules are not supported; write a regex");
     }
     auto lit = parse_regex_literal(rest);
-    if (!lit.ok()) return error(file, line, lit.status().message());
+    if (!lit.ok()) {
+      // SpamAssassin's rule: an unescaped '#' starts a comment, even in a regex.
+      if (comment_cut_)
+        return error(file, line, lit.status().message() + " ('#' starts a comment: write \\# for a literal # in a regex)");
+      return error(file, line, lit.status().message());
+    }
     std::string_view after = lit->rest;
     if (r.kind == RuleKind::kHeader && !after.empty()) {
       const std::string_view kIfUnset = "[if-unset:";
@@ -479,6 +537,7 @@ class RuleParser {
   int next_order_ = 0;
   std::set<std::string> builtin_;
   std::set<std::string> bad_;
+  bool comment_cut_ = false;  // the line being parsed had a '#' comment cut off
   std::set<std::string> failed_;
   std::vector<Pending> scores_, describes_, tflags_;
 };

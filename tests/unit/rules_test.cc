@@ -480,6 +480,23 @@ TEST(RuleSafety, NestedRepeatWarnsAndIsBoundedByTheMatchLimit) {
   EXPECT_FALSE(slow);
 }
 
+// Issue 16: lint hints for support staff's typos.
+TEST(RuleErrors, HashInARegexAndMisspeltHeaderNames) {
+  auto e = errors_of("body HASH /a#b/\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_TRUE(contains(e, ":1: regex is not closed: missing '/' ('#' starts a comment: write \\# for a literal # in a regex)"))
+      << e[0];
+  std::vector<Diagnostic> d;
+  auto s = snapshot_with("header TYPO Subjet =~ /x/\nheader OK Subject =~ /x/\nheader CUSTOM X-Our-Tag =~ /x/\n"
+                         "header TYPO2 Form:addr =~ /x/\nheader ESC_HASH Subject =~ /a\\#b/\n", &d);
+  ASSERT_NE(s, nullptr);
+  std::vector<std::string> w;
+  for (const Diagnostic& x : s->warnings) w.push_back(x.str());
+  EXPECT_EQ(w.size(), 2u);
+  EXPECT_TRUE(contains(w, ":1: rule 'TYPO': 'subjet' is not a header field mail has; did you mean Subject?"));
+  EXPECT_TRUE(contains(w, ":4: rule 'TYPO2': 'form' is not a header field mail has; did you mean From?"));
+}
+
 TEST(ShippedRules, LintCleanAndEveryRuleDescribed) {
   std::vector<Diagnostic> d;
   auto s = load_snapshot(std::string(SPAMGATE_SOURCE_DIR) + "/conf/spamgate.toml", d);
