@@ -38,6 +38,19 @@ std::vector<std::string> errors_of(const std::string& rules, const std::string& 
   return out;
 }
 
+// The snapshot's rule warnings as lint prints them (file:line: message).
+std::vector<std::string> warnings_of(const Snapshot& s) {
+  std::vector<std::string> out;
+  for (const Diagnostic& d : s.warnings) out.push_back(d.str());
+  return out;
+}
+
+const RulesCheck* rules_check_of(const Snapshot& s) {
+  for (const auto& c : s.checks)
+    if (const auto* rc = dynamic_cast<const RulesCheck*>(c.get())) return rc;
+  return nullptr;
+}
+
 bool contains(const std::vector<std::string>& v, const std::string& needle) {
   return std::any_of(v.begin(), v.end(), [&](const std::string& s) { return s.find(needle) != std::string::npos; });
 }
@@ -260,9 +273,7 @@ TEST(RulePrefilter, SameHitsAsPcreAlone) {
       "full HDR /^X-Test: yes/m\n";
   auto s = snapshot_with(rules);
   ASSERT_NE(s, nullptr);
-  const RulesCheck* rc = nullptr;
-  for (const auto& c : s->checks)
-    if (rc == nullptr) rc = dynamic_cast<const RulesCheck*>(c.get());
+  const RulesCheck* rc = rules_check_of(*s);
   ASSERT_NE(rc, nullptr);
   EXPECT_EQ(rc->prefiltered(), (std::pair<std::size_t, std::size_t>{6, 6}));  // every text rule went to Hyperscan
   struct Case {
@@ -304,9 +315,7 @@ TEST(RulePrefilter, BracesInEscapesQuotesAndClassesAreNotWidened) {
       "body OCTAL /\\o{101}BC/\n"                  // \o{101} is 'A'
       "body CLOSE /[]{2}]z/\n");                   // "[]...]": ']' first is literal
   ASSERT_NE(s, nullptr);
-  const RulesCheck* rc = nullptr;
-  for (const auto& c : s->checks)
-    if (rc == nullptr) rc = dynamic_cast<const RulesCheck*>(c.get());
+  const RulesCheck* rc = rules_check_of(*s);
   ASSERT_NE(rc, nullptr);
   EXPECT_EQ(rc->prefiltered(), (std::pair<std::size_t, std::size_t>{5, 5}));
   auto body = [](const std::string& text) {
@@ -361,8 +370,7 @@ TEST(RulePrefilter, RuleLeftOutOfThePrefilterStillHitsAndIsReported) {
   ASSERT_NE(s, nullptr);
   EXPECT_TRUE(hit(*s, "Subject: t\n\nprice42\n", "KEEP"));
   EXPECT_TRUE(hit(*s, "Subject: t\n\nabc\n", "EXT"));
-  std::vector<std::string> w;
-  for (const Diagnostic& d : s->warnings) w.push_back(d.str());
+  std::vector<std::string> w = warnings_of(*s);
   ASSERT_EQ(w.size(), 2u);
   EXPECT_TRUE(contains(w, "50_test.cf:2: rule 'KEEP' runs on every message, not prefiltered: Hyperscan: \\K"));
   EXPECT_TRUE(contains(w, "50_test.cf:3: rule 'EXT' runs on every message, not prefiltered: the x flag"));
@@ -381,18 +389,12 @@ TEST(RulePrefilter, LargeRuleFilesUseFewDatabasesAndAReloadReusesThem) {
                std::to_string(i) + "\\b/i\n";
     return rules;
   };
-  auto rules_check = [](const Snapshot& s) {
-    const RulesCheck* rc = nullptr;
-    for (const auto& c : s.checks)
-      if (rc == nullptr) rc = dynamic_cast<const RulesCheck*>(c.get());
-    return rc;
-  };
   test::TempDir dir;
   std::string cfg = test::write_config(dir, rules_of(-1));
   std::vector<Diagnostic> d;
   auto first = load_snapshot(cfg, d);
   ASSERT_TRUE(first.ok());
-  const RulesCheck* rc = rules_check(*first.value());
+  const RulesCheck* rc = rules_check_of(*first.value());
   ASSERT_NE(rc, nullptr);
   EXPECT_EQ(rc->prefiltered(), (std::pair<std::size_t, std::size_t>{3000, 3000}));
   const std::size_t dbs = rc->databases().first;
@@ -400,11 +402,11 @@ TEST(RulePrefilter, LargeRuleFilesUseFewDatabasesAndAReloadReusesThem) {
   EXPECT_EQ(rc->databases().second, 0u);
   auto same = load_snapshot(cfg, d);  // a reload with nothing changed compiles nothing
   ASSERT_TRUE(same.ok());
-  EXPECT_EQ(rules_check(*same.value())->databases(), (std::pair<std::size_t, std::size_t>{dbs, dbs}));
+  EXPECT_EQ(rules_check_of(*same.value())->databases(), (std::pair<std::size_t, std::size_t>{dbs, dbs}));
   test::write_config(dir, rules_of(1500));  // one rule edited in the middle
   auto edited = load_snapshot(cfg, d);
   ASSERT_TRUE(edited.ok());
-  auto [n, reused] = rules_check(*edited.value())->databases();
+  auto [n, reused] = rules_check_of(*edited.value())->databases();
   EXPECT_GE(reused + 2, n);
   EXPECT_TRUE(hit(*edited.value(), "Subject: x\n\nsee edited number 1500 now\n", "LOCAL_1500"));
   EXPECT_FALSE(hit(*edited.value(), "Subject: x\n\nsee phrase number 1500 now\n", "LOCAL_1500"));
@@ -455,8 +457,7 @@ TEST(RuleSafety, NestedRepeatWarnsAndIsBoundedByTheMatchLimit) {
                          "body SAFE /(?:[a-z]+\\.)+com/\nbody SAFE2 /(a++)+$/\n",
                          &d, "[limits]\npcre_match_limit = 100000\n");
   ASSERT_NE(s, nullptr);
-  std::vector<std::string> w;
-  for (const Diagnostic& x : s->warnings) w.push_back(x.str());
+  std::vector<std::string> w = warnings_of(*s);
   EXPECT_EQ(w.size(), 2u);
   EXPECT_TRUE(contains(w, "50_test.cf:1: rule 'SLOW': nested repeat at offset 8 can backtrack exponentially"));
   EXPECT_TRUE(contains(w, "50_test.cf:2: rule 'SLOW2': nested repeat"));
@@ -490,8 +491,7 @@ TEST(RuleErrors, HashInARegexAndMisspeltHeaderNames) {
   auto s = snapshot_with("header TYPO Subjet =~ /x/\nheader OK Subject =~ /x/\nheader CUSTOM X-Our-Tag =~ /x/\n"
                          "header TYPO2 Form:addr =~ /x/\nheader ESC_HASH Subject =~ /a\\#b/\n", &d);
   ASSERT_NE(s, nullptr);
-  std::vector<std::string> w;
-  for (const Diagnostic& x : s->warnings) w.push_back(x.str());
+  std::vector<std::string> w = warnings_of(*s);
   EXPECT_EQ(w.size(), 2u);
   EXPECT_TRUE(contains(w, ":1: rule 'TYPO': 'subjet' is not a header field mail has; did you mean Subject?"));
   EXPECT_TRUE(contains(w, ":4: rule 'TYPO2': 'form' is not a header field mail has; did you mean From?"));
