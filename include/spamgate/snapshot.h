@@ -192,6 +192,10 @@ struct Snapshot {
   std::vector<std::unique_ptr<const Check>> checks;  // run in this order
   std::vector<std::string> rule_files;                // as loaded, for logs
   std::size_t rule_count = 0;
+  // Rules that load but deserve a look (not prefiltered, nested repeats that
+  // can backtrack, a misspelt header name): `lint` prints them, the milter
+  // logs them at start and reload.
+  std::vector<Diagnostic> warnings;
 };
 
 // The current snapshot, swapped atomically on reload. A reader keeps the

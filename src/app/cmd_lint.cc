@@ -1,6 +1,8 @@
 // cmd_lint.cc - `spamgate lint`: check the config and every rule file (or only
 // the rule files and directories given) and print file:line: message for each
-// error. Exit 1 if there is any, 0 otherwise.
+// error, then file:line: warning: message for rules that load but deserve a
+// look (left out of the prefilter, nested repeats that can backtrack, a
+// misspelt header name). Exit 1 if there is any error, 0 otherwise.
 #include <iostream>
 
 #include "app/commands.h"
@@ -19,7 +21,7 @@ int cmd_lint(int argc, char** argv) {
       "Exit: 0 all good; 1 errors found; 2 usage error.\n";
   auto opt = parse_options(argc, argv, 2, usage);
   if (!opt) return 2;
-  std::vector<Diagnostic> diags;
+  std::vector<Diagnostic> diags, warnings;
   std::size_t rules = 0, files = 0;
   std::string signatures;  // what the ClamAV engine loaded (config lint only)
   if (opt->args.empty()) {
@@ -28,6 +30,7 @@ int cmd_lint(int argc, char** argv) {
     if (snap.ok()) {
       rules = snap.value()->rule_count;
       files = snap.value()->rule_files.size();
+      warnings = snap.value()->warnings;
       if (const auto& e = snap.value()->clamav) {
         char ms[32];
         std::snprintf(ms, sizeof ms, "%.0f", e->load_ms());
@@ -43,17 +46,24 @@ int cmd_lint(int argc, char** argv) {
     for (const std::string& a : opt->args) {
       for (std::string& f : rule_files_in(a, diags)) paths.push_back(std::move(f));
     }
-    RuleSet rs;
-    parse_rule_files(paths, builtins, false, rs, diags);
-    rules = rs.rules.size() + rs.metas.size();
-    files = rs.files.size();
+    auto rs = std::make_shared<RuleSet>();
+    parse_rule_files(paths, builtins, false, *rs, diags);
+    rules = rs->rules.size() + rs->metas.size();
+    files = rs->files.size();
+    if (diags.empty()) {  // the prefilter is built as a load would build it
+      warnings = rs->warnings;
+      for (Diagnostic& d : RulesCheck(rs).prefilter_warnings()) warnings.push_back(std::move(d));
+    }
   }
   for (const Diagnostic& d : diags) std::cout << d.str() << "\n";
+  for (const Diagnostic& d : warnings) std::cout << d.file << ":" << d.line << ": warning: " << d.message << "\n";
   if (!diags.empty()) {
     std::cout << diags.size() << " error(s)\n";
     return 1;
   }
-  std::cout << "ok: " << rules << " rules in " << files << " file(s)" << signatures << "\n";
+  std::cout << "ok: " << rules << " rules in " << files << " file(s)" << signatures;
+  if (!warnings.empty()) std::cout << "; " << warnings.size() << " warning(s)";
+  std::cout << "\n";
   return 0;
 }
 

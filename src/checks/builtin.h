@@ -26,21 +26,29 @@ class RulesCheck final : public Check {
   Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
   // Patterns in the prefilters, and how many of them Hyperscan compiled.
   std::pair<std::size_t, std::size_t> prefiltered() const;
+  // Hyperscan databases built for the rules, and how many of them a reload
+  // took over from the snapshot in use (their rules unchanged).
+  std::pair<std::size_t, std::size_t> databases() const;
+  // A warning (file:line) for each text rule left out of the prefilter, with
+  // the reason: it still works, but PCRE2 runs it on every message.
+  std::vector<Diagnostic> prefilter_warnings() const;
 
  private:
   std::shared_ptr<const RuleSet> rules_;
   std::shared_ptr<const Prefilter> pre_[3];  // body, rawbody, full
   std::vector<int> slot_;                    // rule index -> its pattern in pre_[kind], or -1
+  std::vector<char> disabled_;               // rule index -> `score NAME 0` (looked up once, not per message)
 };
 
 class MetaCheck final : public Check {
  public:
-  explicit MetaCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {}
+  explicit MetaCheck(std::shared_ptr<const RuleSet> rules);
   std::string_view name() const override { return "meta"; }
   Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
 
  private:
   std::shared_ptr<const RuleSet> rules_;
+  std::vector<char> disabled_;  // per meta, as in RulesCheck
 };
 
 class MessageFlagsCheck final : public Check {

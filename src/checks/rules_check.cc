@@ -2,9 +2,11 @@
 //
 // Header values follow SpamAssassin: several fields of one name are joined
 // with "\n"; a missing field is "" (so `!~` hits) unless [if-unset: TEXT].
-// A regex that hits its match limit is reported as the check's error (the
-// rule counts as not hit) and the other rules still run.
+// A regex that hits its match limit is reported as the check's error ("NAME
+// hit the match limit": logged per message, counted in the check's error
+// metric; the rule counts as not hit) and the other rules still run.
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "checks/builtin.h"
@@ -199,8 +201,11 @@ int text_kind(RuleKind k) {
 RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {
   std::vector<Prefilter::Pattern> patterns[3];
   slot_.assign(rules_->rules.size(), -1);
+  disabled_.assign(rules_->rules.size(), 0);
   for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
     const Rule& r = rules_->rules[i];
+    const SymbolInfo* info = rules_->symbols.find(r.name);
+    disabled_[i] = info != nullptr && info->disabled ? 1 : 0;
     int k = text_kind(r.kind);
     if (k < 0 || !r.re) continue;
     slot_[i] = static_cast<int>(patterns[k].size());
@@ -220,6 +225,29 @@ std::pair<std::size_t, std::size_t> RulesCheck::prefiltered() const {
   return {n, c};
 }
 
+std::pair<std::size_t, std::size_t> RulesCheck::databases() const {
+  std::size_t n = 0, reused = 0;
+  for (const auto& p : pre_)
+    if (p) {
+      n += p->databases();
+      reused += p->reused();
+    }
+  return {n, reused};
+}
+
+std::vector<Diagnostic> RulesCheck::prefilter_warnings() const {
+  std::vector<Diagnostic> out;
+  for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
+    const Rule& r = rules_->rules[i];
+    const int k = text_kind(r.kind);
+    if (k < 0 || slot_[i] < 0 || !pre_[k]) continue;
+    const std::string& why = pre_[k]->problem(static_cast<std::size_t>(slot_[i]));
+    if (!why.empty())
+      out.push_back({r.file, r.line, "rule '" + r.name + "' runs on every message, not prefiltered: " + why});
+  }
+  return out;
+}
+
 Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   const Message& m = ctx.message;
   // Which text rules can match at all: one Hyperscan pass per text, done
@@ -228,32 +256,38 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   bool scanned[3] = {false, false, false}, filtered[3] = {false, false, false};
   const std::uint32_t limit = ctx.snapshot.config.limits.pcre_match_limit;
   std::string errors;
+  std::unordered_map<std::string, std::optional<std::string>> subjects;
   auto record_error = [&](const Rule& r, int code) {
-    if (errors.size() < 400) errors += (errors.empty() ? "" : ", ") + r.name + " (pcre2 error " + std::to_string(code) + ")";
+    if (errors.size() >= 400) return;
+    errors += (errors.empty() ? "" : ", ") + r.name;
+    errors += code == PCRE2_ERROR_MATCHLIMIT ? std::string(" hit the match limit (limits.pcre_match_limit)")
+                                             : " (pcre2 error " + std::to_string(code) + ")";
   };
   for (std::size_t ri = 0; ri < rules_->rules.size(); ++ri) {
     const Rule& r = rules_->rules[ri];
-    const SymbolInfo* info = ctx.snapshot.symbols.find(r.name);
-    if (info != nullptr && info->disabled) continue;
+    if (disabled_[ri] != 0) continue;
     if (r.kind == RuleKind::kHeader) {
       if (r.exists) {
         bool present = !m.find(r.header).empty();
         if (present) hits.push_back({r.name, 1.0, r.header});
         continue;
       }
-      std::optional<std::string> value = header_subject(r, m, ctx.envelope);
-      if (!value) {
-        if (r.has_if_unset) value = r.if_unset;
-        else value = std::string();
-      }
-      Regex::Match mt = r.re->match(*value, limit);
+      // One subject per field and modifier, however many rules read it.
+      std::string key = r.header;
+      key.push_back(static_cast<char>('0' + static_cast<int>(r.mod)));
+      auto cached = subjects.find(key);
+      if (cached == subjects.end()) cached = subjects.emplace(std::move(key), header_subject(r, m, ctx.envelope)).first;
+      const std::string_view value = cached->second ? std::string_view(*cached->second)
+                                     : r.has_if_unset   ? std::string_view(r.if_unset)
+                                                        : std::string_view("", 0);
+      Regex::Match mt = r.re->match(value, limit);
       if (mt.outcome == Regex::Outcome::kError) {
         record_error(r, mt.error);
         continue;
       }
       bool matched = mt.outcome == Regex::Outcome::kMatch;
       if (matched != r.negate) {
-        hits.push_back({r.name, 1.0, r.negate ? std::string("(no match)") : clip(std::string_view(*value).substr(mt.begin, mt.end - mt.begin), kDetailBytes)});
+        hits.push_back({r.name, 1.0, r.negate ? std::string("(no match)") : clip(value.substr(mt.begin, mt.end - mt.begin), kDetailBytes)});
       }
       continue;
     }
@@ -307,13 +341,20 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   return Status::Ok();
 }
 
-Status MetaCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+MetaCheck::MetaCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {
+  for (const Rule& r : rules_->metas) {
+    const SymbolInfo* info = rules_->symbols.find(r.name);
+    disabled_.push_back(info != nullptr && info->disabled ? 1 : 0);
+  }
+}
+
+Status MetaCheck::run(const CheckContext&, std::vector<Hit>& hits) const {
   std::unordered_set<std::string> hit_names;
   for (const Hit& h : hits) hit_names.insert(h.name);
   auto value = [&](const std::string& s) -> double { return hit_names.count(s) ? 1.0 : 0.0; };
-  for (const Rule& r : rules_->metas) {
-    const SymbolInfo* info = ctx.snapshot.symbols.find(r.name);
-    if (info != nullptr && info->disabled) continue;
+  for (std::size_t i = 0; i < rules_->metas.size(); ++i) {
+    const Rule& r = rules_->metas[i];
+    if (disabled_[i] != 0) continue;
     if (r.meta->eval(value) != 0) {
       hit_names.insert(r.name);
       hits.push_back({r.name, 1.0, std::string()});

@@ -132,7 +132,10 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   snap->rule_files = rules->files;
   snap->rule_count = rules->rules.size() + rules->metas.size();
   snap->checks.push_back(std::make_unique<MessageFlagsCheck>());
-  snap->checks.push_back(std::make_unique<RulesCheck>(rules));
+  auto rules_check = std::make_unique<RulesCheck>(rules);
+  snap->warnings = rules->warnings;
+  for (Diagnostic& d : rules_check->prefilter_warnings()) snap->warnings.push_back(std::move(d));
+  snap->checks.push_back(std::move(rules_check));
   const ClamavConfig& av = snap->config.clamav;
   if (av.enabled && (!av.own_signatures.empty() || !av.signature_dirs.empty())) {
     snap->clamav = signature_engine(snap->config, previous, diags);

@@ -311,6 +311,16 @@ void wait_for_retired_engines() {
   }
 }
 
+// The rules' warnings (as `spamgate lint` prints them), the first few only:
+// a generated file may have thousands.
+void log_rule_warnings(const char* when, const Snapshot& s) {
+  constexpr std::size_t kShown = 20;
+  for (std::size_t i = 0; i < s.warnings.size() && i < kShown; ++i)
+    log().warn("{}: {}:{}: warning: {}", when, s.warnings[i].file, s.warnings[i].line, s.warnings[i].message);
+  if (s.warnings.size() > kShown)
+    log().warn("{}: {} more rule warnings; `spamgate lint` lists them all", when, s.warnings.size() - kShown);
+}
+
 void log_engine(const char* what, const Snapshot& s) {
   if (!s.clamav) return;
   log().info("{}: {} signatures from {} database file(s), loaded in {:.0f} ms, canary passed", what,
@@ -339,6 +349,7 @@ void reload(const char* why) {
   }
   log().info("reload ({}): {} rules from {} file(s) now in use", why, snap.value()->rule_count,
              snap.value()->rule_files.size());
+  log_rule_warnings("reload", *snap.value());
   if (snap.value()->clamav != current->clamav) log_engine("reload: new signatures in use", *snap.value());
   current.reset();
 }
@@ -626,6 +637,7 @@ int run_milter(const std::string& config_path, bool quiet) {
 
   log().info("spamgate milter listening on {} ({} rules, threshold {})", socket, rule_count, cfg.threshold_text);
   log_engine("clamav", *g_holder->get());
+  log_rule_warnings("rules", *g_holder->get());
   // systemd (Type=notify): Postfix, ordered after us, starts only now that
   // the socket answers. A no-op without NOTIFY_SOCKET.
   sd_notifyf(0, "READY=1\nSTATUS=listening on %s (%zu rules)", socket.c_str(), rule_count);

@@ -8,6 +8,8 @@
 //   meta NAME expression      score NAME n [n n n]      describe NAME text
 //   tflags NAME word...       welcomelist_from glob...  blocklist_from glob...
 // DIAGNOSTICS: every problem is a Diagnostic with file:line; parsing goes on.
+// Lines that load but look wrong (a header name one typo from a well-known
+// one, a nested repeat that backtracks) are warnings in RuleSet::warnings.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -117,6 +119,52 @@ std::string strip_comment(std::string_view line) {
   return out;
 }
 
+// Edit distance (insert, delete, replace, swap two neighbours) of two short
+// lower-case names, stopping early past `max`.
+std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t max) {
+  if ((a.size() > b.size() ? a.size() - b.size() : b.size() - a.size()) > max) return max + 1;
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// A header rule's field that is not a well-known one but one or two typos
+// away from one ("subjet"): that well-known name, else "". Unknown names far
+// from every known one (X-Anything) are fine.
+std::string_view misspelt_header(std::string_view lname) {
+  static const char* const kKnown[] = {
+      "Subject", "From", "To", "Cc", "Bcc", "Reply-To", "Sender", "Date", "Message-ID", "Received",
+      "Return-Path", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "MIME-Version",
+      "X-Mailer", "User-Agent", "List-Unsubscribe", "List-Id", "Precedence", "In-Reply-To", "References",
+      "Organization", "X-Priority", "Importance", "Errors-To", "Delivered-To", "X-Originating-IP",
+      "Authentication-Results", "DKIM-Signature", "Received-SPF", "X-Spam-Flag", "X-Spam-Status",
+      "Thread-Index", "Resent-From", "Resent-Message-ID", "Envelope-To"};
+  static const char* const kSpecial[] = {"all", "tocc", "messageid", "envelopefrom"};
+  for (const char* k : kSpecial)
+    if (lname == k) return {};
+  std::string_view best;
+  std::size_t best_d = 3;
+  for (const char* k : kKnown) {
+    std::string known = ascii_lower(k);
+    if (lname == known) return {};
+    const std::size_t max = known.size() <= 4 ? 1 : 2;
+    std::size_t d = edit_distance(lname, known, max);
+    if (d <= max && d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
 struct ParsedRegex {
   std::string pattern;
   std::string flags;
@@ -193,7 +241,9 @@ class RuleParser {
         error(path, n, "NUL byte in rules file (is this a binary file?)");
         continue;
       }
-      directive(path, n, strip_comment(line));
+      std::string text = strip_comment(line);
+      comment_cut_ = text.size() < line.size() && line.find('#') != std::string::npos;
+      directive(path, n, text);
     }
   }
 
@@ -331,6 +381,9 @@ class RuleParser {
     if (keyword == "header") {
       r.kind = RuleKind::kHeader;
       if (!header_spec(file, line, rest, r)) return;
+      if (std::string_view near = misspelt_header(r.header); !near.empty())
+        out_.warnings.push_back({file, line, "rule '" + name + "': '" + r.header +
+                                                 "' is not a header field mail has; did you mean " + std::string(near) + "?"});
       if (r.exists) return define(std::move(r));
     } else {
       r.kind = keyword == "body"      ? RuleKind::kBody
@@ -341,7 +394,12 @@ class RuleParser {
         return error(file, line, "eval: rules are not supported; write a regex");
     }
     auto lit = parse_regex_literal(rest);
-    if (!lit.ok()) return error(file, line, lit.status().message());
+    if (!lit.ok()) {
+      // SpamAssassin's rule: an unescaped '#' starts a comment, even in a regex.
+      if (comment_cut_)
+        return error(file, line, lit.status().message() + " ('#' starts a comment: write \\# for a literal # in a regex)");
+      return error(file, line, lit.status().message());
+    }
     std::string_view after = lit->rest;
     if (r.kind == RuleKind::kHeader && !after.empty()) {
       const std::string_view kIfUnset = "[if-unset:";
@@ -354,6 +412,11 @@ class RuleParser {
     if (!after.empty()) return error(file, line, "unexpected text after regex: '" + std::string(after.substr(0, 40)) + "'");
     auto re = Regex::compile(lit->pattern, lit->flags);
     if (!re.ok()) return error(file, line, "rule '" + name + "': " + re.status().message());
+    if (std::size_t at = nested_repeat(lit->pattern); at != std::string::npos)
+      out_.warnings.push_back({file, line, "rule '" + name + "': nested repeat at offset " + std::to_string(at) +
+                                               " can backtrack exponentially; on such text PCRE2 stops at "
+                                               "limits.pcre_match_limit and the rule does not hit (make the inner "
+                                               "repeat possessive, e.g. a++, or the group atomic, (?>...))"});
     r.re = std::make_shared<const Regex>(std::move(re.value()));
     define(std::move(r));
   }
@@ -424,30 +487,45 @@ class RuleParser {
       if (ok) deps[name] = syms;
       else bad_.insert(name);
     }
-    // Depth-first topological order; a back edge is a cycle.
+    // Depth-first topological order; a back edge is a cycle. Every meta on
+    // a cycle is an error naming the whole cycle (A -> B -> A), so the file
+    // is refused by lint and by a reload whichever line is looked at.
     std::map<std::string, int> state;  // 0 new, 1 on stack, 2 done
-    std::vector<std::string> sorted;
+    std::vector<std::string> sorted, stack;
+    std::set<std::string> reported;
     std::function<bool(const std::string&)> visit = [&](const std::string& n) -> bool {
-      if (state[n] == 2) return true;
-      if (state[n] == 1) return false;
+      if (state[n] == 2) return !bad_.count(n);
       state[n] = 1;
+      stack.push_back(n);
+      bool ok = true;
       for (const std::string& d : deps[n]) {
         if (!deps.count(d)) continue;  // a plain rule or built-in symbol
-        if (!visit(d)) {
-          state[n] = 2;
-          return false;
+        if (state[d] == 1) {
+          auto from = std::find(stack.begin(), stack.end(), d);
+          std::string path;
+          for (auto it = from; it != stack.end(); ++it) path += *it + " -> ";
+          path += d;
+          for (auto it = from; it != stack.end(); ++it) {
+            if (!reported.insert(*it).second) continue;
+            const Rule& r = defined_.at(*it);
+            error(r.file, r.line, d == n && from + 1 == stack.end()
+                                      ? "meta '" + n + "' refers to itself"
+                                      : "meta '" + *it + "' is part of a cycle of metas: " + path);
+            bad_.insert(*it);
+          }
+          ok = false;
+        } else if (!visit(d)) {
+          ok = false;
         }
       }
+      stack.pop_back();
       state[n] = 2;
-      sorted.push_back(n);
-      return true;
+      if (ok) sorted.push_back(n);
+      else bad_.insert(n);
+      return ok;
     };
     for (auto& [order, name] : order_) {
-      if (!deps.count(name) || state[name] == 2) continue;
-      if (!visit(name)) {
-        const Rule& r = defined_.at(name);
-        error(r.file, r.line, "meta '" + name + "' is part of a cycle of metas");
-      }
+      if (deps.count(name) && state[name] == 0) visit(name);
     }
     for (const std::string& n : sorted) out_.metas.push_back(defined_.at(n));
   }
@@ -459,6 +537,7 @@ class RuleParser {
   int next_order_ = 0;
   std::set<std::string> builtin_;
   std::set<std::string> bad_;
+  bool comment_cut_ = false;  // the line being parsed had a '#' comment cut off
   std::set<std::string> failed_;
   std::vector<Pending> scores_, describes_, tflags_;
 };

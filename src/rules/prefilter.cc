@@ -7,7 +7,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+
+#include "rules/regex.h"
+#include "util/c_handle.h"
 
 namespace spamgate {
 
@@ -32,121 +39,246 @@ ThreadScratch& thread_scratch() {
 
 std::atomic<unsigned long> g_serial{1};
 
-// The pattern with every counted repeat ({m}, {m,}, {m,n}) made unbounded
-// (*): a superset, which is all a prefilter needs, and Hyperscan compiles
-// large bounded repeats very slowly (a {0,2000} gap: over a minute).
-std::string widen(const std::string& p) {
+// Whether PCRE2 itself reads the "{...}" at [at, at+len) of `pattern` as a
+// counted repeat: with it replaced by "{2,1}" a repeat fails to compile
+// with "numbers out of order", anything else does not. The safety net under
+// the scanner above: a rewrite PCRE2 does not confirm is not made.
+bool pcre2_says_repeat(std::string_view pattern, std::uint32_t opts, std::size_t at, std::size_t len) {
+  std::string probe(pattern.substr(0, at));
+  probe += "{2,1}";
+  probe += pattern.substr(at + len);
+  int err = 0;
+  PCRE2_SIZE off = 0;
+  Pcre2Code code(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(probe.data()), probe.size(), opts, &err, &off, nullptr));
+  return !code && err == PCRE2_ERROR_QUANTIFIER_OUT_OF_ORDER;
+}
+
+}  // namespace
+
+// Walks the pattern item by item as PCRE2 does: escapes (\x{...}, \Q...\E),
+// classes and (?#comments) are copied whole; a counted repeat outside them
+// becomes '*' once PCRE2 confirms it is one; \b and \B are dropped (an
+// assertion left out only widens, and Hyperscan compiles word boundaries in
+// UTF-8 mode ten times slower).
+Result<std::string> Prefilter::widen(std::string_view p, std::string_view flags) {
+  if (flags.find('x') != std::string_view::npos)
+    return Status::InvalidArgument("the x flag is not prefiltered");
+  std::uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+  if (flags.find('i') != std::string_view::npos) opts |= PCRE2_CASELESS;
+  if (flags.find('m') != std::string_view::npos) opts |= PCRE2_MULTILINE;
+  if (flags.find('s') != std::string_view::npos) opts |= PCRE2_DOTALL;
   std::string out;
   out.reserve(p.size());
-  bool in_class = false;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    char c = p[i];
-    if (c == '\\' && i + 1 < p.size()) {
-      out += p.substr(i, 2);
-      ++i;
-      continue;
-    }
-    if (in_class) {
-      if (c == ']') in_class = false;
-      out += c;
-      continue;
-    }
-    if (c == '[') {
-      in_class = true;
-      out += c;
-      if (i + 1 < p.size() && p[i + 1] == '^') out += p[++i];
-      if (i + 1 < p.size() && p[i + 1] == ']') out += p[++i];  // "[]...]": a literal ]
-      continue;
-    }
-    if (c == '{') {
-      std::size_t j = i + 1;
-      while (j < p.size() && (std::isdigit(static_cast<unsigned char>(p[j])) != 0 || p[j] == ',')) ++j;
-      if (j < p.size() && p[j] == '}' && j > i + 1 && std::isdigit(static_cast<unsigned char>(p[i + 1])) != 0) {
-        out += '*';
-        i = j;
+  for (std::size_t i = 0; i < p.size();) {
+    const char c = p[i];
+    std::size_t n = 1;
+    if (c == '\\') {
+      n = regex_escape_length(p, i);
+      if (n == 0) return Status::InvalidArgument("escape at offset " + std::to_string(i) + " is not closed");
+      if (n == 2 && (p[i + 1] == 'b' || p[i + 1] == 'B')) {
+        i += 2;
         continue;
       }
+    } else if (c == '[') {
+      n = regex_class_length(p, i);
+      if (n == 0) return Status::InvalidArgument("character class at offset " + std::to_string(i) + " is not closed");
+    } else if (c == '(' && p.substr(i, 3) == "(?#") {
+      std::size_t e = p.find(')', i);
+      if (e == std::string_view::npos) return Status::InvalidArgument("comment is not closed");
+      n = e + 1 - i;
+    } else if (c == '(' && i + 1 < p.size() && p[i + 1] == '?') {
+      // Inline options: (?x) changes what '#' and white space mean.
+      std::size_t j = i + 2;
+      while (j < p.size() && (std::isalpha(static_cast<unsigned char>(p[j])) != 0 || p[j] == '-' || p[j] == '^')) ++j;
+      if (j < p.size() && (p[j] == ')' || p[j] == ':') &&
+          p.substr(i + 2, j - i - 2).find('x') != std::string_view::npos)
+        return Status::InvalidArgument("inline (?x) is not prefiltered");
+    } else if (c == '{') {
+      n = regex_counted_repeat(p, i);
+      if (n > 0) {
+        if (!pcre2_says_repeat(p, opts, i, n))
+          return Status::InvalidArgument("'" + std::string(p.substr(i, n)) + "' at offset " + std::to_string(i) +
+                                         " is a repeat for the prefilter but not for PCRE2");
+        out += '*';
+        i += n;
+        continue;
+      }
+      n = 1;
     }
-    out += c;
+    out.append(p.substr(i, n));
+    i += n;
   }
   return out;
 }
+
+namespace {
 
 // Long alternations (generated look-alike lists) compile slowly and gain
 // little: they run always.
 constexpr std::size_t kMaxPrefilterPattern = 1000;
 
+struct MatchTarget {
+  const std::vector<unsigned>* ids;  // the chunk's local id -> pattern index
+  std::vector<char>* out;
+};
+
 int on_match(unsigned int id, unsigned long long, unsigned long long, unsigned int, void* ctx) {
-  (*static_cast<std::vector<char>*>(ctx))[id] = 1;
+  auto* t = static_cast<MatchTarget*>(ctx);
+  (*t->out)[(*t->ids)[id]] = 1;
   return 0;
 }
 
-}  // namespace
+// Compiled chunks in use by some snapshot, by content: a reload that finds
+// its chunk here shares it instead of compiling it again.
+std::mutex g_chunks_mutex;
+std::unordered_map<std::string, std::weak_ptr<const PrefilterChunk>> g_chunks;
 
-Prefilter::~Prefilter() {
-  for (hs_database_t* db : dbs_) hs_free_database(db);
+std::shared_ptr<const PrefilterChunk> cached_chunk(const std::string& key) {
+  std::lock_guard<std::mutex> lock(g_chunks_mutex);
+  auto it = g_chunks.find(key);
+  return it == g_chunks.end() ? nullptr : it->second.lock();
 }
+
+void remember_chunk(const std::string& key, const std::shared_ptr<const PrefilterChunk>& chunk) {
+  std::lock_guard<std::mutex> lock(g_chunks_mutex);
+  for (auto it = g_chunks.begin(); it != g_chunks.end();) {  // chunks no snapshot uses any more
+    if (it->second.expired()) it = g_chunks.erase(it);
+    else ++it;
+  }
+  g_chunks[key] = chunk;
+}
+
+// One database of `exprs` (ids 0..n-1). A pattern the compiler refuses is
+// dropped (the rest compiled again) and marked with the reason.
+std::shared_ptr<const PrefilterChunk> compile_chunk(std::vector<const char*> exprs, std::vector<unsigned> flags) {
+  auto chunk = std::make_shared<PrefilterChunk>();
+  chunk->problems.assign(exprs.size(), std::string());
+  std::vector<unsigned> cid(exprs.size());
+  for (unsigned i = 0; i < cid.size(); ++i) cid[i] = i;
+  while (!cid.empty()) {
+    hs_database_t* db = nullptr;
+    hs_compile_error_t* raw_err = nullptr;
+    hs_error_t rc = hs_compile_multi(exprs.data(), flags.data(), cid.data(), static_cast<unsigned>(cid.size()),
+                                     HS_MODE_BLOCK, nullptr, &db, &raw_err);
+    std::unique_ptr<hs_compile_error_t, CompileErrorFree> err(raw_err);
+    if (rc == HS_SUCCESS) {
+      chunk->db.reset(db);
+      return chunk;
+    }
+    if (!err || err->expression < 0 || static_cast<std::size_t>(err->expression) >= cid.size()) {
+      for (unsigned i : cid) chunk->problems[i] = std::string("Hyperscan: ") + (err ? err->message : "refused");
+      return chunk;
+    }
+    const auto e = static_cast<std::ptrdiff_t>(err->expression);
+    chunk->problems[cid[static_cast<std::size_t>(e)]] = std::string("Hyperscan: ") + err->message;
+    cid.erase(cid.begin() + e);
+    exprs.erase(exprs.begin() + e);
+    flags.erase(flags.begin() + e);
+  }
+  return chunk;
+}
+
+}  // namespace
 
 std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& patterns) {
   std::shared_ptr<Prefilter> p(new Prefilter());
   p->serial_ = g_serial++;
   p->always_.assign(patterns.size(), 1);
+  p->problems_.assign(patterns.size(), std::string());
   std::vector<unsigned> ids;
   std::vector<unsigned> flags;
+  std::vector<std::string> widened;
   for (unsigned i = 0; i < patterns.size(); ++i) {
     const Pattern& pat = patterns[i];
-    if (pat.flags.find('x') != std::string::npos || pat.regex.size() > kMaxPrefilterPattern) continue;
+    if (pat.regex.size() > kMaxPrefilterPattern) {
+      p->problems_[i] = "longer than " + std::to_string(kMaxPrefilterPattern) + " characters";
+      continue;
+    }
+    auto w = widen(pat.regex, pat.flags);
+    if (!w.ok()) {
+      p->problems_[i] = w.status().message();
+      continue;
+    }
     unsigned f = HS_FLAG_PREFILTER | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY | HS_FLAG_UTF8;
     if (pat.flags.find('i') != std::string::npos) f |= HS_FLAG_CASELESS;
     if (pat.flags.find('s') != std::string::npos) f |= HS_FLAG_DOTALL;
     if (pat.flags.find('m') != std::string::npos) f |= HS_FLAG_MULTILINE;
+    // What Hyperscan refuses outright (\K, \R, verbs) is found here, one
+    // pattern at a time, instead of costing a recompile of its chunk.
+    hs_expr_info_t* info = nullptr;
+    hs_compile_error_t* raw_err = nullptr;
+    if (hs_expression_info(w.value().c_str(), f, &info, &raw_err) != HS_SUCCESS) {
+      std::unique_ptr<hs_compile_error_t, CompileErrorFree> err(raw_err);
+      p->problems_[i] = std::string("Hyperscan: ") + (err ? err->message : "refused");
+      continue;
+    }
+    std::free(info);  // hs_expression_info allocates with the default (malloc) allocator
     ids.push_back(i);
     flags.push_back(f);
+    widened.push_back(std::move(w.value()));
   }
-  // In chunks of kChunk patterns: Hyperscan's compiler needs memory that
-  // grows faster than the pattern count (one database of all ~100 shipped
-  // body rules peaked at +22 MB RSS), and a refused pattern costs a
-  // recompile of its chunk only. Patterns Hyperscan refuses are dropped one
-  // by one and run always.
-  constexpr std::size_t kChunk = 16;
-  for (std::size_t first = 0; first < ids.size(); first += kChunk) {
-    std::vector<unsigned> cid(ids.begin() + static_cast<std::ptrdiff_t>(first),
-                              ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), first + kChunk)));
-    std::vector<unsigned> cflags(flags.begin() + static_cast<std::ptrdiff_t>(first),
-                                 flags.begin() + static_cast<std::ptrdiff_t>(std::min(flags.size(), first + kChunk)));
-    while (!cid.empty()) {
-      std::vector<std::string> widened;
-      for (unsigned i : cid) widened.push_back(widen(patterns[i].regex));
+  // In chunks: Hyperscan's compiler needs memory that grows faster than the
+  // pattern count, and one scan per database costs ~0.2 ms per 20 KB text,
+  // so chunks hold up to kMaxChunk patterns (compile memory: +20 MB RSS for
+  // phrases). A chunk ends where a pattern's hash says so (content-defined,
+  // as in rsync), so an edit in a large file changes one chunk, not every
+  // chunk after it: a reload reuses the compiled chunks of the snapshot in
+  // use and compiles only what changed.
+  constexpr std::size_t kMinChunk = 64, kMaxChunk = 2048, kBoundary = 512;
+  std::vector<std::size_t> starts;  // into ids
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    const std::size_t size = starts.empty() ? 0 : k - starts.back();
+    if (starts.empty() || size >= kMaxChunk ||
+        (size >= kMinChunk && std::hash<std::string>{}(widened[k - 1]) % kBoundary == 0))
+      starts.push_back(k);
+  }
+  for (std::size_t c = 0; c < starts.size(); ++c) {
+    const std::size_t first = starts[c], last = c + 1 < starts.size() ? starts[c + 1] : ids.size();
+    std::string key;
+    for (std::size_t k = first; k < last; ++k) {
+      key += std::to_string(flags[k]);
+      key += '\x1f';
+      key += widened[k];
+      key += '\x1e';
+    }
+    std::shared_ptr<const PrefilterChunk> chunk = cached_chunk(key);
+    if (chunk) {
+      ++p->reused_;
+    } else {
       std::vector<const char*> exprs;
-      for (const std::string& w : widened) exprs.push_back(w.c_str());
-      hs_database_t* db = nullptr;
-      hs_compile_error_t* raw_err = nullptr;
-      hs_error_t rc = hs_compile_multi(exprs.data(), cflags.data(), cid.data(), static_cast<unsigned>(cid.size()),
-                                       HS_MODE_BLOCK, nullptr, &db, &raw_err);
-      std::unique_ptr<hs_compile_error_t, CompileErrorFree> err(raw_err);
-      if (rc == HS_SUCCESS) {
-        p->dbs_.push_back(db);
-        for (unsigned i : cid) p->always_[i] = 0;
-        p->compiled_ += cid.size();
-        break;
+      for (std::size_t k = first; k < last; ++k) exprs.push_back(widened[k].c_str());
+      chunk = compile_chunk(exprs, std::vector<unsigned>(flags.begin() + static_cast<std::ptrdiff_t>(first),
+                                                          flags.begin() + static_cast<std::ptrdiff_t>(last)));
+      remember_chunk(key, chunk);
+    }
+    std::vector<unsigned> global(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.begin() + static_cast<std::ptrdiff_t>(last));
+    for (std::size_t local = 0; local < global.size(); ++local) {
+      if (chunk->problems[local].empty()) {
+        p->always_[global[local]] = 0;
+        ++p->compiled_;
+      } else {
+        p->problems_[global[local]] = chunk->problems[local];
       }
-      if (!err || err->expression < 0 || static_cast<std::size_t>(err->expression) >= cid.size()) break;
-      cid.erase(cid.begin() + err->expression);
-      cflags.erase(cflags.begin() + err->expression);
+    }
+    if (chunk->db) {
+      p->chunks_.push_back(std::move(chunk));
+      p->ids_.push_back(std::move(global));
     }
   }
   return p;
 }
 
+void PrefilterChunk::DatabaseFree::operator()(hs_database* db) const { hs_free_database(db); }
+
 bool Prefilter::candidates(std::string_view text, std::vector<char>& out) const {
   out = always_;
-  if (dbs_.empty()) return false;
+  if (chunks_.empty()) return false;
   if (!g_utf8_validate(text.data(), static_cast<gssize>(text.size()), nullptr)) return false;
   ThreadScratch& t = thread_scratch();
   if (std::find(t.fitted.begin(), t.fitted.end(), serial_) == t.fitted.end()) {
     hs_scratch_t* raw = t.scratch.release();
-    for (hs_database_t* db : dbs_) {
-      if (hs_alloc_scratch(db, &raw) != HS_SUCCESS) {
+    for (const auto& c : chunks_) {
+      if (hs_alloc_scratch(c->db.get(), &raw) != HS_SUCCESS) {
         t.scratch.reset(raw);
         return false;
       }
@@ -156,12 +288,14 @@ bool Prefilter::candidates(std::string_view text, std::vector<char>& out) const 
     if (t.fitted.size() > 64) t.fitted.erase(t.fitted.begin());  // old snapshots
   }
   const unsigned len = static_cast<unsigned>(std::min<std::size_t>(text.size(), 0xFFFFFFFFu));
-  for (hs_database_t* db : dbs_)
-    if (hs_scan(db, text.data(), len, 0, t.scratch.get(), on_match, &out) != HS_SUCCESS) {
+  for (std::size_t c = 0; c < chunks_.size(); ++c) {
+    MatchTarget target{&ids_[c], &out};
+    if (hs_scan(chunks_[c]->db.get(), text.data(), len, 0, t.scratch.get(), on_match, &target) != HS_SUCCESS) {
       out = always_;
       std::fill(out.begin(), out.end(), 1);
       return false;
     }
+  }
   return true;
 }
 

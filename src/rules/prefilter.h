@@ -1,15 +1,19 @@
 // prefilter.h - one Hyperscan pass over a text tells which regex rules can
 // match it, so PCRE2 runs only for those (Rspamd's approach).
 //
-// Every pattern is compiled into one Hyperscan database in PREFILTER mode,
-// with its counted repeats made unbounded ({0,200} -> *): Hyperscan may
-// report a match PCRE2 then rejects, never the other way round. Patterns Hyperscan cannot take at
-// all (the x flag, constructs even prefilter mode refuses) and very long
-// ones (over 1,000 characters: slow to compile) are marked "always run". Patterns are matched as UTF-8, so a text that is not valid
-// UTF-8 is not prefiltered (every rule runs).
+// Every pattern is compiled into Hyperscan databases in PREFILTER mode,
+// widened first (widen()): counted repeats made unbounded ({0,200} -> *),
+// \b and \B dropped. Hyperscan may report a match PCRE2 then rejects, never
+// the other way round. Patterns that cannot be widened safely (the x flag,
+// inline (?x), a rewrite PCRE2 does not confirm), that Hyperscan cannot take
+// (\K, \R, verbs) and very long ones (over 1,000 characters: slow to
+// compile) are marked "always run", with the reason in problem(). Patterns
+// are matched as UTF-8, so a text that is not valid UTF-8 is not prefiltered
+// (every rule runs).
 // Known difference: PCRE2's caseless UTF matching also folds a few non-ASCII
 // look-alikes (U+017F for s, U+212A for k); Hyperscan may not.
-// DIAGNOSTICS: none at run time; build() reports how many patterns it took.
+// DIAGNOSTICS: none at run time; build() reports how many patterns it took
+// and why each other one runs always (problem(); `lint` prints them).
 // A Prefilter is immutable after build(): thread-safe (per-thread scratch).
 #pragma once
 
@@ -18,9 +22,22 @@
 #include <string_view>
 #include <vector>
 
+#include "spamgate/status.h"
+
 struct hs_database;
 
 namespace spamgate {
+
+// One Hyperscan database of up to a few thousand patterns (ids 0..n-1) and,
+// per pattern, why the compiler refused it ("" = compiled). Shared by the
+// Prefilters of successive snapshots while its patterns do not change.
+struct PrefilterChunk {
+  struct DatabaseFree {
+    void operator()(hs_database* db) const;
+  };
+  std::unique_ptr<hs_database, DatabaseFree> db;  // null when every pattern was refused
+  std::vector<std::string> problems;
+};
 
 class Prefilter {
  public:
@@ -30,19 +47,31 @@ class Prefilter {
   };
   // Never fails: a pattern (or a database) Hyperscan cannot build runs always.
   static std::shared_ptr<const Prefilter> build(const std::vector<Pattern>& patterns);
-  ~Prefilter();
 
   // out[i] = true when pattern i may match `text` (or always runs). False
   // return: no prefiltering for this text (not UTF-8, scan error): run all.
   bool candidates(std::string_view text, std::vector<char>& out) const;
   std::size_t compiled() const { return compiled_; }
   std::size_t size() const { return always_.size(); }
+  // Hyperscan databases scanned per text, and how many of them were taken
+  // from the previous build (a reload) instead of being compiled.
+  std::size_t databases() const { return chunks_.size(); }
+  std::size_t reused() const { return reused_; }
+  // Why pattern i runs always; "" when Hyperscan took it.
+  const std::string& problem(std::size_t i) const { return problems_[i]; }
+
+  // The pattern Hyperscan compiles for `regex`: a superset of what PCRE2
+  // matches. Error (with the reason) when it cannot be made safely.
+  static Result<std::string> widen(std::string_view regex, std::string_view flags);
 
  private:
   Prefilter() = default;
-  std::vector<hs_database*> dbs_;  // patterns in chunks (compile memory stays small)
+  std::vector<std::shared_ptr<const PrefilterChunk>> chunks_;
+  std::vector<std::vector<unsigned>> ids_;  // per chunk: its local id -> pattern index
+  std::vector<std::string> problems_;
   std::vector<char> always_;
   std::size_t compiled_ = 0;
+  std::size_t reused_ = 0;
   unsigned long serial_ = 0;
 };
 

@@ -1,7 +1,186 @@
 // regex.cc - PCRE2 compile and match (see regex.h).
 #include "rules/regex.h"
 
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
 namespace spamgate {
+namespace {
+
+// Escapes whose argument is in braces: \x{2019}, \o{101}, \p{L}, \N{U+2019},
+// \g{1}, \k{name}. Their braces are never a repeat.
+bool braced_escape(char c) {
+  return c == 'x' || c == 'o' || c == 'p' || c == 'P' || c == 'N' || c == 'g' || c == 'k';
+}
+
+}  // namespace
+
+// Length of the escape at p[i] == '\\': "\Q...\E" (to the end when there is
+// no \E), "\x{...}" and its kin, "\cX", else the backslash and one byte.
+// 0: an escape that is not closed ("\x{12" at the end).
+std::size_t regex_escape_length(std::string_view p, std::size_t i) {
+  if (i + 1 >= p.size()) return 1;
+  char c = p[i + 1];
+  if (c == 'Q') {
+    std::size_t e = p.find("\\E", i + 2);
+    return e == std::string_view::npos ? p.size() - i : e + 2 - i;
+  }
+  if (braced_escape(c) && i + 2 < p.size() && p[i + 2] == '{') {
+    std::size_t e = p.find('}', i + 3);
+    return e == std::string_view::npos ? 0 : e + 1 - i;
+  }
+  if (c == 'c') return i + 2 < p.size() ? 3 : 0;
+  return 2;
+}
+
+// Length of the character class at p[i] == '[': "[]...]" and "[^]...]" hold
+// a literal ']', "[:alpha:]" (and [.x.] [=x=]) nest, escapes count as one
+// item. 0: not closed.
+std::size_t regex_class_length(std::string_view p, std::size_t i) {
+  std::size_t j = i + 1;
+  if (j < p.size() && p[j] == '^') ++j;
+  if (j < p.size() && p[j] == ']') ++j;
+  while (j < p.size()) {
+    char c = p[j];
+    if (c == ']') return j + 1 - i;
+    if (c == '\\') {
+      std::size_t n = regex_escape_length(p, j);
+      if (n == 0) return 0;
+      j += n;
+      continue;
+    }
+    if (c == '[' && j + 1 < p.size() && (p[j + 1] == ':' || p[j + 1] == '.' || p[j + 1] == '=')) {
+      const char term[] = {p[j + 1], ']', '\0'};
+      std::size_t e = p.find(term, j + 2);
+      if (e != std::string_view::npos &&
+          std::all_of(p.begin() + static_cast<std::ptrdiff_t>(j + 2), p.begin() + static_cast<std::ptrdiff_t>(e),
+                      [](char k) { return std::isalnum(static_cast<unsigned char>(k)) != 0 || k == '^'; })) {
+        j = e + 2;
+        continue;
+      }
+    }
+    ++j;
+  }
+  return 0;
+}
+
+// "{m}", "{m,}" or "{m,n}" at p[i]: its length, else 0 (a literal brace).
+std::size_t regex_counted_repeat(std::string_view p, std::size_t i) {
+  std::size_t j = i + 1;
+  auto digits = [&] {
+    std::size_t s = j;
+    while (j < p.size() && std::isdigit(static_cast<unsigned char>(p[j])) != 0) ++j;
+    return j > s;
+  };
+  if (!digits()) return 0;
+  if (j < p.size() && p[j] == ',') {
+    ++j;
+    digits();
+  }
+  return j < p.size() && p[j] == '}' ? j + 1 - i : 0;
+}
+
+
+namespace {
+
+// Length of a repeat ('*', '+', '?', "{m,n}") at p[i], 0 if none; `unbounded`
+// when it has no upper limit, `optional` when it allows zero, `possessive`
+// when a '+' follows (no backtracking into it).
+std::size_t repeat_at(std::string_view p, std::size_t i, bool& unbounded, bool& optional, bool& possessive) {
+  unbounded = optional = possessive = false;
+  if (i >= p.size()) return 0;
+  std::size_t n = 0;
+  if (p[i] == '*' || p[i] == '+' || p[i] == '?') {
+    n = 1;
+    unbounded = p[i] != '?';
+    optional = p[i] != '+';
+  } else if (p[i] == '{') {
+    n = regex_counted_repeat(p, i);
+    if (n == 0) return 0;
+    std::string_view q = p.substr(i + 1, n - 2);
+    std::size_t comma = q.find(',');
+    unbounded = comma != std::string_view::npos && comma + 1 == q.size();
+    optional = q.front() == '0';
+  } else {
+    return 0;
+  }
+  if (i + n < p.size() && p[i + n] == '+') {
+    possessive = true;
+    ++n;
+  } else if (i + n < p.size() && p[i + n] == '?') {
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::size_t nested_repeat(std::string_view p) {
+  struct Frame {
+    int unbounded = 0;  // items repeated without limit
+    int mandatory = 0;  // other items that must match
+  };
+  std::vector<Frame> stack(1);
+  for (std::size_t i = 0; i < p.size();) {
+    const char c = p[i];
+    std::size_t n = 1;
+    bool group_loose = false;  // the item is a group of only repeats and optional items
+    if (c == '\\') {
+      n = regex_escape_length(p, i);
+      if (n == 0) return std::string_view::npos;
+    } else if (c == '[') {
+      n = regex_class_length(p, i);
+      if (n == 0) return std::string_view::npos;
+    } else if (c == '(') {
+      if (p.substr(i, 3) == "(?#") {
+        std::size_t e = p.find(')', i);
+        if (e == std::string_view::npos) return std::string_view::npos;
+        i = e + 1;
+        continue;
+      }
+      std::size_t j = i + 1;
+      if (j < p.size() && p[j] == '*') {  // (*VERB)
+        std::size_t e = p.find(')', j);
+        i = e == std::string_view::npos ? p.size() : e + 1;
+        continue;
+      }
+      if (j < p.size() && p[j] == '?') {  // skip the group's kind: (?: (?= (?<name> (?i:
+        ++j;
+        if (j < p.size() && (p[j] == '<' || p[j] == '\'' || p[j] == 'P') && j + 1 < p.size() && p[j + 1] != '=' &&
+            p[j + 1] != '!') {
+          std::size_t e = p.find_first_of(">'", j + 1);
+          j = e == std::string_view::npos ? p.size() : e + 1;
+        } else if (j < p.size() && p[j] == '<') {
+          j += 2;
+        } else {
+          while (j < p.size() && (std::isalpha(static_cast<unsigned char>(p[j])) != 0 || p[j] == '-' || p[j] == '^')) ++j;
+          if (j < p.size() && (p[j] == ':' || p[j] == '=' || p[j] == '!' || p[j] == '>' || p[j] == '|')) ++j;
+        }
+      }
+      stack.emplace_back();
+      i = j;
+      continue;
+    } else if (c == ')') {
+      if (stack.size() < 2) return std::string_view::npos;
+      Frame inner = stack.back();
+      stack.pop_back();
+      group_loose = inner.unbounded > 0 && inner.mandatory == 0;
+    } else if (c == '|' || c == '^' || c == '$') {
+      ++i;
+      continue;
+    }
+    bool unbounded = false, optional = false, possessive = false;
+    std::size_t q = repeat_at(p, i + n, unbounded, optional, possessive);
+    if (group_loose && unbounded && !possessive) return i + n;
+    Frame& f = stack.back();
+    if ((unbounded && !possessive) || group_loose) ++f.unbounded;
+    else if (!optional) ++f.mandatory;
+    i += n + q;
+  }
+  return std::string_view::npos;
+}
+
 namespace {
 
 // Per-thread match scratch: created on first use in each thread.

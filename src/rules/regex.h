@@ -42,4 +42,18 @@ class Regex {
   std::string flags_;
 };
 
+// Pattern syntax as PCRE2 reads it, for the prefilter's rewrite and lint.
+// Length of the escape at p[i] == '\': "\Q...\E" (to the end when there is
+// no \E), "\x{...}" and its kin (\o \p \P \N \g \k), "\cX", else the
+// backslash and one byte; 0 when it is not closed.
+std::size_t regex_escape_length(std::string_view p, std::size_t i);
+// Length of the class at p[i] == '[' ("[]...]", "[^]...]", "[[:alpha:]]"); 0 when not closed.
+std::size_t regex_class_length(std::string_view p, std::size_t i);
+// Length of "{m}", "{m,}" or "{m,n}" at p[i], else 0 (a literal brace).
+std::size_t regex_counted_repeat(std::string_view p, std::size_t i);
+// Offset of an unlimited repeat around a group that holds nothing but
+// repeats and optional items ((a+)+, (\w+\s?)*): the shape that backtracks
+// exponentially on a near miss. npos when there is none.
+std::size_t nested_repeat(std::string_view p);
+
 }  // namespace spamgate

@@ -45,6 +45,7 @@ struct RuleSet {
   std::vector<std::string> blocklist;
   SymbolTable symbols;
   std::vector<std::string> files;  // as read
+  std::vector<Diagnostic> warnings;  // legal but suspect lines (lint prints them; loading goes on)
 };
 
 // Symbols of the rule engine itself.

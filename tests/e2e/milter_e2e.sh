@@ -359,6 +359,12 @@ reload_wait
 check "broken reload refused and named file:line" grep -q "reload: $T/local.cf:1: rule 'BROKEN_RULE': bad regex" "$T/spamgate.log"
 f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.50)
 check "old rules still tag after a refused reload" has "$f" "Subject: [SPAM] -"
+printf 'meta LOOP_A LOOP_B\nmeta LOOP_B LOOP_A\nmeta LOOP_SELF LOOP_SELF\n' > "$T/local.cf"
+reload_wait
+check "meta cycle: reload refused, cycle named" grep -q "reload: $T/local.cf:1: meta 'LOOP_A' is part of a cycle of metas: LOOP_A -> LOOP_B -> LOOP_A" "$T/spamgate.log"
+check "self-referencing meta named" grep -q "reload: $T/local.cf:3: meta 'LOOP_SELF' refers to itself" "$T/spamgate.log"
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.51)
+check "old rules still tag after the meta cycle was refused" has "$f" "Subject: [SPAM] -"
 
 # --- reload under load loses no message ----------------------------------------
 printf 'body LOCAL_MARK /planning meeting/\ndescribe LOCAL_MARK test mark\nscore LOCAL_MARK 0.1\n' > "$T/local.cf"

@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "rules/ruleset.h"
 #include "checks/builtin.h"
+#include "rules/prefilter.h"
 #include "test_util.h"
 
 using namespace spamgate;
@@ -34,6 +36,19 @@ std::vector<std::string> errors_of(const std::string& rules, const std::string& 
     EXPECT_TRUE(out.empty());
   }
   return out;
+}
+
+// The snapshot's rule warnings as lint prints them (file:line: message).
+std::vector<std::string> warnings_of(const Snapshot& s) {
+  std::vector<std::string> out;
+  for (const Diagnostic& d : s.warnings) out.push_back(d.str());
+  return out;
+}
+
+const RulesCheck* rules_check_of(const Snapshot& s) {
+  for (const auto& c : s.checks)
+    if (const auto* rc = dynamic_cast<const RulesCheck*>(c.get())) return rc;
+  return nullptr;
 }
 
 bool contains(const std::vector<std::string>& v, const std::string& needle) {
@@ -258,9 +273,7 @@ TEST(RulePrefilter, SameHitsAsPcreAlone) {
       "full HDR /^X-Test: yes/m\n";
   auto s = snapshot_with(rules);
   ASSERT_NE(s, nullptr);
-  const RulesCheck* rc = nullptr;
-  for (const auto& c : s->checks)
-    if (rc == nullptr) rc = dynamic_cast<const RulesCheck*>(c.get());
+  const RulesCheck* rc = rules_check_of(*s);
   ASSERT_NE(rc, nullptr);
   EXPECT_EQ(rc->prefiltered(), (std::pair<std::size_t, std::size_t>{6, 6}));  // every text rule went to Hyperscan
   struct Case {
@@ -289,6 +302,199 @@ TEST(RulePrefilter, SameHitsAsPcreAlone) {
   }
   std::string html = "Subject: h\nContent-Type: text/html\n\n<html><font color=red size=1>x</font></html>\n";
   EXPECT_TRUE(test::hit(*s, html, "TAG"));
+}
+
+// Issue 16: braces that belong to an escape, a \Q...\E quote or a class
+// are not counted repeats; widening them made the prefilter pattern miss
+// text PCRE2 matches, so these rules silently never hit.
+TEST(RulePrefilter, BracesInEscapesQuotesAndClassesAreNotWidened) {
+  auto s = snapshot_with(
+      "body APOS /don\\x{2019}t miss/\n"          // \x{...}: the braces are the code point
+      "body QUOTED /price\\Q{3}\\E!/\n"            // \Q...\E: literal "{3}"
+      "body POSIX /id[[:digit:]{3}]x/\n"          // a class holding [:digit:], '{', '3' and '}'
+      "body OCTAL /\\o{101}BC/\n"                  // \o{101} is 'A'
+      "body CLOSE /[]{2}]z/\n");                   // "[]...]": ']' first is literal
+  ASSERT_NE(s, nullptr);
+  const RulesCheck* rc = rules_check_of(*s);
+  ASSERT_NE(rc, nullptr);
+  EXPECT_EQ(rc->prefiltered(), (std::pair<std::size_t, std::size_t>{5, 5}));
+  auto body = [](const std::string& text) {
+    return "Subject: t\nContent-Type: text/plain; charset=utf-8\n\n" + text + "\n";
+  };
+  EXPECT_TRUE(hit(*s, body("don\xE2\x80\x99t miss this"), "APOS"));
+  EXPECT_FALSE(hit(*s, body("dont miss this"), "APOS"));
+  EXPECT_TRUE(hit(*s, body("price{3}!"), "QUOTED"));
+  EXPECT_FALSE(hit(*s, body("priceee!"), "QUOTED"));
+  EXPECT_TRUE(hit(*s, body("id{x and id7x"), "POSIX"));
+  EXPECT_TRUE(hit(*s, body("ABC"), "OCTAL"));
+  EXPECT_TRUE(hit(*s, body("}z"), "CLOSE"));
+}
+
+TEST(RulePrefilter, WidenRewritesOnlyRealRepeats) {
+  struct Case {
+    const char* regex;
+    const char* flags;
+    const char* want;  // "" = not prefiltered
+  };
+  const Case cases[] = {
+      {"a{2}b{1,}c{0,20}?", "", "a*b*c*?"},
+      {"don\\x{2019}t", "", "don\\x{2019}t"},
+      {"\\Q{3}\\E{3}", "", "\\Q{3}\\E*"},
+      {"[{3}]{3}", "", "[{3}]*"},
+      {"[^]{2}]{2}", "", "[^]{2}]*"},
+      {"[[:alpha:]{2}]{2}", "", "[[:alpha:]{2}]*"},
+      {"a(?#{2})b{2}", "", "a(?#{2})b*"},
+      {"\\p{L}{2}\\N{U+2019}", "", "\\p{L}*\\N{U+2019}"},
+      {"\\bword\\b\\B", "i", "word"},
+      {"[\\b]x", "", "[\\b]x"},          // in a class \b is a backspace
+      {"x{,3}", "", "x{,3}"},            // not a repeat for PCRE2 10.42
+      {"a{2}", "x", ""},
+      {"(?x) a{2} # {3}", "", ""},
+      {"\\x{20", "", ""},
+  };
+  for (const Case& c : cases) {
+    auto w = Prefilter::widen(c.regex, c.flags);
+    if (*c.want == '\0') {
+      EXPECT_FALSE(w.ok()) << c.regex << " -> " << (w.ok() ? w.value() : "");
+    } else {
+      ASSERT_TRUE(w.ok()) << c.regex << ": " << w.status().message();
+      EXPECT_EQ(w.value(), c.want) << c.regex;
+    }
+  }
+}
+
+// A rule Hyperscan cannot take still works (PCRE2 runs it on every
+// message) and lint names it, so a slow local file can be explained.
+TEST(RulePrefilter, RuleLeftOutOfThePrefilterStillHitsAndIsReported) {
+  auto s = snapshot_with("body OK /plain/\nbody KEEP /price\\K\\d+/\nbody EXT /a b c/x\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, "Subject: t\n\nprice42\n", "KEEP"));
+  EXPECT_TRUE(hit(*s, "Subject: t\n\nabc\n", "EXT"));
+  std::vector<std::string> w = warnings_of(*s);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_TRUE(contains(w, "50_test.cf:2: rule 'KEEP' runs on every message, not prefiltered: Hyperscan: \\K"));
+  EXPECT_TRUE(contains(w, "50_test.cf:3: rule 'EXT' runs on every message, not prefiltered: the x flag"));
+}
+
+// Issue 16: a 100,000-rule local file took 457 s to load, 418 MB, then
+// 206 ms per message: its rules went to Hyperscan 16 at a time (6,250
+// databases, each compiled, kept and scanned on its own) and every reload
+// compiled them all again. Now a few thousand patterns share a database, and
+// a reload compiles only the databases whose rules changed.
+TEST(RulePrefilter, LargeRuleFilesUseFewDatabasesAndAReloadReusesThem) {
+  auto rules_of = [](int edited) {
+    std::string rules;
+    for (int i = 0; i < 3000; ++i)
+      rules += "body LOCAL_" + std::to_string(i) + " /\\b" + (i == edited ? "edited" : "phrase") + " number " +
+               std::to_string(i) + "\\b/i\n";
+    return rules;
+  };
+  test::TempDir dir;
+  std::string cfg = test::write_config(dir, rules_of(-1));
+  std::vector<Diagnostic> d;
+  auto first = load_snapshot(cfg, d);
+  ASSERT_TRUE(first.ok());
+  const RulesCheck* rc = rules_check_of(*first.value());
+  ASSERT_NE(rc, nullptr);
+  EXPECT_EQ(rc->prefiltered(), (std::pair<std::size_t, std::size_t>{3000, 3000}));
+  const std::size_t dbs = rc->databases().first;
+  EXPECT_LE(dbs, 12u);  // was 188 (3000 / 16)
+  EXPECT_EQ(rc->databases().second, 0u);
+  auto same = load_snapshot(cfg, d);  // a reload with nothing changed compiles nothing
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(rules_check_of(*same.value())->databases(), (std::pair<std::size_t, std::size_t>{dbs, dbs}));
+  test::write_config(dir, rules_of(1500));  // one rule edited in the middle
+  auto edited = load_snapshot(cfg, d);
+  ASSERT_TRUE(edited.ok());
+  auto [n, reused] = rules_check_of(*edited.value())->databases();
+  EXPECT_GE(reused + 2, n);
+  EXPECT_TRUE(hit(*edited.value(), "Subject: x\n\nsee edited number 1500 now\n", "LOCAL_1500"));
+  EXPECT_FALSE(hit(*edited.value(), "Subject: x\n\nsee phrase number 1500 now\n", "LOCAL_1500"));
+  EXPECT_TRUE(hit(*edited.value(), "Subject: x\n\nsee PHRASE number 2999 now\n", "LOCAL_2999"));
+}
+
+// Issue 16: a meta cycle (or a meta naming itself) is an error on every
+// meta of the cycle, so lint fails and a reload is refused.
+TEST(RuleMeta, CyclesAndSelfReferenceAreErrorsNamingTheCycle) {
+  auto e = errors_of(
+      "body __X /x/\n"
+      "meta LOOP_A __X && LOOP_B\n"
+      "meta LOOP_B (LOOP_A)\n"
+      "meta SELF SELF || __X\n"
+      "meta FINE __X\n"
+      "meta USES_LOOP FINE && LOOP_A\n");
+  EXPECT_EQ(e.size(), 3u);
+  EXPECT_TRUE(contains(e, ":2: meta 'LOOP_A' is part of a cycle of metas: LOOP_A -> LOOP_B -> LOOP_A"));
+  EXPECT_TRUE(contains(e, ":3: meta 'LOOP_B' is part of a cycle of metas: LOOP_A -> LOOP_B -> LOOP_A"));
+  EXPECT_TRUE(contains(e, ":4: meta 'SELF' refers to itself"));
+}
+
+// What the milter's reload does with it: the new snapshot is refused with
+// the error, and the one in use keeps scoring.
+TEST(RuleMeta, ReloadWithACycleKeepsTheRulesInUse) {
+  test::TempDir dir;
+  std::string cfg = test::write_config(dir, "body PILLS /pills/\n", "", "score PILLS 6\n");
+  std::vector<Diagnostic> d;
+  auto first = load_snapshot(cfg, d);
+  ASSERT_TRUE(first.ok());
+  SnapshotHolder holder(first.value());
+  dir.file("local.cf", "meta LOOP_A LOOP_B\nmeta LOOP_B LOOP_A\n");
+  auto again = load_snapshot(cfg, d);
+  EXPECT_FALSE(again.ok());
+  ASSERT_FALSE(d.empty());
+  EXPECT_NE(d[0].str().find("local.cf:1: meta 'LOOP_A' is part of a cycle"), std::string::npos) << d[0].str();
+  if (again.ok()) holder.set(again.value());
+  EXPECT_TRUE(hit(*holder.get(), "Subject: x\n\npills\n", "PILLS"));
+}
+
+// Issue 16: a regex that backtracks exponentially, not kept out of the
+// prefilter: lint warns, and on a message built for it PCRE2 stops at the
+// match limit, quickly; the rule does not hit, the error names it (logged
+// and counted as the rules check's error), and the other rules still run.
+TEST(RuleSafety, NestedRepeatWarnsAndIsBoundedByTheMatchLimit) {
+  std::vector<Diagnostic> d;
+  auto s = snapshot_with("body SLOW /(\\w+\\s?)*x/\nbody SLOW2 /(a+)+$/\nbody FAST /aaa/\n"
+                         "body SAFE /(?:[a-z]+\\.)+com/\nbody SAFE2 /(a++)+$/\n",
+                         &d, "[limits]\npcre_match_limit = 100000\n");
+  ASSERT_NE(s, nullptr);
+  std::vector<std::string> w = warnings_of(*s);
+  EXPECT_EQ(w.size(), 2u);
+  EXPECT_TRUE(contains(w, "50_test.cf:1: rule 'SLOW': nested repeat at offset 8 can backtrack exponentially"));
+  EXPECT_TRUE(contains(w, "50_test.cf:2: rule 'SLOW2': nested repeat"));
+  // 'x' at the very end, after a '!' the \w+\s? words cannot cross: the
+  // prefilter lets it through, PCRE2 tries every split of the words first.
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "aaa ";
+  const std::string msg = "Subject: x\n\n" + text + "!x and aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\na\n";
+  auto t0 = std::chrono::steady_clock::now();
+  ScanResult r = scan_message(*s, msg, Envelope{});
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(secs, 10.0);  // unbounded, this is years; the limit makes it milliseconds
+  ASSERT_EQ(r.check_errors.size(), 1u);
+  EXPECT_NE(r.check_errors[0].message.find("SLOW hit the match limit"), std::string::npos) << r.check_errors[0].message;
+  bool fast = false, slow = false;
+  for (const Hit& h : r.hits) {
+    fast = fast || h.name == "FAST";
+    slow = slow || h.name == "SLOW";
+  }
+  EXPECT_TRUE(fast);
+  EXPECT_FALSE(slow);
+}
+
+// Issue 16: lint hints for support staff's typos.
+TEST(RuleErrors, HashInARegexAndMisspeltHeaderNames) {
+  auto e = errors_of("body HASH /a#b/\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_TRUE(contains(e, ":1: regex is not closed: missing '/' ('#' starts a comment: write \\# for a literal # in a regex)"))
+      << e[0];
+  std::vector<Diagnostic> d;
+  auto s = snapshot_with("header TYPO Subjet =~ /x/\nheader OK Subject =~ /x/\nheader CUSTOM X-Our-Tag =~ /x/\n"
+                         "header TYPO2 Form:addr =~ /x/\nheader ESC_HASH Subject =~ /a\\#b/\n", &d);
+  ASSERT_NE(s, nullptr);
+  std::vector<std::string> w = warnings_of(*s);
+  EXPECT_EQ(w.size(), 2u);
+  EXPECT_TRUE(contains(w, ":1: rule 'TYPO': 'subjet' is not a header field mail has; did you mean Subject?"));
+  EXPECT_TRUE(contains(w, ":4: rule 'TYPO2': 'form' is not a header field mail has; did you mean From?"));
 }
 
 TEST(ShippedRules, LintCleanAndEveryRuleDescribed) {
