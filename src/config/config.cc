@@ -565,25 +565,9 @@ class Loader {
   std::vector<Diagnostic>& diags_;
 };
 
-}  // namespace
-
-Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& diags) {
-  std::size_t before = diags.size();
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    diags.push_back({path, 0, "cannot read config: no such file"});
-    return Status::NotFound("config " + path + " not found");
-  }
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    diags.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
-    return Status::InvalidArgument("config " + path + " is not valid TOML");
-  } catch (const std::exception& e) {
-    diags.push_back({path, 0, std::string("cannot read config: ") + e.what()});
-    return Status::IOError("config " + path + " unreadable");
-  }
+// The parsed TOML of `path` checked and turned into a Config.
+Result<Config> config_from(const toml::table& root, const std::string& path, std::vector<Diagnostic>& diags,
+                           std::size_t before) {
   Config c;
   c.path = path;
   Loader loader(path, diags);
@@ -617,6 +601,43 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   if (c.hostname.empty()) c.hostname = local_fqdn();
   if (c.auth.authserv_id.empty()) c.auth.authserv_id = c.hostname;
   return c;
+}
+
+}  // namespace
+
+Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& diags) {
+  std::size_t before = diags.size();
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    diags.push_back({path, 0, "cannot read config: no such file"});
+    return Status::NotFound("config " + path + " not found");
+  }
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    diags.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
+    return Status::InvalidArgument("config " + path + " is not valid TOML");
+  } catch (const std::exception& e) {
+    diags.push_back({path, 0, std::string("cannot read config: ") + e.what()});
+    return Status::IOError("config " + path + " unreadable");
+  }
+  return config_from(root, path, diags, before);
+}
+
+Result<Config> parse_config(std::string_view text, const std::string& path, std::vector<Diagnostic>& diags) {
+  std::size_t before = diags.size();
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    diags.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
+    return Status::InvalidArgument("config " + path + " is not valid TOML");
+  } catch (const std::exception& e) {
+    diags.push_back({path, 0, std::string("cannot parse config: ") + e.what()});
+    return Status::InvalidArgument("config " + path + " is not valid TOML");
+  }
+  return config_from(root, path, diags, before);
 }
 
 }  // namespace spamgate
