@@ -575,6 +575,10 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
   std::stable_sort(diags.begin() + static_cast<std::ptrdiff_t>(before), diags.end(),
                    [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
   if (c.rules_dir.empty()) diags.push_back({path, 0, "'rules_dir' is required"});
+  OutboundConfig& ob = c.outbound;
+  if (ob.store == "redis" && ob.redis.empty()) ob.redis = c.bayes.redis;
+  if (ob.store == "redis" && ob.redis.empty())
+    diags.push_back({path, 0, "'outbound.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\""});
   if (diags.size() != before) return Status::InvalidArgument("config " + path + " has errors");
   c.rules_dir = loader.resolve(c.rules_dir);
   c.local_rules = loader.resolve(c.local_rules);
@@ -587,10 +591,6 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
   av.temp_dir = av.temp_dir.empty() ? av.spool_dir : loader.resolve(av.temp_dir);
   if (c.bayes.path.empty()) c.bayes.path = "/var/lib/spamgate/bayes";
   c.bayes.path = loader.resolve(c.bayes.path);
-  OutboundConfig& ob = c.outbound;
-  if (ob.store == "redis" && ob.redis.empty()) ob.redis = c.bayes.redis;
-  if (ob.store == "redis" && ob.redis.empty())
-    diags.push_back({path, 0, "'outbound.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\""});
   ob.overrides_file = loader.resolve(ob.overrides_file);
   ob.site_key_file = ob.site_key_file.empty() ? (fs::path(c.bayes.path).parent_path() / "site.key").string()
                                               : loader.resolve(ob.site_key_file);
