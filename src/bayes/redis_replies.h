@@ -2,7 +2,8 @@
 // as pure functions of a hiredis reply tree, so hostile or broken replies can
 // be tested and fuzzed without a server. Private to src/bayes.
 //
-// Interface: each function reads a reply of any shape (any type, any number
+// Interface: bound_reader() caps what a reply may make hiredis allocate;
+// each other function reads a reply of any shape (any type, any number
 // of elements, any length, nested or nil) and returns false when it is not
 // the shape its command answers; nothing is read past a reply's elements or
 // length. Thread-safe (no state).
@@ -17,10 +18,20 @@
 #include "spamgate/bayes.h"
 
 struct redisReply;
+struct redisReader;
 
 namespace spamgate::bayes_detail {
 
 class TokenTable;
+
+// The most elements a reply array may announce: above any reply the store
+// asks for (an HMGET of at most [bayes] max_tokens = 1,000,000 tokens).
+constexpr long long kMaxReplyElements = 1 << 21;
+// Makes `r` refuse an array reply announcing more than kMaxReplyElements
+// elements (the reply fails, hiredis: "Out of memory"), before hiredis
+// allocates its pointers: "*2000000000" from a broken or hostile server would
+// otherwise cost 16 GB of address space and a walk over all of it.
+void bound_reader(redisReader* r);
 
 // One token's "SPAM,HAM" (a string of at most 40 bytes); false otherwise.
 bool redis_counts(const redisReply* e, TokenCounts& out);

@@ -36,6 +36,33 @@ namespace spamgate {
 
 namespace bayes_detail {
 
+namespace {
+
+// hiredis' own constructor of array replies (redisReader's default functions).
+decltype(redisReplyObjectFunctions::createArray) g_hiredis_create_array = nullptr;
+
+redisReplyObjectFunctions* bounded_functions() {
+  static redisReplyObjectFunctions fns = [] {
+    redisReader* r = redisReaderCreate();
+    redisReplyObjectFunctions f = *r->fn;
+    redisReaderFree(r);
+    g_hiredis_create_array = f.createArray;
+    // `n`: int in hiredis 0.14, size_t since 1.0.
+    f.createArray = [](const redisReadTask* task, auto n) -> void* {
+      if (static_cast<long long>(n) > kMaxReplyElements) return nullptr;  // the reader fails the reply
+      return g_hiredis_create_array(task, n);
+    };
+    return f;
+  }();
+  return &fns;
+}
+
+}  // namespace
+
+void bound_reader(redisReader* r) {
+  if (r != nullptr) r->fn = bounded_functions();
+}
+
 bool redis_counts(const redisReply* e, TokenCounts& out) {
   if (e == nullptr || e->type != REDIS_REPLY_STRING || e->len > 40) return false;
   char buf[48];
@@ -398,6 +425,7 @@ class RedisStore final : public BayesStore, public StateStore {
       return nullptr;
     }
     redisSetTimeout(c.get(), tv);
+    bound_reader(c->reader);
     return c;
   }
 

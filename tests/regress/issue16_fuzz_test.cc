@@ -2,7 +2,18 @@
 // (tests/fuzz/, bench/fuzz.sh): each test replays what a target found
 // through the same code, and failed before its fix.
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "bayes/redis_replies.h"
 #include "config/config.h"
+#include "spamgate/bayes.h"
 #include "../unit/test_util.h"
 
 using namespace spamgate;
@@ -25,4 +36,97 @@ TEST(ConfigRegress, OutboundRedisWithoutServerIsAConfigError) {
   ASSERT_TRUE(ok.ok()) << (diags.empty() ? "" : diags[0].str());
   EXPECT_EQ(ok.value().outbound.redis, "127.0.0.1:6379");
   EXPECT_TRUE(diags.empty());
+}
+
+namespace {
+
+// A "Redis" on loopback that answers PING and then announces an array of two
+// billion elements to every other command, keeping the connection open.
+class HugeArrayServer {
+ public:
+  HugeArrayServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 8) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return;
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~HugeArrayServer() {
+    stop_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    if (thread_.joinable()) thread_.join();
+    for (int c : clients_) close(c);
+  }
+  int port() const { return port_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      clients_.push_back(c);
+      char buf[4096];
+      for (ssize_t n; (n = read(c, buf, sizeof buf)) > 0;) {
+        std::string_view got(buf, static_cast<std::size_t>(n));
+        std::string_view answer = got.find("PING") != std::string_view::npos ? "+PONG\r\n" : "*2000000000\r\n";
+        if (write(c, answer.data(), answer.size()) < 0) break;
+        if (answer[0] == '*') break;  // then silence: the client must not wait for two billion replies
+      }
+    }
+  }
+  int fd_ = -1, port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::vector<int> clients_;
+};
+
+}  // namespace
+
+// fuzz_redis_replies: an array reply announcing 212,345,678 elements made
+// hiredis allocate 1.7 GB of pointers and the reader take 35 s to free them;
+// "*2000000000" costs 16 GB. The store's readers now refuse an array larger
+// than any reply it asks for, at once.
+TEST(RedisRegress, AHugeArrayReplyFailsAtOnce) {
+  std::unique_ptr<redisReader, void (*)(redisReader*)> r(redisReaderCreate(), redisReaderFree);
+  bayes_detail::bound_reader(r.get());
+  const char huge[] = "*212345678\r\n";
+  ASSERT_EQ(redisReaderFeed(r.get(), huge, sizeof huge - 1), REDIS_OK);
+  void* reply = nullptr;
+  EXPECT_EQ(redisReaderGetReply(r.get(), &reply), REDIS_ERR);
+  EXPECT_EQ(reply, nullptr);
+  // Replies of the size the store asks for still read.
+  std::unique_ptr<redisReader, void (*)(redisReader*)> ok(redisReaderCreate(), redisReaderFree);
+  bayes_detail::bound_reader(ok.get());
+  const char three[] = "*3\r\n$1\r\n5\r\n$-1\r\n:7\r\n";
+  ASSERT_EQ(redisReaderFeed(ok.get(), three, sizeof three - 1), REDIS_OK);
+  ASSERT_EQ(redisReaderGetReply(ok.get(), &reply), REDIS_OK);
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(static_cast<redisReply*>(reply)->elements, 3u);
+  freeReplyObject(reply);
+}
+
+// The same through the store: a server announcing two billion elements is an
+// error right away, not a wait for the reply's timeout with 16 GB reserved.
+TEST(RedisRegress, TheStoreRefusesAHugeArrayFromTheServer) {
+  HugeArrayServer server;
+  ASSERT_NE(server.port(), 0);
+  BayesConfig cfg;
+  cfg.store = "redis";
+  cfg.redis = "127.0.0.1:" + std::to_string(server.port());
+  cfg.redis_prefix = "regress16";
+  cfg.redis_timeout_ms = 30000;
+  auto store = open_bayes_store(cfg);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  StoreTotals totals;
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = store.value()->totals(totals);
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_FALSE(s.ok());
+  EXPECT_LT(secs, 20) << s.message();  // before: the 30 s reply timeout
 }
