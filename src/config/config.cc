@@ -605,16 +605,16 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
 
 }  // namespace
 
-Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& diags) {
+namespace {
+
+// `parse()` (toml++, which throws on bad TOML) turned into a Config; a parse
+// error names path:line.
+template <class Parse>
+Result<Config> parse_and_load(const std::string& path, std::vector<Diagnostic>& diags, Parse parse) {
   std::size_t before = diags.size();
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    diags.push_back({path, 0, "cannot read config: no such file"});
-    return Status::NotFound("config " + path + " not found");
-  }
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = parse();
   } catch (const toml::parse_error& e) {
     diags.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
     return Status::InvalidArgument("config " + path + " is not valid TOML");
@@ -625,19 +625,19 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   return config_from(root, path, diags, before);
 }
 
-Result<Config> parse_config(std::string_view text, const std::string& path, std::vector<Diagnostic>& diags) {
-  std::size_t before = diags.size();
-  toml::table root;
-  try {
-    root = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    diags.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
-    return Status::InvalidArgument("config " + path + " is not valid TOML");
-  } catch (const std::exception& e) {
-    diags.push_back({path, 0, std::string("cannot parse config: ") + e.what()});
-    return Status::InvalidArgument("config " + path + " is not valid TOML");
+}  // namespace
+
+Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& diags) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    diags.push_back({path, 0, "cannot read config: no such file"});
+    return Status::NotFound("config " + path + " not found");
   }
-  return config_from(root, path, diags, before);
+  return parse_and_load(path, diags, [&] { return toml::parse_file(path); });
+}
+
+Result<Config> parse_config(std::string_view text, const std::string& path, std::vector<Diagnostic>& diags) {
+  return parse_and_load(path, diags, [&] { return toml::parse(text, path); });
 }
 
 }  // namespace spamgate
