@@ -6,8 +6,10 @@
 // overlong, malformed). Build as fuzz_message.cc says.
 //
 // Input: byte 0 picks the message (signed or not, From domain), the client
-// IP and HELO; then each lookup, in the order the checks make them, takes
-// its answer from the rest (rcode byte, record count, records as
+// IP and HELO; then each lookup, in the order the checks make them (SPF of
+// MAIL FROM and its record again for the explanation, the same for HELO,
+// the DKIM key, DMARC, the DNSBL, each URIBL name), takes its answer from
+// the rest (rcode byte, record count, records as
 // FuzzedDataProvider strings); once the input is used up every lookup is
 // NXDOMAIN. The DKIM key of the signed message is in the seed corpus
 // (sel._domainkey.dkim.test), so DKIM can verify and the DMARC and SPF paths
@@ -22,6 +24,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -38,7 +41,19 @@ FuzzedDataProvider* g_fdp = nullptr;  // the input being run (one thread)
 
 class FuzzResolver final : public spamgate::Resolver {
  public:
-  spamgate::DnsAnswer lookup(std::string_view, spamgate::DnsType, spamgate::Deadline) override {
+  spamgate::DnsAnswer lookup(std::string_view name, spamgate::DnsType type, spamgate::Deadline) override {
+    spamgate::DnsAnswer a = answer();
+    if (trace_) {  // FUZZ_DNS_TRACE=1: which lookups an input answers, and how
+      std::fprintf(stderr, "lookup %.*s type %d -> %s", static_cast<int>(name.size()), name.data(),
+                   static_cast<int>(type), spamgate::rcode_name(a.rcode));
+      for (const std::string& r : a.records) std::fprintf(stderr, " [%.60s]", r.c_str());
+      std::fprintf(stderr, "\n");
+    }
+    return a;
+  }
+
+ private:
+  spamgate::DnsAnswer answer() {
     using R = spamgate::DnsAnswer::Rcode;
     spamgate::DnsAnswer a;
     a.rcode = R::kNxDomain;
@@ -51,6 +66,7 @@ class FuzzResolver final : public spamgate::Resolver {
     for (int i = 0; i < n && g_fdp->remaining_bytes() > 0; ++i) a.records.push_back(g_fdp->ConsumeRandomLengthString(1200));
     return a;
   }
+  const bool trace_ = std::getenv("FUZZ_DNS_TRACE") != nullptr;
 };
 
 // Signed by dkimsign with the key published (in the seeds) as sel._domainkey.dkim.test.
@@ -127,7 +143,8 @@ Setup& setup() {
 
 const char* const kIps[] = {"192.0.2.9", "2001:db8::7", "203.0.113.5", "127.0.0.2"};
 const char* const kHelos[] = {"mail.dkim.test", "[192.0.2.9]", "", "dkim.test"};
-const char* const kFroms[] = {"<alice@dkim.test>", "<>", "<news@sub.shop.example.co.uk>", "<bounce@dkim.test>"};
+// As the session keeps MAIL FROM (its angle brackets taken off).
+const char* const kFroms[] = {"alice@dkim.test", "", "news@sub.shop.example.co.uk", "bounce@dkim.test"};
 
 }  // namespace
 

@@ -173,10 +173,14 @@ def dns_seeds(out):
     for pick in (0, 1, 2, 3, 8, 32, 64, 97):
         for txt in txt_sets:
             f = Fdp()  # after byte 0 (`pick`), which the target reads itself
-            # SPF TXT, then (for the signed message) the DKIM key, DMARC, the lists.
+            # SPF of MAIL FROM (and again for the explanation), of HELO (twice),
+            # then (for the signed message) the DKIM key, DMARC, the lists.
             answer(f, 0, txt)
-            answer(f, 0, [DKIM_KEY])
-            answer(f, 0, ["v=DMARC1; p=reject"])
+            answer(f, 0, txt)
+            answer(f, 0, ["v=spf1 ?all"])
+            answer(f, 0, ["v=spf1 ?all"])
+            answer(f, 0, [DKIM_KEY] if "DKIM1" not in txt[0] else txt)
+            answer(f, 0, ["v=DMARC1; p=reject"] if "DMARC1" not in txt[0] else txt)
             answer(f, 0, addr_sets[n % len(addr_sets)])
             answer(f, 3)
             n += 1
