@@ -11,6 +11,7 @@ PKGS=(
   libopendkim-dev libopendmarc-dev opendkim-tools python3-dkim python3-authres
   libclamav-dev liblmdb-dev libhiredis-dev redis-server libhyperscan-dev libxxhash-dev libcivetweb-dev libsystemd-dev
   help2man curl
+  clang libclang-rt-14-dev
   postfix swaks python3
 )
 

@@ -33,6 +33,7 @@
 #include <mutex>
 #include <optional>
 
+#include "bayes/redis_replies.h"
 #include "bayes/stores.h"
 #include "bayes/token_table.h"
 #include "spamgate/state_store.h"
@@ -41,7 +42,109 @@
 
 namespace spamgate {
 
+namespace bayes_detail {
+
 namespace {
+
+// hiredis' own constructor of array replies (redisReader's default functions).
+decltype(redisReplyObjectFunctions::createArray) g_hiredis_create_array = nullptr;
+
+redisReplyObjectFunctions* bounded_functions() {
+  static redisReplyObjectFunctions fns = [] {
+    redisReader* r = redisReaderCreate();
+    redisReplyObjectFunctions f = *r->fn;
+    redisReaderFree(r);
+    g_hiredis_create_array = f.createArray;
+    // `n`: int in hiredis 0.14, size_t since 1.0.
+    f.createArray = [](const redisReadTask* task, auto n) -> void* {
+      if (static_cast<long long>(n) > kMaxReplyElements) return nullptr;  // the reader fails the reply
+      return g_hiredis_create_array(task, n);
+    };
+    return f;
+  }();
+  return &fns;
+}
+
+}  // namespace
+
+void bound_reader(redisReader* r) {
+  if (r != nullptr) r->fn = bounded_functions();
+}
+
+bool redis_counts(const redisReply* e, TokenCounts& out) {
+  if (e == nullptr || e->type != REDIS_REPLY_STRING || e->len > 40) return false;
+  char buf[48];
+  std::memcpy(buf, e->str, e->len);
+  buf[e->len] = 0;
+  unsigned long s = 0, h = 0;
+  if (std::sscanf(buf, "%lu,%lu", &s, &h) != 2) return false;
+  out.spam = static_cast<std::uint32_t>(s);
+  out.ham = static_cast<std::uint32_t>(h);
+  return true;
+}
+
+bool redis_totals(const redisReply* m, const redisReply* n, StoreTotals& out, std::uint64_t* version) {
+  out = StoreTotals{};
+  if (m == nullptr || m->type != REDIS_REPLY_ARRAY || m->elements != 3) return false;
+  auto num = [](const redisReply* e) -> std::uint64_t {
+    if (e->type != REDIS_REPLY_STRING) return 0;
+    long long v = std::atoll(std::string(e->str, e->len).c_str());
+    return v > 0 ? static_cast<std::uint64_t>(v) : 0;
+  };
+  out.spam = num(m->element[0]);
+  out.ham = num(m->element[1]);
+  if (version != nullptr) *version = num(m->element[2]);
+  if (n == nullptr || n->type != REDIS_REPLY_INTEGER) return false;
+  out.tokens = static_cast<std::uint64_t>(n->integer);
+  return true;
+}
+
+bool redis_token_counts(const redisReply* r, std::size_t n, std::vector<TokenCounts>& counts) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != n) return false;
+  counts.assign(n, TokenCounts{});
+  for (std::size_t i = 0; i < n; ++i) redis_counts(r->element[i], counts[i]);
+  return true;
+}
+
+bool redis_scan_page(const redisReply* r, std::string& cursor, TokenTable& t) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING)
+    return false;
+  cursor.assign(r->element[0]->str, r->element[0]->len);
+  const redisReply* list = r->element[1];
+  for (std::size_t i = 0; list->type == REDIS_REPLY_ARRAY && i + 1 < list->elements; i += 2) {
+    const redisReply* k = list->element[i];
+    TokenCounts counts;
+    if (k->type != REDIS_REPLY_STRING || k->len != sizeof(std::uint64_t) || !redis_counts(list->element[i + 1], counts))
+      continue;
+    std::uint64_t key;
+    std::memcpy(&key, k->str, sizeof key);
+    t.insert(key, counts);
+  }
+  return true;
+}
+
+std::optional<LearnOutcome> redis_learn_outcome(const redisReply* r) {
+  if (r == nullptr || r->type != REDIS_REPLY_STRING) return std::nullopt;
+  std::string_view v(r->str, r->len);
+  return v == "learned"     ? LearnOutcome::kLearned
+         : v == "moved"     ? LearnOutcome::kMoved
+         : v == "forgotten" ? LearnOutcome::kForgotten
+         : v == "notfound"  ? LearnOutcome::kNotFound
+                            : LearnOutcome::kAlready;
+}
+
+bool redis_state_value(const redisReply* r, std::optional<std::string>& value) {
+  value.reset();
+  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) return false;
+  if (r->type == REDIS_REPLY_STRING) value.emplace(r->str, r->len);
+  return true;
+}
+
+}  // namespace bayes_detail
+
+namespace {
+
+using namespace bayes_detail;
 
 struct RedisFree {
   void operator()(redisContext* c) const { redisFree(c); }
@@ -188,13 +291,9 @@ class RedisStore final : public BayesStore, public StateStore {
     outcomes.assign(items.size(), LearnOutcome::kAlready);
     for (std::size_t i = 0; i < items.size(); ++i) {
       Reply r = c.reply();
-      if (!r || r->type != REDIS_REPLY_STRING) return c.fail(r.get());
-      std::string_view v(r->str, r->len);
-      outcomes[i] = v == "learned"     ? LearnOutcome::kLearned
-                    : v == "moved"     ? LearnOutcome::kMoved
-                    : v == "forgotten" ? LearnOutcome::kForgotten
-                    : v == "notfound"  ? LearnOutcome::kNotFound
-                                       : LearnOutcome::kAlready;
+      std::optional<LearnOutcome> o = redis_learn_outcome(r.get());
+      if (!o) return c.fail(r.get());
+      outcomes[i] = *o;
     }
     checked_at_ = 0;  // our own learn counts at once: the next lookup asks the version
     c.release();
@@ -219,8 +318,7 @@ class RedisStore final : public BayesStore, public StateStore {
       std::vector<std::optional<std::string>> values(keys.size());
       for (std::size_t i = 0; i < keys.size(); ++i) {
         Reply got = c.reply();
-        if (!got || (got->type != REDIS_REPLY_STRING && got->type != REDIS_REPLY_NIL)) return c.fail(got.get());
-        if (got->type == REDIS_REPLY_STRING) values[i].emplace(got->str, got->len);
+        if (!redis_state_value(got.get(), values[i])) return c.fail(got.get());
       }
       for (std::size_t i = 0; i < keys.size(); ++i) updates[i].fn(values[i]);
       redisAppendCommand(c.get(), "MULTI");
@@ -250,8 +348,7 @@ class RedisStore final : public BayesStore, public StateStore {
     Conn c(*this);
     if (!c.ok()) return c.error();
     Reply got = c.command({"GET", k_state_ + std::string(key)});
-    if (!got || (got->type != REDIS_REPLY_STRING && got->type != REDIS_REPLY_NIL)) return c.fail(got.get());
-    if (got->type == REDIS_REPLY_STRING) value.emplace(got->str, got->len);
+    if (!redis_state_value(got.get(), value)) return c.fail(got.get());
     c.release();
     return Status::Ok();
   }
@@ -361,6 +458,7 @@ class RedisStore final : public BayesStore, public StateStore {
       return nullptr;
     }
     redisSetTimeout(c.get(), tv);
+    bound_reader(c->reader);
     return c;
   }
 
@@ -373,17 +471,8 @@ class RedisStore final : public BayesStore, public StateStore {
     out = StoreTotals{};
     Reply m = c.reply();
     if (!m || m->type != REDIS_REPLY_ARRAY || m->elements != 3) return c.fail(m.get());
-    auto num = [](const redisReply* e) -> std::uint64_t {
-      if (e->type != REDIS_REPLY_STRING) return 0;
-      long long v = std::atoll(std::string(e->str, e->len).c_str());
-      return v > 0 ? static_cast<std::uint64_t>(v) : 0;
-    };
-    out.spam = num(m->element[0]);
-    out.ham = num(m->element[1]);
-    if (version != nullptr) *version = num(m->element[2]);
     Reply n = c.reply();
-    if (!n || n->type != REDIS_REPLY_INTEGER) return c.fail(n.get());
-    out.tokens = static_cast<std::uint64_t>(n->integer);
+    if (!redis_totals(m.get(), n.get(), out, version)) return c.fail(n.get());
     return Status::Ok();
   }
 
@@ -403,21 +492,8 @@ class RedisStore final : public BayesStore, public StateStore {
     if (and_totals) append_totals(c.get());
     if (tokens.empty()) return Status::Ok();
     Reply r = c.reply();
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != tokens.size()) return c.fail(r.get());
-    for (std::size_t i = 0; i < tokens.size(); ++i) parse_counts(r->element[i], counts[i]);
+    if (!redis_token_counts(r.get(), tokens.size(), counts)) return c.fail(r.get());
     return Status::Ok();
-  }
-
-  static bool parse_counts(const redisReply* e, TokenCounts& out) {
-    if (e->type != REDIS_REPLY_STRING || e->len > 40) return false;
-    char buf[48];
-    std::memcpy(buf, e->str, e->len);
-    buf[e->len] = 0;
-    unsigned long s = 0, h = 0;
-    if (std::sscanf(buf, "%lu,%lu", &s, &h) != 2) return false;
-    out.spam = static_cast<std::uint32_t>(s);
-    out.ham = static_cast<std::uint32_t>(h);
-    return true;
   }
 
   // The whole token table by HSCAN, on the keeper's thread. The version is
@@ -441,21 +517,9 @@ class RedisStore final : public BayesStore, public StateStore {
     do {
       if (stop.load()) return nullptr;
       Reply r = c.command({"HSCAN", k_tokens_, cursor, "COUNT", "10000"});
-      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING) {
+      if (!redis_scan_page(r.get(), cursor, *t)) {
         (void)c.fail(r.get());
         return nullptr;
-      }
-      cursor.assign(r->element[0]->str, r->element[0]->len);
-      const redisReply* list = r->element[1];
-      for (std::size_t i = 0; list->type == REDIS_REPLY_ARRAY && i + 1 < list->elements; i += 2) {
-        const redisReply* k = list->element[i];
-        TokenCounts counts;
-        if (k->type != REDIS_REPLY_STRING || k->len != sizeof(std::uint64_t) ||
-            !parse_counts(list->element[i + 1], counts))
-          continue;
-        std::uint64_t key;
-        std::memcpy(&key, k->str, sizeof key);
-        t->insert(key, counts);
       }
     } while (cursor != "0");
     append_totals(c.get());

@@ -63,6 +63,9 @@ SPF_dns_rr_t* lookup(SPF_dns_server_t* server, const char* domain, ns_type type,
     ++n;
   }
   rr->num_rr = n;
+  // An answer with no usable record is NODATA: libspf2 1.2.10 leaks an
+  // answer of NETDB_SUCCESS with no records (SPF_request_get_exp, exp=).
+  if (n == 0) rr->herrno = NO_DATA;
   return rr;
 }
 

@@ -589,25 +589,9 @@ class Loader {
   std::vector<Diagnostic>& diags_;
 };
 
-}  // namespace
-
-Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& diags) {
-  std::size_t before = diags.size();
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    diags.push_back({path, 0, "cannot read config: no such file"});
-    return Status::NotFound("config " + path + " not found");
-  }
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    diags.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
-    return Status::InvalidArgument("config " + path + " is not valid TOML");
-  } catch (const std::exception& e) {
-    diags.push_back({path, 0, std::string("cannot read config: ") + e.what()});
-    return Status::IOError("config " + path + " unreadable");
-  }
+// The parsed TOML of `path` checked and turned into a Config.
+Result<Config> config_from(const toml::table& root, const std::string& path, std::vector<Diagnostic>& diags,
+                           std::size_t before) {
   Config c;
   c.path = path;
   Loader loader(path, diags);
@@ -615,6 +599,10 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   std::stable_sort(diags.begin() + static_cast<std::ptrdiff_t>(before), diags.end(),
                    [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
   if (c.rules_dir.empty()) diags.push_back({path, 0, "'rules_dir' is required"});
+  OutboundConfig& ob = c.outbound;
+  if (ob.store == "redis" && ob.redis.empty()) ob.redis = c.bayes.redis;
+  if (ob.store == "redis" && ob.redis.empty())
+    diags.push_back({path, 0, "'outbound.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\""});
   if (diags.size() != before) return Status::InvalidArgument("config " + path + " has errors");
   c.rules_dir = loader.resolve(c.rules_dir);
   c.local_rules = loader.resolve(c.local_rules);
@@ -627,10 +615,6 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   av.temp_dir = av.temp_dir.empty() ? av.spool_dir : loader.resolve(av.temp_dir);
   if (c.bayes.path.empty()) c.bayes.path = "/var/lib/spamgate/bayes";
   c.bayes.path = loader.resolve(c.bayes.path);
-  OutboundConfig& ob = c.outbound;
-  if (ob.store == "redis" && ob.redis.empty()) ob.redis = c.bayes.redis;
-  if (ob.store == "redis" && ob.redis.empty())
-    diags.push_back({path, 0, "'outbound.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\""});
   ob.overrides_file = loader.resolve(ob.overrides_file);
   ob.site_key_file = ob.site_key_file.empty() ? (fs::path(c.bayes.path).parent_path() / "site.key").string()
                                               : loader.resolve(ob.site_key_file);
@@ -641,6 +625,43 @@ Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& dia
   if (c.hostname.empty()) c.hostname = local_fqdn();
   if (c.auth.authserv_id.empty()) c.auth.authserv_id = c.hostname;
   return c;
+}
+
+}  // namespace
+
+namespace {
+
+// `parse()` (toml++, which throws on bad TOML) turned into a Config; a parse
+// error names path:line.
+template <class Parse>
+Result<Config> parse_and_load(const std::string& path, std::vector<Diagnostic>& diags, Parse parse) {
+  std::size_t before = diags.size();
+  toml::table root;
+  try {
+    root = parse();
+  } catch (const toml::parse_error& e) {
+    diags.push_back({path, static_cast<int>(e.source().begin.line), std::string(e.description())});
+    return Status::InvalidArgument("config " + path + " is not valid TOML");
+  } catch (const std::exception& e) {
+    diags.push_back({path, 0, std::string("cannot read config: ") + e.what()});
+    return Status::IOError("config " + path + " unreadable");
+  }
+  return config_from(root, path, diags, before);
+}
+
+}  // namespace
+
+Result<Config> load_config(const std::string& path, std::vector<Diagnostic>& diags) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    diags.push_back({path, 0, "cannot read config: no such file"});
+    return Status::NotFound("config " + path + " not found");
+  }
+  return parse_and_load(path, diags, [&] { return toml::parse_file(path); });
+}
+
+Result<Config> parse_config(std::string_view text, const std::string& path, std::vector<Diagnostic>& diags) {
+  return parse_and_load(path, diags, [&] { return toml::parse(text, path); });
 }
 
 }  // namespace spamgate
