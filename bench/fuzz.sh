@@ -49,7 +49,7 @@ cmake --build $build -j"$(nproc)" --target "${targets[@]}" > $build/fuzz-build.l
   exit 2
 }
 
-failed=0
+failed=0 npass=0 nfail=0
 printf '%-20s %6s %12s %9s %7s %8s %6s  %s\n' target secs execs exec/s cov ft new findings
 for t in "${targets[@]}"; do
   work=$build/fuzz-work/$t
@@ -73,10 +73,11 @@ for t in "${targets[@]}"; do
   found=$(find "$work" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) \
             -printf '%f ' 2> /dev/null)
   if (( rc != 0 )) && [[ -z $found ]]; then found="exit $rc (see $work/fuzz.log)"; fi
-  [[ -n $found ]] && failed=1
+  if [[ -n $found ]]; then failed=1; nfail=$((nfail + 1)); else npass=$((npass + 1)); fi
   printf '%-20s %6s %12s %9s %7s %8s %6s  %s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" \
     "${added:-?}" "${found:-none}"
 done
+echo "fuzz: $npass passed, $nfail failed"
 if (( failed )); then
   echo "fuzz.sh: findings above; logs and inputs in $build/fuzz-work/<target>/" >&2
   exit 1
