@@ -139,7 +139,7 @@ with open(sys.argv[1], "w") as f:
     f.write("X-Spam-Status: No, score=-10.0\r\n" * 30000)
     f.write("\r\nhello\r\n")
 PY
-swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+swaks --timeout 600 --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
       --data "@$T/many_xspam.eml" --xclient-addr 192.0.2.15 > "$T/many_xspam.out" 2>&1
 check "30,000 forged X-Spam fields: refused with 550 and the reason" \
   grep -q "^<\*\* 550 5.7.1 Your email was rejected because it carries 30000 X-Spam or Authentication-Results header fields" "$T/many_xspam.out"
@@ -215,7 +215,7 @@ check "IPv6 client logged" grep -q "client=2001:db8::5 " "$T/spamgate.log"
 hexof() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 EICAR_REPLY="550 5.7.1 Your email was rejected because it contains the Spamgate.Test.EICAR"
 before=$(find "$T/sink" -type f | wc -l)
-swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+swaks --timeout 600 --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
       --data "@$SRC/corpus/malware/eicar_attachment.eml" --xclient-addr 192.0.2.50 > "$T/eicar.out" 2>&1
 check "EICAR attachment rejected with the exact text" grep -q "^<\*\* $EICAR_REPLY\$" "$T/eicar.out"
 check "EICAR message not delivered" test "$(find "$T/sink" -type f | wc -l)" -eq "$before"
@@ -227,7 +227,7 @@ m = open(sys.argv[1]).read()
 filler = "The quarterly figures follow, line by line, as agreed on the call.\n" * 48000
 open(sys.argv[2], "w").write(m.replace("Please find the invoice attached.\n", filler + "Please find the invoice attached.\n"))
 PY
-swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+swaks --timeout 600 --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
       --data "@$T/eicar_long.eml" --xclient-addr 192.0.2.51 > "$T/eicar_long.out" 2>&1
 check "EICAR past max_scan_bytes (3 MB message) rejected too" grep -q "^<\*\* $EICAR_REPLY\$" "$T/eicar_long.out"
 check "the spool directory is left empty" test -z "$(ls -A "$T/spool")"
@@ -249,7 +249,7 @@ open(sys.argv[1], "w").write(
     "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
     "--B\r\nContent-Type: application/zip; name=n.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b + "--B--\r\n")
 PY
-swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+swaks --timeout 600 --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
       --data "@$T/nested.eml" --xclient-addr 192.0.2.55 > "$T/nested.out" 2>&1
 check "EICAR in 21 nested zips refused: could not be scanned" \
   grep -q "^<\*\* 550 5.7.1 Your email was rejected because it could not be scanned for malware" "$T/nested.out"
@@ -262,7 +262,7 @@ check "bad update refused by the canary, logged" wait_log "signature update refu
 check "... naming signature, file and message" grep -q "canary: signature MBL_349876.UNOFFICIAL ($T/sigs/mbl.ndb, action score) matched known-good message $SRC/corpus/ham/meeting_notes.eml" "$T/spamgate.log"
 f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.52)
 check "ham still delivered, not flagged" bash -c "test -n '$f' && ! grep -q CLAMAV '$f'"
-swaks --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+swaks --timeout 600 --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
       --data "@$SRC/corpus/malware/eicar_attachment.eml" --xclient-addr 192.0.2.53 > "$T/eicar2.out" 2>&1
 check "old engine still rejects EICAR" grep -q "^<\*\* $EICAR_REPLY\$" "$T/eicar2.out"
 # Support staff ignore the signature; SIGUSR1 takes the update.
@@ -342,7 +342,7 @@ write_config "[limits]
 pcre_match_limit = 1000" 'on_check_error_by_check = { rules = "tempfail" }'
 reload_wait
 printf 'From: a@outside.example\r\nTo: user@example.net\r\nSubject: aaa\r\n\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\r\n' > "$T/slow.eml"
-swaks --server "127.0.0.1:$SMTP" --from s@outside.example --to user@example.net --data "@$T/slow.eml" \
+swaks --timeout 600 --server "127.0.0.1:$SMTP" --from s@outside.example --to user@example.net --data "@$T/slow.eml" \
       --xclient-addr 192.0.2.40 > "$T/slow.out" 2>&1
 check "check error with policy tempfail gives 451 4.7.1" grep -q "^<\*\* 451 4.7.1" "$T/slow.out"
 check "check error logged with its check name" grep -q "check rules failed" "$T/spamgate.log"

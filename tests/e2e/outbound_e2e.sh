@@ -80,7 +80,7 @@ send() {
 # (refused, or into the hold queue); swaks' dialogue is in $T/swaks.out.
 attempt() {
   local file=$1 login=$2; shift 2
-  swaks --server "127.0.0.1:$SMTP" --to friend@example.net --data "@$file" --xclient-addr 203.0.113.5 \
+  swaks --timeout 600 --server "127.0.0.1:$SMTP" --to friend@example.net --data "@$file" --xclient-addr 203.0.113.5 \
         --xclient-login "$login" --from "$login" "$@" > "$T/swaks.out" 2>&1
 }
 refused_at_data() { grep -A1 -- '-> \.$' "$T/swaks.out" | grep -q '<\*\* 451 4.7.1'; }
