@@ -16,11 +16,12 @@ import threading
 import time
 
 
-def send_all(port, addr, login, files, per_conn, latencies, failures, lock, timeout=120):
+def send_all(port, addr, login, files, per_conn, latencies, failures, lock, timeout=120, codes=None):
     i = 0
     while i < len(files):
         batch = files[i:i + per_conn]
         i += per_conn
+        answered = 0  # messages of the batch that got a final reply
         try:
             s = smtplib.SMTP("127.0.0.1", port, timeout=timeout)
             # no Nagle on our side: a client's delayed ACKs must not be measured as server latency
@@ -43,14 +44,23 @@ def send_all(port, addr, login, files, per_conn, latencies, failures, lock, time
                     s.sendmail("sender@outside.example", ["user@example.net"], data)
                     with lock:
                         latencies.append((time.monotonic() - t0) * 1000.0)
+                        if codes is not None:
+                            codes.append("250")
+                    answered += 1
                 except smtplib.SMTPException as e:
                     with lock:
                         failures.append("%s: %s" % (f, e))
+                        if codes is not None:
+                            codes.append(str(getattr(e, "smtp_code", "") or
+                                             next(iter(getattr(e, "recipients", {}).values()), ("err",))[0]))
+                    answered += 1
                     s.rset()
             s.quit()
         except (OSError, smtplib.SMTPException, RuntimeError) as e:
-            with lock:
-                failures.extend("%s: %s" % (f, e) for f in batch)
+            with lock:  # the connection broke: what the batch had left got no final reply
+                failures.extend("%s: %s" % (f, e) for f in batch[answered:])
+                if codes is not None:
+                    codes.extend(["conn"] * (len(batch) - answered))
 
 
 def main():
@@ -64,14 +74,17 @@ def main():
     ap.add_argument("--files-from", default="", help="a file with one message path per line")
     ap.add_argument("--timeout", type=float, default=120, help="seconds to wait for any one reply")
     ap.add_argument("--ramp-ms", type=float, default=0, help="pause between starting two clients")
+    ap.add_argument("--codes-out", default="", help="a file: the final reply code of each message (or 'conn')")
     ap.add_argument("files", nargs="*")
     a = ap.parse_args()
     if a.files_from:
         with open(a.files_from) as fh:
             a.files += [line.rstrip("\n") for line in fh if line.strip()]
     latencies, failures, lock = [], [], threading.Lock()
+    codes = [] if a.codes_out else None
     threads = [threading.Thread(target=send_all, args=(a.port, a.addr, a.login, a.files[c::a.clients],
-                                                       a.per_connection, latencies, failures, lock, a.timeout))
+                                                       a.per_connection, latencies, failures, lock, a.timeout,
+                                                       codes))
                for c in range(a.clients)]
     t0 = time.monotonic()
     for t in threads:
@@ -83,6 +96,9 @@ def main():
     secs = time.monotonic() - t0
     for f in failures[:10]:
         print("failed:", f, file=sys.stderr)
+    if a.codes_out:
+        with open(a.codes_out, "w") as fh:
+            fh.write("".join(c + "\n" for c in codes))
     if a.latency_out:
         with open(a.latency_out, "w") as fh:
             fh.write("\n".join("%.3f" % x for x in latencies) + "\n")

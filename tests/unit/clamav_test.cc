@@ -102,41 +102,10 @@ std::vector<AvMatch> scan(const ClamEngine& e, const std::string& bytes) {
   return r.ok() ? r.value().matches : std::vector<AvMatch>{};
 }
 
-// A zip archive (stored, no compression) holding `data` as `name`.
-std::string zip_of(const std::string& name, const std::string& data) {
-  auto crc32 = [](const std::string& b) {
-    std::uint32_t c = 0xffffffffu;
-    for (unsigned char ch : b) {
-      c ^= ch;
-      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-  };
-  auto le = [](std::string& out, std::uint32_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  };
-  const std::uint32_t crc = crc32(data), size = static_cast<std::uint32_t>(data.size());
-  const std::uint32_t n = static_cast<std::uint32_t>(name.size());
-  std::string z;
-  for (std::uint32_t v : {0x04034b50u, 10u, 0u, 0u, 0u, 0u}) le(z, v, v > 0xffff ? 4 : 2);
-  le(z, crc, 4); le(z, size, 4); le(z, size, 4); le(z, n, 2); le(z, 0, 2);
-  z += name + data;
-  const std::uint32_t cd = static_cast<std::uint32_t>(z.size());
-  le(z, 0x02014b50, 4);
-  for (std::uint32_t v : {20u, 10u, 0u, 0u, 0u, 0u}) le(z, v, 2);
-  le(z, crc, 4); le(z, size, 4); le(z, size, 4); le(z, n, 2);
-  for (int i = 0; i < 4; ++i) le(z, 0, 2);
-  le(z, 0, 4); le(z, 0, 4);
-  z += name;
-  const std::uint32_t cd_size = static_cast<std::uint32_t>(z.size()) - cd;
-  le(z, 0x06054b50, 4); le(z, 0, 2); le(z, 0, 2); le(z, 1, 2); le(z, 1, 2); le(z, cd_size, 4); le(z, cd, 4); le(z, 0, 2);
-  return z;
-}
-
 // EICAR inside `depth` nested zip archives.
 std::string nested_eicar(int depth) {
   std::string inner = kEicar;
-  for (int i = 0; i < depth; ++i) inner = zip_of(i == 0 ? "eicar.com" : "layer" + std::to_string(i) + ".zip", inner);
+  for (int i = 0; i < depth; ++i) inner = test::zip_stored({{i == 0 ? "eicar.com" : "layer" + std::to_string(i) + ".zip", inner}});
   return inner;
 }
 

@@ -8,6 +8,8 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <spdlog/sinks/ringbuffer_sink.h>
@@ -108,6 +110,43 @@ inline bool hit(const Snapshot& snap, const std::string& msg, const std::string&
     if (h.name == rule) return true;
   }
   return false;
+}
+
+// A zip archive with `files` ({name, data}) stored without compression: for
+// malware and archive-bomb tests that need real archives, made here.
+inline std::string zip_stored(const std::vector<std::pair<std::string, std::string>>& files) {
+  auto le = [](std::string& o, std::uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) o.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  auto crc32 = [](const std::string& b) {
+    std::uint32_t c = 0xffffffffu;
+    for (unsigned char ch : b) {
+      c ^= ch;
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+  };
+  std::string z, cd;
+  for (const auto& [name, data] : files) {
+    std::uint32_t off = static_cast<std::uint32_t>(z.size()), crc = crc32(data);
+    std::uint32_t size = static_cast<std::uint32_t>(data.size()), n = static_cast<std::uint32_t>(name.size());
+    le(z, 0x04034b50, 4);
+    for (std::uint32_t v : {10u, 0u, 0u, 0u, 0u}) le(z, v, 2);
+    le(z, crc, 4); le(z, size, 4); le(z, size, 4); le(z, n, 2); le(z, 0, 2);
+    z += name + data;
+    le(cd, 0x02014b50, 4);
+    for (std::uint32_t v : {20u, 10u, 0u, 0u, 0u, 0u}) le(cd, v, 2);
+    le(cd, crc, 4); le(cd, size, 4); le(cd, size, 4); le(cd, n, 2);
+    for (int i = 0; i < 4; ++i) le(cd, 0, 2);
+    le(cd, 0, 4); le(cd, off, 4);
+    cd += name;
+  }
+  std::uint32_t cd_off = static_cast<std::uint32_t>(z.size()), cd_size = static_cast<std::uint32_t>(cd.size());
+  std::uint32_t count = static_cast<std::uint32_t>(files.size());
+  z += cd;
+  le(z, 0x06054b50, 4); le(z, 0, 2); le(z, 0, 2); le(z, count, 2); le(z, count, 2);
+  le(z, cd_size, 4); le(z, cd_off, 4); le(z, 0, 2);
+  return z;
 }
 
 inline std::string read_file(const std::string& path) {
