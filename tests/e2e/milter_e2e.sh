@@ -49,7 +49,8 @@ support_url = "https://support.example.com/spam"
 $1
 [dns]
 nameserver = "127.0.0.1:$DNSPORT"
-timeout_ms = 500
+timeout_ms = 5000
+budget_ms = 20000
 [[dnsbl]]
 zone = "bl.test"
 symbol = "RCVD_IN_TESTBL"
