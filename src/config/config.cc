@@ -40,9 +40,11 @@ bool parse_tenths(const std::string& text, std::int64_t& tenths) {
   std::int64_t whole = 0;
   std::size_t digits = 0;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    // 15 digits at most: whole * 10 + frac stays far inside int64 (a score
+    // or threshold of 10^15 is out of every range its callers accept)
+    if (++digits > 15) return false;
     whole = whole * 10 + (text[i] - '0');
     ++i;
-    ++digits;
   }
   if (digits == 0) return false;
   std::int64_t frac = 0;

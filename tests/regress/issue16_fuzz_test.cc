@@ -40,6 +40,25 @@ TEST(ConfigRegress, OutboundRedisWithoutServerIsAConfigError) {
   EXPECT_TRUE(diags.empty());
 }
 
+// fuzz_config (UBSan, after 935 s of the 30-minute run): an integer
+// threshold of 19 digits overflowed int64 in parse_tenths (times 10); the
+// wrapped value could pass the range check as some other threshold.
+TEST(ConfigRegress, AHugeIntegerThresholdIsOutOfRangeNotAnOverflow) {
+  test::TempDir dir;
+  for (const char* value : {"-4444444444444444444", "9223372036854775807", "1000000000000000"}) {
+    std::string path = dir.file("spamgate.toml", std::string("rules_dir = \"r\"\nthreshold = ") + value + "\n");
+    std::vector<Diagnostic> diags;
+    auto c = load_config(path, diags);
+    EXPECT_FALSE(c.ok()) << value;
+    ASSERT_EQ(diags.size(), 1u) << value;
+    EXPECT_NE(diags[0].message.find("'threshold' is out of range"), std::string::npos) << diags[0].str();
+  }
+  std::int64_t tenths = 0;
+  EXPECT_TRUE(parse_tenths("-999999.5", tenths));
+  EXPECT_EQ(tenths, -9999995);
+  EXPECT_FALSE(parse_tenths("4444444444444444444", tenths));
+}
+
 namespace {
 
 // A "Redis" on loopback that answers PING and then announces an array of two
