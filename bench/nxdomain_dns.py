@@ -2,12 +2,14 @@
 """nxdomain_dns.py - a DNS server on loopback that answers every query with
 NXDOMAIN at once, so a filter's network checks end immediately and no query
 leaves the machine. With --silent it reads every query and never answers (a
-dead or hung DNS server, whose port is still open).
-usage: nxdomain_dns.py [--silent] PORT (UDP and TCP on 127.0.0.1)."""
+dead or hung DNS server, whose port is still open). With --delay SECONDS it
+answers each query that much later (a slow server).
+usage: nxdomain_dns.py [--silent | --delay SECONDS] PORT (UDP and TCP on 127.0.0.1)."""
 import socket
 import socketserver
 import sys
 import threading
+import time
 
 
 def answer(q):
@@ -24,12 +26,21 @@ def answer(q):
 
 
 SILENT = False
+DELAY = 0.0
+
+
+def reply(q):
+    if SILENT:
+        return None
+    if DELAY:
+        time.sleep(DELAY)  # each request has its own thread: others are not held up
+    return answer(q)
 
 
 class Udp(socketserver.BaseRequestHandler):
     def handle(self):
         data, sock = self.request
-        r = None if SILENT else answer(data)
+        r = reply(data)
         if r:
             sock.sendto(r, self.client_address)
 
@@ -40,17 +51,20 @@ class Tcp(socketserver.BaseRequestHandler):
         if len(n) < 2:
             return
         q = self.request.recv(int.from_bytes(n, "big"))
-        r = None if SILENT else answer(q)
+        r = reply(q)
         if r:
             self.request.sendall(len(r).to_bytes(2, "big") + r)
 
 
 def main():
-    global SILENT
+    global SILENT, DELAY
     args = sys.argv[1:]
     if args and args[0] == "--silent":
         SILENT = True
         args = args[1:]
+    elif len(args) > 1 and args[0] == "--delay":
+        DELAY = float(args[1])
+        args = args[2:]
     port = int(args[0])
     socketserver.ThreadingUDPServer.allow_reuse_address = True
     socketserver.ThreadingTCPServer.allow_reuse_address = True

@@ -2,6 +2,9 @@
 # postfix_env.sh - a private Postfix on loopback that relays to smtp-sink,
 # for the end-to-end tests and the benchmark. Source it, then:
 #   pf_start DIR SMTP_PORT SINK_PORT MILTER   (MILTER "" = no milter)
+#     PF_MAIN_EXTRA: lines added to main.cf before Postfix starts (settings a
+#     reload does not take, e.g. default_process_limit, which sizes the
+#     listen backlog of the SMTP port)
 #   pf_stop DIR
 # smtp-sink saves every delivered message under DIR/sink/ (PF_SINK_DUMP=0:
 # it keeps nothing, for benchmarks). Nothing listens
@@ -50,6 +53,7 @@ milter_command_timeout = 30s
 milter_content_timeout = 60s
 default_process_limit = 20
 in_flow_delay = 0
+${PF_MAIN_EXTRA:-}
 CF
   # Debian's master.cf, with our loopback smtpd, no chroot, and the log service.
   sed -e 's/^smtp \{1,\}inet .*/127.0.0.1:'"$smtp_port"' inet n - n - - smtpd/' \
