@@ -9,7 +9,8 @@
 # Each target starts from its seed corpus tests/fuzz/corpus/<target>/ (read
 # only: new inputs go to build-fuzz/fuzz-work/<target>/corpus/) with its
 # dictionary tests/fuzz/<target>.dict when there is one; -timeout=10
-# -rss_limit_mb=2048 and a -max_len per target. Prints per target: seconds,
+# -rss_limit_mb=2048 and a -max_len per target (SPAMGATE_FUZZ_TIMEOUT: another
+# -timeout, e.g. for a busy CI machine). Prints per target: seconds,
 # execs, exec/s, cov and ft (libFuzzer's final status line), new inputs and
 # findings (crash/leak/timeout/oom files in build-fuzz/fuzz-work/<target>/).
 # Exits 1 when any target found anything (its log: .../<target>/fuzz.log;
@@ -59,7 +60,7 @@ for t in "${targets[@]}"; do
   [[ -f tests/fuzz/$t.dict ]] && dict=(-dict="tests/fuzz/$t.dict")
   start=$(date +%s)
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-    "$build/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="${max_len[$t]}" \
+    "$build/$t" -max_total_time="$secs" -timeout="${SPAMGATE_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len="${max_len[$t]}" \
     -print_final_stats=1 -artifact_prefix="$work/" "${dict[@]}" "$work/corpus" "tests/fuzz/corpus/$t" \
     > "$work/fuzz.log" 2>&1
   rc=$?

@@ -16,4 +16,4 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # Every fuzz target for a short while on its seed corpus (clang, ASan+UBSan,
 # build-fuzz/): fails on any crash, leak, timeout or OOM. Longer runs:
 # bash bench/fuzz.sh 1800 (bench/RESULTS.md).
-bash bench/fuzz.sh "${SPAMGATE_FUZZ_SECONDS:-30}"
+SPAMGATE_FUZZ_TIMEOUT=${SPAMGATE_FUZZ_TIMEOUT:-30} bash bench/fuzz.sh "${SPAMGATE_FUZZ_SECONDS:-30}"
