@@ -14,7 +14,7 @@
 #        kill-accept     SIGKILL every 5 s, restarted; milter_default_action accept
 #        kill-tempfail   the same with milter_default_action tempfail
 #        dns-dead        a DNS server that never answers
-#        dns-slow        a DNS server that answers after 2 s
+#        dns-slow        a DNS server that answers after 2 s (6 x C clients)
 #        redis           Bayes and the outbound store in a private Redis,
 #                        SIGKILLed every 3 s and restarted 1 s later; half
 #                        the messages come from an authenticated customer
@@ -128,7 +128,7 @@ run() {
   esac
   case $name in
     dns-dead) dnsflag=--silent ;;
-    dns-slow) dnsflag="--delay 2" ;;
+    dns-slow) dnsflag="--delay 2"; clients=$((CLIENTS * 6)) ;;  # each message waits ~2 s: more in parallel
   esac
   mkdir -p "$OUTER/pf"; T="$OUTER/pf"
   mkdir -p "$T/signatures"; cp "$SRC"/conf/signatures/* "$T/signatures/"; cp "$SRC/conf/local.cf" "$T/local.cf"
