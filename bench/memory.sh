@@ -20,18 +20,7 @@ cleanup() {
   [ -n "${KEEP_T:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
-python3 - "$T/big.eml" "$MB" <<'PY'
-import base64, os, sys
-mb = int(sys.argv[2])
-with open(sys.argv[1], "wb") as f:
-    f.write(b"From: a@outside.example\r\nTo: user@example.net\r\nSubject: quarterly archive\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
-            b"--B\r\nContent-Type: application/octet-stream; name=archive.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-    b = base64.b64encode(os.urandom(mb * 1024 * 1024 * 3 // 4 - 1024))
-    for i in range(0, len(b), 76):
-        f.write(b[i:i + 76] + b"\r\n")
-    f.write(b"--B--\r\n")
-PY
+python3 bench/big_message.py "$T/big.eml" "$MB"
 for i in $(seq 1 "$CONN"); do echo "$T/big.eml"; done > "$T/files.txt"
 python3 bench/nxdomain_dns.py "$DNS" & PIDS+=($!)
 WARN_MB=1024

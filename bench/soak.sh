@@ -67,20 +67,7 @@ find "$CORPUS" -type f -name '*.eml' -size +0 -size -2M | sort | head -n "$N" > 
 echo "soak: $(wc -l < "$OUTER/files.txt") messages from $CORPUS, $CLIENTS clients; machine: $(nproc) cores"
 rss() { awk -v k="$1:" '$1 == k {print int($2 / 1024)}' "/proc/$MILTER_PID/status" 2> /dev/null || echo 0; }
 
-big_message() {  # big_message FILE MB: a message with a base64 attachment of random bytes
-  python3 - "$1" "$2" <<'PY'
-import base64, os, sys
-mb = float(sys.argv[2])
-with open(sys.argv[1], "wb") as f:
-    f.write(b"From: a@outside.example\r\nTo: user@example.net\r\nSubject: quarterly archive\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
-            b"--B\r\nContent-Type: application/octet-stream; name=archive.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-    b = base64.b64encode(os.urandom(int(mb * 1024 * 1024 * 3 // 4) - 1024))
-    for i in range(0, len(b), 76):
-        f.write(b[i:i + 76] + b"\r\n")
-    f.write(b"--B--\r\n")
-PY
-}
+big_message() { python3 bench/big_message.py "$@"; }  # big_message FILE MB
 
 start_redis() {
   redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no --dir "$OUTER" > /dev/null 2>&1 &
