@@ -78,9 +78,6 @@ start_redis() {
 
 # The milter, restarted when it is gone (a SIGKILL of ours, or the kernel's
 # OOM killer in the memcap run): what systemd's Restart=always does.
-alive() {  # a child that died is a zombie until waited for: kill -0 still succeeds
-  [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat")" != Z ]
-}
 ensure_milter() {
   alive "$MILTER_PID" && return 0
   wait "$MILTER_PID" 2> /dev/null

@@ -23,11 +23,17 @@ wait_until() {  # wait_until CMD...: true once CMD succeeds, false after WAIT_MA
 }
 port_answers() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 
+# True while process $1 runs: a child that exited is a zombie until it is
+# waited for, and kill -0 still succeeds on it.
+alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat")" != Z ]; }
+
 start_milter() {  # starts the milter on $T/spamgate.toml and waits until MPORT answers
+  # a port already taken would answer for a milter that could not listen
+  if port_answers "$MPORT"; then echo "port $MPORT is already in use"; return 1; fi
   "$BIN" milter --config "$T/spamgate.toml" &
   MILTER_PID=$!
-  milter_up() { port_answers "$MPORT" || ! kill -0 "$MILTER_PID" 2> /dev/null; }
-  if wait_until milter_up && kill -0 "$MILTER_PID" 2> /dev/null; then return 0; fi
+  milter_up() { port_answers "$MPORT" || ! alive "$MILTER_PID"; }
+  if wait_until milter_up && alive "$MILTER_PID"; then return 0; fi
   echo "milter did not start within ${WAIT_MAX} s"; cat "$T/spamgate.log"; return 1
 }
 
