@@ -20,7 +20,8 @@
 #                        the messages come from an authenticated customer
 #        spool-full      the ClamAV spool on a full tmpfs; 1 message in 10
 #                        is a 3 MB one (past max_scan_bytes: spooled)
-#        memcap          the milter in a memory cgroup of MEMCAP_MB (160)
+#        memcap          the milter in a memory cgroup of MEMCAP_MB (160, a
+#                        cap it presses against: it peaks at ~230 MB without)
 #                        under a burst of 25 MB messages from 40 clients;
 #                        restarted when the kernel kills it (as systemd would)
 #        conn500         500 clients at once (Postfix allows 520 smtpd)
@@ -241,7 +242,10 @@ CF
   queued=$(find "$T/queue/deferred" "$T/queue/hold" -type f 2> /dev/null | wc -l)
   refused=$(grep -v '^250$' "$T/codes.txt" | sort | uniq -c | awk '{printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1}')
   lost=$((accepted - delivered - queued))
-  unscanned=$( (xargs -r grep -L -E '^(X-Spam-Technical-Details|X-Spamgate-Sender):' < "$T/delivered.txt" 2> /dev/null || true) | wc -l)
+  # unscanned: delivered, yet the milter logged no verdict for its Postfix queue id
+  sed -nE 's/^.* info: ([0-9A-F]+): conn=.*/\1/p' "$T/spamgate.log" | sort -u > "$T/scanned-ids.txt"
+  unscanned=$( (xargs -r sed -nE 's/^[[:space:]]+by mx\.test\.example \(Postfix\) with [A-Z]+ id ([0-9A-F]+).*/\1/p' \
+                 < "$T/delivered.txt" 2> /dev/null || true) | sort -u | comm -23 - "$T/scanned-ids.txt" | wc -l)
   if [ "$name" = memcap ]; then
     local cgpeak
     cgpeak=$(cat "$CG/memory.max_usage_in_bytes" 2> /dev/null || cat "$CG/memory.peak" 2> /dev/null || echo 0)
@@ -249,7 +253,7 @@ CF
   fi
   [ "$name" = files ] && oom="  changes $FILES_STEP, reloads $(log_count 'reload \(.*\): [0-9]+ rules'), refused $(log_count 'refused')"
   [ "$name" = conn500 ] && oom="  most milter connections at once $conns"
-  [ "$name" = redis ] && oom="  redis kills $kills; breaker lines $(log_count 'circuit|breaker')"
+  [ "$name" = redis ] && oom="  redis kills $kills; breaker opened $(log_count 'calls in a row got no answer') times"
   printf '%-14s sent %5d  delivered %5d  refused %-26s queued %3d  LOST %d  kills %d  RSS MB start %d peak %d end %d  unscanned %d  %d s, %d msgs/s%s\n' \
     "$name" "$sent" "$delivered" "${refused:-none}" "$queued" "$lost" "$kills" "$start_rss" "$peak" "$(rss VmRSS)" \
     "$unscanned" "$secs" $((sent / secs)) "$oom"
