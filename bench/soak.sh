@@ -185,14 +185,18 @@ $extra
 CF
   start_milter || { BIN=$MILTER_BIN; return 1; }
   local start_rss; start_rss=$(rss VmRSS)
-  # default_process_limit before the start: it also sizes the SMTP port's
-  # listen backlog, which a reload keeps (with 20, 500 clients overflowed it
-  # and waited for a banner that never came)
-  PF_MAIN_EXTRA="default_process_limit = $plimit" pf_start "$T" "$SMTP" "$SINK" "inet:127.0.0.1:$MPORT"
-  postconf -c "$T/conf" -e "milter_default_action = $mode" \
-    "smtpd_client_connection_count_limit = 0" "smtpd_client_connection_rate_limit = 0" \
-    "milter_content_timeout = 600s" "smtpd_timeout = 600s"
-  pf_reload "$T"
+  # Every setting before the start, no reload: default_process_limit also
+  # sizes the SMTP port's listen backlog, which a reload keeps (with 20, 500
+  # clients overflowed it and waited for a banner that never came), and twice
+  # a `postfix reload` right after the start hung for good with Postfix's
+  # postlogd blocked writing to its own full socket (master, then every
+  # process that logs, blocked behind it).
+  PF_MAIN_EXTRA="default_process_limit = $plimit
+milter_default_action = $mode
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+milter_content_timeout = 600s
+smtpd_timeout = 600s" pf_start "$T" "$SMTP" "$SINK" "inet:127.0.0.1:$MPORT"
   wait_until port_answers "$SMTP" || return 1
   local senders=()
   if [ "$name" = redis ]; then  # half inbound (Bayes), half from a customer's account (outbound store too)
