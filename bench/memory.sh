@@ -48,7 +48,7 @@ CF
 build/spamgate milter --config "$T/sg.toml" & MPID=$!; PIDS+=($MPID)
 for _ in $(seq 1 200); do [ -S "$T/spamgate.sock" ] && break; sleep 0.05; done
 chmod 666 "$T/spamgate.sock"
-# settings before the start, no reload (bench/soak.sh says why)
+# settings before the start (the process limit sizes the listen backlog)
 PF_MAIN_EXTRA="default_process_limit = 120
 milter_content_timeout = 600s
 smtpd_timeout = 600s

@@ -185,12 +185,9 @@ $extra
 CF
   start_milter || { BIN=$MILTER_BIN; return 1; }
   local start_rss; start_rss=$(rss VmRSS)
-  # Every setting before the start, no reload: default_process_limit also
-  # sizes the SMTP port's listen backlog, which a reload keeps (with 20, 500
-  # clients overflowed it and waited for a banner that never came), and twice
-  # a `postfix reload` right after the start hung for good with Postfix's
-  # postlogd blocked writing to its own full socket (master, then every
-  # process that logs, blocked behind it).
+  # Every setting before the start: default_process_limit also sizes the
+  # SMTP port's listen backlog, which a reload keeps (with 20, 500 clients
+  # overflowed it and waited for a banner that never came).
   PF_MAIN_EXTRA="default_process_limit = $plimit
 milter_default_action = $mode
 smtpd_client_connection_count_limit = 0

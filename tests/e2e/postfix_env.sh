@@ -53,8 +53,16 @@ milter_command_timeout = 30s
 milter_content_timeout = 60s
 default_process_limit = 20
 in_flow_delay = 0
-${PF_MAIN_EXTRA:-}
 CF
+  # Edited in place, never appended: a parameter set twice makes every
+  # Postfix process warn "overriding earlier entry" as it starts, and postlogd,
+  # which logs to its own socket until it is initialised, then fills that
+  # socket and blocks for good (master and every logging process behind it).
+  if [ -n "${PF_MAIN_EXTRA:-}" ]; then
+    local line settings=()
+    while IFS= read -r line; do [ -n "$line" ] && settings+=("$line"); done <<< "$PF_MAIN_EXTRA"
+    postconf -c "$dir/conf" -e "${settings[@]}"
+  fi
   # Debian's master.cf, with our loopback smtpd, no chroot, and the log service.
   sed -e 's/^smtp \{1,\}inet .*/127.0.0.1:'"$smtp_port"' inet n - n - - smtpd/' \
       -e '/^[a-z]/ s/^\([^ ]\{1,\} \{1,\}[a-z]\{1,\} \{1,\}[-yn] \{1,\}[-yn] \{1,\}\)[-y]/\1n/' \
