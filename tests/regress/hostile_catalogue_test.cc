@@ -87,8 +87,8 @@ const Case kCases[] = {
      }},
     {"a 5 MB header line", [] { return kHead + "Subject: " + std::string(5 << 20, 'S') + "\r\n\r\nbody\r\n"; }},
     {"NUL bytes and bare CR", [] {
-       return kHead + std::string("Subject: a\0b\rc\r\nX-Bare: one\rtwo\r\n\r\nbody\0with\rNUL\r\r\n", 62) +
-              std::string(1000, '\0');
+       static constexpr char kNuls[] = "Subject: a\0b\rc\r\nX-Bare: one\rtwo\r\n\r\nbody\0with\rNUL\r\r\n";
+       return kHead + std::string(kNuls, sizeof kNuls - 1) + std::string(1000, '\0');  // (a count of 62 read past it: ASan)
      }},
     {"broken base64 and quoted-printable", [] {
        return kHead + "Subject: enc\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
