@@ -2,9 +2,9 @@
 # postfix_env.sh - a private Postfix on loopback that relays to smtp-sink,
 # for the end-to-end tests and the benchmark. Source it, then:
 #   pf_start DIR SMTP_PORT SINK_PORT MILTER   (MILTER "" = no milter)
-#     PF_MAIN_EXTRA: lines added to main.cf before Postfix starts (settings a
-#     reload does not take, e.g. default_process_limit, which sizes the
-#     listen backlog of the SMTP port)
+#     PF_MAIN_EXTRA: "name = value" lines set in main.cf (postconf -e) before
+#     Postfix starts (settings a reload does not take, e.g.
+#     default_process_limit, which sizes the listen backlog of the SMTP port)
 #   pf_stop DIR
 # smtp-sink saves every delivered message under DIR/sink/ (PF_SINK_DUMP=0:
 # it keeps nothing, for benchmarks). Nothing listens
