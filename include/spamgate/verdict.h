@@ -16,7 +16,17 @@ namespace spamgate {
 
 struct Snapshot;
 
-enum class Action { kAccept, kTag, kReject, kTempfail };
+// What happens to a message. A Verdict holds only kAccept, kTag or kReject
+// (the score and forced actions); the Disposition (disposition.h) any.
+enum class Action {
+  kAccept,      // delivered (our fields added or, under policy log, only the forged ones removed)
+  kTag,         // delivered as spam: Subject tagged
+  kReject,      // 550 5.7.1 (malware, a forced reject)
+  kTempfail,    // 451 4.7.1: a check failed and its policy is tempfail
+  kQuarantine,  // delivered into the MTA's hold queue (outbound hold)
+  kHold,        // 451 4.7.1: the sender is held (outbound hold)
+  kSkip,        // not scanned (sender policy skip)
+};
 const char* action_name(Action a);
 
 struct ScoredHit {
@@ -34,7 +44,7 @@ struct Verdict {
   std::string reply;            // SMTP reply text for kReject / kTempfail
 };
 
-Verdict decide(const Snapshot& snap, const std::vector<Hit>& hits);
+Verdict score_verdict(const Snapshot& snap, const std::vector<Hit>& hits);
 
 // 72 -> "7.2", -959 -> "-95.9", -5 -> "-0.5", 0 -> "0.0".
 std::string format_tenths(std::int64_t tenths);

@@ -38,7 +38,9 @@ int cmd_bench(int argc, char** argv) {
         if (rep == 0) ++skipped;
         continue;
       }
-      ScanResult r = scan_message(*snap, in.bytes, Envelope{});
+      // The milter's path for inbound mail: the scan and the decision.
+      Handled h = handle_message(*snap, in.bytes, Envelope{}, Sender{}, OutboundMode::kLookUp, path);
+      const ScanResult& r = *h.scan;
       ms.push_back(r.ms);
       busy_ms += r.ms;
       bytes += in.bytes.size();

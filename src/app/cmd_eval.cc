@@ -95,7 +95,7 @@ Verdict with_bayes(const Snapshot& snap, const Sample& s, double p) {
   BayesResult r;
   r.probability = p;
   bayes_hits(r, hits);
-  return decide(snap, hits);
+  return score_verdict(snap, hits);
 }
 
 bool positive(const Verdict& v) { return v.spam || v.action == Action::kReject; }
@@ -172,7 +172,7 @@ void print_mode(const char* title, const nlohmann::json& m) {
 int cmd_eval(int argc, char** argv) {
   CommandFlags own{{"--leave-one-source-out"},
                    {"--folds", "--hits"},
-                   {"--ham", "--spam", "--train-ham", "--train-spam"}};
+                   {"--ham", "--spam", "--train-ham", "--train-spam"}, {}};
   auto opt = parse_options(argc, argv, 2, kUsage, own);
   if (!opt) return 2;
   int folds = opt->values.count("--folds") ? std::atoi(opt->values["--folds"].c_str()) : 10;

@@ -11,15 +11,18 @@
 namespace spamgate::app {
 
 int cmd_explain(int argc, char** argv) {
-  const char* usage =
-      "usage: spamgate explain [--config F] [--network] FILE|- ...\n"
+  static const std::string usage = std::string(
+      "usage: spamgate explain [--config F] [--network] [SENDER OPTIONS] FILE|- ...\n"
       "Shows why a message scored what it did: every rule and symbol that hit, its score, its\n"
-      "description and the text it matched, the Bayes probability and strongest tokens.\n"
-      "Support staff use it to find the rule behind a false positive (then score it in local.cf).\n";
-  auto started = start_command(argc, argv, usage, true);
+      "description and the text it matched, the Bayes probability and strongest tokens; then\n"
+      "what the milter would do with it for that sender (action, SMTP reply, why).\n"
+      "Support staff use it to find the rule behind a false positive (then score it in local.cf).\n") +
+      kSenderUsage;
+  auto started = start_command(argc, argv, usage.c_str(), true, sender_flags());
   if (!started) return 2;
   const Options* opt = &started->opt;
   const auto& snap = started->snap;
+  const Replay who = replay_of(*opt, *snap);
   int rc = 0;
   for (const std::string& path : expand_inputs(opt->args)) {
     Input in = read_input(path);
@@ -28,7 +31,14 @@ int cmd_explain(int argc, char** argv) {
       rc = 1;
       continue;
     }
-    ScanResult r = scan_message(*snap, in.bytes, Envelope{});
+    Handled handled = handle_message(*snap, in.bytes, who.env, who.sender, OutboundMode::kLookUp, path);
+    const Disposition& d = handled.disposition;
+    if (!handled.scan) {
+      std::cout << "File:       " << path << "\n\n  Not scanned: " << d.why << " (action: " << action_name(d.action)
+                << ")\n\n";
+      continue;
+    }
+    const ScanResult& r = *handled.scan;
     const Message& m = r.message;
     const Header* subj = m.first("subject");
     const Header* mid = m.first("message-id");
@@ -62,10 +72,17 @@ int cmd_explain(int argc, char** argv) {
     }
     for (const CheckError& e : r.check_errors)
       std::printf("  warning: check %s failed: %s\n", e.check.c_str(), e.message.c_str());
-    std::printf("\n  Total %s, threshold %s: %s (action: %s)\n\n", format_tenths(r.verdict.score_tenths).c_str(),
+    std::printf("\n  Total %s, threshold %s: %s\n", format_tenths(r.verdict.score_tenths).c_str(),
                 snap->config.threshold_text.c_str(),
-                r.verdict.spam ? "SPAM (score is greater than the threshold)" : "not spam",
-                action_name(r.verdict.action));
+                r.verdict.spam ? "SPAM (score is greater than the threshold)" : "not spam");
+    std::printf("  Action: %s (%s mail): %s\n", action_name(d.action), sender_class_name(d.sender.cls), d.why.c_str());
+    if (!d.reply.empty()) std::printf("  SMTP reply: %s\n", d.reply.str().c_str());
+    if (!d.quarantine_reason.empty()) std::printf("  Hold queue: %s\n", d.quarantine_reason.c_str());
+    if (!d.outbound_note.empty()) std::printf("  Outbound guard: %s\n", d.outbound_note.substr(10).c_str());
+    if (d.autolearn)
+      std::printf("  Autolearn: as %s (the milter learns it; explain does not)\n",
+                  *d.autolearn == LearnClass::kSpam ? "spam" : "ham");
+    std::printf("\n");
     std::fflush(stdout);
   }
   return rc;

@@ -153,7 +153,7 @@ int learn_arf(const Config& config, BayesStore& store, const std::vector<std::st
 }  // namespace
 
 int cmd_learn(int argc, char** argv) {
-  CommandFlags own{{"--ham", "--spam", "--forget", "--stats", "--arf"}, {}, {}};
+  CommandFlags own{{"--ham", "--spam", "--forget", "--stats", "--arf"}, {}, {}, {}};
   auto opt = parse_options(argc, argv, 2, kUsage, own);
   if (!opt) return 2;
   const bool stats = opt->has("--stats");

@@ -34,7 +34,7 @@ const char* kUsage =
 }  // namespace
 
 int cmd_release(int argc, char** argv) {
-  CommandFlags own{{"--list"}, {"--postfix-config"}, {}};
+  CommandFlags own{{"--list"}, {"--postfix-config"}, {}, {}};
   auto opt = parse_options(argc, argv, 2, kUsage, own);
   if (!opt) return 2;
   const bool list = opt->has("--list");

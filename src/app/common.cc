@@ -40,6 +40,12 @@ std::optional<Options> parse_options(int argc, char** argv, int first, const cha
         return std::nullopt;
       }
       o.values[a] = argv[++i];
+    } else if (in(own.repeated, a)) {
+      if (i + 1 >= argc) {
+        std::cerr << "spamgate: " << a << " needs a value\n" << usage;
+        return std::nullopt;
+      }
+      o.lists[a].push_back(argv[++i]);
     } else if (in(own.lists, a)) {
       target = &o.lists[a];
     } else if (a == "--config" || a == "-c") {
@@ -95,8 +101,9 @@ std::shared_ptr<const Snapshot> load_or_report(const Options& opt) {
   return snap.value();
 }
 
-std::optional<Started> start_command(int argc, char** argv, const char* usage, bool quiet) {
-  auto opt = parse_options(argc, argv, 2, usage);
+std::optional<Started> start_command(int argc, char** argv, const char* usage, bool quiet,
+                                     const CommandFlags& own) {
+  auto opt = parse_options(argc, argv, 2, usage, own);
   if (!opt) return std::nullopt;
   if (opt->args.empty()) {
     std::cerr << usage;
@@ -106,6 +113,40 @@ std::optional<Started> start_command(int argc, char** argv, const char* usage, b
   auto snap = load_or_report(*opt);
   if (!snap) return std::nullopt;
   return Started{std::move(*opt), std::move(snap)};
+}
+
+CommandFlags sender_flags() {
+  CommandFlags f;
+  f.switches = {"--local"};
+  f.values = {"--client-ip", "--client-name", "--helo", "--mail-from", "--login", "--queue-id"};
+  f.repeated = {"--rcpt"};
+  return f;
+}
+
+const char* const kSenderUsage =
+    "Who sent it (as the milter saw it; default: an unauthenticated client on the internet):\n"
+    "  --client-ip IP  --client-name NAME  --helo NAME  --mail-from ADDR  --rcpt ADDR (repeat)\n"
+    "  --login USER    the SMTP AUTH login ({auth_authen}): authenticated, outbound mail\n"
+    "  --local         a local submission (sendmail, pickup: Postfix's non_smtpd_milters)\n"
+    "  --queue-id ID   the label of the log line\n";
+
+Replay replay_of(const Options& opt, const Snapshot& snap) {
+  Replay r;
+  auto value = [&](const char* name) {
+    auto it = opt.values.find(name);
+    return it == opt.values.end() ? std::string() : it->second;
+  };
+  r.env.client_ip = value("--client-ip");
+  r.env.client_name = value("--client-name");
+  r.env.helo = value("--helo");
+  r.env.mail_from = value("--mail-from");
+  if (r.env.mail_from.size() >= 2 && r.env.mail_from.front() == '<' && r.env.mail_from.back() == '>')
+    r.env.mail_from = r.env.mail_from.substr(1, r.env.mail_from.size() - 2);
+  r.env.auth_user = value("--login");
+  r.env.queue_id = value("--queue-id");
+  if (auto it = opt.lists.find("--rcpt"); it != opt.lists.end()) r.env.rcpt_to = it->second;
+  r.sender = classify_sender(snap.config, r.env, opt.has("--local"));
+  return r;
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "spamgate/disposition.h"
 #include "spamgate/snapshot.h"
 
 namespace spamgate::app {
@@ -33,6 +34,7 @@ struct CommandFlags {
   std::vector<std::string> switches;  // e.g. "--stats"
   std::vector<std::string> values;    // take one argument, e.g. "--folds"
   std::vector<std::string> lists;     // e.g. "--ham": later plain arguments go to it
+  std::vector<std::string> repeated;  // take one argument each time given, e.g. "--rcpt": into lists
 };
 
 // Parses argv[first..]; on a usage error prints it and returns nullopt.
@@ -50,7 +52,21 @@ struct Started {
   Options opt;
   std::shared_ptr<const Snapshot> snap;
 };
-std::optional<Started> start_command(int argc, char** argv, const char* usage, bool quiet);
+std::optional<Started> start_command(int argc, char** argv, const char* usage, bool quiet,
+                                     const CommandFlags& own = {});
+
+// The options that say who sent a message being replayed (scan, explain):
+// --client-ip --client-name --helo --mail-from --login --rcpt (repeated)
+// --queue-id and the switch --local, as the milter would have them.
+CommandFlags sender_flags();
+extern const char* const kSenderUsage;  // their lines for a usage text
+
+// The envelope and sender class those options give under `snap`'s config.
+struct Replay {
+  Envelope env;
+  Sender sender;
+};
+Replay replay_of(const Options& opt, const Snapshot& snap);
 
 // One input message: its bytes or why it cannot be scanned.
 struct Input {

@@ -5,7 +5,6 @@
 
 #include "checks/builtin.h"
 #include "spamgate/message.h"
-#include "spamgate/pipeline.h"
 #include "spamgate/snapshot.h"
 #include "util/log.h"
 
@@ -74,34 +73,24 @@ Status BayesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   return Status::Ok();
 }
 
-void bayes_autolearn(const Snapshot& snap, const ScanResult& r, std::string_view label) {
-  const BayesConfig& cfg = snap.config.bayes;
-  if (!cfg.autolearn || r.verdict.action == Action::kReject || r.message.limits_hit.scan_bytes) return;
+void bayes_learn(const Snapshot& snap, const Message& message, LearnClass cls, std::string_view label) {
   const BayesCheck* check = nullptr;
   for (const auto& c : snap.checks)
     if ((check = dynamic_cast<const BayesCheck*>(c.get())) != nullptr) break;
   if (check == nullptr) return;
-  std::int64_t millis = 0;
-  for (const ScoredHit& h : r.verdict.hits)
-    if (h.name.rfind("BAYES_", 0) != 0) millis += h.score_millis;
-  const double score = static_cast<double>(millis) / 1000.0;
-  LearnClass cls;
-  if (score > cfg.autolearn_spam_above) cls = LearnClass::kSpam;
-  else if (score < cfg.autolearn_ham_below) cls = LearnClass::kHam;
-  else return;
   Status err;
   std::shared_ptr<BayesStore> st = check->store(err);
   if (!st) return;  // the check already reported it
   LearnItem item;
-  item.digest = message_digest(r.message);
-  item.tokens = tokenize(r.message, cfg).hashes;
+  item.digest = message_digest(message);
+  item.tokens = tokenize(message, snap.config.bayes).hashes;
   std::vector<LearnOutcome> out;
   const char* name = cls == LearnClass::kSpam ? "spam" : "ham";
   if (Status s = st->learn({item}, cls, false, out); !s.ok()) {
     log().warn("{}: bayes autolearn as {} failed: {}", label, name, s.message());
     return;
   }
-  log().debug("{}: bayes autolearn: {} as {} (score without Bayes {:.1f})", label, learn_outcome_name(out[0]), name, score);
+  log().debug("{}: bayes autolearn: {} as {}", label, learn_outcome_name(out[0]), name);
 }
 
 }  // namespace spamgate

@@ -37,13 +37,12 @@ class BayesCheck final : public Check {
   mutable std::chrono::steady_clock::time_point next_try_{};
 };
 
-struct ScanResult;
-// [bayes] autolearn: learns `r` as spam or ham when its score without the
-// BAYES_ symbols is above autolearn_spam_above or below autolearn_ham_below
-// (and it was scanned whole and not rejected). Logs what it did under
-// `label`; a store failure is logged, never thrown. No-op when autolearn is
-// off or the snapshot has no classifier.
-void bayes_autolearn(const Snapshot& snap, const ScanResult& r, std::string_view label);
+struct Message;
+// Learns `message` as `cls` in the snapshot's classifier store (the
+// Disposition's autolearn, decided in disposition.cc). Logs what it did
+// under `label`; a store failure is logged, never thrown. No-op when the
+// snapshot has no classifier.
+void bayes_learn(const Snapshot& snap, const Message& message, LearnClass cls, std::string_view label);
 
 // Symbol hits for a probability: the band, plus BAYES_999 at >= 0.999.
 void bayes_hits(const BayesResult& r, std::vector<Hit>& hits);

@@ -246,12 +246,15 @@ class MilterSink final : public HeaderSink {
     return smfi_insheader(ctx_, index, const_cast<char*>(name.c_str()), const_cast<char*>(value.c_str())) ==
            MI_SUCCESS;
   }
+  // libmilter reads the reply text as a format: escape_reply doubles '%'.
   bool reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
+    std::string t = escape_reply(text);
     return smfi_setreply(ctx_, const_cast<char*>(rcode.c_str()), const_cast<char*>(xcode.c_str()),
-                         const_cast<char*>(text.c_str())) == MI_SUCCESS;
+                         const_cast<char*>(t.c_str())) == MI_SUCCESS;
   }
   bool quarantine(const std::string& reason) override {
-    return smfi_quarantine(ctx_, const_cast<char*>(reason.c_str())) == MI_SUCCESS;
+    std::string r = escape_reply(reason);
+    return smfi_quarantine(ctx_, const_cast<char*>(r.c_str())) == MI_SUCCESS;
   }
 
  private:

@@ -13,22 +13,12 @@
 #include <chrono>
 #include <cstring>
 
-#include "checks/bayes.h"
 #include "checks/builtin.h"
 #include "spamgate/metrics.h"
-#include "util/cidr.h"
+#include "spamgate/pipeline.h"
 #include "util/log.h"
 
 namespace spamgate {
-
-const char* sender_class_name(SenderClass c) {
-  switch (c) {
-    case SenderClass::kInbound: return "inbound";
-    case SenderClass::kAuthenticated: return "authenticated";
-    case SenderClass::kTrusted: return "trusted";
-  }
-  return "inbound";
-}
 
 std::string escape_reply(std::string_view text) {
   std::string out;
@@ -106,7 +96,7 @@ std::optional<std::string> Session::mail_from(std::string_view from, std::string
              clip(env_.mail_from, 200), hold->who, format_unix_time(hold->until), hold->reason);
   Metrics::get().message(Metrics::Direction::kOutbound, Metrics::Outcome::kTempfail, 0, false);
   reset_message();
-  return std::string("Sending from this account is paused after unusual activity; please contact support");
+  return std::string(reply_text::kHeld);
 }
 
 void Session::rcpt_to(std::string_view rcpt) {
@@ -198,15 +188,8 @@ bool Session::body(const unsigned char* data, std::size_t len) {
 }
 
 SenderClass Session::sender_class() const {
-  if (!env_.auth_user.empty()) return SenderClass::kAuthenticated;
-  if (local_) return SenderClass::kTrusted;
-  if (snap_ != nullptr) {
-    for (const std::string& net : snap_->config.milter.trusted_networks) {
-      auto c = Cidr::parse(net);
-      if (c && c->contains(env_.client_ip)) return SenderClass::kTrusted;
-    }
-  }
-  return SenderClass::kInbound;
+  if (snap_ == nullptr) return classify_sender(Config{}, env_, local_).cls;
+  return classify_sender(snap_->config, env_, local_).cls;
 }
 
 std::string Session::render_value(const std::string& v) const { return leading_space_ ? " " + v : v; }
@@ -217,87 +200,49 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
     census_ = make_census(*snap_);
   }
   const Snapshot& snap = *snap_;
-  const MilterConfig& mc = snap.config.milter;
   env_.queue_id = clipped(queue_id.empty() ? std::string_view(conn_id_) : queue_id);
   const std::string label = env_.queue_id;
-  SenderClass cls = sender_class();
-  SenderPolicy policy = cls == SenderClass::kInbound         ? mc.inbound
-                        : cls == SenderClass::kAuthenticated ? mc.authenticated
-                                                             : mc.trusted;
-  std::string context = "conn=" + conn_id_ + " client=" + (env_.client_ip.empty() ? "local" : env_.client_ip) +
-                        " from=<" + clip(env_.mail_from, 200) + "> rcpts=" + std::to_string(env_.rcpt_to.size()) +
-                        " class=" + sender_class_name(cls);
-  const Metrics::Direction dir = cls == SenderClass::kInbound ? Metrics::Direction::kInbound : Metrics::Direction::kOutbound;
-  if (policy == SenderPolicy::kSkip) {
-    // Not scanned, but forged trust fields still go (up to the cap).
-    Plan removals;
-    for (HeaderCensus::Removal& r : census_.removals())
-      removals.edits.push_back({HeaderEdit::Op::kDelete, std::move(r.name), r.index, ""});
-    apply(removals, sink, label);
-    log().info("{}: {} size={} skipped (policy){}", label, context, total_,
-               census_.forged() > 0 ? " forged_fields=" + std::to_string(census_.forged()) : std::string());
-    Metrics::get().message(dir, Metrics::Outcome::kSkip, 0, false);
-    reset_message();
-    return EomAction::kAccept;
-  }
-  PlanOptions opts;
-  opts.annotate = policy == SenderPolicy::kTag;
-  opts.tag_subject = cls == SenderClass::kInbound;
-  opts.list_tests = cls == SenderClass::kInbound;
+  const Sender sender = classify_sender(snap.config, env_, local_);
+  const SenderPolicy policy = policy_for(snap.config, sender.cls);
   // After a skip the true size is unknown but larger than what was kept.
-  std::size_t total = body_skipped_ ? std::max(total_, buf_.size() + 1) : total_;
+  ScanExtras x;
+  x.total_size = body_skipped_ ? std::max(total_, buf_.size() + 1) : total_;
+  x.dkim = dkim_.get();
+  x.census = &census_;
   AvInput av;
-  const bool spooled = spool_ || !spool_error_.empty();
-  if (spooled) {
+  if (spool_ || !spool_error_.empty()) {
     av.fd = spool_.get();
     av.size = spooled_;
     av.complete = !body_skipped_ && kept_ <= spooled_;
     av.error = spool_error_;
     if (spool_ && ::lseek(spool_.get(), 0, SEEK_SET) != 0) av.error = "cannot rewind the spool file";
+    x.av = &av;
   }
   // What is left of the DNS budget: counted in time spent in lookups, not
   // since end of headers, so a slow body upload does not eat it.
-  auto dns_left = std::max<std::chrono::steady_clock::duration>(
-      std::chrono::milliseconds(snap.config.dns.budget_ms) - dns_spent_, std::chrono::steady_clock::duration::zero());
-  ScanResult r = scan_message(snap, buf_, env_, total, opts, dkim_.get(), spooled ? &av : nullptr, &census_,
-                              std::chrono::steady_clock::now() + dns_left);
-  std::string size = body_skipped_ ? ">" + std::to_string(total_) : std::to_string(total_);
-  std::string outbound_note, tag;
-  bool quarantined = false;
-  EomAction outbound = cls == SenderClass::kInbound ? EomAction::kAccept
-                                                    : outbound_eom(snap, r, sink, outbound_note, quarantined, tag);
-  log_verdict(r, label, context + " size=" + size + (r.message.limits_hit.scan_bytes ? " scan=partial" : "") +
-                            " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log") + outbound_note);
-  auto done = [&](EomAction a, Metrics::Outcome o) {
-    Metrics::get().message(dir, o, r.verdict.score_tenths, true);
-    reset_message();
-    return a;
-  };
-  if (outbound != EomAction::kAccept) return done(outbound, Metrics::Outcome::kTempfail);
-  if (cls == SenderClass::kInbound && !quarantined) bayes_autolearn(snap, r, label);
-  for (const CheckError& e : r.check_errors) {
-    auto it = mc.on_check_error_by_check.find(e.check);
-    FailureAction a = it != mc.on_check_error_by_check.end() ? it->second : mc.on_check_error;
-    if (a == FailureAction::kTempfail && !quarantined) {
-      log().warn("{}: tempfail: check {} failed and its policy is tempfail", label, e.check);
-      sink.reply("451", "4.7.1", "Temporary failure in spam scanning, please try again later");
-      return done(EomAction::kTempfail, Metrics::Outcome::kTempfail);
-    }
+  x.dns_deadline = std::chrono::steady_clock::now() +
+                   std::max<std::chrono::steady_clock::duration>(
+                       std::chrono::milliseconds(snap.config.dns.budget_ms) - dns_spent_,
+                       std::chrono::steady_clock::duration::zero());
+  Handled h = handle_message(snap, buf_, env_, sender, OutboundMode::kCount, label, x);
+  std::string context = "conn=" + conn_id_ + " client=" + (env_.client_ip.empty() ? "local" : env_.client_ip) +
+                        " from=<" + clip(env_.mail_from, 200) + "> rcpts=" + std::to_string(env_.rcpt_to.size()) +
+                        " class=" + sender_class_name(sender.cls) +
+                        " size=" + (body_skipped_ ? ">" : "") + std::to_string(total_);
+  if (h.scan) {
+    context += std::string(h.scan->message.limits_hit.scan_bytes ? " scan=partial" : "") +
+               " policy=" + (policy == SenderPolicy::kTag ? "tag" : "log");
   }
-  if (r.verdict.action == Action::kReject && !quarantined) {
-    sink.reply("550", "5.7.1", escape_reply(r.verdict.reply));
-    return done(EomAction::kReject, Metrics::Outcome::kReject);
-  }
-  apply(r.plan, sink, label);  // removals always; our fields under policy tag
-  if (!tag.empty() && !sink.add(snap.outbound->config().tag_header, render_value(tag)))
-    log().error("{}: the MTA refused to add header {}", label, snap.outbound->config().tag_header);
-  if (quarantined) return done(EomAction::kAccept, Metrics::Outcome::kQuarantine);
-  const bool tagged = policy == SenderPolicy::kTag && opts.tag_subject && r.verdict.spam;
-  return done(EomAction::kAccept, tagged ? Metrics::Outcome::kTag : Metrics::Outcome::kAccept);
+  log_verdict(h, label, context);
+  bool quarantined = apply(h.disposition, sink, label);
+  run_after_effects(snap, h, label, quarantined);
+  last_ = std::move(h.disposition);
+  reset_message();
+  return milter_answer(last_.action);
 }
 
-void Session::apply(const Plan& plan, HeaderSink& sink, const std::string& label) {
-  for (const HeaderEdit& e : plan.edits) {
+bool Session::apply(const Disposition& d, HeaderSink& sink, const std::string& label) {
+  for (const HeaderEdit& e : d.plan.edits) {
     bool ok = true;
     switch (e.op) {
       case HeaderEdit::Op::kDelete: ok = sink.change(e.name, e.index, nullptr); break;
@@ -311,66 +256,14 @@ void Session::apply(const Plan& plan, HeaderSink& sink, const std::string& label
     }
     if (!ok) log().error("{}: the MTA refused to edit header {} (index {})", label, e.name, e.index);
   }
-}
-
-EomAction Session::outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note,
-                                bool& quarantined, std::string& tag) {
-  const OutboundGuard* guard = snap.outbound.get();
-  if (guard == nullptr) return EomAction::kAccept;
-  OutboundSender sender = outbound_sender(env_);
-  if (!sender.valid()) return EomAction::kAccept;
-  const OutboundConfig& oc = guard->config();
-  const std::string& label = env_.queue_id;
-  const bool spam = r.verdict.score_tenths > oc.threshold_tenths;
-  auto failed = [&](const Status& st) {
-    const MilterConfig& mc = snap.config.milter;
-    auto it = mc.on_check_error_by_check.find("outbound");
-    FailureAction a = it != mc.on_check_error_by_check.end() ? it->second : mc.on_check_error;
-    log().warn("{}: check outbound failed: {}", label, st.message());
-    note = " outbound=error";
-    if (a != FailureAction::kTempfail || local_) return EomAction::kAccept;
-    sink.reply("451", "4.7.1", "Temporary failure in spam scanning, please try again later");
-    return EomAction::kTempfail;
-  };
-  std::optional<HoldInfo> hold;
-  if (Status st = guard->held(sender, hold); !st.ok()) return failed(st);
-  bool new_hold = false;
-  if (!hold) {
-    if (Status st = guard->tag_of(sender.account, tag); !st.ok())
-      log().warn("{}: outbound: no sender tag: {}", label, st.message());
-    const Header* mid = r.message.first("Message-ID");
-    OutboundCounts counts;
-    if (Status st = guard->count_message(sender, env_.rcpt_to.size(), spam, unix_seconds(),
-                                         mid ? std::string_view(mid->decoded) : std::string_view(), tag, counts, hold);
-        !st.ok())
-      return failed(st);
-    if (hold) {
-      new_hold = true;
-      log().warn("{}: outbound: HOLD {}: {}; counts: {}; held until {} (spamgate release {})", label, hold->who,
-                 hold->reason, counts.summary(), format_unix_time(hold->until),
-                 hold->who.rfind("domain ", 0) == 0 ? "domain:" + hold->who.substr(7) : hold->who);
-    }
+  bool quarantined = false;
+  if (d.action == Action::kQuarantine) {
+    quarantined = sink.quarantine(d.quarantine_reason);
+    if (!quarantined) log().error("{}: the MTA refused to quarantine the message: {}", label, d.quarantine_reason);
   }
-  if (hold) {
-    // The held sender's message: into the hold queue (nothing is lost; local
-    // submission always), or 451 so the client retries after the release.
-    if (oc.hold_quarantine || local_) {
-      std::string reason = escape_reply("spamgate: " + hold->who + " held: " + hold->reason);
-      if (!sink.quarantine(reason)) {
-        log().error("{}: the MTA refused to quarantine the message of held {}", label, hold->who);
-      } else if (Status st = guard->note_quarantined(sender.account, label); !st.ok()) {
-        log().warn("{}: outbound: cannot remember the held queue id: {}", label, st.message());
-      }
-      note = std::string(" outbound=") + (new_hold ? "hold" : "held") + ":quarantine";
-      quarantined = true;
-      return EomAction::kAccept;
-    }
-    note = std::string(" outbound=") + (new_hold ? "hold" : "held") + ":tempfail";
-    sink.reply("451", "4.7.1", "Sending from this account is paused after unusual activity; please contact support");
-    return EomAction::kTempfail;
-  }
-  note = spam ? " outbound=spam" : " outbound=ok";
-  return EomAction::kAccept;
+  if (!d.reply.empty() && !sink.reply(d.reply.code, d.reply.xcode, d.reply.text))
+    log().error("{}: the MTA refused the reply {}", label, d.reply.str());
+  return quarantined;
 }
 
 }  // namespace spamgate

@@ -2,8 +2,9 @@
 // message in progress, and what to do at end of message.
 //
 // Interface: the milter trampolines (milter.cc) call one method per libmilter
-// callback; eom() runs the same pipeline as `spamgate scan` and hands its
-// header edits to a HeaderSink. A Session belongs to one libmilter thread and
+// callback; end_of_message() runs the same pipeline as `spamgate scan`
+// (handle_message, pipeline.h) and applies the Disposition it returns
+// through a HeaderSink: nothing is decided here. A Session belongs to one libmilter thread and
 // needs no lock; per-use fields are reset at each MAIL FROM and on abort, "to
 // avoid leakage from one use to another" (Postfix milter8.c). The snapshot is
 // taken once per message, so a reload never changes rules mid-message.
@@ -28,13 +29,15 @@
 #include <vector>
 
 #include "checks/dkim.h"
-#include "util/spool_file.h"
-#include "spamgate/pipeline.h"
+#include "spamgate/disposition.h"
+#include "spamgate/message.h"
 #include "spamgate/snapshot.h"
+#include "util/spool_file.h"
 
 namespace spamgate {
 
-// Where eom() applies its edits: libmilter in production, a recorder in tests.
+// Where end_of_message() applies a Disposition: libmilter in production, a
+// recorder in tests. Texts come as they are; libmilter's sink escapes them.
 class HeaderSink {
  public:
   virtual ~HeaderSink() = default;
@@ -50,11 +53,8 @@ class HeaderSink {
 // the text as a format), CR/LF and other controls replaced, at most 500 bytes.
 std::string escape_reply(std::string_view text);
 
-enum class SenderClass { kInbound, kAuthenticated, kTrusted };
-const char* sender_class_name(SenderClass c);
-
 // What libmilter should answer at end of message.
-enum class EomAction { kAccept, kTempfail, kReject };
+using EomAction = MilterAnswer;
 
 class Session {
  public:
@@ -80,6 +80,8 @@ class Session {
   // The MTA agreed to skip the rest of the body (SMFIS_SKIP was answered).
   void body_skipped() { body_skipped_ = true; }
   EomAction end_of_message(std::string_view queue_id, HeaderSink& sink);
+  // The Disposition the last end_of_message() applied (tests compare it with `scan`).
+  const Disposition& last_disposition() const { return last_; }
   void abort() { reset_message(); }
 
   // Whether Postfix keeps the space after the colon for us (SMFIP_HDR_LEADSPC).
@@ -104,14 +106,9 @@ class Session {
   std::size_t av_cap() const;
   void reset_message();
   std::string render_value(const std::string& v) const;
-  // The outbound guard's part of end of message (outbound.h): holds the
-  // message of a held sender, counts the others. Returns kTempfail or
-  // kAccept (`quarantined` set when it went to the hold queue; `tag` = the
-  // sender tag to add); `note` goes into the verdict log line.
-  EomAction outbound_eom(const Snapshot& snap, const ScanResult& r, HeaderSink& sink, std::string& note,
-                         bool& quarantined, std::string& tag);
-  // Applies the edits of `plan` through `sink`, logging refused ones.
-  void apply(const Plan& plan, HeaderSink& sink, const std::string& label);
+  // Applies `d` through `sink` (edits, quarantine, reply), logging what the
+  // MTA refused. Returns whether the MTA took the quarantine.
+  bool apply(const Disposition& d, HeaderSink& sink, const std::string& label);
 
   const SnapshotHolder& holder_;
   std::string conn_id_;
@@ -119,6 +116,7 @@ class Session {
   unsigned long protocol_flags_ = 0;
   bool local_ = false;
   Envelope env_;  // connection part survives messages; message part reset
+  Disposition last_;
 
   // per message
   std::shared_ptr<const Snapshot> snap_;

@@ -1,4 +1,4 @@
-// verdict.cc - decide(): the one place where hits become a score and an action.
+// verdict.cc - score_verdict(): the one place where hits become a score and a verdict.
 #include "spamgate/verdict.h"
 
 #include <algorithm>
@@ -15,6 +15,9 @@ const char* action_name(Action a) {
     case Action::kTag: return "tag";
     case Action::kReject: return "reject";
     case Action::kTempfail: return "tempfail";
+    case Action::kQuarantine: return "quarantine";
+    case Action::kHold: return "hold";
+    case Action::kSkip: return "skip";
   }
   return "accept";
 }
@@ -37,7 +40,7 @@ std::int64_t millis_to_tenths(std::int64_t millis) {
 
 }  // namespace
 
-Verdict decide(const Snapshot& snap, const std::vector<Hit>& hits) {
+Verdict score_verdict(const Snapshot& snap, const std::vector<Hit>& hits) {
   Verdict v;
   v.threshold_tenths = snap.config.threshold_tenths;
   std::int64_t total = 0;

@@ -166,9 +166,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   env.mail_from = kFroms[(pick >> 5) & 3];
   env.rcpt_to = {"<bob@example.net>"};
   g_fdp = &fdp;
-  spamgate::ScanResult r = spamgate::scan_message(*setup().snap, msg, env);
+  spamgate::Handled h = spamgate::handle_message(*setup().snap, msg, env, spamgate::Sender{},
+                                                 spamgate::OutboundMode::kLookUp, "fuzz");
   g_fdp = nullptr;
-  std::string out = spamgate::apply_plan(msg, r.plan);
+  std::string out = spamgate::apply_plan(msg, h.disposition.plan);
   spamgate::HeaderBlock hb = spamgate::split_header_block(msg, static_cast<std::size_t>(-1));
   std::string_view body = msg.substr(hb.body_offset);
   if (out.size() < body.size() || std::string_view(out).substr(out.size() - body.size()) != body) __builtin_trap();

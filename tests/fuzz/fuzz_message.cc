@@ -30,8 +30,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  spamgate::ScanResult r = spamgate::scan_message(snapshot(), bytes, spamgate::Envelope{});
-  std::string out = spamgate::apply_plan(bytes, r.plan);
+  spamgate::Handled h = spamgate::handle_message(snapshot(), bytes, spamgate::Envelope{}, spamgate::Sender{},
+                                                 spamgate::OutboundMode::kLookUp, "fuzz");
+  std::string out = spamgate::apply_plan(bytes, h.disposition.plan);
   // The rewriter only edits headers: the body is handed on byte for byte.
   spamgate::HeaderBlock hb = spamgate::split_header_block(bytes, static_cast<std::size_t>(-1));
   std::string_view body = bytes.substr(hb.body_offset);

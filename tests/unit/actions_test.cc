@@ -19,13 +19,15 @@ const std::string kRules =
 struct Out {
   std::string bytes;
   ScanResult r;
+  Disposition d;
 };
 
 Out rewrite(const std::string& msg, const std::string& toml = "", const std::string& rules = kRules) {
   auto s = snapshot_with(rules, nullptr, toml);
   EXPECT_NE(s, nullptr);
-  Out o{"", scan_message(*s, msg, Envelope{})};
-  o.bytes = apply_plan(msg, o.r.plan);
+  Handled h = test::handle(*s, msg);
+  Out o{"", std::move(*h.scan), std::move(h.disposition)};
+  o.bytes = apply_plan(msg, o.d.plan);
   return o;
 }
 
@@ -177,7 +179,7 @@ TEST(ForeignHeaders, IncomingXSpamHeadersAreRemoved) {
   EXPECT_EQ(hb.find("X-Spam-Status:", first + 1), std::string::npos);
   // Deletes are planned from the highest index down (Postfix renumbers).
   std::vector<int> status_deletes;
-  for (const HeaderEdit& e : o.r.plan.edits) {
+  for (const HeaderEdit& e : o.d.plan.edits) {
     if (e.op == HeaderEdit::Op::kDelete && (e.name == "X-Spam-Status" || e.name == "x-spam-status"))
       status_deletes.push_back(e.index);
   }
@@ -216,15 +218,15 @@ TEST(Rewrite, CrlfMessageStaysCrlfAndBodyIsByteIdentical) {
 }
 
 TEST(Outbound, NeverTaggedAndNoTestsList) {
-  auto s = snapshot_with(kRules);
+  auto s = snapshot_with(kRules, nullptr, "[milter]\nauthenticated = \"tag\"\n");
   ASSERT_NE(s, nullptr);
   const std::string msg = "Subject: hello\n\nspammy bit\n";
-  PlanOptions outbound;
-  outbound.tag_subject = false;
-  outbound.list_tests = false;
-  ScanResult r = scan_message(*s, msg, Envelope{}, std::nullopt, outbound);
-  EXPECT_TRUE(r.verdict.spam);
-  std::string out = apply_plan(msg, r.plan);
+  Envelope env;
+  env.auth_user = "alice@customer.example";
+  Handled h = test::handle(*s, msg, classify_sender(s->config, env, false), env);
+  EXPECT_TRUE(h.scan->verdict.spam);
+  EXPECT_EQ(h.disposition.action, Action::kAccept);
+  std::string out = apply_plan(msg, h.disposition.plan);
   EXPECT_NE(out.find("Subject: hello\n"), std::string::npos);
   EXPECT_EQ(out.find("X-Spam-Flag"), std::string::npos);
   EXPECT_EQ(out.find("tests="), std::string::npos);

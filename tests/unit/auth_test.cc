@@ -117,8 +117,9 @@ Scan scan(const Snapshot& s, const std::string& msg, const std::string& ip = "",
   env.client_ip = ip;
   env.mail_from = from;
   env.helo = ip.empty() ? "" : "client.example";
-  Scan sc{scan_message(s, msg, env), ""};
-  sc.out = apply_plan(msg, sc.r.plan);
+  Handled h = test::handle(s, msg, {}, env);
+  Scan sc{std::move(*h.scan), ""};
+  sc.out = apply_plan(msg, h.disposition.plan);
   sc.out.erase(std::remove(sc.out.begin(), sc.out.end(), '\r'), sc.out.end());
   return sc;
 }

@@ -511,8 +511,12 @@ TEST(BayesAutolearn, LearnsClearSpamAndHamOnlyWhenOn) {
     std::vector<Diagnostic> d;
     auto snap = load_snapshot(cfg, d);
     ASSERT_TRUE(snap.ok());
-    for (const std::string& m : {spam, ham, unsure, spam})
-      bayes_autolearn(*snap.value(), scan_message(*snap.value(), m, Envelope{}), "test");
+    // What the milter does after an inbound message: the Disposition's autolearn.
+    for (const std::string& m : {spam, ham, unsure, spam}) {
+      Handled h = test::handle(*snap.value(), m);
+      EXPECT_EQ(h.disposition.autolearn.has_value(), on && m != unsure) << m;
+      run_after_effects(*snap.value(), h, "test", false);
+    }
     auto st = open_bayes_store(snap.value()->config.bayes);
     ASSERT_TRUE(st.ok());
     StoreTotals t;

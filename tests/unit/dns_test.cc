@@ -323,8 +323,7 @@ TEST(Spf, ReceivedSpfHeaderIsPrependedToTheMessage) {
   env.mail_from = "a@spf.test";
   env.helo = "client.example";
   const std::string msg = "Subject: x\n\nhi\n";
-  ScanResult r = scan_message(*s, msg, env);
-  std::string out = apply_plan(msg, r.plan);
+  std::string out = apply_plan(msg, test::handle(*s, msg, {}, env).disposition.plan);
   // Authentication-Results on top (RFC 8601), Received-SPF right below it.
   EXPECT_EQ(out.rfind("Authentication-Results: mx1.gateway.example;\n\tspf=fail smtp.mailfrom=a@spf.test", 0), 0u) << out;
   EXPECT_NE(out.find("\nReceived-SPF: fail ("), std::string::npos) << out;

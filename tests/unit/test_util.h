@@ -96,6 +96,18 @@ inline std::shared_ptr<const Snapshot> snapshot_with(const std::string& rules, s
   return s.value();
 }
 
+// `msg` through the whole pipeline as `scan` replays it (outbound looked up,
+// not counted), for `sender`.
+inline Handled handle(const Snapshot& snap, const std::string& msg, const Sender& sender = {},
+                      const Envelope& env = {}) {
+  return handle_message(snap, msg, env, sender, OutboundMode::kLookUp, "test");
+}
+
+// `msg` as it would be delivered (the Disposition's header edits applied).
+inline std::string delivered(const Snapshot& snap, const std::string& msg, const Sender& sender = {}) {
+  return apply_plan(msg, handle(snap, msg, sender).disposition.plan);
+}
+
 // Names of the scored rules that hit `msg` under `snap`.
 inline std::vector<std::string> hits_of(const Snapshot& snap, const std::string& msg) {
   ScanResult r = scan_message(snap, msg, Envelope{});

@@ -65,14 +65,14 @@ TEST(VerdictScore, ASymbolHitTwiceCountsOnce) {
   auto s = snapshot_with("body A /aaa/\nscore A 2\n");
   ASSERT_NE(s, nullptr);
   std::vector<Hit> hits = {{"A", 1.0, ""}, {"A", 1.0, ""}, {"UNKNOWN_SYMBOL", 1.0, ""}};
-  Verdict v = decide(*s, hits);
+  Verdict v = score_verdict(*s, hits);
   EXPECT_EQ(v.score_tenths, 20);
 }
 
 TEST(VerdictScore, NanFactorIsForcedToZero) {
   auto s = snapshot_with("body A /aaa/\nscore A 2\n");
   ASSERT_NE(s, nullptr);
-  Verdict v = decide(*s, {{"A", std::nan(""), ""}});
+  Verdict v = score_verdict(*s, {{"A", std::nan(""), ""}});
   EXPECT_EQ(v.score_tenths, 0);
 }
 
@@ -82,11 +82,12 @@ TEST(VerdictScore, NanFactorIsForcedToZero) {
 TEST(VerdictLog, ACheckSkippedForADependencyDownIsNamedOnTheVerdictLineNotWarned) {
   auto s = snapshot_with("body A /aaa/\nscore A 2\n");
   ASSERT_NE(s, nullptr);
-  ScanResult r = scan_message(*s, "Subject: t\nMessage-ID: <1@x>\n\naaa\n", Envelope{});
+  Handled h = test::handle(*s, "Subject: t\nMessage-ID: <1@x>\n\naaa\n");
+  ScanResult& r = *h.scan;
   r.check_errors.push_back({"bayes", "bayes: redis 127.0.0.1:6379: not answering; skipped until a probe gets a reply", true});
   r.check_errors.push_back({"clamav", "cannot rewind the spool file", false});
   test::LogCapture cap;
-  log_verdict(r, "Q1");
+  log_verdict(h, "Q1");
   std::vector<std::string> lines = cap.lines();
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0], "warning Q1: check clamav failed, its remaining work skipped: cannot rewind the spool file\n");

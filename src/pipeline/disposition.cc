@@ -1,0 +1,215 @@
+// disposition.cc - decide(): a scanned message's verdict, sender and
+// outbound answer to its Disposition (see disposition.h).
+//
+// The order of precedence, first match wins:
+//   1. the outbound store failed and the "outbound" policy is tempfail -> 451
+//      (a local submission is never refused: it goes on);
+//   2. the sender is held -> the hold queue (hold_quarantine, or a local
+//      submission) or 451;
+//   3. a check failed and its policy is tempfail -> 451 (not for a message
+//      going to the hold queue: nothing is lost there);
+//   4. a forced reject (malware, DMARC p=reject, too many forged fields) -> 550;
+//   5. spam, inbound, policy tag -> the Subject tagged; else delivered.
+#include "spamgate/disposition.h"
+
+#include <algorithm>
+
+#include "spamgate/pipeline.h"
+#include "spamgate/snapshot.h"
+#include "util/cidr.h"
+
+namespace spamgate {
+
+const char* sender_class_name(SenderClass c) {
+  switch (c) {
+    case SenderClass::kInbound: return "inbound";
+    case SenderClass::kAuthenticated: return "authenticated";
+    case SenderClass::kTrusted: return "trusted";
+  }
+  return "inbound";
+}
+
+const char* outcome_name(Metrics::Outcome o) {
+  switch (o) {
+    case Metrics::Outcome::kAccept: return "accept";
+    case Metrics::Outcome::kTag: return "tag";
+    case Metrics::Outcome::kReject: return "reject";
+    case Metrics::Outcome::kTempfail: return "tempfail";
+    case Metrics::Outcome::kQuarantine: return "quarantine";
+    case Metrics::Outcome::kSkip: return "skip";
+  }
+  return "accept";
+}
+
+Sender classify_sender(const Config& c, const Envelope& env, bool local) {
+  Sender s;
+  s.local = local;
+  if (!env.auth_user.empty()) {
+    s.cls = SenderClass::kAuthenticated;
+  } else if (local) {
+    s.cls = SenderClass::kTrusted;
+  } else {
+    for (const std::string& net : c.milter.trusted_networks) {
+      auto cidr = Cidr::parse(net);
+      if (cidr && cidr->contains(env.client_ip)) {
+        s.cls = SenderClass::kTrusted;
+        break;
+      }
+    }
+  }
+  return s;
+}
+
+SenderPolicy policy_for(const Config& c, SenderClass cls) {
+  switch (cls) {
+    case SenderClass::kInbound: return c.milter.inbound;
+    case SenderClass::kAuthenticated: return c.milter.authenticated;
+    case SenderClass::kTrusted: return c.milter.trusted;
+  }
+  return c.milter.inbound;
+}
+
+MilterAnswer milter_answer(Action a) {
+  switch (a) {
+    case Action::kReject: return MilterAnswer::kReject;
+    case Action::kTempfail:
+    case Action::kHold: return MilterAnswer::kTempfail;
+    case Action::kAccept:
+    case Action::kTag:
+    case Action::kQuarantine:
+    case Action::kSkip: return MilterAnswer::kAccept;
+  }
+  return MilterAnswer::kAccept;
+}
+
+namespace {
+
+Metrics::Direction direction_of(const Sender& s) {
+  return s.cls == SenderClass::kInbound ? Metrics::Direction::kInbound : Metrics::Direction::kOutbound;
+}
+
+FailureAction failure_action(const MilterConfig& mc, const std::string& check) {
+  auto it = mc.on_check_error_by_check.find(check);
+  return it != mc.on_check_error_by_check.end() ? it->second : mc.on_check_error;
+}
+
+void refuse(Disposition& d, Action a, std::string code, std::string xcode, std::string_view text, std::string why) {
+  d.action = a;
+  d.reply = {std::move(code), std::move(xcode), std::string(text)};
+  d.why = std::move(why);
+  d.outcome = a == Action::kReject ? Metrics::Outcome::kReject : Metrics::Outcome::kTempfail;
+  d.plan = {};  // a refused message is not delivered: no edit
+}
+
+// [bayes] autolearn: the class to learn `scan` as, if any: scanned whole,
+// not rejected, its score without the BAYES_ symbols above
+// autolearn_spam_above or below autolearn_ham_below.
+std::optional<LearnClass> autolearn_class(const Snapshot& snap, const ScanResult& scan) {
+  const BayesConfig& cfg = snap.config.bayes;
+  if (!cfg.autolearn || scan.verdict.action == Action::kReject || scan.message.limits_hit.scan_bytes)
+    return std::nullopt;
+  if (std::none_of(snap.checks.begin(), snap.checks.end(), [](const auto& c) { return c->name() == "bayes"; }))
+    return std::nullopt;
+  std::int64_t millis = 0;
+  for (const ScoredHit& h : scan.verdict.hits)
+    if (h.name.rfind("BAYES_", 0) != 0) millis += h.score_millis;
+  const double score = static_cast<double>(millis) / 1000.0;
+  if (score > cfg.autolearn_spam_above) return LearnClass::kSpam;
+  if (score < cfg.autolearn_ham_below) return LearnClass::kHam;
+  return std::nullopt;
+}
+
+}  // namespace
+
+Disposition decide_skipped(const Snapshot& snap, const HeaderCensus& census, const Sender& sender) {
+  Disposition d;
+  d.sender = sender;
+  d.policy = SenderPolicy::kSkip;
+  d.action = Action::kSkip;
+  d.why = std::string("sender policy skip for ") + sender_class_name(sender.cls) + " mail";
+  d.direction = direction_of(sender);
+  d.outcome = Metrics::Outcome::kSkip;
+  d.scored = false;
+  PlanOptions removals_only;
+  removals_only.annotate = false;
+  d.plan = plan_actions(snap.config, Message{}, census, Verdict{}, removals_only);
+  return d;
+}
+
+Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& sender, const OutboundResult& ob) {
+  const Config& c = snap.config;
+  const Verdict& v = scan.verdict;
+  Disposition d;
+  d.sender = sender;
+  d.policy = policy_for(c, sender.cls);
+  d.direction = direction_of(sender);
+  const bool inbound = sender.cls == SenderClass::kInbound;
+
+  PlanOptions opts;
+  opts.annotate = d.policy == SenderPolicy::kTag;
+  opts.tag_subject = inbound;  // outgoing mail is never subject-tagged nor lists its tests
+  opts.list_tests = inbound;
+  d.plan = plan_actions(c, scan.message, scan.census, v, opts, scan.prepend_headers);
+
+  using State = OutboundResult::State;
+  const bool held = ob.state == State::kHeld || ob.state == State::kNewHold;
+  const bool to_hold_queue = held && snap.outbound && (snap.outbound->config().hold_quarantine || sender.local);
+  const char* hold_word = ob.state == State::kNewHold ? "hold" : "held";
+  switch (ob.state) {
+    case State::kNone: break;
+    case State::kOk: d.outbound_note = " outbound=ok"; break;
+    case State::kSpam: d.outbound_note = " outbound=spam"; break;
+    case State::kError:
+      d.outbound_note = " outbound=error";
+      if (failure_action(c.milter, "outbound") == FailureAction::kTempfail && !sender.local) {
+        refuse(d, Action::kTempfail, "451", "4.7.1", reply_text::kTempfail,
+               "the outbound store failed and its policy is tempfail");
+        return d;
+      }
+      break;
+    case State::kHeld:
+    case State::kNewHold:
+      d.outbound_note = std::string(" outbound=") + hold_word + (to_hold_queue ? ":quarantine" : ":tempfail");
+      if (!to_hold_queue) {
+        refuse(d, Action::kHold, "451", "4.7.1", reply_text::kHeld,
+               "the sender " + ob.hold->who + " is held: " + ob.hold->reason);
+        return d;
+      }
+      break;
+  }
+  if (inbound && !to_hold_queue) d.autolearn = autolearn_class(snap, scan);
+  if (!to_hold_queue) {
+    for (const CheckError& e : scan.check_errors) {
+      if (failure_action(c.milter, e.check) != FailureAction::kTempfail) continue;
+      refuse(d, Action::kTempfail, "451", "4.7.1", reply_text::kTempfail,
+             "check " + e.check + " failed and its policy is tempfail");
+      d.autolearn.reset();  // the client retries: the message comes back
+      return d;
+    }
+    if (v.action == Action::kReject) {
+      refuse(d, Action::kReject, "550", "5.7.1", v.reply, "a forced reject");
+      d.autolearn.reset();
+      return d;
+    }
+  }
+  if (!ob.tag.empty() && snap.outbound)
+    d.plan.edits.push_back({HeaderEdit::Op::kAdd, snap.outbound->config().tag_header, 0, ob.tag});
+  if (to_hold_queue) {
+    d.action = Action::kQuarantine;
+    d.quarantine_reason = "spamgate: " + ob.hold->who + " held: " + ob.hold->reason;
+    d.hold_account = ob.account;
+    d.outcome = Metrics::Outcome::kQuarantine;
+    d.why = "the sender " + ob.hold->who + " is held: " + ob.hold->reason;
+    return d;
+  }
+  const bool tagged = d.policy == SenderPolicy::kTag && inbound && v.spam;
+  d.action = tagged ? Action::kTag : Action::kAccept;
+  d.outcome = tagged ? Metrics::Outcome::kTag : Metrics::Outcome::kAccept;
+  if (tagged) d.why = "score " + format_tenths(v.score_tenths) + " is greater than " + c.threshold_text;
+  else if (v.spam && !inbound) d.why = "spam score, but outgoing mail is not tagged";
+  else if (v.spam) d.why = "spam score, but the sender policy only logs";
+  else d.why = "score " + format_tenths(v.score_tenths) + " is not greater than " + c.threshold_text;
+  return d;
+}
+
+}  // namespace spamgate

@@ -1,0 +1,119 @@
+// handle.cc - one message through the pipeline: sender policy, scan,
+// outbound step, decide(); the after-effects; the verdict log line.
+//
+// DIAGNOSTICS: one info line per message (log_verdict); a warning per failed
+// check, per outbound store failure and per new hold; a warning when
+// autolearn cannot write its store.
+#include <fmt/format.h>
+
+#include "checks/bayes.h"
+#include "checks/builtin.h"
+#include "spamgate/metrics.h"
+#include "spamgate/pipeline.h"
+#include "util/log.h"
+
+namespace spamgate {
+
+OutboundResult outbound_step(const Snapshot& snap, const Envelope& env, const Sender& sender, const ScanResult& scan,
+                             OutboundMode mode, std::string_view label) {
+  OutboundResult out;
+  const OutboundGuard* guard = snap.outbound.get();
+  if (guard == nullptr || sender.cls == SenderClass::kInbound) return out;
+  OutboundSender who = outbound_sender(env);
+  if (!who.valid()) return out;
+  out.account = who.account;
+  auto failed = [&](const Status& st) {
+    log().warn("{}: check outbound failed: {}", label, st.message());
+    out.state = OutboundResult::State::kError;
+    out.error = st.message();
+    return out;
+  };
+  if (Status st = guard->held(who, out.hold); !st.ok()) return failed(st);
+  if (out.hold) {
+    out.state = OutboundResult::State::kHeld;
+    return out;
+  }
+  if (Status st = guard->tag_of(who.account, out.tag); !st.ok())
+    log().warn("{}: outbound: no sender tag: {}", label, st.message());
+  const bool spam = scan.verdict.score_tenths > guard->config().threshold_tenths;
+  out.state = spam ? OutboundResult::State::kSpam : OutboundResult::State::kOk;
+  if (mode == OutboundMode::kLookUp) return out;
+  const Header* mid = scan.message.first("Message-ID");
+  OutboundCounts counts;
+  if (Status st = guard->count_message(who, env.rcpt_to.size(), spam, unix_seconds(),
+                                       mid ? std::string_view(mid->decoded) : std::string_view(), out.tag, counts,
+                                       out.hold);
+      !st.ok()) {
+    out.tag.clear();
+    return failed(st);
+  }
+  if (out.hold) {
+    out.state = OutboundResult::State::kNewHold;
+    log().warn("{}: outbound: HOLD {}: {}; counts: {}; held until {} (spamgate release {})", label, out.hold->who,
+               out.hold->reason, counts.summary(), format_unix_time(out.hold->until),
+               out.hold->who.rfind("domain ", 0) == 0 ? "domain:" + out.hold->who.substr(7) : out.hold->who);
+  }
+  return out;
+}
+
+Handled handle_message(const Snapshot& snap, std::string_view bytes, const Envelope& env, const Sender& sender,
+                       OutboundMode mode, std::string_view label, const ScanExtras& extras) {
+  Handled h;
+  if (policy_for(snap.config, sender.cls) == SenderPolicy::kSkip) {
+    if (extras.census != nullptr) {
+      h.disposition = decide_skipped(snap, *extras.census, sender);
+    } else {
+      HeaderCensus census = make_census(snap);
+      census.add_block(bytes);
+      h.disposition = decide_skipped(snap, census, sender);
+    }
+    return h;
+  }
+  h.scan = scan_message(snap, bytes, env, extras);
+  OutboundResult ob = outbound_step(snap, env, sender, *h.scan, mode, label);
+  h.disposition = decide(snap, *h.scan, sender, ob);
+  return h;
+}
+
+void run_after_effects(const Snapshot& snap, const Handled& h, std::string_view label, bool quarantined) {
+  const Disposition& d = h.disposition;
+  Metrics::get().message(d.direction, d.outcome, h.scan ? h.scan->verdict.score_tenths : 0, d.scored);
+  if (d.autolearn && h.scan) bayes_learn(snap, h.scan->message, *d.autolearn, label);
+  if (quarantined && !d.hold_account.empty() && snap.outbound) {
+    if (Status st = snap.outbound->note_quarantined(d.hold_account, label); !st.ok())
+      log().warn("{}: outbound: cannot remember the held queue id: {}", label, st.message());
+  }
+}
+
+void log_verdict(const Handled& h, std::string_view label, std::string_view context) {
+  const Disposition& d = h.disposition;
+  const std::string_view sep = context.empty() ? "" : " ";
+  if (!h.scan) {
+    const std::size_t forged = d.plan.edits.size();
+    log().info("{}: {}{}skipped (policy){}", label, context, sep,
+               forged > 0 ? " forged_fields=" + std::to_string(forged) : std::string());
+    return;
+  }
+  const ScanResult& r = *h.scan;
+  const Header* mid = r.message.first("message-id");
+  std::string tests;
+  for (const ScoredHit& hit : r.verdict.hits) {
+    if (!tests.empty()) tests.push_back(',');
+    tests += hit.name;
+  }
+  std::string unavailable;  // dependency down (logged once by its breaker): named on the verdict line
+  for (const CheckError& e : r.check_errors) {
+    if (e.unavailable) unavailable += (unavailable.empty() ? " unavailable=" : ",") + e.check;
+    else log().warn("{}: check {} failed, its remaining work skipped: {}", label, e.check, clip(e.message, 300));
+  }
+  if (d.action == Action::kTempfail)
+    log().warn("{}: tempfail: {}", label, d.why);
+  std::string reply;
+  if (!d.reply.empty()) reply = " reply=\"" + clip(d.reply.str(), 300) + "\"";
+  log().info("{}: {}{}msgid={} score={} required={} action={}{} tests={}{}{} ms={:.2f}", label, context, sep,
+             mid ? clip(mid->decoded, 100) : std::string("(none)"), format_tenths(r.verdict.score_tenths),
+             format_tenths(r.verdict.threshold_tenths), action_name(d.action), reply,
+             tests.empty() ? "none" : tests, unavailable, d.outbound_note, r.ms);
+}
+
+}  // namespace spamgate
