@@ -98,6 +98,10 @@ class Check {
   // (meta rules read them). A non-ok Status means the check could not finish;
   // hits it appended stay, and the pipeline logs the error and goes on.
   virtual Status run(const CheckContext& ctx, std::vector<Hit>& hits) const = 0;
+  // The checks whose results this one reads (their hits or side results),
+  // by name; "*" = every other check. They must run before it: a snapshot
+  // whose order breaks this is refused at load.
+  virtual std::vector<std::string_view> reads() const { return {}; }
 };
 
 }  // namespace spamgate

@@ -1,6 +1,6 @@
 // snapshot.h - configuration, symbol scores and checks, frozen together.
 //
-// A Snapshot is built once (load_snapshot) from the config file, every
+// A Snapshot is built once (config/load.h) from the config file, every
 // rules/*.cf in lexical order and then the admin's local rules file, and is
 // immutable afterwards: shared as shared_ptr<const Snapshot>, safe to read from
 // any number of threads. A message is scanned with the snapshot it started
@@ -22,6 +22,7 @@
 #include "spamgate/outbound.h"
 #include "spamgate/resolver.h"
 #include "spamgate/status.h"
+#include "spamgate/symbols.h"
 
 namespace spamgate {
 
@@ -147,33 +148,6 @@ struct Config {
   MemoryConfig memory;
 };
 
-// A place in a rules or config file, for error messages.
-struct Diagnostic {
-  std::string file;
-  int line = 0;  // 0 = the whole file
-  std::string message;
-  std::string str() const;  // "file:line: message"
-};
-
-struct SymbolInfo {
-  std::int64_t score_millis = 0;  // score in thousandths of a point
-  std::string description;
-  bool nice = false;              // tflags nice: meant to lower the score
-  bool disabled = false;          // an explicit `score NAME 0` on a rule
-};
-
-// Symbol name -> score and description. Unknown symbols score 0.
-class SymbolTable {
- public:
-  const SymbolInfo* find(std::string_view name) const;
-  std::int64_t score_millis(std::string_view name) const;
-  SymbolInfo& upsert(const std::string& name) { return map_[name]; }
-  std::size_t size() const { return map_.size(); }
-
- private:
-  std::unordered_map<std::string, SymbolInfo> map_;
-};
-
 class DkimLibrary;
 class ClamEngine;
 
@@ -209,29 +183,5 @@ class SnapshotHolder {
  private:
   std::atomic<std::shared_ptr<const Snapshot>> p_;
 };
-
-// Reads the config at `config_path` and every rule file it names. On failure
-// returns InvalidArgument and fills `diags` with every error found (file:line).
-// Thread-safe; does no network I/O.
-// `network`: build the checks that query DNS (the milter always does; scan,
-// explain and bench only with --network). A check that is off emits no symbol.
-// `previous`: the snapshot in use (a reload). Its signature engine is kept
-// when the signature files did not change, and kept (with an error logged
-// naming the file or the canary message) when the new signatures fail to
-// load or flag canary mail; without a previous engine that is an error.
-// `bayes`: build the classifier check when [bayes] enables it (eval runs
-// the rules without it and classifies with its own per-fold stores).
-Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
-                                                      std::vector<Diagnostic>& diags, bool network = false,
-                                                      const Snapshot* previous = nullptr, bool bayes = true);
-
-// The outbound guard of `c` ([outbound], its overrides file read now; a
-// bad line is a Diagnostic and gives nullptr). The milter's comes with the
-// snapshot; `learn --arf` and `release` build their own.
-std::shared_ptr<OutboundGuard> make_outbound_guard(const Config& c, std::vector<Diagnostic>& diags);
-
-// The config file used when none is given: /etc/spamgate/spamgate.toml if it
-// exists, else conf/spamgate.toml of the source tree this binary was built from.
-std::string default_config_path();
 
 }  // namespace spamgate

@@ -25,6 +25,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "config/load.h"
 #include "app/commands.h"
 #include "app/common.h"
 #include "checks/bayes.h"
@@ -187,7 +188,7 @@ int cmd_eval(int argc, char** argv) {
   opt->quiet = true;
   std::string path = opt->config.empty() ? default_config_path() : opt->config;
   std::vector<Diagnostic> diags;
-  auto loaded = load_snapshot(path, diags, opt->network, nullptr, /*bayes=*/false);
+  auto loaded = load_snapshot(path, diags, {.network = opt->network, .bayes = false});
   for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
   if (!loaded.ok()) {
     std::cerr << "spamgate: cannot load " << path << ": " << loaded.status().message() << "\n";

@@ -7,6 +7,7 @@
 
 #include "app/commands.h"
 #include "app/common.h"
+#include "config/load.h"
 #include "checks/builtin.h"
 #include "checks/clamav_engine.h"
 #include "rules/ruleset.h"

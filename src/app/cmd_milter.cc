@@ -4,6 +4,7 @@
 
 #include "app/commands.h"
 #include "app/common.h"
+#include "config/load.h"
 #include "milter/milter.h"
 
 namespace spamgate::app {

@@ -13,6 +13,7 @@
 
 #include "app/commands.h"
 #include "app/common.h"
+#include "config/load.h"
 #include "config/config.h"
 #include "spamgate/outbound.h"
 #include "util/log.h"

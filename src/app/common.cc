@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "config/load.h"
 #include "util/log.h"
 
 namespace spamgate::app {
@@ -86,7 +87,7 @@ std::optional<Options> parse_options(int argc, char** argv, int first, const cha
 std::shared_ptr<const Snapshot> load_or_report(const Options& opt) {
   std::string path = opt.config.empty() ? default_config_path() : opt.config;
   std::vector<Diagnostic> diags;
-  auto snap = load_snapshot(path, diags, opt.network);
+  auto snap = load_snapshot(path, diags, {.network = opt.network});
   for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
   if (!snap.ok()) {
     std::cerr << "spamgate: cannot load " << path << ": " << snap.status().message() << "\n";

@@ -44,6 +44,7 @@ class MetaCheck final : public Check {
  public:
   explicit MetaCheck(std::shared_ptr<const RuleSet> rules);
   std::string_view name() const override { return "meta"; }
+  std::vector<std::string_view> reads() const override { return {"*"}; }  // metas read every hit
   Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
 
  private:

@@ -25,6 +25,8 @@ class DmarcCheck final : public Check {
   // `error` set (and the check unusable) if libopendmarc cannot start.
   DmarcCheck(bool reject, std::string& error);
   std::string_view name() const override { return "dmarc"; }
+  // DMARC's alignment reads SPF's and DKIM's results (ctx.auth).
+  std::vector<std::string_view> reads() const override { return {"spf", "dkim"}; }
   Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
   static std::vector<SymbolDef> symbols();
 

@@ -21,13 +21,6 @@ namespace spamgate {
 
 namespace fs = std::filesystem;
 
-std::string Diagnostic::str() const {
-  std::ostringstream o;
-  o << file;
-  if (line > 0) o << ':' << line;
-  o << ": " << message;
-  return o.str();
-}
 
 bool parse_tenths(const std::string& text, std::int64_t& tenths) {
   if (text.empty() || text.size() > 20) return false;

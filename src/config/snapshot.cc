@@ -2,7 +2,9 @@
 //
 // Order of rule files: every rules_dir/*.cf in lexical order, then the local
 // override file (optional: a fresh install need not have one). The checks run
-// in this order: message flags, rules, then metas last (they read the others).
+// in the order of kCheckTable: message flags, rules, malware, SPF, DKIM,
+// DMARC (it reads SPF's and DKIM's results), blocklists, Bayes, sender
+// domain, then metas last (they read every other check's hits).
 #include <filesystem>
 #include <fstream>
 
@@ -17,7 +19,7 @@
 #include "config/config.h"
 #include "rules/ruleset.h"
 #include "spamgate/metrics.h"
-#include "spamgate/snapshot.h"
+#include "config/load.h"
 #include "util/log.h"
 
 #ifndef SPAMGATE_SOURCE_DIR
@@ -97,30 +99,127 @@ std::shared_ptr<OutboundGuard> make_outbound_guard(const Config& c, std::vector<
   return std::make_shared<OutboundGuard>(ob, store, std::move(overrides));
 }
 
-Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path,
-                                                      std::vector<Diagnostic>& diags, bool network,
-                                                      const Snapshot* previous, bool bayes) {
+namespace {
+
+// What building a check may read.
+struct Build {
+  Snapshot& snap;
+  std::shared_ptr<RuleSet> rules;
+  const LoadOptions& opts;
+  const std::string& config_path;
+  std::vector<Diagnostic>& diags;
+};
+
+using CheckPtr = std::unique_ptr<const Check>;
+
+// One row per check, in the order they run: its name, the symbols it can
+// emit (registered whether or not it runs, so rules files that score them
+// lint the same with and without --network) and how it is built (null: off
+// under this config; an error: the snapshot cannot be built). A new check
+// is added here and nowhere else. The checks whose results a check reads
+// (Check::reads) must come before it: load_snapshot refuses an order that
+// breaks that.
+struct CheckRow {
+  std::string_view name;
+  std::vector<SymbolDef> (*symbols)(const Config&);
+  Result<CheckPtr> (*make)(Build&);
+};
+
+Result<CheckPtr> off() { return CheckPtr(); }
+
+Result<CheckPtr> failed(Build& b, const std::string& what, const std::string& err) {
+  b.diags.push_back({b.config_path, 0, what + ": " + err});
+  return Status::InvalidArgument(what + " cannot start");
+}
+
+const CheckRow kCheckTable[] = {
+    {"message", [](const Config&) { return MessageFlagsCheck::symbols(); },
+     [](Build&) -> Result<CheckPtr> { return CheckPtr(std::make_unique<MessageFlagsCheck>()); }},
+    {"rules", [](const Config&) { return rules_engine_symbols(); },
+     [](Build& b) -> Result<CheckPtr> {
+       auto check = std::make_unique<RulesCheck>(b.rules);
+       for (Diagnostic& d : check->prefilter_warnings()) b.snap.warnings.push_back(std::move(d));
+       return CheckPtr(std::move(check));
+     }},
+    {"clamav", [](const Config&) { return ClamavCheck::symbols(); },
+     [](Build& b) -> Result<CheckPtr> {
+       const ClamavConfig& av = b.snap.config.clamav;
+       if (!av.enabled || (av.own_signatures.empty() && av.signature_dirs.empty())) return off();
+       b.snap.clamav = signature_engine(b.snap.config, b.opts.previous, b.diags);
+       if (!b.snap.clamav) return Status::InvalidArgument("signature databases cannot be used");
+       return CheckPtr(std::make_unique<ClamavCheck>(b.snap.clamav, av));
+     }},
+    {"spf", [](const Config&) { return SpfCheck::symbols(); },
+     [](Build& b) -> Result<CheckPtr> {
+       if (!b.snap.resolver || !b.snap.config.auth.spf) return off();
+       return CheckPtr(std::make_unique<SpfCheck>());
+     }},
+    {"dkim", [](const Config&) { return DkimCheck::symbols(); },
+     [](Build& b) -> Result<CheckPtr> {
+       if (!b.snap.resolver || !b.snap.config.auth.dkim) return off();
+       std::string err;
+       b.snap.dkim = DkimLibrary::create(b.snap.resolver, err);
+       if (!b.snap.dkim) return failed(b, "DKIM", err);
+       return CheckPtr(std::make_unique<DkimCheck>(b.snap.dkim, b.snap.config.auth.dkim_max_body_bytes));
+     }},
+    {"dmarc", [](const Config&) { return DmarcCheck::symbols(); },
+     [](Build& b) -> Result<CheckPtr> {
+       if (!b.snap.resolver || !b.snap.config.auth.dmarc) return off();
+       std::string err;
+       auto dmarc = std::make_unique<DmarcCheck>(b.snap.config.auth.dmarc_reject, err);
+       if (!err.empty()) return failed(b, "DMARC", err);
+       return CheckPtr(std::move(dmarc));
+     }},
+    {"dnsbl", [](const Config& c) { return DnsListCheck::symbols(DnsListCheck::Kind::kClientIp, c.dnsbl); },
+     [](Build& b) -> Result<CheckPtr> {
+       if (!b.snap.resolver || b.snap.config.dnsbl.empty()) return off();
+       return CheckPtr(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kClientIp, b.snap.config.dnsbl));
+     }},
+    {"uribl", [](const Config& c) { return DnsListCheck::symbols(DnsListCheck::Kind::kUris, c.uribl); },
+     [](Build& b) -> Result<CheckPtr> {
+       if (!b.snap.resolver || b.snap.config.uribl.empty()) return off();
+       return CheckPtr(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kUris, b.snap.config.uribl));
+     }},
+    {"bayes", [](const Config&) { return BayesCheck::symbols(); },
+     [](Build& b) -> Result<CheckPtr> {
+       if (!b.opts.bayes || !b.snap.config.bayes.enabled) return off();
+       return CheckPtr(std::make_unique<BayesCheck>(b.snap.config.bayes));
+     }},
+    {"sender_domain", [](const Config&) { return SenderDomainCheck::symbols(); },
+     [](Build& b) -> Result<CheckPtr> {
+       if (!b.snap.config.outbound.enabled) return off();
+       return CheckPtr(std::make_unique<SenderDomainCheck>(b.snap.config.outbound.sender_domains));
+     }},
+    {"meta", [](const Config&) { return std::vector<SymbolDef>(); },
+     [](Build& b) -> Result<CheckPtr> { return CheckPtr(std::make_unique<MetaCheck>(b.rules)); }},
+};
+
+}  // namespace
+
+Status check_order(const std::vector<std::unique_ptr<const Check>>& checks) {
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    for (std::string_view dep : checks[i]->reads()) {
+      for (std::size_t k = i + 1; k < checks.size(); ++k) {
+        if (dep == "*" || checks[k]->name() == dep)
+          return Status::Internal(std::string(checks[i]->name()) + " reads the results of " +
+                                  std::string(checks[k]->name()) + ", which runs after it");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path, std::vector<Diagnostic>& diags,
+                                                      const LoadOptions& opts) {
   std::size_t before = diags.size();
   auto cfg = load_config(config_path, diags);
   if (!cfg.ok()) return cfg.status();
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(cfg.value());
 
-  std::vector<SymbolDef> builtins = rules_engine_symbols();
-  for (SymbolDef& d : MessageFlagsCheck::symbols()) builtins.push_back(std::move(d));
-  // DNS checks register their symbols whether or not they run, so rules files
-  // that score them lint the same with and without --network.
-  for (SymbolDef& d : DnsListCheck::symbols(DnsListCheck::Kind::kClientIp, snap->config.dnsbl))
-    builtins.push_back(std::move(d));
-  for (SymbolDef& d : DnsListCheck::symbols(DnsListCheck::Kind::kUris, snap->config.uribl))
-    builtins.push_back(std::move(d));
-  for (SymbolDef& d : SpfCheck::symbols()) builtins.push_back(std::move(d));
-  for (SymbolDef& d : DkimCheck::symbols()) builtins.push_back(std::move(d));
-  for (SymbolDef& d : DmarcCheck::symbols()) builtins.push_back(std::move(d));
-  for (SymbolDef& d : ClamavCheck::symbols()) builtins.push_back(std::move(d));
-  for (SymbolDef& d : BayesCheck::symbols()) builtins.push_back(std::move(d));
-  for (SymbolDef& d : SenderDomainCheck::symbols()) builtins.push_back(std::move(d));
-
+  std::vector<SymbolDef> builtins;
+  for (const CheckRow& row : kCheckTable)
+    for (SymbolDef& d : row.symbols(snap->config)) builtins.push_back(std::move(d));
   std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
   bool has_local = !snap->config.local_rules.empty();
   if (has_local) files.push_back(snap->config.local_rules);
@@ -131,60 +230,35 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   snap->symbols = rules->symbols;
   snap->rule_files = rules->files;
   snap->rule_count = rules->rules.size() + rules->metas.size();
-  snap->checks.push_back(std::make_unique<MessageFlagsCheck>());
-  auto rules_check = std::make_unique<RulesCheck>(rules);
   snap->warnings = rules->warnings;
-  for (Diagnostic& d : rules_check->prefilter_warnings()) snap->warnings.push_back(std::move(d));
-  snap->checks.push_back(std::move(rules_check));
-  const ClamavConfig& av = snap->config.clamav;
-  if (av.enabled && (!av.own_signatures.empty() || !av.signature_dirs.empty())) {
-    snap->clamav = signature_engine(snap->config, previous, diags);
-    if (!snap->clamav) return Status::InvalidArgument("signature databases cannot be used");
-    snap->checks.push_back(std::make_unique<ClamavCheck>(snap->clamav, av));
-  }
-  if (network) {
-    std::string err;
+  if (opts.network) {
     // A reload with the same [dns] keeps the resolver: its cache, and its
     // breaker's knowledge that the server is down.
-    if (previous != nullptr && previous->resolver && previous->config.dns == snap->config.dns)
-      snap->resolver = previous->resolver;
-    else
+    if (opts.previous != nullptr && opts.previous->resolver && opts.previous->config.dns == snap->config.dns) {
+      snap->resolver = opts.previous->resolver;
+    } else {
+      std::string err;
       snap->resolver = make_resolver(snap->config.dns, err);
-    if (!snap->resolver) {
-      diags.push_back({config_path, 0, "DNS resolver: " + err});
-      return Status::InvalidArgument("DNS resolver cannot start");
-    }
-    // Authentication first, in this order: DMARC reads SPF's and DKIM's results.
-    const AuthConfig& ac = snap->config.auth;
-    if (ac.spf) snap->checks.push_back(std::make_unique<SpfCheck>());
-    if (ac.dkim) {
-      snap->dkim = DkimLibrary::create(snap->resolver, err);
-      if (!snap->dkim) {
-        diags.push_back({config_path, 0, "DKIM: " + err});
-        return Status::InvalidArgument("DKIM cannot start");
+      if (!snap->resolver) {
+        diags.push_back({config_path, 0, "DNS resolver: " + err});
+        return Status::InvalidArgument("DNS resolver cannot start");
       }
-      snap->checks.push_back(std::make_unique<DkimCheck>(snap->dkim, ac.dkim_max_body_bytes));
     }
-    if (ac.dmarc) {
-      auto dmarc = std::make_unique<DmarcCheck>(ac.dmarc_reject, err);
-      if (!err.empty()) {
-        diags.push_back({config_path, 0, "DMARC: " + err});
-        return Status::InvalidArgument("DMARC cannot start");
-      }
-      snap->checks.push_back(std::move(dmarc));
-    }
-    if (!snap->config.dnsbl.empty())
-      snap->checks.push_back(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kClientIp, snap->config.dnsbl));
-    if (!snap->config.uribl.empty())
-      snap->checks.push_back(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kUris, snap->config.uribl));
   }
-  if (bayes && snap->config.bayes.enabled) snap->checks.push_back(std::make_unique<BayesCheck>(snap->config.bayes));
-  if (const OutboundConfig& ob = snap->config.outbound; ob.enabled) {
-    snap->checks.push_back(std::make_unique<SenderDomainCheck>(ob.sender_domains));
+  Build build{*snap, rules, opts, config_path, diags};
+  for (const CheckRow& row : kCheckTable) {
+    Result<CheckPtr> check = row.make(build);
+    if (!check.ok()) return check.status();
+    if (check.value()) snap->checks.push_back(std::move(check.value()));
+  }
+  if (Status st = check_order(snap->checks); !st.ok()) {
+    diags.push_back({config_path, 0, st.message()});
+    return Status::InvalidArgument("checks out of order");
+  }
+  if (snap->config.outbound.enabled) {
     snap->outbound = make_outbound_guard(snap->config, diags);
     if (!snap->outbound) return Status::InvalidArgument("outbound limit overrides have errors");
   }
-  snap->checks.push_back(std::make_unique<MetaCheck>(rules));
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }
 

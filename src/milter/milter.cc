@@ -39,6 +39,7 @@
 
 #include <fmt/format.h>
 
+#include "config/load.h"
 #include "checks/bayes.h"
 #include "checks/clamav.h"
 #include "checks/clamav_engine.h"
@@ -335,7 +336,7 @@ void reload(const char* why) {
   wait_for_retired_engines();
   auto current = g_holder->get();
   std::vector<Diagnostic> diags;
-  auto snap = load_snapshot(g_config_path, diags, /*network=*/true, current.get());
+  auto snap = load_snapshot(g_config_path, diags, {.network = true, .previous = current.get()});
   if (!snap.ok()) {
     Metrics::get().reload(true);
     log().error("reload ({}) refused, the old rules keep running: {}", why, snap.status().message());
@@ -548,7 +549,7 @@ int run_milter(const std::string& config_path, bool quiet) {
 
   g_config_path = config_path;
   std::vector<Diagnostic> diags;
-  auto snap = load_snapshot(config_path, diags, /*network=*/true);
+  auto snap = load_snapshot(config_path, diags, {.network = true});
   for (const Diagnostic& d : diags) std::fprintf(stderr, "%s\n", d.str().c_str());
   if (!snap.ok()) {
     std::fprintf(stderr, "spamgate: cannot load %s: %s\n", config_path.c_str(), snap.status().message().c_str());

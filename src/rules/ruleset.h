@@ -15,7 +15,7 @@
 #include "rules/meta.h"
 #include "rules/regex.h"
 #include "spamgate/check.h"
-#include "spamgate/snapshot.h"
+#include "spamgate/symbols.h"
 
 namespace spamgate {
 

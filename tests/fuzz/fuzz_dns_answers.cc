@@ -29,6 +29,7 @@
 #include <fstream>
 #include <string>
 
+#include "config/load.h"
 #include "checks/dkim.h"
 #include "checks/dmarc.h"
 #include "checks/dnsbl.h"
@@ -110,7 +111,7 @@ struct Setup {
                           "codes = { \"127.0.0.2\" = \"RCVD_IN_BL_SBL\", \"127.0.0.4\" = \"RCVD_IN_BL_XBL\" }\n"
                           "[[uribl]]\nzone = \"uribl.test\"\nsymbol = \"URIBL_TEST\"\nscore = 3.0\n";
     std::vector<spamgate::Diagnostic> d;
-    auto base = spamgate::load_snapshot(cfg, d, /*network=*/false);
+    auto base = spamgate::load_snapshot(cfg, d);
     std::filesystem::remove_all(dir);
     if (!base.ok()) {
       for (const auto& x : d) std::fprintf(stderr, "%s\n", x.str().c_str());

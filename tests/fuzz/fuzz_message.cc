@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "config/load.h"
 #include "spamgate/pipeline.h"
 
 namespace {

@@ -26,6 +26,7 @@
 #include <fstream>
 #include <string>
 
+#include "config/load.h"
 #include "milter/session.h"
 #include "spamgate/pipeline.h"
 

@@ -89,7 +89,7 @@ std::shared_ptr<const Snapshot> network_snapshot(const std::string& ns, const st
   std::string cfg = test::write_config(*keep.back(), "body X /xyzzy/\n",
                                        "[dns]\nnameserver = \"" + ns + "\"\n" + dns_limits + extra);
   std::vector<Diagnostic> d;
-  auto s = load_snapshot(cfg, d, /*network=*/true);
+  auto s = load_snapshot(cfg, d, {.network = true});
   for (const auto& e : d) ADD_FAILURE() << e.str();
   return s.ok() ? s.value() : nullptr;
 }
@@ -274,7 +274,7 @@ TEST(Dkim, TheMilterVerifiesTheStreamedBodyPastMaxScanBytes) {
   TempDir dir;
   std::string cfg = test::write_config(dir, "body X /xyzzy/\n",
                                        "max_scan_bytes = 1024\n[dns]\nnameserver = \"" + dns.address() + "\"\n");
-  auto small = load_snapshot(cfg, d, true);
+  auto small = load_snapshot(cfg, d, {.network = true});
   ASSERT_TRUE(small.ok());
   std::string body;
   for (int i = 0; i < 200; ++i) body += "line " + std::to_string(i) + " of a long signed letter\r\n";
@@ -310,10 +310,10 @@ TEST(Dkim, TheMilterGivesASignedMessageOneDnsBudget) {
                                                  "[auth]\ndmarc = false\n");
   // The server answers SPF when the budget allows (a snapshot of its own:
   // its own resolver, so the answer is not in the cache below).
-  auto other = load_snapshot(cfg, d, true);
+  auto other = load_snapshot(cfg, d, {.network = true});
   ASSERT_TRUE(other.ok());
   EXPECT_TRUE(scan(*other.value(), message("alice@dkim.test"), "192.0.2.10", "alice@dkim.test").has("SPF_PASS"));
-  auto snap = load_snapshot(cfg, d, true);
+  auto snap = load_snapshot(cfg, d, {.network = true});
   ASSERT_TRUE(snap.ok());
   SnapshotHolder holder(snap.value());
   Session s(holder, "c1");

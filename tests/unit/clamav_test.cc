@@ -78,7 +78,7 @@ std::string av_config(const TempDir& dir, const std::string& toml = "") {
 std::shared_ptr<const Snapshot> load(const std::string& cfg, const Snapshot* previous = nullptr,
                                      std::vector<Diagnostic>* diags = nullptr) {
   std::vector<Diagnostic> d;
-  auto s = load_snapshot(cfg, diags ? *diags : d, false, previous);
+  auto s = load_snapshot(cfg, diags ? *diags : d, {.previous = previous});
   if (!s.ok()) {
     for (const Diagnostic& x : diags ? *diags : d) ADD_FAILURE() << x.str();
     return nullptr;

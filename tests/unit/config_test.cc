@@ -184,3 +184,51 @@ TEST(Cidr, MatchesV4V6AndMappedAddresses) {
   EXPECT_FALSE(Cidr::parse("nonsense"));
   EXPECT_FALSE(Cidr::parse("10.0.0.0/"));
 }
+
+namespace spamgate {
+namespace {
+
+// A check that reads `deps` (Check::reads), for check_order.
+class Reader final : public Check {
+ public:
+  Reader(std::string_view name, std::vector<std::string_view> deps) : name_(name), deps_(std::move(deps)) {}
+  std::string_view name() const override { return name_; }
+  Status run(const CheckContext&, std::vector<Hit>&) const override { return Status::Ok(); }
+  std::vector<std::string_view> reads() const override { return deps_; }
+
+ private:
+  std::string_view name_;
+  std::vector<std::string_view> deps_;
+};
+
+std::vector<std::unique_ptr<const Check>> checks(std::initializer_list<std::pair<std::string_view, std::vector<std::string_view>>> list) {
+  std::vector<std::unique_ptr<const Check>> out;
+  for (const auto& [name, deps] : list) out.push_back(std::make_unique<Reader>(name, deps));
+  return out;
+}
+
+TEST(CheckOrder, ACheckMustRunAfterTheChecksItReads) {
+  EXPECT_TRUE(check_order(checks({{"spf", {}}, {"dkim", {}}, {"dmarc", {"spf", "dkim"}}, {"meta", {"*"}}})).ok());
+  Status st = check_order(checks({{"spf", {}}, {"dmarc", {"spf", "dkim"}}, {"dkim", {}}}));
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), "dmarc reads the results of dkim, which runs after it");
+  EXPECT_FALSE(check_order(checks({{"meta", {"*"}}, {"rules", {}}})).ok());
+  // A check that is off (not in the list) is no dependency.
+  EXPECT_TRUE(check_order(checks({{"dmarc", {"spf", "dkim"}}})).ok());
+}
+
+TEST(CheckOrder, ANetworkSnapshotRunsDmarcAfterSpfAndDkimAndMetasLast) {
+  test::TempDir dir;
+  // No query is made while loading: the nameserver need not answer.
+  std::string cfg = test::write_config(dir, "body X /xyzzy/\n", "[dns]\nnameserver = \"127.0.0.1:9\"\n");
+  std::vector<Diagnostic> d;
+  auto snap = load_snapshot(cfg, d, {.network = true});
+  ASSERT_TRUE(snap.ok()) << (d.empty() ? "" : d[0].str());
+  std::string order;
+  for (const auto& c : snap.value()->checks) order += std::string(c->name()) + " ";
+  EXPECT_EQ(order, "message rules spf dkim dmarc bayes sender_domain meta ");
+  EXPECT_TRUE(check_order(snap.value()->checks).ok());
+}
+
+}  // namespace
+}  // namespace spamgate

@@ -351,7 +351,7 @@ TEST(DispositionGolden, MilterAndScanGiveByteIdenticalResults) {
              "domain:customer.example messages_per_minute=100000 messages_per_hour=100000 messages_per_day=100000\n");
     const std::string cfg = test::write_config(dir, rules, base_toml(dns.address(), fc.toml));
     std::vector<Diagnostic> diags;
-    auto loaded = load_snapshot(cfg, diags, /*network=*/true);
+    auto loaded = load_snapshot(cfg, diags, {.network = true});
     ASSERT_TRUE(loaded.ok()) << fc.name << ": " << (diags.empty() ? loaded.status().message() : diags[0].str());
     auto snap = loaded.value();
     // Carol passes her limit of one message a minute: she is held.

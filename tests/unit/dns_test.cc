@@ -44,7 +44,7 @@ std::shared_ptr<const Snapshot> network_snapshot(const std::string& toml) {
   keep.push_back(std::make_unique<test::TempDir>());
   std::string cfg = test::write_config(*keep.back(), "body X /xyzzy/\n", toml);
   std::vector<Diagnostic> d;
-  auto s = load_snapshot(cfg, d, /*network=*/true);
+  auto s = load_snapshot(cfg, d, {.network = true});
   return s.ok() ? s.value() : nullptr;
 }
 
@@ -138,14 +138,14 @@ TEST(Resolver, AReloadWithTheSameDnsSettingsKeepsTheResolverAndItsBreaker) {
   test::TempDir dir;
   std::vector<Diagnostic> d;
   const std::string same = test::write_config(dir, "body X /xyzzy/\n", dns_toml("127.0.0.1:53"));
-  auto first = load_snapshot(same, d, true);
+  auto first = load_snapshot(same, d, {.network = true});
   ASSERT_TRUE(first.ok());
-  auto reloaded = load_snapshot(same, d, true, first.value().get());
+  auto reloaded = load_snapshot(same, d, {.network = true, .previous = first.value().get()});
   ASSERT_TRUE(reloaded.ok());
   EXPECT_EQ(reloaded.value()->resolver, first.value()->resolver);
   test::TempDir other_dir;
   const std::string other = test::write_config(other_dir, "body X /xyzzy/\n", dns_toml("127.0.0.1:54"));
-  auto changed = load_snapshot(other, d, true, first.value().get());
+  auto changed = load_snapshot(other, d, {.network = true, .previous = first.value().get()});
   ASSERT_TRUE(changed.ok());
   EXPECT_NE(changed.value()->resolver, first.value()->resolver);
 }

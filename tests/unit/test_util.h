@@ -14,6 +14,7 @@
 
 #include <spdlog/sinks/ringbuffer_sink.h>
 
+#include "config/load.h"
 #include "spamgate/metrics.h"
 #include "spamgate/pipeline.h"
 #include "spamgate/snapshot.h"

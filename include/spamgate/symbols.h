@@ -1,0 +1,34 @@
+// symbols.h - symbol name -> score and description (the rules files'
+// `score` and `describe` lines, the built-in checks' defaults). Immutable
+// once the snapshot is built: thread-safe to read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "spamgate/diagnostic.h"
+
+namespace spamgate {
+
+struct SymbolInfo {
+  std::int64_t score_millis = 0;  // score in thousandths of a point
+  std::string description;
+  bool nice = false;              // tflags nice: meant to lower the score
+  bool disabled = false;          // an explicit `score NAME 0` on a rule
+};
+
+// Symbol name -> score and description. Unknown symbols score 0.
+class SymbolTable {
+ public:
+  const SymbolInfo* find(std::string_view name) const;
+  std::int64_t score_millis(std::string_view name) const;
+  SymbolInfo& upsert(const std::string& name) { return map_[name]; }
+  std::size_t size() const { return map_.size(); }
+
+ private:
+  std::unordered_map<std::string, SymbolInfo> map_;
+};
+
+}  // namespace spamgate

@@ -1,0 +1,46 @@
+// load.h - building a Snapshot (snapshot.h) from the config file and the
+// rules, signatures and overrides files it names.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "spamgate/snapshot.h"
+
+namespace spamgate {
+
+// Reads the config at `config_path` and every rule file it names. On failure
+// returns InvalidArgument and fills `diags` with every error found (file:line).
+// Thread-safe; does no network I/O.
+// `network`: build the checks that query DNS (the milter always does; scan,
+// explain and bench only with --network). A check that is off emits no symbol.
+// `previous`: the snapshot in use (a reload). Its signature engine is kept
+// when the signature files did not change, and kept (with an error logged
+// naming the file or the canary message) when the new signatures fail to
+// load or flag canary mail; without a previous engine that is an error.
+// `bayes`: build the classifier check when [bayes] enables it (eval runs
+// the rules without it and classifies with its own per-fold stores).
+struct LoadOptions {
+  bool network = false;               // build the checks that query DNS
+  const Snapshot* previous = nullptr;  // the snapshot in use (a reload)
+  bool bayes = true;                  // build the classifier check
+};
+Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path, std::vector<Diagnostic>& diags,
+                                                      const LoadOptions& opts = {});
+
+// Ok when every check runs after the checks it reads (Check::reads; "*" =
+// every other check); else Internal naming the pair. load_snapshot refuses
+// a check order that fails it.
+Status check_order(const std::vector<std::unique_ptr<const Check>>& checks);
+
+// The outbound guard of `c` ([outbound], its overrides file read now; a
+// bad line is a Diagnostic and gives nullptr). The milter's comes with the
+// snapshot; `learn --arf` and `release` build their own.
+std::shared_ptr<OutboundGuard> make_outbound_guard(const Config& c, std::vector<Diagnostic>& diags);
+
+// The config file used when none is given: /etc/spamgate/spamgate.toml if it
+// exists, else conf/spamgate.toml of the source tree this binary was built from.
+std::string default_config_path();
+
+}  // namespace spamgate
