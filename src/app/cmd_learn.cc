@@ -31,6 +31,7 @@
 #include "spamgate/message.h"
 #include "spamgate/outbound.h"
 #include "util/log.h"
+#include "util/text.h"
 
 namespace spamgate::app {
 

@@ -26,6 +26,7 @@
 #include "spamgate/message.h"
 #include "util/c_handle.h"
 #include "util/psl.h"
+#include "message/addresses.h"
 
 namespace spamgate {
 

@@ -7,6 +7,7 @@
 #include "spamgate/message.h"
 #include "spamgate/snapshot.h"
 #include "util/log.h"
+#include "util/text.h"
 
 namespace spamgate {
 

@@ -62,11 +62,4 @@ class MessageFlagsCheck final : public Check {
 // Symbols of the rules engine itself (welcome/block lists).
 std::vector<SymbolDef> rules_engine_symbols();
 
-// Addresses of a header value ("A <a@x>, b@y" -> a@x, b@y) and display names.
-std::vector<std::string> header_addresses(std::string_view value);
-std::vector<std::string> header_names(std::string_view value);
-
-// `text` shortened to `max` bytes for logs and explain, control bytes as '?'.
-std::string clip(std::string_view text, std::size_t max);
-
 }  // namespace spamgate

@@ -14,6 +14,7 @@
 #include "spamgate/message.h"
 #include "util/c_handle.h"
 #include "util/spool_file.h"
+#include "util/text.h"
 
 namespace spamgate {
 

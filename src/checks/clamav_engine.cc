@@ -13,6 +13,7 @@
 
 #include "checks/builtin.h"
 #include "util/log.h"
+#include "util/text.h"
 
 namespace spamgate {
 

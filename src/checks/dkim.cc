@@ -22,6 +22,8 @@ extern "C" {
 #include "spamgate/message.h"
 #include "spamgate/snapshot.h"
 #include "util/psl.h"
+#include "util/text.h"
+#include "message/addresses.h"
 
 namespace spamgate {
 
@@ -305,17 +307,6 @@ DkimAuth DkimVerifier::finish(Deadline deadline) {
   return out;
 }
 
-std::string from_domain(const Message& m) {
-  const Header* from = m.first("from");
-  if (from == nullptr) return {};
-  std::vector<std::string> addrs = header_addresses(from->decoded);
-  if (addrs.empty()) return {};
-  std::size_t at = addrs.front().rfind('@');
-  if (at == std::string::npos) return {};
-  std::string d = ascii_lower(addrs.front().substr(at + 1));
-  while (!d.empty() && d.back() == '.') d.pop_back();
-  return d;
-}
 
 bool relaxed_aligned(std::string_view a, std::string_view b) {
   if (a.empty() || b.empty()) return false;

@@ -92,9 +92,6 @@ class DkimCheck final : public Check {
   std::size_t max_body_bytes_;
 };
 
-// The domain of the first address in the From header ("" if none), lower-case.
-std::string from_domain(const Message& m);
-
 // Whether `a` and `b` share a registered domain (DMARC relaxed alignment).
 bool relaxed_aligned(std::string_view a, std::string_view b);
 

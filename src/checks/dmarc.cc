@@ -14,6 +14,8 @@ extern "C" {
 #include "spamgate/message.h"
 #include "spamgate/snapshot.h"
 #include "util/psl.h"
+#include "util/text.h"
+#include "message/addresses.h"
 
 namespace spamgate {
 namespace {

@@ -12,6 +12,7 @@
 #include "util/cidr.h"
 #include "util/log.h"
 #include "util/psl.h"
+#include "message/addresses.h"
 
 namespace spamgate {
 
@@ -39,52 +40,6 @@ std::string reverse_ip(const std::string& ip) {
   return out;
 }
 
-namespace {
-
-bool is_public(const std::string& ip) {
-  // Parsed once: this runs for every message (and every Received hop).
-  static const std::vector<Cidr> kPrivate = [] {
-    std::vector<Cidr> nets;
-    for (const char* n : {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
-                          "100.64.0.0/10", "0.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10"})
-      nets.push_back(*Cidr::parse(n));
-    return nets;
-  }();
-  for (const Cidr& net : kPrivate) {
-    if (net.contains(ip)) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-std::string client_ip_from_received(const Message& m, const std::vector<std::string>& trusted) {
-  for (const Header* h : m.find("received")) {
-    // "from host (rdns [192.0.2.1])" or "[IPv6:2001:db8::1]": the first bracketed address.
-    const std::string& v = h->decoded;
-    std::size_t open = v.find('[');
-    while (open != std::string::npos) {
-      std::size_t close = v.find(']', open);
-      if (close == std::string::npos) break;
-      std::string ip = v.substr(open + 1, close - open - 1);
-      if (ip.rfind("IPv6:", 0) == 0) ip = ip.substr(5);
-      std::array<unsigned char, 16> b{};
-      bool v4 = false;
-      if (parse_ip(ip, b, v4)) {
-        bool is_trusted = !is_public(ip);
-        for (const std::string& t : trusted) {
-          auto c = Cidr::parse(t);
-          is_trusted = is_trusted || (c && c->contains(ip));
-        }
-        if (!is_trusted) return ip;
-        break;  // this hop is ours; look at the next Received header
-      }
-      open = v.find('[', close);
-    }
-  }
-  return std::string();
-}
-
 DnsListCheck::DnsListCheck(Kind kind, std::vector<DnsblZone> zones)
     : kind_(kind), zones_(std::move(zones)), error_logged_(new std::atomic<bool>[zones_.size()]) {
   for (std::size_t i = 0; i < zones_.size(); ++i) error_logged_[i] = false;
@@ -106,7 +61,7 @@ Status DnsListCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const 
     std::string ip = ctx.envelope.client_ip;
     if (ip.empty()) ip = client_ip_from_received(ctx.message, ctx.snapshot.config.milter.trusted_networks);
     std::string rev = reverse_ip(ip);
-    if (!rev.empty() && is_public(ip)) lookup_all(ctx, rev, ip, hits);
+    if (!rev.empty() && is_public_ip(ip)) lookup_all(ctx, rev, ip, hits);
     return Status::Ok();
   }
   // Links: each registered domain (or bare IP) once, at most max_uri_lookups.
@@ -116,7 +71,7 @@ Status DnsListCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const 
     if (done.size() >= max) break;
     std::string name = u.host_is_ip ? reverse_ip(u.host) : registrable_domain(u.host);
     if (name.empty() || std::find(done.begin(), done.end(), name) != done.end()) continue;
-    if (u.host_is_ip && !is_public(u.host)) continue;
+    if (u.host_is_ip && !is_public_ip(u.host)) continue;
     done.push_back(name);
     lookup_all(ctx, name, u.host_is_ip ? u.host : name, hits);
   }

@@ -46,7 +46,4 @@ class DnsListCheck final : public Check {
 // "192.0.2.1" -> "1.2.0.192"; IPv6 -> 32 reversed nibbles; "" if not an IP.
 std::string reverse_ip(const std::string& ip);
 
-// The first Received hop whose IP is public and not in `trusted` ("" if none).
-std::string client_ip_from_received(const Message& m, const std::vector<std::string>& trusted);
-
 }  // namespace spamgate

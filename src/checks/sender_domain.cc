@@ -3,6 +3,8 @@
 
 #include "checks/builtin.h"
 #include "spamgate/message.h"
+#include "util/text.h"
+#include "message/addresses.h"
 
 namespace spamgate {
 

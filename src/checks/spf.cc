@@ -18,6 +18,8 @@ extern "C" {
 #include "checks/spf.h"
 #include "spamgate/message.h"
 #include "spamgate/snapshot.h"
+#include "util/text.h"
+#include "message/addresses.h"
 
 namespace spamgate {
 namespace {

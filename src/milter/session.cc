@@ -17,6 +17,7 @@
 #include "spamgate/metrics.h"
 #include "spamgate/pipeline.h"
 #include "util/log.h"
+#include "util/text.h"
 
 namespace spamgate {
 

@@ -1,6 +1,8 @@
 // cidr.cc - CIDR parsing and matching (see cidr.h).
 #include "util/cidr.h"
 
+#include <vector>
+
 #include <arpa/inet.h>
 
 #include <cstring>
@@ -64,6 +66,21 @@ bool Cidr::contains(std::string_view address) const {
   if (rest == 0) return true;
   unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
   return (a[static_cast<std::size_t>(full)] & mask) == (net_[static_cast<std::size_t>(full)] & mask);
+}
+
+bool is_public_ip(const std::string& ip) {
+  // Parsed once: this runs for every message (and every Received hop).
+  static const std::vector<Cidr> kPrivate = [] {
+    std::vector<Cidr> nets;
+    for (const char* n : {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+                          "100.64.0.0/10", "0.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10"})
+      nets.push_back(*Cidr::parse(n));
+    return nets;
+  }();
+  for (const Cidr& net : kPrivate) {
+    if (net.contains(ip)) return false;
+  }
+  return true;
 }
 
 }  // namespace spamgate

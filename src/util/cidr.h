@@ -25,4 +25,8 @@ class Cidr {
 // Parses an IP address into 16 bytes; IPv4 (and v4-mapped IPv6) sets *v4.
 bool parse_ip(std::string_view text, std::array<unsigned char, 16>& out, bool& v4);
 
+// Whether `ip` is a public address (not private, loopback, link-local,
+// shared or unspecified; RFC 1918, 6598, 4193).
+bool is_public_ip(const std::string& ip);
+
 }  // namespace spamgate
