@@ -19,6 +19,7 @@
 #include "spamgate/bayes.h"
 #include "spamgate/metrics.h"
 #include "spamgate/outbound.h"
+#include "spamgate/replies.h"
 #include "spamgate/verdict.h"
 
 namespace spamgate {
@@ -29,13 +30,6 @@ struct ScanResult;
 struct Snapshot;
 class HeaderCensus;
 enum class SenderPolicy;
-
-// SMTP reply texts (the code is part of the reply).
-namespace reply_text {
-inline constexpr std::string_view kTempfail = "Temporary failure in spam scanning, please try again later";
-inline constexpr std::string_view kHeld =
-    "Sending from this account is paused after unusual activity; please contact support";
-}  // namespace reply_text
 
 // Who sent the message, as the milter sees it. Trusted: a local submission
 // (Postfix's non_smtpd_milters: pickup, sendmail) or a client in

@@ -15,6 +15,7 @@
 #include "util/c_handle.h"
 #include "util/spool_file.h"
 #include "util/text.h"
+#include "spamgate/replies.h"
 
 namespace spamgate {
 
@@ -161,7 +162,7 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   }
   if (first_reject != nullptr)
     hits.emplace_back("CLAMAV_VIRUS", 1.0, clip(rejects, 500),
-                      "Your email was rejected because it contains the " + first_reject->display);
+                      std::string(reply_text::kMalware) + first_reject->display);
   if (!scores.empty()) hits.emplace_back("CLAMAV_THIRD_PARTY", 1.0, clip(scores, 500));
   // Size limits are normal for large mail; structural ones are what archive
   // bombs and malware buried below max_recursion look like. Running out of
@@ -184,9 +185,7 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
       case ClamavConfig::Unscannable::kTempfail:
         return Status::Limit("clamav: the message could not be scanned to the end: " + clip(unscannable, 200));
       case ClamavConfig::Unscannable::kReject:
-        hits.emplace_back("CLAMAV_UNSCANNABLE", 1.0, clip(unscannable, 300),
-                          "Your email was rejected because it could not be scanned for malware "
-                          "(archives nested too deeply, too many files or too long to scan)");
+        hits.emplace_back("CLAMAV_UNSCANNABLE", 1.0, clip(unscannable, 300), std::string(reply_text::kUnscannable));
         break;
       case ClamavConfig::Unscannable::kScore: hits.emplace_back("CLAMAV_UNSCANNABLE", 1.0, clip(unscannable, 300)); break;
     }

@@ -16,6 +16,7 @@ extern "C" {
 #include "util/psl.h"
 #include "util/text.h"
 #include "message/addresses.h"
+#include "spamgate/replies.h"
 
 namespace spamgate {
 namespace {
@@ -201,7 +202,7 @@ Status DmarcCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
                                                : "DMARC_FAIL_NONE",
         1.0, clip(detail, 200), ""};
   if (applied == DMARC_RECORD_P_REJECT && reject_)
-    h.reject_reply = "Email rejected per DMARC policy for " + clip(from, 200);
+    h.reject_reply = std::string(reply_text::kDmarc) + clip(from, 200);
   hits.push_back(std::move(h));
   return Status::Ok();
 }

@@ -12,6 +12,7 @@
 #include "checks/builtin.h"
 #include "rules/prefilter.h"
 #include "spamgate/message.h"
+#include "spamgate/replies.h"
 #include "spamgate/snapshot.h"
 #include "util/text.h"
 #include "message/addresses.h"
@@ -313,8 +314,7 @@ Status MessageFlagsCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) c
   if (ctx.census != nullptr && ctx.census->over_cap()) {
     const std::string n = std::to_string(ctx.census->forged());
     hits.emplace_back("HEADER_FORGED_MANY", 1.0, n + " fields to remove, at most " + std::to_string(ctx.census->cap()),
-                      "Your email was rejected because it carries " + n +
-                          " X-Spam or Authentication-Results header fields");
+                      std::string(reply_text::kForgedMany1) + n + std::string(reply_text::kForgedMany2));
   }
   return Status::Ok();
 }
