@@ -24,7 +24,6 @@
 #include "app/commands.h"
 #include "app/common.h"
 #include "config/load.h"
-#include "checks/builtin.h"
 #include "config/config.h"
 #include "spamgate/bayes.h"
 #include "outbound/arf.h"

@@ -21,7 +21,6 @@
 #include <memory>
 #include <string>
 
-#include "checks/builtin.h"
 #include "spamgate/bayes.h"
 #include "spamgate/message.h"
 #include "util/c_handle.h"

@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstring>
 
-#include "checks/builtin.h"
 #include "spamgate/metrics.h"
 #include "spamgate/pipeline.h"
 #include "util/log.h"

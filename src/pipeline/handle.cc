@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "checks/bayes.h"
-#include "checks/builtin.h"
 #include "spamgate/metrics.h"
 #include "spamgate/pipeline.h"
 #include "util/log.h"

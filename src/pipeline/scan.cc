@@ -3,7 +3,6 @@
 
 #include <chrono>
 
-#include "checks/builtin.h"
 #include "spamgate/metrics.h"
 #include "spamgate/outbound.h"
 #include "util/log.h"
