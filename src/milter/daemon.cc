@@ -1,0 +1,184 @@
+// daemon.cc - the Daemon (see daemon.h): reload, drain, what holds memory,
+// the metrics page; and our sigwait(), through which libmilter's signal
+// thread drains before it stops.
+//
+// SIGTERM drain: libmilter's signal thread turns TERM/INT/HUP into an
+// immediate stop after which its worker pool abandons every session waiting
+// for the MTA (sendmail libmilter/worker.c), so messages in flight would be
+// cut. We therefore define sigwait() ourselves (libmilter is linked
+// statically, so its signal thread calls ours): on TERM/INT/HUP it first
+// drains - new connections are answered 4xx, messages in flight finish, up to
+// milter.drain_timeout - and only then hands the signal to libmilter.
+// DIAGNOSTICS: info at reload and stop; error for a refused reload (with
+// every file:line) and for a drain timeout.
+#include "milter/daemon.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "checks/bayes.h"
+#include "checks/clamav.h"
+#include "checks/clamav_engine.h"
+#include "config/load.h"
+#include "milter/session.h"
+#include "spamgate/metrics.h"
+#include "util/log.h"
+
+namespace spamgate {
+
+namespace {
+std::atomic<Daemon*> g_current{nullptr};
+}  // namespace
+
+Daemon* current_daemon() { return g_current.load(std::memory_order_acquire); }
+void set_current_daemon(Daemon* d) { g_current.store(d, std::memory_order_release); }
+
+Daemon::Daemon(std::string config_path, std::shared_ptr<const Snapshot> first, bool unix_socket)
+    : holder_(std::move(first)), config_path_(std::move(config_path)), unix_socket_(unix_socket) {}
+
+// At most two signature engines in memory: the one serving and the one being
+// built. An engine retired by the previous reload is freed when the last
+// message scanned with it ends; wait for that before building another.
+namespace {
+
+void wait_for_retired_engines() {
+  auto start = std::chrono::steady_clock::now();
+  bool warned = false;
+  while (ClamEngine::live() > 1) {
+    auto waited = std::chrono::steady_clock::now() - start;
+    if (!warned && waited > std::chrono::seconds(5)) {
+      log().warn("reload waits for messages still scanned with the previous signatures ({} engines in memory)",
+                 ClamEngine::live());
+      warned = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+
+// The rules' warnings (as `spamgate lint` prints them), the first few only:
+// a generated file may have thousands.
+void log_rule_warnings(const char* when, const Snapshot& s) {
+  constexpr std::size_t kShown = 20;
+  for (std::size_t i = 0; i < s.warnings.size() && i < kShown; ++i)
+    log().warn("{}: {}:{}: warning: {}", when, s.warnings[i].file, s.warnings[i].line, s.warnings[i].message);
+  if (s.warnings.size() > kShown)
+    log().warn("{}: {} more rule warnings; `spamgate lint` lists them all", when, s.warnings.size() - kShown);
+}
+
+void log_engine(const char* what, const Snapshot& s) {
+  if (!s.clamav) return;
+  log().info("{}: {} signatures from {} database file(s), loaded in {:.0f} ms, canary passed", what,
+             s.clamav->signature_count(), s.clamav->files().size(), s.clamav->load_ms());
+}
+
+void Daemon::reload(const char* why) {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  wait_for_retired_engines();
+  auto current = holder_.get();
+  std::vector<Diagnostic> diags;
+  auto snap = load_snapshot(config_path_, diags, {.network = true, .previous = current.get()});
+  if (!snap.ok()) {
+    Metrics::get().reload(true);
+    log().error("reload ({}) refused, the old rules keep running: {}", why, snap.status().message());
+    for (const Diagnostic& d : diags) log().error("reload: {}", d.str());
+    return;
+  }
+  Metrics::get().reload(false);
+  holder_.set(snap.value());
+  // The log level is the one setting of [log] a reload changes (the target
+  // stays: the service's journal or file is opened once).
+  if (const std::string& level = snap.value()->config.log_level; level != current->config.log_level) {
+    log().info("reload: log level {} -> {}", current->config.log_level, level);
+    log().set_level(spdlog::level::from_str(level));
+  }
+  log().info("reload ({}): {} rules from {} file(s) now in use", why, snap.value()->rule_count,
+             snap.value()->rule_files.size());
+  log_rule_warnings("reload", *snap.value());
+  if (snap.value()->clamav != current->clamav) log_engine("reload: new signatures in use", *snap.value());
+  current.reset();
+}
+
+// What the memory watch and the metrics know about who holds memory.
+std::string Daemon::memory_consumers(const Snapshot& snap) const {
+  std::string out = fmt::format("messages in flight: {} holding {:.1f} MB", messages.load(),
+                                static_cast<double>(Session::buffered_bytes()) / 1048576.0);
+  if (snap.clamav)
+    out += fmt::format("; clamav engine: {} signatures, {} long-message scans running (cap {})",
+                       snap.clamav->signature_count(), large_scans_running(), snap.config.clamav.max_parallel_large_scans);
+  for (const auto& c : snap.checks)
+    if (const auto* b = dynamic_cast<const BayesCheck*>(c.get())) {
+      Status err;
+      if (auto st = b->store(err)) out += "; bayes: " + st->describe();
+    }
+  out += fmt::format("; caps: DNS cache {} entries, bayes copy {} tokens, {} MB kept per message",
+                     snap.config.dns.cache_entries, snap.config.bayes.cache_max_tokens,
+                     snap.config.limits.max_scan_bytes >> 20);
+  return out;
+}
+
+std::string Daemon::render_metrics() const {
+  Metrics::Gauges g;
+  g.resident_bytes = static_cast<double>(resident_bytes());
+  g.messages_in_flight = static_cast<double>(messages.load());
+  auto snap = holder_.get();
+  if (snap->outbound) {
+    std::vector<HoldInfo> holds;
+    if (snap->outbound->holds(holds).ok()) g.held_accounts = static_cast<double>(holds.size());
+  }
+  return Metrics::get().render(g);
+}
+
+// Called in libmilter's signal thread (through sigwait below) before it stops.
+void Daemon::drain_before_stop(int sig) noexcept {
+  try {
+    draining = true;
+    int secs = holder_.get()->config.milter.drain_seconds;
+    log().info("stopping ({}): new connections get 4xx; waiting up to {} s for {} message(s) in flight",
+               strsignal(sig), secs, messages.load());
+    if (sig == SIGHUP) log().warn("SIGHUP stops a libmilter filter; use SIGUSR1 (systemctl reload) to reload");
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(secs);
+    while ((messages.load() > 0 || in_callback.load() > 0) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (messages.load() > 0) {
+      log().error("drain timeout: {} message(s) still in flight are cut; Postfix applies milter_default_action",
+                  messages.load());
+    } else {
+      log().info("drained: no message in flight");
+    }
+  } catch (...) {
+  }
+}
+
+}  // namespace spamgate
+
+// libmilter's signal thread waits with sigwait() on {HUP, TERM, INT}; ours
+// (the USR1 reloader) on {USR1}. This definition replaces libc's for the whole
+// program (libmilter is linked statically) and waits exactly as libc does, but
+// drains before it returns a stop signal to libmilter.
+extern "C" int sigwait(const sigset_t* set, int* sig) {
+  for (;;) {
+    long s = syscall(SYS_rt_sigtimedwait, set, nullptr, nullptr, _NSIG / 8);
+    if (s < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    int signo = static_cast<int>(s);
+    if ((signo == SIGTERM || signo == SIGINT || signo == SIGHUP) && sigismember(set, SIGTERM) == 1) {
+      if (spamgate::Daemon* d = spamgate::current_daemon()) d->drain_before_stop(signo);
+    }
+    *sig = signo;
+    return 0;
+  }
+}
+

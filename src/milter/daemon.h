@@ -1,0 +1,69 @@
+// daemon.h - the milter daemon's long-lived state, owned by run_milter():
+// the snapshot holder, the connection and message counters the drain and
+// the metrics read, the reload (one at a time: SIGUSR1 and the signature
+// watch) and the drain before a stop.
+//
+// libmilter's C callbacks carry no user data, and libmilter's signal thread
+// calls our sigwait(): both reach the Daemon through current_daemon(), the
+// one process-wide pointer, set by run_milter for as long as the Daemon
+// lives. Everything else gets the Daemon by reference. Thread-safe.
+#pragma once
+
+#include <libmilter/mfapi.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "spamgate/snapshot.h"
+
+namespace spamgate {
+
+class Daemon {
+ public:
+  Daemon(std::string config_path, std::shared_ptr<const Snapshot> first, bool unix_socket);
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  SnapshotHolder& holder() { return holder_; }
+  const SnapshotHolder& holder() const { return holder_; }
+  bool unix_socket() const { return unix_socket_; }
+
+  // Loads the config and rules again; a refused reload (every file:line
+  // logged) keeps the old snapshot. `why` goes into the log line.
+  void reload(const char* why);
+  // Called in libmilter's signal thread before it stops: new connections
+  // get 4xx, messages in flight finish (up to [milter] drain_seconds).
+  void drain_before_stop(int sig) noexcept;
+  // Who holds memory, for the memory watch's lines.
+  std::string memory_consumers(const Snapshot& snap) const;
+  // The Prometheus page, gauges read now.
+  std::string render_metrics() const;
+
+  std::atomic<long> sessions{0};     // open connections
+  std::atomic<long> messages{0};     // messages between MAIL FROM and end/abort
+  std::atomic<long> in_callback{0};  // callbacks running right now
+  std::atomic<long> conn_seq{0};     // connection ids c1, c2, ...
+  std::atomic<bool> draining{false};
+
+ private:
+  SnapshotHolder holder_;
+  const std::string config_path_;
+  const bool unix_socket_;
+  std::mutex reload_mu_;
+};
+
+// The Daemon that serves now (nullptr outside run_milter).
+Daemon* current_daemon();
+void set_current_daemon(Daemon* d);
+
+// The libmilter registration: every xxfi_* callback (callbacks.cc).
+smfiDesc milter_description();
+
+// Start and reload log lines: the rules' warnings (the first few) and the
+// signature engine loaded.
+void log_rule_warnings(const char* when, const Snapshot& s);
+void log_engine(const char* what, const Snapshot& s);
+
+}  // namespace spamgate
