@@ -1,7 +1,11 @@
 // c_handle.h - RAII owners for the C library handles spamgate uses.
 //
-// Every C handle lives in one of these std::unique_ptr aliases; logic code
-// never calls a C free function itself. The deleters accept nullptr.
+// The handles of the libraries several modules use (PCRE2, GMime, libxml2,
+// GLib) live in these std::unique_ptr aliases. A library only one module
+// uses is wrapped the same way beside that module's code (c-ares in
+// util/resolver.cc, hiredis and LMDB in bayes/, libclamav, libspf2,
+// libopendkim and libopendmarc in checks/, Hyperscan in rules/prefilter.cc).
+// Logic code never calls a C free function itself. The deleters accept nullptr.
 #pragma once
 
 #include <memory>
