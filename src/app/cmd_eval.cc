@@ -186,16 +186,9 @@ int cmd_eval(int argc, char** argv) {
     return 2;
   }
   opt->quiet = true;
-  std::string path = opt->config.empty() ? default_config_path() : opt->config;
-  std::vector<Diagnostic> diags;
-  auto loaded = load_snapshot(path, diags, {.network = opt->network, .bayes = false});
-  for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
-  if (!loaded.ok()) {
-    std::cerr << "spamgate: cannot load " << path << ": " << loaded.status().message() << "\n";
-    return 2;
-  }
-  std::shared_ptr<const Snapshot> snap = loaded.value();
-  if (Status s = init_logging("error", snap->config.log_target); !s.ok()) std::cerr << "spamgate: " << s.message() << "\n";
+  // The rules without the classifier: eval classifies with its own per-fold stores.
+  std::shared_ptr<const Snapshot> snap = load_or_report(*opt, LoadOptions{.network = opt->network, .bayes = false}, "error");
+  if (!snap) return 2;
   const BayesConfig& bcfg = snap->config.bayes;
 
   std::vector<Source> sources;
@@ -317,7 +310,7 @@ int cmd_eval(int argc, char** argv) {
   const std::int64_t thr = snap->config.threshold_tenths;
   nlohmann::json report;
   report["threshold"] = snap->config.threshold_text;
-  report["config"] = path;
+  report["config"] = snap->config.path;
   report["method"] = held_out ? "held-out training set" : std::to_string(folds) + "-fold cross-validation";
   report["messages"] = tested;
   report["unreadable"] = unreadable.load();
@@ -359,7 +352,7 @@ int cmd_eval(int argc, char** argv) {
     return unreadable > 0 ? 1 : 0;
   }
   std::printf("eval: %zu messages, threshold %s (spam when score > threshold), Bayes by %s, config %s\n", tested,
-              snap->config.threshold_text.c_str(), report["method"].get<std::string>().c_str(), path.c_str());
+              snap->config.threshold_text.c_str(), report["method"].get<std::string>().c_str(), snap->config.path.c_str());
   std::printf("speed: scan %.0f msg/s on %u threads (rules, parse, tokenize), Bayes %.0f msg/s\n",
               report["scan_messages_per_second"].get<double>(), nthreads,
               report["bayes_messages_per_second"].get<double>());

@@ -169,16 +169,9 @@ int cmd_learn(int argc, char** argv) {
   }
   opt->quiet = true;
   // Only the config: learning needs no rules, signatures or DNS.
-  std::string config_path = opt->config.empty() ? default_config_path() : opt->config;
-  std::vector<Diagnostic> diags;
-  auto loaded = load_config(config_path, diags);
-  for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
-  if (!loaded.ok()) {
-    std::cerr << "spamgate: cannot load " << config_path << ": " << loaded.status().message() << "\n";
-    return 2;
-  }
-  const Config& config = loaded.value();
-  if (Status s = init_logging("warn", config.log_target); !s.ok()) std::cerr << "spamgate: " << s.message() << "\n";
+  std::optional<Config> loaded = config_or_report(*opt, "warn");
+  if (!loaded) return 2;
+  const Config& config = *loaded;
   const BayesConfig& cfg = config.bayes;
   auto opened = open_bayes_store(cfg);
   if (!opened.ok()) {

@@ -43,16 +43,15 @@ int cmd_release(int argc, char** argv) {
     std::cerr << "spamgate: release needs ACCOUNT... or --list\n" << kUsage;
     return 2;
   }
-  std::string config_path = opt->config.empty() ? default_config_path() : opt->config;
+  std::optional<Config> loaded = config_or_report(*opt, "info");
+  if (!loaded) return 2;
   std::vector<Diagnostic> diags;
-  auto loaded = load_config(config_path, diags);
-  std::shared_ptr<OutboundGuard> guard = loaded.ok() ? make_outbound_guard(loaded.value(), diags) : nullptr;
+  std::shared_ptr<OutboundGuard> guard = make_outbound_guard(*loaded, diags);
   for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
   if (!guard) {
-    std::cerr << "spamgate: cannot load " << config_path << "\n";
+    std::cerr << "spamgate: cannot load " << loaded->outbound.overrides_file << "\n";
     return 2;
   }
-  if (Status s = init_logging("info", loaded.value().log_target); !s.ok()) std::cerr << "spamgate: " << s.message() << "\n";
   if (list) {
     std::vector<HoldInfo> holds;
     if (Status s = guard->holds(holds); !s.ok()) {

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "config/config.h"
 #include "config/load.h"
 #include "util/log.h"
 
@@ -84,22 +85,43 @@ std::optional<Options> parse_options(int argc, char** argv, int first, const cha
   return o;
 }
 
-std::shared_ptr<const Snapshot> load_or_report(const Options& opt) {
-  std::string path = opt.config.empty() ? default_config_path() : opt.config;
+namespace {
+
+std::string config_path_of(const Options& opt) { return opt.config.empty() ? default_config_path() : opt.config; }
+
+bool start_logging(const Options& opt, const Config& c, const std::string& level) {
+  Status s = init_logging(!level.empty() ? level : opt.quiet ? "warn" : c.log_level, c.log_target);
+  if (!s.ok()) std::cerr << "spamgate: " << s.message() << "\n";
+  return s.ok();
+}
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> load_or_report(const Options& opt, std::optional<LoadOptions> load,
+                                               const std::string& level) {
+  const std::string path = config_path_of(opt);
   std::vector<Diagnostic> diags;
-  auto snap = load_snapshot(path, diags, {.network = opt.network});
+  auto snap = load_snapshot(path, diags, load ? *load : LoadOptions{.network = opt.network});
   for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
   if (!snap.ok()) {
     std::cerr << "spamgate: cannot load " << path << ": " << snap.status().message() << "\n";
     return nullptr;
   }
-  const Config& c = snap.value()->config;
-  Status s = init_logging(opt.quiet ? "warn" : c.log_level, c.log_target);
-  if (!s.ok()) {
-    std::cerr << "spamgate: " << s.message() << "\n";
-    return nullptr;
-  }
+  if (!start_logging(opt, snap.value()->config, level)) return nullptr;
   return snap.value();
+}
+
+std::optional<Config> config_or_report(const Options& opt, const std::string& level) {
+  const std::string path = config_path_of(opt);
+  std::vector<Diagnostic> diags;
+  auto loaded = load_config(path, diags);
+  for (const Diagnostic& d : diags) std::cerr << d.str() << "\n";
+  if (!loaded.ok()) {
+    std::cerr << "spamgate: cannot load " << path << ": " << loaded.status().message() << "\n";
+    return std::nullopt;
+  }
+  start_logging(opt, loaded.value(), level);  // a log target that cannot open: stderr, said so
+  return std::move(loaded.value());
 }
 
 std::optional<Started> start_command(int argc, char** argv, const char* usage, bool quiet,

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/load.h"
 #include "spamgate/disposition.h"
 #include "spamgate/snapshot.h"
 
@@ -41,9 +42,17 @@ struct CommandFlags {
 std::optional<Options> parse_options(int argc, char** argv, int first, const char* usage,
                                      const CommandFlags& own = {});
 
-// Loads the snapshot for `opt.config` (or the default), sets up logging and
-// prints every config/rules error to stderr. nullptr on failure.
-std::shared_ptr<const Snapshot> load_or_report(const Options& opt);
+// "Load the config, print its diagnostics, start logging", written once for
+// every subcommand. Loads the snapshot for `opt.config` (or the default
+// config), prints every config/rules error to stderr and sets up logging at
+// `level` ("" = the config's log_level, or warn with --quiet). nullptr on
+// failure (exit 2). `load.network` defaults to --network.
+std::shared_ptr<const Snapshot> load_or_report(const Options& opt, std::optional<LoadOptions> load = std::nullopt,
+                                               const std::string& level = "");
+
+// The same for commands that need only the config (no rules, signatures or
+// DNS): learn, release.
+std::optional<Config> config_or_report(const Options& opt, const std::string& level);
 
 // The start every message-reading subcommand shares: options parsed, at
 // least one input given, snapshot loaded. nullopt (usage or config error
