@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "spamgate/status.h"
+
 namespace spamgate {
 
 enum class DnsType { kA, kAaaa, kTxt, kMx, kPtr };
@@ -55,7 +57,8 @@ struct DnsConfig {
   bool operator==(const DnsConfig&) const = default;
 };
 
-// A c-ares resolver; nullptr and `error` set if c-ares cannot start.
-std::unique_ptr<Resolver> make_resolver(const DnsConfig& cfg, std::string& error);
+// A c-ares resolver; InvalidArgument (a bad nameserver) or Internal
+// (c-ares cannot start) otherwise.
+Result<std::unique_ptr<Resolver>> make_resolver(const DnsConfig& cfg);
 
 }  // namespace spamgate

@@ -372,8 +372,13 @@ class RedisStore final : public BayesStore, public StateStore {
           return;
         }
       }
-      ctx_ = s_.connect(err_);
-      if (!ctx_) record(CircuitBreaker::Outcome::kFailure);
+      Result<RedisCtx> c = s_.connect();
+      if (c.ok()) {
+        ctx_ = std::move(c.value());
+      } else {
+        err_ = c.status().message();
+        record(CircuitBreaker::Outcome::kFailure);
+      }
     }
     Conn(const Conn&) = delete;
     Conn& operator=(const Conn&) = delete;
@@ -434,7 +439,8 @@ class RedisStore final : public BayesStore, public StateStore {
     std::string err_;
   };
 
-  RedisCtx connect(std::string& err) const {
+  // A connection (timeouts set, reader bounded), or IOError with hiredis' reason.
+  Result<RedisCtx> connect() const {
     timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
     redisContext* raw = nullptr;
     if (server_.rfind("unix:", 0) == 0) {
@@ -449,14 +455,8 @@ class RedisStore final : public BayesStore, public StateStore {
       raw = redisConnectWithTimeout(host.c_str(), port, tv);
     }
     RedisCtx c(raw);
-    if (!c) {
-      err = "cannot allocate a connection";
-      return nullptr;
-    }
-    if (c->err != 0) {
-      err = c->errstr;
-      return nullptr;
-    }
+    if (!c) return Status::IOError("cannot allocate a connection");
+    if (c->err != 0) return Status::IOError(c->errstr);
     redisSetTimeout(c.get(), tv);
     bound_reader(c->reader);
     return c;

@@ -49,9 +49,9 @@ Status scan_spooled_parts(const ClamEngine& engine, int fd, const std::string& t
     }
     GMimeDataWrapper* content = g_mime_part_get_content(GMIME_PART(obj));
     if (content == nullptr) continue;
-    std::string error;
-    FileDescriptor part = open_spool_file(tmpdir, error);
-    if (!part) return Status::IOError(error);
+    Result<FileDescriptor> opened = open_spool_file(tmpdir);
+    if (!opened.ok()) return opened.status();
+    FileDescriptor part = std::move(opened.value());
     int wfd = ::dup(part.get());
     if (wfd < 0) return Status::IOError("cannot duplicate a part file");
     GObjectPtr<GMimeStream> outs(g_mime_stream_fs_new(wfd));
@@ -139,9 +139,9 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
     if (scan_raw_) {
       s = merge(engine_->scan_memory(raw, true));
     } else {  // `scan` of a long file: split it into parts on disk like the milter's spool
-      std::string error;
-      FileDescriptor f = open_spool_file(tmpdir_, error);
-      if (!f) return Status::IOError(error);
+      Result<FileDescriptor> opened = open_spool_file(tmpdir_);
+      if (!opened.ok()) return opened.status();
+      FileDescriptor f = std::move(opened.value());
       if (int err = write_all(f.get(), raw); err != 0)
         return Status::IOError("cannot write a spool file in " + tmpdir_ + ": " + std::strerror(err));
       if (::lseek(f.get(), 0, SEEK_SET) != 0) return Status::IOError("cannot rewind a spool file");

@@ -185,12 +185,11 @@ DkimSignatureAuth result_of(DKIM_SIGINFO* sig) {
 
 }  // namespace
 
-std::shared_ptr<const DkimLibrary> DkimLibrary::create(std::shared_ptr<Resolver> resolver, std::string& error) {
+Result<std::shared_ptr<const DkimLibrary>> DkimLibrary::create(std::shared_ptr<Resolver> resolver) {
   auto out = std::shared_ptr<DkimLibrary>(new DkimLibrary());
   out->lib_.reset(dkim_init(nullptr, nullptr));
   if (!out->lib_ || !resolver) {
-    error = "libopendkim could not be initialised";
-    return nullptr;
+    return Status::Internal("libopendkim could not be initialised");
   }
   out->resolver_ = std::move(resolver);
   DKIM_LIB* lib = out->lib_.get();
@@ -198,8 +197,7 @@ std::shared_ptr<const DkimLibrary> DkimLibrary::create(std::shared_ptr<Resolver>
   // a malformed signature is reported (permerror) rather than dropped.
   unsigned flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_BADSIGHANDLES;
   if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof flags) != DKIM_STAT_OK) {
-    error = "libopendkim refused its options";
-    return nullptr;
+    return Status::Internal("libopendkim refused its options");
   }
   dkim_set_prescreen(lib, prescreen);
   // Our hooks replace libopendkim's resolver; no init/close of its own.
@@ -209,7 +207,7 @@ std::shared_ptr<const DkimLibrary> DkimLibrary::create(std::shared_ptr<Resolver>
   dkim_dns_set_query_start(lib, query_start);
   dkim_dns_set_query_cancel(lib, query_cancel);
   dkim_dns_set_query_waitreply(lib, query_waitreply);
-  return out;
+  return std::shared_ptr<const DkimLibrary>(std::move(out));
 }
 
 DkimVerifier::DkimVerifier(std::shared_ptr<const DkimLibrary> lib, std::size_t max_body_bytes)

@@ -36,8 +36,8 @@ struct DkimFree { void operator()(dkim* p) const; };
 
 class DkimLibrary {
  public:
-  // nullptr and `error` set when libopendkim cannot start.
-  static std::shared_ptr<const DkimLibrary> create(std::shared_ptr<Resolver> resolver, std::string& error);
+  // Internal when libopendkim cannot start.
+  static Result<std::shared_ptr<const DkimLibrary>> create(std::shared_ptr<Resolver> resolver);
   dkim_lib* lib() const { return lib_.get(); }
   Resolver* resolver() const { return resolver_.get(); }
 

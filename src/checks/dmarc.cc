@@ -81,7 +81,7 @@ const char* policy_word(int p) {
 
 }  // namespace
 
-DmarcCheck::DmarcCheck(bool reject, std::string& error) : reject_(reject) {
+Result<std::unique_ptr<DmarcCheck>> DmarcCheck::create(bool reject) {
   static std::once_flag once;
   static int status = DMARC_PARSE_OKAY;
   std::call_once(once, [] {
@@ -93,8 +93,9 @@ DmarcCheck::DmarcCheck(bool reject, std::string& error) : reject_(reject) {
     status = opendmarc_policy_library_init(&lib);
   });
   if (status != DMARC_PARSE_OKAY)
-    error = std::string("libopendmarc could not start (") + kPublicSuffixList + "): " +
-            opendmarc_policy_status_to_str(status);
+    return Status::Internal(std::string("libopendmarc could not start (") + kPublicSuffixList +
+                            "): " + opendmarc_policy_status_to_str(status));
+  return std::unique_ptr<DmarcCheck>(new DmarcCheck(reject));
 }
 
 std::vector<SymbolDef> DmarcCheck::symbols() {

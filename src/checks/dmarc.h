@@ -15,6 +15,8 @@
 
 #include <vector>
 
+#include <memory>
+
 #include "spamgate/check.h"
 
 namespace spamgate {
@@ -22,8 +24,8 @@ namespace spamgate {
 class DmarcCheck final : public Check {
  public:
   // `reject`: a p=reject failure rejects the message instead of only scoring.
-  // `error` set (and the check unusable) if libopendmarc cannot start.
-  DmarcCheck(bool reject, std::string& error);
+  // Internal when libopendmarc cannot start.
+  static Result<std::unique_ptr<DmarcCheck>> create(bool reject);
   std::string_view name() const override { return "dmarc"; }
   // DMARC's alignment reads SPF's and DKIM's results (ctx.auth).
   std::vector<std::string_view> reads() const override { return {"spf", "dkim"}; }
@@ -31,6 +33,7 @@ class DmarcCheck final : public Check {
   static std::vector<SymbolDef> symbols();
 
  private:
+  explicit DmarcCheck(bool reject) : reject_(reject) {}
   bool reject_;
 };
 

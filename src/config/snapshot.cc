@@ -157,18 +157,17 @@ const CheckRow kCheckTable[] = {
     {"dkim", [](const Config&) { return DkimCheck::symbols(); },
      [](Build& b) -> Result<CheckPtr> {
        if (!b.snap.resolver || !b.snap.config.auth.dkim) return off();
-       std::string err;
-       b.snap.dkim = DkimLibrary::create(b.snap.resolver, err);
-       if (!b.snap.dkim) return failed(b, "DKIM", err);
+       auto lib = DkimLibrary::create(b.snap.resolver);
+       if (!lib.ok()) return failed(b, "DKIM", lib.status().message());
+       b.snap.dkim = lib.value();
        return CheckPtr(std::make_unique<DkimCheck>(b.snap.dkim, b.snap.config.auth.dkim_max_body_bytes));
      }},
     {"dmarc", [](const Config&) { return DmarcCheck::symbols(); },
      [](Build& b) -> Result<CheckPtr> {
        if (!b.snap.resolver || !b.snap.config.auth.dmarc) return off();
-       std::string err;
-       auto dmarc = std::make_unique<DmarcCheck>(b.snap.config.auth.dmarc_reject, err);
-       if (!err.empty()) return failed(b, "DMARC", err);
-       return CheckPtr(std::move(dmarc));
+       auto dmarc = DmarcCheck::create(b.snap.config.auth.dmarc_reject);
+       if (!dmarc.ok()) return failed(b, "DMARC", dmarc.status().message());
+       return CheckPtr(std::move(dmarc.value()));
      }},
     {"dnsbl", [](const Config& c) { return DnsListCheck::symbols(DnsListCheck::Kind::kClientIp, c.dnsbl); },
      [](Build& b) -> Result<CheckPtr> {
@@ -237,12 +236,12 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
     if (opts.previous != nullptr && opts.previous->resolver && opts.previous->config.dns == snap->config.dns) {
       snap->resolver = opts.previous->resolver;
     } else {
-      std::string err;
-      snap->resolver = make_resolver(snap->config.dns, err);
-      if (!snap->resolver) {
-        diags.push_back({config_path, 0, "DNS resolver: " + err});
+      auto resolver = make_resolver(snap->config.dns);
+      if (!resolver.ok()) {
+        diags.push_back({config_path, 0, "DNS resolver: " + resolver.status().message()});
         return Status::InvalidArgument("DNS resolver cannot start");
       }
+      snap->resolver = std::move(resolver.value());
     }
   }
   Build build{*snap, rules, opts, config_path, diags};

@@ -136,8 +136,12 @@ void Session::spool(std::size_t start, std::string_view bytes) {
     return true;
   };
   if (!spool_) {
-    spool_ = open_spool_file(snap_->config.clamav.spool_dir, spool_error_);
-    if (!spool_) return;
+    Result<FileDescriptor> opened = open_spool_file(snap_->config.clamav.spool_dir);
+    if (!opened.ok()) {
+      spool_error_ = opened.status().message();
+      return;
+    }
+    spool_ = std::move(opened.value());
     if (!write_all(buf_)) return;  // buf_ holds bytes [0, max_scan_bytes)
   }
   std::size_t want = std::min(kept_, av_cap());

@@ -350,27 +350,24 @@ class CaresResolver final : public Resolver {
 
 }  // namespace
 
-std::unique_ptr<Resolver> make_resolver(const DnsConfig& cfg, std::string& error) {
+Result<std::unique_ptr<Resolver>> make_resolver(const DnsConfig& cfg) {
   static std::once_flag once;
   static int init = ARES_SUCCESS;
   std::call_once(once, [] { init = ares_library_init(ARES_LIB_INIT_ALL); });
   if (init != ARES_SUCCESS) {
-    error = std::string("c-ares: ") + ares_strerror(init);
-    return nullptr;
+    return Status::Internal(std::string("c-ares: ") + ares_strerror(init));
   }
   if (!cfg.nameserver.empty()) {
     ares_channel raw = nullptr;
     if (ares_init(&raw) != ARES_SUCCESS) {
-      error = "c-ares: cannot create a channel";
-      return nullptr;
+      return Status::Internal("c-ares: cannot create a channel");
     }
     Channel probe(raw);
     if (ares_set_servers_ports_csv(probe.get(), cfg.nameserver.c_str()) != ARES_SUCCESS) {
-      error = "bad nameserver '" + cfg.nameserver + "' (use ADDR or ADDR:PORT)";
-      return nullptr;
+      return Status::InvalidArgument("bad nameserver '" + cfg.nameserver + "' (use ADDR or ADDR:PORT)");
     }
   }
-  return std::make_unique<CaresResolver>(cfg);
+  return std::unique_ptr<Resolver>(std::make_unique<CaresResolver>(cfg));
 }
 
 }  // namespace spamgate

@@ -15,14 +15,14 @@ void FileDescriptor::reset(int fd) {
   fd_ = fd;
 }
 
-FileDescriptor open_spool_file(const std::string& dir, std::string& error) {
+Result<FileDescriptor> open_spool_file(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
     std::string path = dir + "/spamgate-spool-XXXXXX";
     fd = ::mkostemp(path.data(), O_CLOEXEC);
     if (fd >= 0) ::unlink(path.c_str());
   }
-  if (fd < 0) error = "cannot create a spool file in " + dir + ": " + std::strerror(errno);
+  if (fd < 0) return Status::IOError("cannot create a spool file in " + dir + ": " + std::strerror(errno));
   return FileDescriptor(fd);
 }
 

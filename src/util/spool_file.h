@@ -6,6 +6,8 @@
 // a crash. DIAGNOSTICS: a failure names the directory and errno's text.
 #pragma once
 
+#include "spamgate/status.h"
+
 #include <string>
 #include <string_view>
 
@@ -39,7 +41,8 @@ class FileDescriptor {
 
 // Opens an unlinked temporary file in `dir` for reading and writing
 // (O_TMPFILE, or mkstemp + unlink where the file system lacks it).
-FileDescriptor open_spool_file(const std::string& dir, std::string& error);
+// IOError naming `dir` and the reason when it cannot.
+Result<FileDescriptor> open_spool_file(const std::string& dir);
 
 // Writes all of `data` to `fd` (retrying short writes and EINTR). Returns 0,
 // or the errno of the failure (ENOSPC when the disk takes no more).

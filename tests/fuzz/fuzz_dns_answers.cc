@@ -122,14 +122,14 @@ struct Setup {
     snap->config = base.value()->config;
     snap->symbols = base.value()->symbols;
     snap->resolver = std::make_shared<FuzzResolver>();
-    std::string err;
-    snap->dkim = spamgate::DkimLibrary::create(snap->resolver, err);
-    if (!snap->dkim) __builtin_trap();
+    auto dkim = spamgate::DkimLibrary::create(snap->resolver);
+    if (!dkim.ok()) __builtin_trap();
+    snap->dkim = dkim.value();
     snap->checks.push_back(std::make_unique<spamgate::SpfCheck>());
     snap->checks.push_back(std::make_unique<spamgate::DkimCheck>(snap->dkim, snap->config.auth.dkim_max_body_bytes));
-    auto dmarc = std::make_unique<spamgate::DmarcCheck>(snap->config.auth.dmarc_reject, err);
-    if (!err.empty()) __builtin_trap();
-    snap->checks.push_back(std::move(dmarc));
+    auto dmarc = spamgate::DmarcCheck::create(snap->config.auth.dmarc_reject);
+    if (!dmarc.ok()) __builtin_trap();
+    snap->checks.push_back(std::move(dmarc.value()));
     snap->checks.push_back(std::make_unique<spamgate::DnsListCheck>(spamgate::DnsListCheck::Kind::kClientIp,
                                                                     snap->config.dnsbl));
     snap->checks.push_back(

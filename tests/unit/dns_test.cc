@@ -64,9 +64,9 @@ std::vector<Hit> dnsbl_hits(const Snapshot& s, const std::string& ip, const std:
 TEST(Resolver, AnswersNxdomainTxtAndCaches) {
   DnsServer dns;
   if (!dns.up()) GTEST_SKIP() << "dnsmasq not installed";
-  std::string err;
-  auto r = make_resolver(DnsConfig{dns.address(), 1500, 3, 5000, 100}, err);
-  ASSERT_NE(r, nullptr) << err;
+  auto made = make_resolver(DnsConfig{dns.address(), 1500, 3, 5000, 100});
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  std::unique_ptr<Resolver> r = std::move(made.value());
   DnsAnswer a = r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(5000));
   ASSERT_EQ(a.rcode, DnsAnswer::Rcode::kOk);
   EXPECT_EQ(a.records, std::vector<std::string>{"127.0.0.2"});
@@ -81,9 +81,9 @@ TEST(Resolver, AnswersNxdomainTxtAndCaches) {
 TEST(Resolver, ASilentServerTimesOutWithinTheDeadline) {
   int silent = -1;
   int port = free_udp_port(&silent);
-  std::string err;
-  auto r = make_resolver(DnsConfig{"127.0.0.1:" + std::to_string(port), 5000, 2, 5000, 100}, err);
-  ASSERT_NE(r, nullptr) << err;
+  auto made = make_resolver(DnsConfig{"127.0.0.1:" + std::to_string(port), 5000, 2, 5000, 100});
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  std::unique_ptr<Resolver> r = std::move(made.value());
   auto t0 = std::chrono::steady_clock::now();
   DnsAnswer a = r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(300));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -99,9 +99,9 @@ TEST(Resolver, ABreakerSkipsAHungServerAtOnceAndClosesWhenItAnswersAgain) {
   cfg.breaker_failures = 2;
   cfg.breaker_backoff_ms = 200;
   cfg.breaker_max_backoff_ms = 200;
-  std::string err;
-  auto r = make_resolver(cfg, err);
-  ASSERT_NE(r, nullptr) << err;
+  auto made = make_resolver(cfg);
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  std::unique_ptr<Resolver> r = std::move(made.value());
   const std::string state = "spamgate_breaker_state{dependency=\"dns\"}";
   const std::string skipped = "spamgate_breaker_skipped_total{dependency=\"dns\"}";
   ASSERT_EQ(r->lookup("1.2.0.192.bl.test", DnsType::kA, in_ms(60000)).rcode, DnsAnswer::Rcode::kOk);
