@@ -1,6 +1,6 @@
 // check.h - the one interface every check implements.
 //
-// A check reads the const Message, Envelope and Snapshot and appends Hits:
+// A check reads the const Message and Envelope and its own settings and appends Hits:
 // named symbols with a factor and a detail (the "why"). Scores are never in a
 // check: they live in the Snapshot's symbol table, so support staff set them
 // in rules files (`score NAME n`) and `score NAME 0` works for every symbol.
@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,7 +21,6 @@
 namespace spamgate {
 
 struct Message;
-struct Snapshot;
 class DkimVerifier;
 class HeaderCensus;
 
@@ -63,18 +63,29 @@ struct AvInput {
   std::string error;      // non-empty: spooling failed (e.g. disk full): no trustworthy scan
 };
 
+// What a check returns besides its hits: its typed side results, merged
+// by the pipeline after it ran (a check never writes into another's).
+struct CheckOutput {
+  // Header fields to prepend to the message (e.g. Received-SPF), as
+  // {name, value}; written only where our headers are (policy tag).
+  std::vector<std::pair<std::string, std::string>> prepend;
+  // The authentication methods this check decided (SpfCheck, DkimCheck,
+  // DmarcCheck): rendered as Authentication-Results after every check ran.
+  std::optional<SpfAuth> spf;
+  std::optional<DkimAuth> dkim;
+  std::optional<DmarcAuth> dmarc;
+};
+
+// What a check reads about the message. Its own settings (resolver,
+// limits, zones, ...) it was given when it was built, not here.
 struct CheckContext {
   const Message& message;
   const Envelope& envelope;
-  const Snapshot& snapshot;
   // All DNS lookups of this message end by then (the per-message DNS budget).
   std::chrono::steady_clock::time_point dns_deadline;
-  // Header fields a check asks to prepend to the message (e.g. Received-SPF),
-  // as {name, value}; they are written only where our headers are (policy tag).
-  std::vector<std::pair<std::string, std::string>>* prepend_headers = nullptr;
-  // SPF, DKIM and DMARC results, written by those checks in that order and
-  // rendered as Authentication-Results after every check ran.
-  AuthResults* auth = nullptr;
+  // The authentication results of the checks that ran before (DMARC reads
+  // SPF's and DKIM's: it declares them in Check::reads).
+  const AuthResults& auth;
   // The bytes the scan was given: the whole message in `scan` mode, the first
   // max_scan_bytes in the milter (which then hands over `dkim`).
   std::string_view bytes;
@@ -94,10 +105,11 @@ class Check {
   virtual ~Check() = default;
   // Short name for logs and failure policy, e.g. "rules".
   virtual std::string_view name() const = 0;
-  // Appends hits. `hits` already holds those of the checks that ran before
-  // (meta rules read them). A non-ok Status means the check could not finish;
-  // hits it appended stay, and the pipeline logs the error and goes on.
-  virtual Status run(const CheckContext& ctx, std::vector<Hit>& hits) const = 0;
+  // Appends hits, and fills `side` with its side results. `hits` already
+  // holds those of the checks that ran before (meta rules read them). A
+  // non-ok Status means the check could not finish; hits it appended and
+  // side results it gave stay, and the pipeline logs the error and goes on.
+  virtual Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const = 0;
   // The checks whose results this one reads (their hits or side results),
   // by name; "*" = every other check. They must run before it: a snapshot
   // whose order breaks this is refused at load.

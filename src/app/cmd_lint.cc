@@ -53,7 +53,7 @@ int cmd_lint(int argc, char** argv) {
     files = rs->files.size();
     if (diags.empty()) {  // the prefilter is built as a load would build it
       warnings = rs->warnings;
-      for (Diagnostic& d : RulesCheck(rs).prefilter_warnings()) warnings.push_back(std::move(d));
+      for (Diagnostic& d : RulesCheck(rs, Limits{}.pcre_match_limit).prefilter_warnings()) warnings.push_back(std::move(d));
     }
   }
   for (const Diagnostic& d : diags) std::cout << d.str() << "\n";

@@ -55,7 +55,7 @@ void bayes_hits(const BayesResult& r, std::vector<Hit>& hits) {
   if (r.probability >= 0.999) hits.emplace_back("BAYES_999", 1.0, fmt::format("p={:.4f}", r.probability));
 }
 
-Status BayesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+Status BayesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& /*side*/) const {
   Status err;
   std::shared_ptr<BayesStore> st = store(err);
   if (!st) return err;

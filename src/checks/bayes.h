@@ -21,7 +21,7 @@ class BayesCheck final : public Check {
  public:
   explicit BayesCheck(BayesConfig cfg);
   std::string_view name() const override { return "bayes"; }
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   static std::vector<SymbolDef> symbols();
 
   // The store, opening it if it is not open yet (null and `error` set when it
@@ -38,6 +38,7 @@ class BayesCheck final : public Check {
 };
 
 struct Message;
+struct Snapshot;
 // Learns `message` as `cls` in the snapshot's classifier store (the
 // Disposition's autolearn, decided in disposition.cc). Logs what it did
 // under `label`; a store failure is logged, never thrown. No-op when the

@@ -21,9 +21,10 @@ class Prefilter;
 // over each text, rules/prefilter.h); PCRE2 confirms the candidates.
 class RulesCheck final : public Check {
  public:
-  explicit RulesCheck(std::shared_ptr<const RuleSet> rules);
+  // `pcre_match_limit`: [limits] pcre_match_limit (a rule past it fails the check).
+  RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_match_limit);
   std::string_view name() const override { return "rules"; }
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   // Patterns in the prefilters, and how many of them Hyperscan compiled.
   std::pair<std::size_t, std::size_t> prefiltered() const;
   // Hyperscan databases built for the rules, and how many of them a reload
@@ -38,6 +39,7 @@ class RulesCheck final : public Check {
   std::shared_ptr<const Prefilter> pre_[3];  // body, rawbody, full
   std::vector<int> slot_;                    // rule index -> its pattern in pre_[kind], or -1
   std::vector<char> disabled_;               // rule index -> `score NAME 0` (looked up once, not per message)
+  std::uint32_t pcre_match_limit_;
 };
 
 class MetaCheck final : public Check {
@@ -45,7 +47,7 @@ class MetaCheck final : public Check {
   explicit MetaCheck(std::shared_ptr<const RuleSet> rules);
   std::string_view name() const override { return "meta"; }
   std::vector<std::string_view> reads() const override { return {"*"}; }  // metas read every hit
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
 
  private:
   std::shared_ptr<const RuleSet> rules_;
@@ -54,9 +56,14 @@ class MetaCheck final : public Check {
 
 class MessageFlagsCheck final : public Check {
  public:
+  // `max_headers`: [limits] max_headers (more fields: LIMIT_HEADERS).
+  explicit MessageFlagsCheck(std::size_t max_headers) : max_headers_(max_headers) {}
   std::string_view name() const override { return "message"; }
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   static std::vector<SymbolDef> symbols();
+
+ private:
+  std::size_t max_headers_;
 };
 
 // Symbols of the rules engine itself (welcome/block lists).

@@ -109,7 +109,7 @@ int large_scans_running() {
   return g_large_running;
 }
 
-Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& /*side*/) const {
   const Message& m = ctx.message;
   AvResult all;
   std::string partial;  // why the scan did not cover everything

@@ -35,7 +35,7 @@ class ClamavCheck final : public Check {
         tmpdir_(config.spool_dir), max_large_(config.max_parallel_large_scans),
         large_wait_ms_(config.large_scan_wait_ms), on_unscannable_(config.on_unscannable) {}
   std::string_view name() const override { return "clamav"; }
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   static std::vector<SymbolDef> symbols();
 
  private:

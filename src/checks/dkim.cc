@@ -323,7 +323,7 @@ std::vector<SymbolDef> DkimCheck::symbols() {
   };
 }
 
-Status DkimCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+Status DkimCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const {
   DkimAuth auth;
   if (ctx.dkim != nullptr) {
     auth = ctx.dkim->finish(ctx.dns_deadline);
@@ -357,7 +357,7 @@ Status DkimCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   if (valid_au) hits.push_back({"DKIM_VALID_AU", 1.0, clip(au_detail, 200)});
   if (invalid) hits.push_back({"DKIM_INVALID", 1.0, clip(invalid_detail, 200)});
   if (temperror) hits.push_back({"DKIM_TEMPERROR", 1.0, clip(temp_detail, 200)});
-  if (ctx.auth != nullptr) ctx.auth->dkim = std::move(auth);
+  side.dkim = std::move(auth);
   return Status::Ok();
 }
 

@@ -84,7 +84,7 @@ class DkimCheck final : public Check {
   explicit DkimCheck(std::shared_ptr<const DkimLibrary> lib, std::size_t max_body_bytes)
       : lib_(std::move(lib)), max_body_bytes_(max_body_bytes) {}
   std::string_view name() const override { return "dkim"; }
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   static std::vector<SymbolDef> symbols();
 
  private:

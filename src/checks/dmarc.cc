@@ -81,7 +81,7 @@ const char* policy_word(int p) {
 
 }  // namespace
 
-Result<std::unique_ptr<DmarcCheck>> DmarcCheck::create(bool reject) {
+Result<std::unique_ptr<DmarcCheck>> DmarcCheck::create(bool reject, std::shared_ptr<Resolver> resolver) {
   static std::once_flag once;
   static int status = DMARC_PARSE_OKAY;
   std::call_once(once, [] {
@@ -95,7 +95,7 @@ Result<std::unique_ptr<DmarcCheck>> DmarcCheck::create(bool reject) {
   if (status != DMARC_PARSE_OKAY)
     return Status::Internal(std::string("libopendmarc could not start (") + kPublicSuffixList +
                             "): " + opendmarc_policy_status_to_str(status));
-  return std::unique_ptr<DmarcCheck>(new DmarcCheck(reject));
+  return std::unique_ptr<DmarcCheck>(new DmarcCheck(reject, std::move(resolver)));
 }
 
 std::vector<SymbolDef> DmarcCheck::symbols() {
@@ -110,10 +110,10 @@ std::vector<SymbolDef> DmarcCheck::symbols() {
   };
 }
 
-Status DmarcCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
-  Resolver* res = ctx.snapshot.resolver.get();
-  if (res == nullptr || ctx.auth == nullptr) return Status::Ok();
-  DmarcAuth& out = ctx.auth->dmarc;
+Status DmarcCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const {
+  Resolver* res = resolver_.get();
+  if (res == nullptr) return Status::Ok();
+  DmarcAuth& out = side.dmarc.emplace();
   const std::string from = from_domain(ctx.message);
   out.from_domain = from;
   if (from.empty() || from.size() > 253) {
@@ -156,12 +156,12 @@ Status DmarcCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
     return Status::Ok();
   }
   bool dns_failed = false;
-  for (const DkimSignatureAuth& s : ctx.auth->dkim.sigs) {
+  for (const DkimSignatureAuth& s : ctx.auth.dkim.sigs) {
     if (s.domain.empty() || s.domain.size() > 253) continue;  // libopendmarc copies into 256-byte buffers
     dns_failed = dns_failed || s.result == "temperror";
     opendmarc_policy_store_dkim(p.get(), uc(s.domain), uc(s.selector), dkim_outcome(s.result), nullptr);
   }
-  const SpfAuth& spf = ctx.auth->spf;
+  const SpfAuth& spf = ctx.auth.spf;
   if (!spf.result.empty() && !spf.domain.empty() && spf.domain.size() <= 253) {
     dns_failed = dns_failed || spf.result == "temperror";
     int origin = spf.mailfrom.empty() ? DMARC_POLICY_SPF_ORIGIN_HELO : DMARC_POLICY_SPF_ORIGIN_MAILFROM;

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "spamgate/check.h"
+#include "spamgate/resolver.h"
 
 namespace spamgate {
 
@@ -25,16 +26,17 @@ class DmarcCheck final : public Check {
  public:
   // `reject`: a p=reject failure rejects the message instead of only scoring.
   // Internal when libopendmarc cannot start.
-  static Result<std::unique_ptr<DmarcCheck>> create(bool reject);
+  static Result<std::unique_ptr<DmarcCheck>> create(bool reject, std::shared_ptr<Resolver> resolver);
   std::string_view name() const override { return "dmarc"; }
   // DMARC's alignment reads SPF's and DKIM's results (ctx.auth).
   std::vector<std::string_view> reads() const override { return {"spf", "dkim"}; }
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   static std::vector<SymbolDef> symbols();
 
  private:
-  explicit DmarcCheck(bool reject) : reject_(reject) {}
+  DmarcCheck(bool reject, std::shared_ptr<Resolver> resolver) : reject_(reject), resolver_(std::move(resolver)) {}
   bool reject_;
+  std::shared_ptr<Resolver> resolver_;
 };
 
 }  // namespace spamgate

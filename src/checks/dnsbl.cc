@@ -40,8 +40,14 @@ std::string reverse_ip(const std::string& ip) {
   return out;
 }
 
-DnsListCheck::DnsListCheck(Kind kind, std::vector<DnsblZone> zones)
-    : kind_(kind), zones_(std::move(zones)), error_logged_(new std::atomic<bool>[zones_.size()]) {
+DnsListCheck::DnsListCheck(Kind kind, std::vector<DnsblZone> zones, std::shared_ptr<Resolver> resolver,
+                           std::size_t max_uri_lookups, std::vector<std::string> trusted_networks)
+    : kind_(kind),
+      zones_(std::move(zones)),
+      resolver_(std::move(resolver)),
+      max_uri_lookups_(max_uri_lookups),
+      trusted_networks_(std::move(trusted_networks)),
+      error_logged_(new std::atomic<bool>[zones_.size()]) {
   for (std::size_t i = 0; i < zones_.size(); ++i) error_logged_[i] = false;
 }
 
@@ -55,18 +61,18 @@ std::vector<SymbolDef> DnsListCheck::symbols(Kind kind, const std::vector<DnsblZ
   return out;
 }
 
-Status DnsListCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
-  if (ctx.snapshot.resolver == nullptr) return Status::Ok();
+Status DnsListCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& /*side*/) const {
+  if (resolver_ == nullptr) return Status::Ok();
   if (kind_ == Kind::kClientIp) {
     std::string ip = ctx.envelope.client_ip;
-    if (ip.empty()) ip = client_ip_from_received(ctx.message, ctx.snapshot.config.milter.trusted_networks);
+    if (ip.empty()) ip = client_ip_from_received(ctx.message, trusted_networks_);
     std::string rev = reverse_ip(ip);
     if (!rev.empty() && is_public_ip(ip)) lookup_all(ctx, rev, ip, hits);
     return Status::Ok();
   }
   // Links: each registered domain (or bare IP) once, at most max_uri_lookups.
   std::vector<std::string> done;
-  const std::size_t max = ctx.snapshot.config.limits.max_uri_lookups;
+  const std::size_t max = max_uri_lookups_;
   for (const Uri& u : ctx.message.uris) {
     if (done.size() >= max) break;
     std::string name = u.host_is_ip ? reverse_ip(u.host) : registrable_domain(u.host);
@@ -80,7 +86,7 @@ Status DnsListCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const 
 
 void DnsListCheck::lookup_all(const CheckContext& ctx, const std::string& name, const std::string& what,
                               std::vector<Hit>& hits) const {
-  Resolver* res = ctx.snapshot.resolver.get();
+  Resolver* res = resolver_.get();
   for (std::size_t i = 0; i < zones_.size(); ++i) {
     const DnsblZone& z = zones_[i];
     DnsAnswer a = res->lookup(name + "." + z.zone, DnsType::kA, ctx.dns_deadline);

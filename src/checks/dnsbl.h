@@ -27,9 +27,12 @@ namespace spamgate {
 class DnsListCheck final : public Check {
  public:
   enum class Kind { kClientIp, kUris };
-  DnsListCheck(Kind kind, std::vector<DnsblZone> zones);
+  // `max_uri_lookups`: [limits] max_uri_lookups (kUris); `trusted_networks`:
+  // [milter] trusted_networks (hops skipped to find the client in `scan`).
+  DnsListCheck(Kind kind, std::vector<DnsblZone> zones, std::shared_ptr<Resolver> resolver,
+               std::size_t max_uri_lookups, std::vector<std::string> trusted_networks);
   std::string_view name() const override { return kind_ == Kind::kClientIp ? "dnsbl" : "uribl"; }
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   // The symbols these zones can emit, with their default scores.
   static std::vector<SymbolDef> symbols(Kind kind, const std::vector<DnsblZone>& zones);
 
@@ -40,6 +43,9 @@ class DnsListCheck final : public Check {
 
   Kind kind_;
   std::vector<DnsblZone> zones_;
+  std::shared_ptr<Resolver> resolver_;
+  std::size_t max_uri_lookups_;
+  std::vector<std::string> trusted_networks_;
   std::unique_ptr<std::atomic<bool>[]> error_logged_;  // one per zone
 };
 

@@ -100,7 +100,8 @@ int text_kind(RuleKind k) {
 
 }  // namespace
 
-RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {
+RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_match_limit)
+    : rules_(std::move(rules)), pcre_match_limit_(pcre_match_limit) {
   std::vector<Prefilter::Pattern> patterns[3];
   slot_.assign(rules_->rules.size(), -1);
   disabled_.assign(rules_->rules.size(), 0);
@@ -150,13 +151,13 @@ std::vector<Diagnostic> RulesCheck::prefilter_warnings() const {
   return out;
 }
 
-Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& /*side*/) const {
   const Message& m = ctx.message;
   // Which text rules can match at all: one Hyperscan pass per text, done
   // when the first rule of that kind comes.
   std::vector<char> cand[3];
   bool scanned[3] = {false, false, false}, filtered[3] = {false, false, false};
-  const std::uint32_t limit = ctx.snapshot.config.limits.pcre_match_limit;
+  const std::uint32_t limit = pcre_match_limit_;
   std::string errors;
   std::unordered_map<std::string, std::optional<std::string>> subjects;
   auto record_error = [&](const Rule& r, int code) {
@@ -250,7 +251,7 @@ MetaCheck::MetaCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(ru
   }
 }
 
-Status MetaCheck::run(const CheckContext&, std::vector<Hit>& hits) const {
+Status MetaCheck::run(const CheckContext&, std::vector<Hit>& hits, CheckOutput&) const {
   std::unordered_set<std::string> hit_names;
   for (const Hit& h : hits) hit_names.insert(h.name);
   auto value = [&](const std::string& s) -> double { return hit_names.count(s) ? 1.0 : 0.0; };
@@ -289,14 +290,14 @@ std::vector<SymbolDef> MessageFlagsCheck::symbols() {
   };
 }
 
-Status MessageFlagsCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+Status MessageFlagsCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& /*side*/) const {
   const Message& m = ctx.message;
   auto flag = [&](bool on, const char* name) {
     if (on) hits.push_back({name, 1.0, std::string()});
   };
   flag(m.limits_hit.scan_bytes, "SCAN_TRUNCATED");
   // The milter keeps no fields past max_headers: its census counted them.
-  flag(m.limits_hit.headers || (ctx.census != nullptr && ctx.census->fields() > ctx.snapshot.config.limits.max_headers),
+  flag(m.limits_hit.headers || (ctx.census != nullptr && ctx.census->fields() > max_headers_),
        "HEADERS_TOO_MANY");
   flag(m.limits_hit.header_bytes, "HEADER_TOO_LONG");
   flag(m.limits_hit.mime_depth, "MIME_TOO_DEEP");

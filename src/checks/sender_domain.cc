@@ -21,7 +21,7 @@ std::vector<std::string> SenderDomainCheck::allowed(const std::string& login) co
   return {l.substr(at + 1)};
 }
 
-Status SenderDomainCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
+Status SenderDomainCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& /*side*/) const {
   if (ctx.envelope.auth_user.empty()) return Status::Ok();
   std::vector<std::string> ok = allowed(ctx.envelope.auth_user);
   if (ok.empty()) return Status::Ok();

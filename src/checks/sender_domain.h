@@ -20,7 +20,7 @@ class SenderDomainCheck final : public Check {
  public:
   explicit SenderDomainCheck(std::map<std::string, std::vector<std::string>> map) : map_(std::move(map)) {}
   std::string_view name() const override { return "sender_domain"; }
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   static std::vector<SymbolDef> symbols();
   // The From domains `login` may use; empty: not checked.
   std::vector<std::string> allowed(const std::string& login) const;

@@ -191,10 +191,9 @@ std::vector<SymbolDef> SpfCheck::symbols() {
   return out;
 }
 
-Status SpfCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
-  if (ctx.snapshot.resolver == nullptr) return Status::Ok();
+Status SpfCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const {
   std::string ip = ctx.envelope.client_ip;
-  if (ip.empty()) ip = client_ip_from_received(ctx.message, ctx.snapshot.config.milter.trusted_networks);
+  if (ip.empty()) ip = client_ip_from_received(ctx.message, trusted_networks_);
   if (ip.empty()) return Status::Ok();
   std::string from = ctx.envelope.mail_from;
   if (from.empty() && ctx.envelope.client_ip.empty()) {
@@ -206,13 +205,12 @@ Status SpfCheck::run(const CheckContext& ctx, std::vector<Hit>& hits) const {
   // libspf2 aborts the process on a request with neither sender nor HELO
   // (spf_server.c "domain is NULL"): there is nothing to check then.
   if (from.find('@') == std::string::npos && ctx.envelope.helo.empty()) return Status::Ok();
-  t_dns = DnsContext{ctx.snapshot.resolver.get(), ctx.dns_deadline};
-  const std::string& receiver = ctx.snapshot.config.hostname;
+  t_dns = DnsContext{resolver_.get(), ctx.dns_deadline};
+  const std::string& receiver = receiver_;
   std::string received_spf;
-  SpfAuth* auth = ctx.auth != nullptr ? &ctx.auth->spf : nullptr;
+  SpfAuth* auth = &side.spf.emplace();
   bool ok = evaluate(ip, ctx.envelope.helo, from, false, receiver, hits, &received_spf, auth);
-  if (ok && !received_spf.empty() && ctx.prepend_headers != nullptr)
-    ctx.prepend_headers->emplace_back("Received-SPF", received_spf);
+  if (ok && !received_spf.empty()) side.prepend.emplace_back("Received-SPF", received_spf);
   if (ok && !ctx.envelope.helo.empty()) ok = evaluate(ip, ctx.envelope.helo, "", true, receiver, hits, nullptr, auth);
   t_dns = DnsContext{};
   if (!ok) return Status::Internal("libspf2 could not evaluate the request");

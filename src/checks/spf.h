@@ -15,14 +15,24 @@
 #include <vector>
 
 #include "spamgate/check.h"
+#include "spamgate/resolver.h"
 
 namespace spamgate {
 
 class SpfCheck final : public Check {
  public:
+  // `receiver`: our host name (Received-SPF's receiver=); `trusted_networks`:
+  // [milter] trusted_networks (hops skipped to find the client in `scan`).
+  SpfCheck(std::shared_ptr<Resolver> resolver, std::string receiver, std::vector<std::string> trusted_networks)
+      : resolver_(std::move(resolver)), receiver_(std::move(receiver)), trusted_networks_(std::move(trusted_networks)) {}
   std::string_view name() const override { return "spf"; }
-  Status run(const CheckContext& ctx, std::vector<Hit>& hits) const override;
+  Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   static std::vector<SymbolDef> symbols();
+
+ private:
+  std::shared_ptr<Resolver> resolver_;
+  std::string receiver_;
+  std::vector<std::string> trusted_networks_;
 };
 
 }  // namespace spamgate

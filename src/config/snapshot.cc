@@ -134,10 +134,12 @@ Result<CheckPtr> failed(Build& b, const std::string& what, const std::string& er
 
 const CheckRow kCheckTable[] = {
     {"message", [](const Config&) { return MessageFlagsCheck::symbols(); },
-     [](Build&) -> Result<CheckPtr> { return CheckPtr(std::make_unique<MessageFlagsCheck>()); }},
+     [](Build& b) -> Result<CheckPtr> {
+       return CheckPtr(std::make_unique<MessageFlagsCheck>(b.snap.config.limits.max_headers));
+     }},
     {"rules", [](const Config&) { return rules_engine_symbols(); },
      [](Build& b) -> Result<CheckPtr> {
-       auto check = std::make_unique<RulesCheck>(b.rules);
+       auto check = std::make_unique<RulesCheck>(b.rules, b.snap.config.limits.pcre_match_limit);
        for (Diagnostic& d : check->prefilter_warnings()) b.snap.warnings.push_back(std::move(d));
        return CheckPtr(std::move(check));
      }},
@@ -152,7 +154,8 @@ const CheckRow kCheckTable[] = {
     {"spf", [](const Config&) { return SpfCheck::symbols(); },
      [](Build& b) -> Result<CheckPtr> {
        if (!b.snap.resolver || !b.snap.config.auth.spf) return off();
-       return CheckPtr(std::make_unique<SpfCheck>());
+       return CheckPtr(std::make_unique<SpfCheck>(b.snap.resolver, b.snap.config.hostname,
+                                                  b.snap.config.milter.trusted_networks));
      }},
     {"dkim", [](const Config&) { return DkimCheck::symbols(); },
      [](Build& b) -> Result<CheckPtr> {
@@ -165,19 +168,23 @@ const CheckRow kCheckTable[] = {
     {"dmarc", [](const Config&) { return DmarcCheck::symbols(); },
      [](Build& b) -> Result<CheckPtr> {
        if (!b.snap.resolver || !b.snap.config.auth.dmarc) return off();
-       auto dmarc = DmarcCheck::create(b.snap.config.auth.dmarc_reject);
+       auto dmarc = DmarcCheck::create(b.snap.config.auth.dmarc_reject, b.snap.resolver);
        if (!dmarc.ok()) return failed(b, "DMARC", dmarc.status().message());
        return CheckPtr(std::move(dmarc.value()));
      }},
     {"dnsbl", [](const Config& c) { return DnsListCheck::symbols(DnsListCheck::Kind::kClientIp, c.dnsbl); },
      [](Build& b) -> Result<CheckPtr> {
        if (!b.snap.resolver || b.snap.config.dnsbl.empty()) return off();
-       return CheckPtr(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kClientIp, b.snap.config.dnsbl));
+       return CheckPtr(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kClientIp, b.snap.config.dnsbl, b.snap.resolver,
+                                                      b.snap.config.limits.max_uri_lookups,
+                                                      b.snap.config.milter.trusted_networks));
      }},
     {"uribl", [](const Config& c) { return DnsListCheck::symbols(DnsListCheck::Kind::kUris, c.uribl); },
      [](Build& b) -> Result<CheckPtr> {
        if (!b.snap.resolver || b.snap.config.uribl.empty()) return off();
-       return CheckPtr(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kUris, b.snap.config.uribl));
+       return CheckPtr(std::make_unique<DnsListCheck>(DnsListCheck::Kind::kUris, b.snap.config.uribl, b.snap.resolver,
+                                                      b.snap.config.limits.max_uri_lookups,
+                                                      b.snap.config.milter.trusted_networks));
      }},
     {"bayes", [](const Config&) { return BayesCheck::symbols(); },
      [](Build& b) -> Result<CheckPtr> {

@@ -19,15 +19,21 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
     r.census.add_block(bytes);
   }
   r.message = parse_message(bytes, snap.config.limits, x.total_size);
-  CheckContext ctx{r.message, env, snap,
+  CheckContext ctx{r.message, env,
                    x.dns_deadline ? *x.dns_deadline : t0 + std::chrono::milliseconds(snap.config.dns.budget_ms),
-                   &r.prepend_headers, &r.auth, bytes, x.dkim, x.av, &r.census};
+                   r.auth, bytes, x.dkim, x.av, &r.census};
   Metrics& metrics = Metrics::get();
   for (const auto& check : snap.checks) {
     Status s;
     auto c0 = std::chrono::steady_clock::now();
     try {
-      s = check->run(ctx, r.hits);
+      CheckOutput side;
+      s = check->run(ctx, r.hits, side);
+      // Its side results: prepended fields in order, the methods it decided.
+      for (auto& field : side.prepend) r.prepend_headers.push_back(std::move(field));
+      if (side.spf) r.auth.spf = std::move(*side.spf);
+      if (side.dkim) r.auth.dkim = std::move(*side.dkim);
+      if (side.dmarc) r.auth.dmarc = std::move(*side.dmarc);
     } catch (const std::exception& e) {
       s = Status::Internal(e.what());
     }

@@ -125,15 +125,19 @@ struct Setup {
     auto dkim = spamgate::DkimLibrary::create(snap->resolver);
     if (!dkim.ok()) __builtin_trap();
     snap->dkim = dkim.value();
-    snap->checks.push_back(std::make_unique<spamgate::SpfCheck>());
-    snap->checks.push_back(std::make_unique<spamgate::DkimCheck>(snap->dkim, snap->config.auth.dkim_max_body_bytes));
-    auto dmarc = spamgate::DmarcCheck::create(snap->config.auth.dmarc_reject);
+    const spamgate::Config& c = snap->config;
+    snap->checks.push_back(
+        std::make_unique<spamgate::SpfCheck>(snap->resolver, c.hostname, c.milter.trusted_networks));
+    snap->checks.push_back(std::make_unique<spamgate::DkimCheck>(snap->dkim, c.auth.dkim_max_body_bytes));
+    auto dmarc = spamgate::DmarcCheck::create(c.auth.dmarc_reject, snap->resolver);
     if (!dmarc.ok()) __builtin_trap();
     snap->checks.push_back(std::move(dmarc.value()));
-    snap->checks.push_back(std::make_unique<spamgate::DnsListCheck>(spamgate::DnsListCheck::Kind::kClientIp,
-                                                                    snap->config.dnsbl));
-    snap->checks.push_back(
-        std::make_unique<spamgate::DnsListCheck>(spamgate::DnsListCheck::Kind::kUris, snap->config.uribl));
+    snap->checks.push_back(std::make_unique<spamgate::DnsListCheck>(spamgate::DnsListCheck::Kind::kClientIp, c.dnsbl,
+                                                                    snap->resolver, c.limits.max_uri_lookups,
+                                                                    c.milter.trusted_networks));
+    snap->checks.push_back(std::make_unique<spamgate::DnsListCheck>(spamgate::DnsListCheck::Kind::kUris, c.uribl,
+                                                                    snap->resolver, c.limits.max_uri_lookups,
+                                                                    c.milter.trusted_networks));
   }
 };
 

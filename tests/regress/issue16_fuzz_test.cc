@@ -185,7 +185,7 @@ TEST(SpfRegress, AnEmptyExplanationAnswerIsNotLeaked) {
   snap.config = base->config;
   snap.symbols = base->symbols;
   snap.resolver = std::make_shared<EmptyExpResolver>();
-  snap.checks.push_back(std::make_unique<SpfCheck>());
+  snap.checks.push_back(std::make_unique<SpfCheck>(snap.resolver, snap.config.hostname, snap.config.milter.trusted_networks));
   Envelope env;
   env.client_ip = "192.0.2.9";
   env.mail_from = "alice@dkim.test";

@@ -193,7 +193,7 @@ class Reader final : public Check {
  public:
   Reader(std::string_view name, std::vector<std::string_view> deps) : name_(name), deps_(std::move(deps)) {}
   std::string_view name() const override { return name_; }
-  Status run(const CheckContext&, std::vector<Hit>&) const override { return Status::Ok(); }
+  Status run(const CheckContext&, std::vector<Hit>&, CheckOutput&) const override { return Status::Ok(); }
   std::vector<std::string_view> reads() const override { return deps_; }
 
  private:
