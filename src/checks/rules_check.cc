@@ -271,44 +271,58 @@ std::vector<SymbolDef> rules_engine_symbols() {
           {kBlocklistSymbol, 100.0, "From address is in the block list (blocklist_from)"}};
 }
 
+namespace {
+
+// One row per parser flag: where it is read, its symbol, its description.
+struct FlagRow {
+  bool (*on)(const Message& m);
+  const char* symbol;
+  const char* description;
+};
+
+const FlagRow kFlagTable[] = {
+    {[](const Message& m) { return m.limits_hit.scan_bytes; }, "SCAN_TRUNCATED",
+     "Message larger than max_scan_bytes: only its start was scanned"},
+    {[](const Message& m) { return m.limits_hit.headers; }, "HEADERS_TOO_MANY", "More header fields than limits.max_headers"},
+    {[](const Message& m) { return m.limits_hit.header_bytes; }, "HEADER_TOO_LONG",
+     "A header field longer than limits.max_header_bytes"},
+    {[](const Message& m) { return m.limits_hit.mime_depth; }, "MIME_TOO_DEEP",
+     "MIME parts nested deeper than limits.max_mime_depth"},
+    {[](const Message& m) { return m.limits_hit.parts; }, "MIME_TOO_MANY_PARTS", "More MIME parts than limits.max_parts"},
+    {[](const Message& m) { return m.limits_hit.uris; }, "URI_TOO_MANY", "More links than limits.max_uris"},
+    {[](const Message& m) { return m.limits_hit.text_bytes; }, "TEXT_TRUNCATED",
+     "Decoded text longer than limits.max_text_bytes"},
+    {[](const Message& m) { return m.defects.truncated_mime; }, "MIME_TRUNCATED",
+     "A multipart message whose closing boundary never came"},
+    {[](const Message& m) { return m.defects.nul_bytes; }, "NUL_IN_MESSAGE", "NUL bytes in the message"},
+    {[](const Message& m) { return m.defects.eight_bit_headers; }, "HEADER_8BIT",
+     "Raw 8-bit bytes in a header (not RFC 2047 encoded)"},
+    {[](const Message& m) { return m.defects.bad_header_line; }, "HEADER_BAD_LINE",
+     "A line in the header block that is not a header field"},
+    {[](const Message& m) { return m.has_text_html && !m.has_text_plain; }, "MIME_HTML_ONLY",
+     "Message has HTML but no plain-text part"},
+};
+
+constexpr const char* kHeadersTooMany = "HEADERS_TOO_MANY";
+
+}  // namespace
+
 std::vector<SymbolDef> MessageFlagsCheck::symbols() {
-  return {
-      {"SCAN_TRUNCATED", 0.0, "Message larger than max_scan_bytes: only its start was scanned"},
-      {"HEADERS_TOO_MANY", 0.0, "More header fields than limits.max_headers"},
-      {"HEADER_TOO_LONG", 0.0, "A header field longer than limits.max_header_bytes"},
-      {"MIME_TOO_DEEP", 0.0, "MIME parts nested deeper than limits.max_mime_depth"},
-      {"MIME_TOO_MANY_PARTS", 0.0, "More MIME parts than limits.max_parts"},
-      {"URI_TOO_MANY", 0.0, "More links than limits.max_uris"},
-      {"TEXT_TRUNCATED", 0.0, "Decoded text longer than limits.max_text_bytes"},
-      {"MIME_TRUNCATED", 0.0, "A multipart message whose closing boundary never came"},
-      {"NUL_IN_MESSAGE", 0.0, "NUL bytes in the message"},
-      {"HEADER_8BIT", 0.0, "Raw 8-bit bytes in a header (not RFC 2047 encoded)"},
-      {"HEADER_BAD_LINE", 0.0, "A line in the header block that is not a header field"},
-      {"MIME_HTML_ONLY", 0.0, "Message has HTML but no plain-text part"},
-      {"HEADER_FORGED_MANY", 0.0,
-       "More forged X-Spam-*/Authentication-Results/tag fields than limits.max_header_deletions: refused"},
-  };
+  std::vector<SymbolDef> out;
+  for (const FlagRow& f : kFlagTable) out.push_back({f.symbol, 0.0, f.description});
+  out.push_back({"HEADER_FORGED_MANY", 0.0,
+                 "More forged X-Spam-*/Authentication-Results/tag fields than limits.max_header_deletions: refused"});
+  return out;
 }
 
 Status MessageFlagsCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& /*side*/) const {
   const Message& m = ctx.message;
-  auto flag = [&](bool on, const char* name) {
-    if (on) hits.push_back({name, 1.0, std::string()});
-  };
-  flag(m.limits_hit.scan_bytes, "SCAN_TRUNCATED");
-  // The milter keeps no fields past max_headers: its census counted them.
-  flag(m.limits_hit.headers || (ctx.census != nullptr && ctx.census->fields() > max_headers_),
-       "HEADERS_TOO_MANY");
-  flag(m.limits_hit.header_bytes, "HEADER_TOO_LONG");
-  flag(m.limits_hit.mime_depth, "MIME_TOO_DEEP");
-  flag(m.limits_hit.parts, "MIME_TOO_MANY_PARTS");
-  flag(m.limits_hit.uris, "URI_TOO_MANY");
-  flag(m.limits_hit.text_bytes, "TEXT_TRUNCATED");
-  flag(m.defects.truncated_mime, "MIME_TRUNCATED");
-  flag(m.defects.nul_bytes, "NUL_IN_MESSAGE");
-  flag(m.defects.eight_bit_headers, "HEADER_8BIT");
-  flag(m.defects.bad_header_line, "HEADER_BAD_LINE");
-  flag(m.has_text_html && !m.has_text_plain, "MIME_HTML_ONLY");
+  for (const FlagRow& f : kFlagTable) {
+    // The milter keeps no fields past max_headers: its census counted them.
+    const bool on = f.on(m) || (f.symbol == std::string_view(kHeadersTooMany) && ctx.census != nullptr &&
+                                ctx.census->fields() > max_headers_);
+    if (on) hits.push_back({f.symbol, 1.0, std::string()});
+  }
   // Removing them all could take down the MTA (Postfix's cleanup panics on
   // tens of thousands of header deletions); delivering them unremoved would
   // pass on forged verdicts. The message is refused: no real mail has this.
