@@ -168,6 +168,178 @@ void print_mode(const char* title, const nlohmann::json& m) {
   std::printf("\n");
 }
 
+// The labelled messages of every directory given: file, class, source and
+// fold (files of a directory, sorted, go to fold i mod K).
+void collect_samples(Options& opt, int folds, std::vector<Source>& sources, std::vector<Sample>& samples) {
+  auto add_sources = [&](const char* list, bool spam, bool train_only) {
+    for (const std::string& dir : opt.lists[list]) {
+      int idx = static_cast<int>(sources.size());
+      sources.push_back({dir, spam, train_only});
+      int i = 0;
+      for (const std::string& f : expand_inputs({dir})) {
+        Sample s;
+        s.file = f;
+        s.source = idx;
+        s.spam = spam;
+        s.train_only = train_only;
+        s.fold = i++ % folds;
+        samples.push_back(std::move(s));
+      }
+    }
+  };
+  add_sources("--ham", false, false);
+  add_sources("--spam", true, false);
+  add_sources("--train-ham", false, true);
+  add_sources("--train-spam", true, true);
+}
+
+// Scans and tokenizes every message once, on every core; the unreadable
+// ones are neither tested nor trained on. Returns how many were unreadable.
+std::size_t scan_all(const Snapshot& snap, std::vector<Sample>& samples, unsigned nthreads) {
+  std::atomic<std::size_t> next{0}, unreadable{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < samples.size(); i = next++) {
+      Sample& s = samples[i];
+      Input in = read_input(s.file);
+      if (!in.error.empty()) {
+        std::cerr << "spamgate: " << s.file << ": " << in.error << "\n";
+        ++unreadable;
+        s.train_only = true;  // not tested ...
+        s.unreadable = true;  // ... and not trained on
+        continue;
+      }
+      std::vector<std::string> msgs = split_mbox(in.bytes);  // drops an mbox "From " line
+      ScanResult r = scan_message(snap, msgs.empty() ? std::string_view(in.bytes) : std::string_view(msgs[0]), Envelope{});
+      s.tokens = tokenize(r.message, snap.config.bayes).hashes;
+      s.hits = std::move(r.hits);
+      s.rules = std::move(r.verdict);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < nthreads; ++i) threads.emplace_back(worker);
+  for (std::thread& t : threads) t.join();
+  return unreadable.load();
+}
+
+// Bayes: every tested message is scored by a classifier that never saw it
+// (the held-out training set, or the other folds). Returns how many.
+std::size_t classify_unseen(std::vector<Sample>& samples, bool held_out, int folds, const BayesConfig& cfg) {
+  Counts counts;
+  StoreTotals totals;
+  for (const Sample& s : samples)
+    if (!held_out || s.train_only) add(counts, totals, s, +1);
+  std::size_t classified = 0;
+  if (held_out) {
+    for (Sample& s : samples)
+      if (!s.train_only) {
+        s.p_cv = classify(counts, totals, s, cfg);
+        ++classified;
+      }
+    return classified;
+  }
+  for (int f = 0; f < folds; ++f) {
+    for (const Sample& s : samples)
+      if (s.fold == f) add(counts, totals, s, -1);
+    for (Sample& s : samples)
+      if (s.fold == f && !s.train_only) {
+        s.p_cv = classify(counts, totals, s, cfg);
+        ++classified;
+      }
+    for (const Sample& s : samples)
+      if (s.fold == f) add(counts, totals, s, +1);
+  }
+  return classified;
+}
+
+// --leave-one-source-out: each input directory scored by a classifier
+// trained on every other one.
+void classify_leaving_sources_out(std::vector<Sample>& samples, const std::vector<Source>& sources, bool held_out,
+                                  const BayesConfig& cfg) {
+  Counts counts;
+  StoreTotals totals;
+  for (const Sample& s : samples)
+    if (!held_out || s.train_only) add(counts, totals, s, +1);
+  for (std::size_t src = 0; src < sources.size(); ++src) {
+    if (sources[src].train_only) continue;
+    for (const Sample& s : samples)
+      if (s.source == static_cast<int>(src) && (!held_out || s.train_only)) add(counts, totals, s, -1);
+    for (Sample& s : samples)
+      if (s.source == static_cast<int>(src)) s.p_loso = classify(counts, totals, s, cfg);
+    for (const Sample& s : samples)
+      if (s.source == static_cast<int>(src) && (!held_out || s.train_only)) add(counts, totals, s, +1);
+  }
+}
+
+// The rules on most false positives (rules only) and hit most, top 10 each.
+struct RuleTops {
+  std::size_t tested = 0;
+  std::vector<std::pair<std::string, std::size_t>> fp;
+  std::vector<std::pair<std::string, std::pair<std::size_t, std::size_t>>> hits;  // ham, spam
+};
+
+RuleTops rule_tops(const std::vector<Sample>& samples) {
+  RuleTops t;
+  std::map<std::string, std::size_t> fp_rules;
+  std::map<std::string, std::pair<std::size_t, std::size_t>> rule_hits;
+  for (const Sample& s : samples) {
+    if (s.train_only) continue;
+    ++t.tested;
+    for (const ScoredHit& h : s.rules.hits) {
+      auto& rh = rule_hits[h.name];
+      (s.spam ? rh.second : rh.first)++;
+      if (!s.spam && positive(s.rules)) ++fp_rules[h.name];
+    }
+  }
+  t.fp.assign(fp_rules.begin(), fp_rules.end());
+  std::stable_sort(t.fp.begin(), t.fp.end(), [](auto& a, auto& b) { return a.second > b.second; });
+  if (t.fp.size() > 10) t.fp.resize(10);
+  t.hits.assign(rule_hits.begin(), rule_hits.end());
+  std::stable_sort(t.hits.begin(), t.hits.end(), [](auto& a, auto& b) {
+    return a.second.first + a.second.second > b.second.first + b.second.second;
+  });
+  if (t.hits.size() > 10) t.hits.resize(10);
+  return t;
+}
+
+// --hits FILE: one JSON line per tested message for scripts/fit_scores.py.
+void write_hits(const std::string& path, const std::vector<Sample>& samples, const std::vector<Source>& sources) {
+  std::ofstream out(path);
+  for (const Sample& s : samples) {
+    if (s.train_only) continue;
+    nlohmann::json j;
+    j["file"] = s.file;
+    j["source"] = sources[static_cast<std::size_t>(s.source)].dir;
+    j["spam"] = s.spam;
+    std::vector<std::string> names;
+    for (const Hit& h : s.hits)
+      if (h.name.rfind("__", 0) != 0 && std::find(names.begin(), names.end(), h.name) == names.end())
+        names.push_back(h.name);
+    j["rules"] = names;
+    j["bayes"] = s.p_cv;
+    j["bayes_loso"] = s.p_loso;
+    j["score_rules"] = static_cast<double>(s.rules.score_tenths) / 10.0;
+    out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  }
+  if (!out) std::cerr << "spamgate: cannot write " << path << "\n";
+}
+
+void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso) {
+  std::printf("eval: %zu messages, threshold %s (spam when score > threshold), Bayes by %s, config %s\n",
+              report["messages"].get<std::size_t>(), report["threshold"].get<std::string>().c_str(),
+              report["method"].get<std::string>().c_str(), report["config"].get<std::string>().c_str());
+  std::printf("speed: scan %.0f msg/s on %u threads (rules, parse, tokenize), Bayes %.0f msg/s\n",
+              report["scan_messages_per_second"].get<double>(), report["scan_threads"].get<unsigned>(),
+              report["bayes_messages_per_second"].get<double>());
+  print_mode("RULES ONLY", report["rules"]);
+  print_mode("RULES + BAYES", report["rules_bayes"]);
+  if (loso) print_mode("RULES + BAYES, LEAVE ONE SOURCE OUT (trained on the other directories)",
+                       report["rules_bayes_leave_one_source_out"]);
+  std::printf("\nrules on most false positives (rules only):\n");
+  for (const auto& [name, n] : tops.fp) std::printf("  %-32s %zu\n", name.c_str(), n);
+  std::printf("\nrules hit most (ham / spam):\n");
+  for (const auto& [name, hs] : tops.hits) std::printf("  %-32s %zu / %zu\n", name.c_str(), hs.first, hs.second);
+}
+
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
@@ -193,127 +365,29 @@ int cmd_eval(int argc, char** argv) {
 
   std::vector<Source> sources;
   std::vector<Sample> samples;
-  auto add_sources = [&](const char* list, bool spam, bool train_only) {
-    for (const std::string& dir : opt->lists[list]) {
-      int idx = static_cast<int>(sources.size());
-      sources.push_back({dir, spam, train_only});
-      int i = 0;
-      for (const std::string& f : expand_inputs({dir})) {
-        Sample s;
-        s.file = f;
-        s.source = idx;
-        s.spam = spam;
-        s.train_only = train_only;
-        s.fold = i++ % folds;
-        samples.push_back(std::move(s));
-      }
-    }
-  };
-  add_sources("--ham", false, false);
-  add_sources("--spam", true, false);
-  add_sources("--train-ham", false, true);
-  add_sources("--train-spam", true, true);
-
-  // Scan and tokenize every message once, on every core.
-  std::atomic<std::size_t> next{0}, unreadable{0};
+  collect_samples(*opt, folds, sources, samples);
+  const unsigned nthreads = std::max(1u, std::thread::hardware_concurrency());
   auto t0 = std::chrono::steady_clock::now();
-  auto worker = [&] {
-    for (std::size_t i = next++; i < samples.size(); i = next++) {
-      Sample& s = samples[i];
-      Input in = read_input(s.file);
-      if (!in.error.empty()) {
-        std::cerr << "spamgate: " << s.file << ": " << in.error << "\n";
-        ++unreadable;
-        s.train_only = true;  // not tested ...
-        s.unreadable = true;  // ... and not trained on
-        continue;
-      }
-      std::vector<std::string> msgs = split_mbox(in.bytes);  // drops an mbox "From " line
-      ScanResult r = scan_message(*snap, msgs.empty() ? std::string_view(in.bytes) : std::string_view(msgs[0]), Envelope{});
-      s.tokens = tokenize(r.message, bcfg).hashes;
-      s.hits = std::move(r.hits);
-      s.rules = std::move(r.verdict);
-    }
-  };
-  unsigned nthreads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < nthreads; ++i) threads.emplace_back(worker);
-  for (std::thread& t : threads) t.join();
-  double scan_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  // Bayes: every message is scored by a classifier that never saw it.
+  const std::size_t unreadable = scan_all(*snap, samples, nthreads);
+  const double scan_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto t1 = std::chrono::steady_clock::now();
-  Counts counts;
-  StoreTotals totals;
-  for (const Sample& s : samples)
-    if (!held_out || s.train_only) add(counts, totals, s, +1);
-  std::size_t classified = 0;
-  if (held_out) {
-    for (Sample& s : samples)
-      if (!s.train_only) {
-        s.p_cv = classify(counts, totals, s, bcfg);
-        ++classified;
-      }
-  } else {
-    for (int f = 0; f < folds; ++f) {
-      for (const Sample& s : samples)
-        if (s.fold == f) add(counts, totals, s, -1);
-      for (Sample& s : samples)
-        if (s.fold == f && !s.train_only) {
-          s.p_cv = classify(counts, totals, s, bcfg);
-          ++classified;
-        }
-      for (const Sample& s : samples)
-        if (s.fold == f) add(counts, totals, s, +1);
-    }
-  }
-  double bayes_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  const std::size_t classified = classify_unseen(samples, held_out, folds, bcfg);
+  const double bayes_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   const bool loso = opt->has("--leave-one-source-out");
-  if (loso) {
-    for (std::size_t src = 0; src < sources.size(); ++src) {
-      if (sources[src].train_only) continue;
-      for (const Sample& s : samples)
-        if (s.source == static_cast<int>(src) && (!held_out || s.train_only)) add(counts, totals, s, -1);
-      for (Sample& s : samples)
-        if (s.source == static_cast<int>(src)) s.p_loso = classify(counts, totals, s, bcfg);
-      for (const Sample& s : samples)
-        if (s.source == static_cast<int>(src) && (!held_out || s.train_only)) add(counts, totals, s, +1);
-    }
-  }
+  if (loso) classify_leaving_sources_out(samples, sources, held_out, bcfg);
   for (Sample& s : samples) {
     s.with_bayes = with_bayes(*snap, s, s.p_cv);
     s.with_loso = with_bayes(*snap, s, s.p_loso);
   }
-
-  // Rules: hits on false positives (rules only) and hits overall.
-  std::map<std::string, std::size_t> fp_rules;
-  std::map<std::string, std::pair<std::size_t, std::size_t>> rule_hits;  // ham, spam
-  std::size_t tested = 0;
-  for (const Sample& s : samples) {
-    if (s.train_only) continue;
-    ++tested;
-    for (const ScoredHit& h : s.rules.hits) {
-      auto& rh = rule_hits[h.name];
-      (s.spam ? rh.second : rh.first)++;
-      if (!s.spam && positive(s.rules)) ++fp_rules[h.name];
-    }
-  }
-  std::vector<std::pair<std::string, std::size_t>> fp_top(fp_rules.begin(), fp_rules.end());
-  std::stable_sort(fp_top.begin(), fp_top.end(), [](auto& a, auto& b) { return a.second > b.second; });
-  if (fp_top.size() > 10) fp_top.resize(10);
-  std::vector<std::pair<std::string, std::pair<std::size_t, std::size_t>>> hit_top(rule_hits.begin(), rule_hits.end());
-  std::stable_sort(hit_top.begin(), hit_top.end(), [](auto& a, auto& b) {
-    return a.second.first + a.second.second > b.second.first + b.second.second;
-  });
-  if (hit_top.size() > 10) hit_top.resize(10);
+  const RuleTops tops = rule_tops(samples);
 
   const std::int64_t thr = snap->config.threshold_tenths;
   nlohmann::json report;
   report["threshold"] = snap->config.threshold_text;
   report["config"] = snap->config.path;
   report["method"] = held_out ? "held-out training set" : std::to_string(folds) + "-fold cross-validation";
-  report["messages"] = tested;
-  report["unreadable"] = unreadable.load();
+  report["messages"] = tops.tested;
+  report["unreadable"] = unreadable;
   report["scan_messages_per_second"] = scan_secs > 0 ? static_cast<double>(samples.size()) / scan_secs : 0.0;
   report["scan_threads"] = nthreads;
   report["bayes_messages_per_second"] = bayes_secs > 0 ? static_cast<double>(classified) / bayes_secs : 0.0;
@@ -321,49 +395,14 @@ int cmd_eval(int argc, char** argv) {
   report["rules_bayes"] = mode_report(samples, sources, &Sample::with_bayes, thr);
   if (loso) report["rules_bayes_leave_one_source_out"] = mode_report(samples, sources, &Sample::with_loso, thr);
   report["top_false_positive_rules"] = nlohmann::json::array();
-  for (const auto& [name, n] : fp_top) report["top_false_positive_rules"].push_back({{"rule", name}, {"ham_over_threshold", n}});
+  for (const auto& [name, n] : tops.fp) report["top_false_positive_rules"].push_back({{"rule", name}, {"ham_over_threshold", n}});
   report["top_rules"] = nlohmann::json::array();
-  for (const auto& [name, hs] : hit_top)
+  for (const auto& [name, hs] : tops.hits)
     report["top_rules"].push_back({{"rule", name}, {"ham", hs.first}, {"spam", hs.second}});
+  if (opt->values.count("--hits")) write_hits(opt->values["--hits"], samples, sources);
 
-  if (opt->values.count("--hits")) {
-    std::ofstream out(opt->values["--hits"]);
-    for (const Sample& s : samples) {
-      if (s.train_only) continue;
-      nlohmann::json j;
-      j["file"] = s.file;
-      j["source"] = sources[static_cast<std::size_t>(s.source)].dir;
-      j["spam"] = s.spam;
-      std::vector<std::string> names;
-      for (const Hit& h : s.hits)
-        if (h.name.rfind("__", 0) != 0 && std::find(names.begin(), names.end(), h.name) == names.end())
-          names.push_back(h.name);
-      j["rules"] = names;
-      j["bayes"] = s.p_cv;
-      j["bayes_loso"] = s.p_loso;
-      j["score_rules"] = static_cast<double>(s.rules.score_tenths) / 10.0;
-      out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    }
-    if (!out) std::cerr << "spamgate: cannot write " << opt->values["--hits"] << "\n";
-  }
-
-  if (opt->json) {
-    std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    return unreadable > 0 ? 1 : 0;
-  }
-  std::printf("eval: %zu messages, threshold %s (spam when score > threshold), Bayes by %s, config %s\n", tested,
-              snap->config.threshold_text.c_str(), report["method"].get<std::string>().c_str(), snap->config.path.c_str());
-  std::printf("speed: scan %.0f msg/s on %u threads (rules, parse, tokenize), Bayes %.0f msg/s\n",
-              report["scan_messages_per_second"].get<double>(), nthreads,
-              report["bayes_messages_per_second"].get<double>());
-  print_mode("RULES ONLY", report["rules"]);
-  print_mode("RULES + BAYES", report["rules_bayes"]);
-  if (loso) print_mode("RULES + BAYES, LEAVE ONE SOURCE OUT (trained on the other directories)",
-                       report["rules_bayes_leave_one_source_out"]);
-  std::printf("\nrules on most false positives (rules only):\n");
-  for (const auto& [name, n] : fp_top) std::printf("  %-32s %zu\n", name.c_str(), n);
-  std::printf("\nrules hit most (ham / spam):\n");
-  for (const auto& [name, hs] : hit_top) std::printf("  %-32s %zu / %zu\n", name.c_str(), hs.first, hs.second);
+  if (opt->json) std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  else print_report(report, tops, loso);
   return unreadable > 0 ? 1 : 0;
 }
 
