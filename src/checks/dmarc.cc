@@ -110,100 +110,118 @@ std::vector<SymbolDef> DmarcCheck::symbols() {
   };
 }
 
+namespace {
+
+// The record that applies to `from`: its own, else its organisational
+// domain's (then `org` is set). `where` names it for details.
+struct PolicyRecord {
+  Record rec;
+  std::string org;
+  std::string where;
+};
+
+PolicyRecord find_record(Resolver& res, const std::string& from, Deadline deadline) {
+  PolicyRecord p;
+  p.rec = fetch(res, from, deadline);
+  if (p.rec.kind == Record::Kind::kNone) {
+    std::string o = registrable_domain(from);
+    if (!o.empty() && o != from) {
+      p.rec = fetch(res, o, deadline);
+      p.org = o;
+    }
+  }
+  p.where = "_dmarc." + (p.org.empty() ? from : p.org);
+  return p;
+}
+
+// Hands SPF's and DKIM's results to libopendmarc for alignment. Returns
+// whether either had a DNS failure (then no DMARC failure is certain).
+bool store_identifiers(DMARC_POLICY_T* p, const AuthResults& auth) {
+  bool dns_failed = false;
+  for (const DkimSignatureAuth& s : auth.dkim.sigs) {
+    if (s.domain.empty() || s.domain.size() > 253) continue;  // libopendmarc copies into 256-byte buffers
+    dns_failed = dns_failed || s.result == "temperror";
+    opendmarc_policy_store_dkim(p, uc(s.domain), uc(s.selector), dkim_outcome(s.result), nullptr);
+  }
+  const SpfAuth& spf = auth.spf;
+  if (!spf.result.empty() && !spf.domain.empty() && spf.domain.size() <= 253) {
+    dns_failed = dns_failed || spf.result == "temperror";
+    int origin = spf.mailfrom.empty() ? DMARC_POLICY_SPF_ORIGIN_HELO : DMARC_POLICY_SPF_ORIGIN_MAILFROM;
+    opendmarc_policy_store_spf(p, uc(spf.domain), spf_outcome(spf.result), origin, nullptr);
+  }
+  return dns_failed;
+}
+
+// The policy a failure gets: sp= for a subdomain when given, else p=; with
+// pct below 100 the domain asks that only part of its failing mail get it,
+// the rest the next lower one (RFC 7489 6.6.4): we take the lower.
+int applied_policy(DMARC_POLICY_T* p, bool subdomain, bool for_failure) {
+  int pol = 0, sub = 0, pct = 100;
+  opendmarc_policy_fetch_p(p, &pol);
+  opendmarc_policy_fetch_sp(p, &sub);
+  opendmarc_policy_fetch_pct(p, &pct);
+  int applied = subdomain && sub != DMARC_RECORD_P_UNSPECIFIED ? sub : pol;
+  if (!for_failure || pct >= 100) return applied;
+  if (applied == DMARC_RECORD_P_REJECT) return DMARC_RECORD_P_QUARANTINE;
+  if (applied == DMARC_RECORD_P_QUARANTINE) return DMARC_RECORD_P_NONE;
+  return applied;
+}
+
+}  // namespace
+
 Status DmarcCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const {
   Resolver* res = resolver_.get();
   if (res == nullptr) return Status::Ok();
   DmarcAuth& out = side.dmarc.emplace();
+  // A result without a policy verdict: the result word, why, and its symbol.
+  auto done = [&](const char* result, std::string reason, const char* symbol, const std::string& detail) {
+    out.result = result;
+    out.reason = std::move(reason);
+    hits.push_back({symbol, 1.0, clip(detail, 200)});
+    return Status::Ok();
+  };
   const std::string from = from_domain(ctx.message);
   out.from_domain = from;
-  if (from.empty() || from.size() > 253) {
-    out.result = "none";
-    out.reason = "no From domain";
-    hits.push_back({"DMARC_NA", 1.0, "no From domain"});
-    return Status::Ok();
-  }
-  Record rec = fetch(*res, from, ctx.dns_deadline);
-  std::string org;  // set when the record came from the organisational domain
-  if (rec.kind == Record::Kind::kNone) {
-    std::string o = registrable_domain(from);
-    if (!o.empty() && o != from) {
-      rec = fetch(*res, o, ctx.dns_deadline);
-      org = o;
-    }
-  }
-  std::string where = "_dmarc." + (org.empty() ? from : org);
+  if (from.empty() || from.size() > 253) return done("none", "no From domain", "DMARC_NA", "no From domain");
+  const PolicyRecord pr = find_record(*res, from, ctx.dns_deadline);
+  const Record& rec = pr.rec;
   if (rec.kind == Record::Kind::kTempError) {
-    out.result = "temperror";
-    out.reason = "DNS failed for " + where;
-    hits.push_back({"DMARC_TEMPERROR", 1.0, clip(out.reason, 200)});
-    return Status::Ok();
+    const std::string why = "DNS failed for " + pr.where;
+    return done("temperror", why, "DMARC_TEMPERROR", why);
   }
   if (rec.kind != Record::Kind::kFound) {
-    out.result = "none";
-    out.reason = rec.kind == Record::Kind::kMultiple ? "several DMARC records" : "no DMARC record";
-    hits.push_back({"DMARC_NA", 1.0, clip(out.reason + " for " + from, 200)});
-    return Status::Ok();
+    const std::string why = rec.kind == Record::Kind::kMultiple ? "several DMARC records" : "no DMARC record";
+    return done("none", why, "DMARC_NA", why + " for " + from);
   }
   std::string ip = ctx.envelope.client_ip.empty() ? "0.0.0.0" : ctx.envelope.client_ip;
   Policy p(opendmarc_policy_connect_init(uc(ip), ip.find(':') != std::string::npos ? 1 : 0));
   if (!p) return Status::Internal("libopendmarc could not allocate a policy context");
   opendmarc_policy_store_from_domain(p.get(), uc(from));
-  int st = opendmarc_policy_store_dmarc(p.get(), uc(rec.text), uc(from), org.empty() ? nullptr : uc(org));
+  int st = opendmarc_policy_store_dmarc(p.get(), uc(rec.text), uc(from), pr.org.empty() ? nullptr : uc(pr.org));
   if (st != DMARC_PARSE_OKAY) {
-    out.result = "permerror";
-    out.reason = std::string("bad record at ") + where + ": " + opendmarc_policy_status_to_str(st);
-    hits.push_back({"DMARC_PERMERROR", 1.0, clip(out.reason + ": " + rec.text, 200)});
-    return Status::Ok();
+    const std::string why = std::string("bad record at ") + pr.where + ": " + opendmarc_policy_status_to_str(st);
+    return done("permerror", why, "DMARC_PERMERROR", why + ": " + rec.text);
   }
-  bool dns_failed = false;
-  for (const DkimSignatureAuth& s : ctx.auth.dkim.sigs) {
-    if (s.domain.empty() || s.domain.size() > 253) continue;  // libopendmarc copies into 256-byte buffers
-    dns_failed = dns_failed || s.result == "temperror";
-    opendmarc_policy_store_dkim(p.get(), uc(s.domain), uc(s.selector), dkim_outcome(s.result), nullptr);
-  }
-  const SpfAuth& spf = ctx.auth.spf;
-  if (!spf.result.empty() && !spf.domain.empty() && spf.domain.size() <= 253) {
-    dns_failed = dns_failed || spf.result == "temperror";
-    int origin = spf.mailfrom.empty() ? DMARC_POLICY_SPF_ORIGIN_HELO : DMARC_POLICY_SPF_ORIGIN_MAILFROM;
-    opendmarc_policy_store_spf(p.get(), uc(spf.domain), spf_outcome(spf.result), origin, nullptr);
-  }
-  int verdict = opendmarc_get_policy_to_enforce(p.get());
-  int pol = 0, sub = 0, pct = 100;
-  opendmarc_policy_fetch_p(p.get(), &pol);
-  opendmarc_policy_fetch_sp(p.get(), &sub);
-  opendmarc_policy_fetch_pct(p.get(), &pct);
-  int applied = !org.empty() && sub != DMARC_RECORD_P_UNSPECIFIED ? sub : pol;
-  out.policy = policy_word(applied);
-  std::string detail = where + " \"" + rec.text + "\"";
-  if (verdict == DMARC_POLICY_PASS) {
-    out.result = "pass";
-    hits.push_back({"DMARC_PASS", 1.0, clip(detail, 200)});
-    return Status::Ok();
-  }
+  const bool dns_failed = store_identifiers(p.get(), ctx.auth);
+  const int verdict = opendmarc_get_policy_to_enforce(p.get());
+  out.policy = policy_word(applied_policy(p.get(), !pr.org.empty(), false));
+  const std::string detail = pr.where + " \"" + rec.text + "\"";
+  if (verdict == DMARC_POLICY_PASS) return done("pass", "", "DMARC_PASS", detail);
   if (verdict != DMARC_POLICY_REJECT && verdict != DMARC_POLICY_QUARANTINE && verdict != DMARC_POLICY_NONE) {
-    out.result = "permerror";
-    out.reason = opendmarc_policy_status_to_str(verdict);
-    hits.push_back({"DMARC_PERMERROR", 1.0, clip(out.reason, 200)});
-    return Status::Ok();
+    const std::string why = opendmarc_policy_status_to_str(verdict);
+    return done("permerror", why, "DMARC_PERMERROR", why);
   }
-  if (dns_failed) {  // SPF or DKIM could not be decided: no failure is certain
-    out.result = "temperror";
-    out.reason = "SPF or DKIM had a DNS failure";
-    hits.push_back({"DMARC_TEMPERROR", 1.0, clip(out.reason + "; " + detail, 200)});
-    return Status::Ok();
-  }
-  // pct below 100: the domain asks that only part of its failing mail get the
-  // policy, the rest the next lower one (RFC 7489 6.6.4); we take the lower.
-  if (pct < 100 && applied == DMARC_RECORD_P_REJECT) applied = DMARC_RECORD_P_QUARANTINE;
-  else if (pct < 100 && applied == DMARC_RECORD_P_QUARANTINE) applied = DMARC_RECORD_P_NONE;
+  if (dns_failed)  // SPF or DKIM could not be decided: no failure is certain
+    return done("temperror", "SPF or DKIM had a DNS failure", "DMARC_TEMPERROR",
+                "SPF or DKIM had a DNS failure; " + detail);
+  const int applied = applied_policy(p.get(), !pr.org.empty(), true);
   out.result = "fail";
   out.policy = policy_word(applied);
   Hit h{applied == DMARC_RECORD_P_REJECT       ? "DMARC_FAIL_REJECT"
         : applied == DMARC_RECORD_P_QUARANTINE ? "DMARC_FAIL_QUARANTINE"
                                                : "DMARC_FAIL_NONE",
         1.0, clip(detail, 200), ""};
-  if (applied == DMARC_RECORD_P_REJECT && reject_)
-    h.reject_reply = std::string(reply_text::kDmarc) + clip(from, 200);
+  if (applied == DMARC_RECORD_P_REJECT && reject_) h.reject_reply = std::string(reply_text::kDmarc) + clip(from, 200);
   hits.push_back(std::move(h));
   return Status::Ok();
 }
