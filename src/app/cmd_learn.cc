@@ -151,50 +151,16 @@ int learn_arf(const Config& config, BayesStore& store, const std::vector<std::st
   return bad > 0 ? 1 : 0;
 }
 
-}  // namespace
-
-int cmd_learn(int argc, char** argv) {
-  CommandFlags own{{"--ham", "--spam", "--forget", "--stats", "--arf"}, {}, {}, {}};
-  auto opt = parse_options(argc, argv, 2, kUsage, own);
-  if (!opt) return 2;
-  const bool stats = opt->has("--stats");
-  const bool ham = opt->has("--ham"), spam = opt->has("--spam"), arf = opt->has("--arf");
-  if (arf && (ham || spam || stats || opt->has("--forget") || opt->args.empty())) {
-    std::cerr << "spamgate: learn --arf takes report files only (they are learned as spam)\n" << kUsage;
-    return 2;
-  }
-  if (!stats && !arf && (ham == spam || opt->args.empty())) {
-    std::cerr << "spamgate: learn needs exactly one of --ham or --spam and at least one PATH\n" << kUsage;
-    return 2;
-  }
-  opt->quiet = true;
-  // Only the config: learning needs no rules, signatures or DNS.
-  std::optional<Config> loaded = config_or_report(*opt, "warn");
-  if (!loaded) return 2;
-  const Config& config = *loaded;
+// Learns (or forgets) every message of `paths` as `cls`, in batches of
+// 100, streaming mbox files; prints progress on a terminal and the summary.
+// Exit code: 0, 1 some input unreadable, 3 the store failed.
+int learn_files(const Config& config, BayesStore& store, LearnClass cls, bool forget,
+                const std::vector<std::string>& paths) {
   const BayesConfig& cfg = config.bayes;
-  auto opened = open_bayes_store(cfg);
-  if (!opened.ok()) {
-    std::cerr << "spamgate: " << opened.status().message() << "\n";
-    return 3;
-  }
-  BayesStore& store = *opened.value();
+  const bool spam = cls == LearnClass::kSpam;
   StoreTotals totals;
-  if (stats) {
-    if (Status s = store.totals(totals); !s.ok()) {
-      std::cerr << "spamgate: " << s.message() << "\n";
-      return 3;
-    }
-    print_totals(store, totals);
-    return 0;
-  }
-
-  if (arf) return learn_arf(config, store, opt->args);
-
-  const LearnClass cls = spam ? LearnClass::kSpam : LearnClass::kHam;
-  const bool forget = opt->has("--forget");
   const bool progress = isatty(STDERR_FILENO) != 0;
-  std::vector<std::string> inputs = expand_inputs(opt->args);
+  const std::vector<std::string> inputs = expand_inputs(paths);
   std::size_t counts[5] = {0, 0, 0, 0, 0};  // by LearnOutcome
   std::size_t unreadable = 0, messages = 0, files_done = 0;
   std::vector<LearnItem> batch;
@@ -250,6 +216,50 @@ int cmd_learn(int argc, char** argv) {
               spam ? "ham" : "spam", counts[3], counts[4], unreadable);
   if (Status s = store.totals(totals); s.ok()) print_totals(store, totals);
   return unreadable > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+int cmd_learn(int argc, char** argv) {
+  CommandFlags own{{"--ham", "--spam", "--forget", "--stats", "--arf"}, {}, {}, {}};
+  auto opt = parse_options(argc, argv, 2, kUsage, own);
+  if (!opt) return 2;
+  const bool stats = opt->has("--stats");
+  const bool ham = opt->has("--ham"), spam = opt->has("--spam"), arf = opt->has("--arf");
+  if (arf && (ham || spam || stats || opt->has("--forget") || opt->args.empty())) {
+    std::cerr << "spamgate: learn --arf takes report files only (they are learned as spam)\n" << kUsage;
+    return 2;
+  }
+  if (!stats && !arf && (ham == spam || opt->args.empty())) {
+    std::cerr << "spamgate: learn needs exactly one of --ham or --spam and at least one PATH\n" << kUsage;
+    return 2;
+  }
+  opt->quiet = true;
+  // Only the config: learning needs no rules, signatures or DNS.
+  std::optional<Config> loaded = config_or_report(*opt, "warn");
+  if (!loaded) return 2;
+  const Config& config = *loaded;
+  const BayesConfig& cfg = config.bayes;
+  auto opened = open_bayes_store(cfg);
+  if (!opened.ok()) {
+    std::cerr << "spamgate: " << opened.status().message() << "\n";
+    return 3;
+  }
+  BayesStore& store = *opened.value();
+  StoreTotals totals;
+  if (stats) {
+    if (Status s = store.totals(totals); !s.ok()) {
+      std::cerr << "spamgate: " << s.message() << "\n";
+      return 3;
+    }
+    print_totals(store, totals);
+    return 0;
+  }
+
+  if (arf) return learn_arf(config, store, opt->args);
+
+  const LearnClass cls = spam ? LearnClass::kSpam : LearnClass::kHam;
+  return learn_files(config, store, cls, opt->has("--forget"), opt->args);
 }
 
 }  // namespace spamgate::app
