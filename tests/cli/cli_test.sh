@@ -37,6 +37,31 @@ for key in '"file":' '"score":' '"threshold":5.0' '"spam":true' '"action":"tag"'
   check "json has $key" has "$T/json" "$key"
 done
 
+# Replay: scan decides what the milter would answer for the sender it is told.
+# The shipped config with its paths made absolute and the stores in $T.
+sed -e "s|^rules_dir = \"../rules\"|rules_dir = \"$SRC/rules\"|" \
+    -e "s|^local_rules = \"local.cf\"|local_rules = \"$T/local.cf\"|" \
+    -e "s|^own_signatures = \"signatures\"|own_signatures = \"$SRC/conf/signatures\"|" \
+    -e "s|^policy_file = .*|policy_file = \"$T/policy.conf\"|" \
+    -e "s|^canary_dirs = .*|canary_dirs = [\"$SRC/corpus/ham\"]|" \
+    -e "s|^overrides_file = .*|overrides_file = \"$T/limits.conf\"|" \
+    -e "s|^path = \"/var/lib/spamgate/bayes\"|path = \"$T/replay-bayes\"|" "$CONF" > "$T/replay.toml"
+"$BIN" scan -q --json --config "$T/replay.toml" "$SPAM" > "$T/r_in" 2> "$T/r_in.err"
+check "replay: inbound spam is tagged, the milter accepts it" \
+  bash -c "grep -qF '\"action\":\"tag\"' '$T/r_in' && grep -qF '\"milter\":\"accept\"' '$T/r_in'"
+"$BIN" scan -q --config "$T/replay.toml" --login alice@customer.example --rewrite "$SPAM" > "$T/r_out.eml" 2> "$T/r_out.err"
+check "replay: an authenticated sender's spam is not subject-tagged" bash -c "! grep -q 'Subject: \[SPAM\]' '$T/r_out.eml'"
+check "replay: ... and carries the outbound sender tag" has "$T/r_out.eml" "X-Spamgate-Sender: "
+"$BIN" scan -q --config "$T/replay.toml" --login alice@customer.example "$SPAM" > "$T/r_line" 2>&1
+check "replay: the line names the class and the outbound guard" \
+  bash -c "grep -q 'action=accept .*class=authenticated outbound=spam' '$T/r_line'"
+"$BIN" scan -q --json --config "$T/replay.toml" "$SRC/corpus/malware/eicar_attachment.eml" > "$T/r_av" 2>&1
+check "replay: malware gets the milter's 550 reply" \
+  bash -c "grep -qF '\"milter\":\"reject\"' '$T/r_av' && grep -qF '\"reply\":\"550 5.7.1 Your email was rejected because it contains the' '$T/r_av'"
+"$BIN" scan -q --config "$T/replay.toml" --rewrite "$SRC/corpus/malware/eicar_attachment.eml" > "$T/r_av.eml" 2> "$T/r_av.err"
+check "replay: a refused message is printed unchanged, its reply on stderr" \
+  bash -c "cmp -s '$SRC/corpus/malware/eicar_attachment.eml' '$T/r_av.eml' && grep -q 'not delivered: 550 5.7.1' '$T/r_av.err'"
+
 # stdin
 "$BIN" scan -q --config "$CONF" - < "$SPAM" > "$T/stdin"
 check "scan reads stdin" grep -q "^-: spam" "$T/stdin"
