@@ -34,8 +34,10 @@ enum class FailureAction { kContinue, kTempfail, kAccept };
 // [milter] in spamgate.toml.
 struct MilterConfig {
   std::string socket = "inet:8895@127.0.0.1";  // inet:PORT@HOST, inet6:PORT@HOST or unix:PATH
-  int timeout_seconds = 60;        // libmilter's wait on Postfix (smfi_settimeout)
+  int timeout_seconds = 60;        // an idle MTA connection is closed after this long
   int drain_seconds = 20;          // SIGTERM waits this long for sessions in flight
+  int max_connections = 1000;      // more open MTA connections get 4xx at connect (0: no cap)
+  int workers = 0;                 // threads that run the scan; 0: 8 per core
   std::vector<std::string> trusted_networks;  // CIDRs whose mail is "trusted" (outgoing)
   SenderPolicy inbound = SenderPolicy::kTag;
   SenderPolicy authenticated = SenderPolicy::kLog;  // {auth_authen} set

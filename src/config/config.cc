@@ -254,6 +254,9 @@ class Loader {
          }},
         {"timeout", [&](const toml::node& v) { int_key(v, "milter.timeout", m.timeout_seconds, 1, 3600); }},
         {"drain_timeout", [&](const toml::node& v) { int_key(v, "milter.drain_timeout", m.drain_seconds, 0, 3600); }},
+        {"max_connections",
+         [&](const toml::node& v) { int_key(v, "milter.max_connections", m.max_connections, 0, 100000); }},
+        {"workers", [&](const toml::node& v) { int_key(v, "milter.workers", m.workers, 0, 1024); }},
         {"trusted_networks", [&](const toml::node& v) {
            const toml::array* a = v.as_array();
            if (a == nullptr) return error(v, "'milter.trusted_networks' must be a list of CIDRs");

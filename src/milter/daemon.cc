@@ -1,23 +1,14 @@
 // daemon.cc - the Daemon (see daemon.h): reload, drain, what holds memory,
-// the metrics page; and our sigwait(), through which libmilter's signal
-// thread drains before it stops.
+// the metrics page.
 //
-// SIGTERM drain: libmilter's signal thread turns TERM/INT/HUP into an
-// immediate stop after which its worker pool abandons every session waiting
-// for the MTA (sendmail libmilter/worker.c), so messages in flight would be
-// cut. We therefore define sigwait() ourselves (libmilter is linked
-// statically, so its signal thread calls ours): on TERM/INT/HUP it first
-// drains - new connections are answered 4xx, messages in flight finish, up to
-// milter.drain_timeout - and only then hands the signal to libmilter.
+// SIGTERM drain: new connections are answered 4xx, messages in flight
+// finish, up to milter.drain_timeout; only then does the engine stop.
 // DIAGNOSTICS: info at reload and stop; error for a refused reload (with
-// every file:line) and for a drain timeout.
+// every file:line) and for a drain timeout; warn (once a minute) when
+// connections get 4xx over max_connections.
 #include "milter/daemon.h"
 
-#include <signal.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -34,15 +25,8 @@
 
 namespace spamgate {
 
-namespace {
-std::atomic<Daemon*> g_current{nullptr};
-}  // namespace
-
-Daemon* current_daemon() { return g_current.load(std::memory_order_acquire); }
-void set_current_daemon(Daemon* d) { g_current.store(d, std::memory_order_release); }
-
-Daemon::Daemon(std::string config_path, std::shared_ptr<const Snapshot> first, bool unix_socket)
-    : holder_(std::move(first)), config_path_(std::move(config_path)), unix_socket_(unix_socket) {}
+Daemon::Daemon(std::string config_path, std::shared_ptr<const Snapshot> first)
+    : holder_(std::move(first)), config_path_(std::move(config_path)) {}
 
 // At most two signature engines in memory: the one serving and the one being
 // built. An engine retired by the previous reload is freed when the last
@@ -138,14 +122,24 @@ std::string Daemon::render_metrics() const {
   return Metrics::get().render(g);
 }
 
-// Called in libmilter's signal thread (through sigwait below) before it stops.
+long Daemon::max_connections() const { return holder_.get()->config.milter.max_connections; }
+
+void Daemon::note_refused_over_cap(long cap) {
+  using namespace std::chrono;
+  const auto now = steady_clock::now().time_since_epoch().count();
+  auto last = last_cap_log_.load();
+  if (last != 0 && now - last < duration_cast<steady_clock::duration>(minutes(1)).count()) return;
+  if (!last_cap_log_.compare_exchange_strong(last, now)) return;
+  log().warn("{} connections open, [milter] max_connections is {}: new connections get 4xx", sessions.load(), cap);
+}
+
+// Called in the signal thread before the engine stops.
 void Daemon::drain_before_stop(int sig) noexcept {
   try {
     draining = true;
     int secs = holder_.get()->config.milter.drain_seconds;
     log().info("stopping ({}): new connections get 4xx; waiting up to {} s for {} message(s) in flight",
                strsignal(sig), secs, messages.load());
-    if (sig == SIGHUP) log().warn("SIGHUP stops a libmilter filter; use SIGUSR1 (systemctl reload) to reload");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(secs);
     while ((messages.load() > 0 || in_callback.load() > 0) && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -161,24 +155,3 @@ void Daemon::drain_before_stop(int sig) noexcept {
 }
 
 }  // namespace spamgate
-
-// libmilter's signal thread waits with sigwait() on {HUP, TERM, INT}; ours
-// (the USR1 reloader) on {USR1}. This definition replaces libc's for the whole
-// program (libmilter is linked statically) and waits exactly as libc does, but
-// drains before it returns a stop signal to libmilter.
-extern "C" int sigwait(const sigset_t* set, int* sig) {
-  for (;;) {
-    long s = syscall(SYS_rt_sigtimedwait, set, nullptr, nullptr, _NSIG / 8);
-    if (s < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    int signo = static_cast<int>(s);
-    if ((signo == SIGTERM || signo == SIGINT || signo == SIGHUP) && sigismember(set, SIGTERM) == 1) {
-      if (spamgate::Daemon* d = spamgate::current_daemon()) d->drain_before_stop(signo);
-    }
-    *sig = signo;
-    return 0;
-  }
-}
-

@@ -3,15 +3,12 @@
 // the metrics read, the reload (one at a time: SIGUSR1 and the signature
 // watch) and the drain before a stop.
 //
-// libmilter's C callbacks carry no user data, and libmilter's signal thread
-// calls our sigwait(): both reach the Daemon through current_daemon(), the
-// one process-wide pointer, set by run_milter for as long as the Daemon
-// lives. Everything else gets the Daemon by reference. Thread-safe.
+// Everything gets the Daemon by reference (the protocol engine's filters,
+// the signal thread, the watches). Thread-safe.
 #pragma once
 
-#include <libmilter/mfapi.h>
-
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,20 +19,23 @@ namespace spamgate {
 
 class Daemon {
  public:
-  Daemon(std::string config_path, std::shared_ptr<const Snapshot> first, bool unix_socket);
+  Daemon(std::string config_path, std::shared_ptr<const Snapshot> first);
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
   SnapshotHolder& holder() { return holder_; }
   const SnapshotHolder& holder() const { return holder_; }
-  bool unix_socket() const { return unix_socket_; }
 
   // Loads the config and rules again; a refused reload (every file:line
   // logged) keeps the old snapshot. `why` goes into the log line.
   void reload(const char* why);
-  // Called in libmilter's signal thread before it stops: new connections
+  // Called in the signal thread before the engine stops: new connections
   // get 4xx, messages in flight finish (up to [milter] drain_seconds).
   void drain_before_stop(int sig) noexcept;
+  // [milter] max_connections of the serving snapshot (0: no cap).
+  long max_connections() const;
+  // Logs (once a minute at most) that a connection got 4xx over the cap.
+  void note_refused_over_cap(long cap);
   // Who holds memory, for the memory watch's lines.
   std::string memory_consumers(const Snapshot& snap) const;
   // The Prometheus page, gauges read now.
@@ -50,16 +50,9 @@ class Daemon {
  private:
   SnapshotHolder holder_;
   const std::string config_path_;
-  const bool unix_socket_;
   std::mutex reload_mu_;
+  std::atomic<std::chrono::steady_clock::rep> last_cap_log_{0};
 };
-
-// The Daemon that serves now (nullptr outside run_milter).
-Daemon* current_daemon();
-void set_current_daemon(Daemon* d);
-
-// The libmilter registration: every xxfi_* callback (callbacks.cc).
-smfiDesc milter_description();
 
 // Start and reload log lines: the rules' warnings (the first few) and the
 // signature engine loaded.

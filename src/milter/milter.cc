@@ -1,21 +1,19 @@
-// milter.cc - run_milter(): the libmilter daemon's start and stop (see
+// milter.cc - run_milter(): the milter daemon's start and stop (see
 // milter.h). It builds the Daemon (daemon.h: snapshot holder, counters,
-// reload, drain), registers the callbacks (callbacks.cc), starts the reload
-// thread and the watches (watches.h) and the metrics server, serves until
-// libmilter stops, then joins everything.
+// reload, drain), listens with the protocol engine (protocol/engine.h) whose
+// filters are Sessions (filter.h), starts the signal thread, the watches
+// (watches.h) and the metrics server, serves until a stop signal has
+// drained, then joins everything.
 // DIAGNOSTICS: info at start and stop; critical when the socket cannot be set up.
 #include "milter/milter.h"
 
-#include <libmilter/mfapi.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -24,6 +22,8 @@
 #include "config/load.h"
 #include "metrics/http_server.h"
 #include "milter/daemon.h"
+#include "milter/filter.h"
+#include "milter/protocol/engine.h"
 #include "milter/watches.h"
 #include "util/log.h"
 
@@ -31,38 +31,22 @@ namespace spamgate {
 
 namespace {
 
-// Blocks the signals before any thread exists: libmilter's signal thread
-// (HUP, TERM, INT) and our reload thread (USR1) receive them with sigwait.
-void block_signals() {
+// Blocks the signals before any thread exists: the signal thread receives
+// them with sigwait.
+sigset_t handled_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  return set;
 }
 
-// Registers the callbacks and listens on `socket` (a unix socket: the stale
-// one of a crash removed first, then mode 0660). False (logged) on failure.
-bool listen_on(const std::string& socket, bool unix_socket, int timeout_seconds) {
-  smfiDesc desc = milter_description();
-  const std::string path = unix_socket ? socket.substr(socket.find(':') + 1) : std::string();
-  if (unix_socket) unlink(path.c_str());
-  if (smfi_setconn(const_cast<char*>(socket.c_str())) == MI_FAILURE || smfi_settimeout(timeout_seconds) == MI_FAILURE ||
-      smfi_register(desc) == MI_FAILURE) {
-    log().critical("cannot set up the milter on {}", socket);
-    return false;
-  }
-  if (smfi_opensocket(1) == MI_FAILURE) {
-    log().critical("cannot listen on {} (in use, or no permission?)", socket);
-    return false;
-  }
-  // Owner and group may connect: add the MTA's user (postfix) to our group.
-  if (unix_socket && chmod(path.c_str(), 0660) != 0)
-    log().warn("cannot chmod 0660 {}: {}", path, std::strerror(errno));
-  return true;
+void block_signals() {
+  sigset_t set = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
 }
 
 // The threads beside libmilter's, for as long as it serves: the SIGUSR1
@@ -70,17 +54,22 @@ bool listen_on(const std::string& socket, bool unix_socket, int timeout_seconds)
 // The destructor stops and joins them all.
 class Background {
  public:
-  Background(Daemon& daemon, const Config& cfg) : watch_(daemon), memory_(daemon), watchdog_(daemon) {
-    reloader_ = std::thread([this, &daemon] {
-      sigset_t usr1;
-      sigemptyset(&usr1);
-      sigaddset(&usr1, SIGUSR1);
+  Background(Daemon& daemon, const Config& cfg, milter::Engine& engine)
+      : watch_(daemon), memory_(daemon), watchdog_(daemon) {
+    // SIGUSR1 and SIGHUP reload; SIGTERM and SIGINT drain, then stop the engine.
+    signals_ = std::thread([this, &daemon, &engine] {
+      sigset_t set = handled_signals();
       while (true) {
         int sig = 0;
-        if (sigwait(&usr1, &sig) != 0) continue;
+        if (sigwait(&set, &sig) != 0) continue;
         if (stopping_.load()) return;
+        if (sig == SIGTERM || sig == SIGINT) {
+          daemon.drain_before_stop(sig);
+          engine.stop();
+          return;
+        }
         try {
-          daemon.reload("SIGUSR1");
+          daemon.reload(sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
         } catch (const std::exception& e) {
           log().error("reload failed: {}", e.what());
         }
@@ -100,8 +89,8 @@ class Background {
   }
   ~Background() {
     stopping_ = true;
-    pthread_kill(reloader_.native_handle(), SIGUSR1);
-    reloader_.join();
+    pthread_kill(signals_.native_handle(), SIGUSR1);  // returns at once if the thread has ended
+    signals_.join();
     watch_.stop();
     watcher_.join();
     memory_.stop();
@@ -118,16 +107,14 @@ class Background {
   SignatureWatch watch_;
   MemoryWatch memory_;
   Watchdog watchdog_;
-  std::thread reloader_, watcher_, memory_thread_, watchdog_thread_;
+  std::thread signals_, watcher_, memory_thread_, watchdog_thread_;
   std::unique_ptr<MetricsServer> metrics_;
 };
 
-// A callback that was running when libmilter stopped still finishes (and
-// answers the MTA); give it a moment rather than cutting it mid-edit.
-void let_callbacks_finish(const Daemon& daemon) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (daemon.in_callback.load() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+// The engine has answered every step that was running; a message still
+// open was cut by the stop (its connection closed: Postfix applies
+// milter_default_action).
+void log_stopped(const Daemon& daemon) {
   if (daemon.messages.load() == 0) log().info("stopped cleanly");
   else log().warn("stopped with {} message(s) cut", daemon.messages.load());
 }
@@ -146,37 +133,42 @@ int run_milter(const std::string& config_path, bool quiet) {
   const Config cfg = snap.value()->config;
   const std::size_t rule_count = snap.value()->rule_count;
   const std::string& socket = cfg.milter.socket;
-  const bool unix_socket = socket.rfind("unix:", 0) == 0 || socket.rfind("local:", 0) == 0;
   // Only the holder keeps the snapshot: a local reference would pin its
   // signature engine (up to 1 GB) after the first reload.
-  Daemon daemon(config_path, snap.value(), unix_socket);
+  Daemon daemon(config_path, snap.value());
   snap = Status::Internal("moved to the holder");
-  // libmilter's C callbacks and our sigwait() carry no user data: they reach
-  // the daemon through this pointer, set for as long as it lives.
-  set_current_daemon(&daemon);
-  struct Unset {
-    ~Unset() { set_current_daemon(nullptr); }
-  } unset;
   if (Status ls = init_logging(quiet ? "warn" : cfg.log_level, cfg.log_target); !ls.ok()) {
     std::fprintf(stderr, "spamgate: %s\n", ls.message().c_str());
     return 2;
   }
-  if (!listen_on(socket, unix_socket, cfg.milter.timeout_seconds)) return 1;
-  int rc = MI_FAILURE;
+  milter::EngineOptions opt;
+  opt.idle_timeout = std::chrono::seconds(cfg.milter.timeout_seconds);
+  opt.workers = cfg.milter.workers > 0 ? static_cast<unsigned>(cfg.milter.workers)
+                                       : 8 * std::max(1u, std::thread::hardware_concurrency());
+  // Past max_connections the filter answers 4xx; past twice that (a flood
+  // faster than those answers) connections are closed at accept.
+  opt.hard_connections = cfg.milter.max_connections > 0 ? 2 * static_cast<std::size_t>(cfg.milter.max_connections)
+                                                        : std::size_t{1} << 20;
+  auto engine = milter::Engine::listen(socket, opt, session_filters(daemon, opt.max_packet));
+  if (!engine.ok()) {
+    log().critical("{}", engine.status().message());
+    return 1;
+  }
   {
-    Background background(daemon, cfg);
-    log().info("spamgate milter listening on {} ({} rules, threshold {})", socket, rule_count, cfg.threshold_text);
+    Background background(daemon, cfg, *engine.value());
+    log().info("spamgate milter listening on {} ({} rules, threshold {}, {} workers)", socket, rule_count,
+               cfg.threshold_text, opt.workers);
     log_engine("clamav", *daemon.holder().get());
     log_rule_warnings("rules", *daemon.holder().get());
     // systemd (Type=notify): Postfix, ordered after us, starts only now that
     // the socket answers. A no-op without NOTIFY_SOCKET.
     sd_notifyf(0, "READY=1\nSTATUS=listening on %s (%zu rules)", socket.c_str(), rule_count);
-    rc = smfi_main();
+    engine.value()->run();
     sd_notify(0, "STOPPING=1");
-    let_callbacks_finish(daemon);
+    log_stopped(daemon);
   }
   log().flush();
-  return rc == MI_SUCCESS ? 0 : 1;
+  return 0;
 }
 
 }  // namespace spamgate

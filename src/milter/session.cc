@@ -5,6 +5,7 @@
 // error when a header edit is refused by the MTA.
 #include "milter/session.h"
 
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,16 +20,6 @@
 #include "util/text.h"
 
 namespace spamgate {
-
-std::string escape_reply(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, 500)) {
-    if (c == '%') out += "%%";
-    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += ' ';
-    else out += c;
-  }
-  return out;
-}
 
 void Session::connect(std::string_view client_name, std::string_view client_ip, bool local) {
   env_ = Envelope{};
@@ -56,6 +47,7 @@ void Session::reset_message() {
   header_fields_ = 0;
   late_mime_fields_ = 0;
   dkim_.reset();
+  signed_ = false;
   dns_spent_ = {};
   spool_.reset();
   spooled_ = 0;
@@ -169,7 +161,10 @@ void Session::header(std::string_view name, std::string_view value) {
     if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r')) line += '\r';
     line += value[i];
   }
-  if (dkim_ && header_fields_ <= snap_->config.limits.max_headers) dkim_->header(line);
+  if (dkim_ && header_fields_ <= snap_->config.limits.max_headers) {
+    dkim_->header(line);
+    signed_ = signed_ || (name.size() == 14 && strncasecmp(name.data(), "DKIM-Signature", 14) == 0);
+  }
   line += "\r\n";
   append(line, keep);
 }
@@ -189,6 +184,12 @@ bool Session::body(const unsigned char* data, std::size_t len) {
   if (dkim_) dkim_->body(chunk);
   return snap_ == nullptr || buf_.size() < snap_->config.limits.max_scan_bytes || (dkim_ && dkim_->wants_body()) ||
          (spool_error_.empty() && kept_ < av_cap());
+}
+
+bool Session::body_may_block(std::size_t max_chunk) const {
+  if (snap_ == nullptr || !spool_error_.empty()) return false;
+  const std::size_t cap = snap_->config.limits.max_scan_bytes;
+  return av_cap() > cap && kept_ + max_chunk > cap && kept_ < av_cap();
 }
 
 SenderClass Session::sender_class() const {

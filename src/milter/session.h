@@ -36,8 +36,9 @@
 
 namespace spamgate {
 
-// Where end_of_message() applies a Disposition: libmilter in production, a
-// recorder in tests. Texts come as they are; libmilter's sink escapes them.
+// Where end_of_message() applies a Disposition: the milter protocol's
+// encoder in production (filter.cc), a recorder in tests. Texts come as they
+// are; the encoder makes them safe for the wire.
 class HeaderSink {
  public:
   virtual ~HeaderSink() = default;
@@ -48,10 +49,6 @@ class HeaderSink {
   // Puts the message into the MTA's hold queue (smfi_quarantine).
   virtual bool quarantine(const std::string& reason) = 0;
 };
-
-// SMTP reply text made safe for smfi_setreply: '%' doubled (libmilter treats
-// the text as a format), CR/LF and other controls replaced, at most 500 bytes.
-std::string escape_reply(std::string_view text);
 
 // What libmilter should answer at end of message.
 using EomAction = MilterAnswer;
@@ -74,6 +71,12 @@ class Session {
   // SMFIP_HDR_LEADSPC was negotiated: set leading_space accordingly).
   void header(std::string_view name, std::string_view value);
   void end_of_headers();
+  // Whether end_of_headers() may wait on DNS (DKIM key lookups: a signed
+  // message with DKIM on).
+  bool end_of_headers_may_block() const { return dkim_ != nullptr && signed_; }
+  // Whether a body chunk of up to `max_chunk` bytes may be written to the
+  // spool file (a disk, which may be slow or dead).
+  bool body_may_block(std::size_t max_chunk) const;
   // Returns false once max_scan_bytes are kept and DKIM needs no more body
   // (the rest need not be sent).
   bool body(const unsigned char* data, std::size_t len);
@@ -128,6 +131,7 @@ class Session {
   std::size_t late_mime_fields_ = 0;      // Content-*/MIME-Version fields kept past max_headers
   std::size_t kept_ = 0;                  // bytes of the message kept (buffer + spool): total_ less dropped fields
   std::unique_ptr<DkimVerifier> dkim_;    // fed as the message streams in; null when DKIM is off
+  bool signed_ = false;                   // a DKIM-Signature field was fed to dkim_
   // DNS budget ([dns] budget_ms) spent before end of message (DKIM key
   // lookups at end of headers): scan_message gets only the rest.
   std::chrono::steady_clock::duration dns_spent_{};

@@ -252,8 +252,3 @@ TEST(Session, CheckErrorWithTempfailPolicyTempfails) {
   EXPECT_EQ(r.replies[0].substr(0, 9), "451 4.7.1");
 }
 
-TEST(Session, ReplyTextIsEscapedForSetreply) {
-  EXPECT_EQ(escape_reply("100% spam"), "100%% spam");
-  EXPECT_EQ(escape_reply("a\r\nb"), "a  b");
-  EXPECT_EQ(escape_reply(std::string(600, 'x')).size(), 500u);
-}
