@@ -26,10 +26,10 @@ fi
 shift
 
 declare -A max_len=(
-  [fuzz_message]=65536 [fuzz_rules]=8192 [fuzz_milter_session]=16384 [fuzz_config]=8192
+  [fuzz_message]=65536 [fuzz_rules]=8192 [fuzz_milter_session]=16384 [fuzz_milter_wire]=8192 [fuzz_config]=8192
   [fuzz_policy_files]=4096 [fuzz_arf]=32768 [fuzz_dns_answers]=8192 [fuzz_redis_replies]=4096
 )
-all=(fuzz_message fuzz_rules fuzz_milter_session fuzz_config fuzz_policy_files fuzz_arf fuzz_dns_answers
+all=(fuzz_message fuzz_rules fuzz_milter_session fuzz_milter_wire fuzz_config fuzz_policy_files fuzz_arf fuzz_dns_answers
      fuzz_redis_replies)
 targets=("$@")
 (( ${#targets[@]} )) || targets=("${all[@]}")

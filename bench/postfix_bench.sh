@@ -6,7 +6,7 @@
 # of scripts/deps.sh (plus rspamd for --rspamd).
 #
 # usage: bench/postfix_bench.sh [--messages N] [--clients C] [--per-connection K]
-#                               [--rspamd] [--milter SOCKET NAME] [DIR ...]
+#                               [--rspamd] [--milter SOCKET NAME] [--compare BIN NAME] [DIR ...]
 #                               [--transport unix|inet] [--clamav] [--login USER]
 #                               [--dns nxdomain|silent] [--dns-extra TOML] [--redis up|hung]
 #   --transport: how Postfix reaches spamgate and Rspamd (default unix: over
@@ -21,12 +21,14 @@
 #   --login: every client authenticates (XCLIENT LOGIN=USER): outbound mail,
 #   through the outbound guard (rate windows, tag, Message-ID map) with no
 #   limit and no hold, so its per-message store cost is what is measured.
+#   --compare BIN NAME: also run the spamgate binary BIN (another build, e.g.
+#   the one before a change) in the same run, reported as NAME.
 #   DIR defaults to ../shared/corpus (else corpus/). --milter adds any other
 #   milter already listening on SOCKET (e.g. inet:127.0.0.1:11332) under NAME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
-N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; DIRS=(); LOGIN=""; DNSMODE=nxdomain
+N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; COMPARE_BIN=""; COMPARE_NAME=""; DIRS=(); LOGIN=""; DNSMODE=nxdomain
 DNSEXTRA=""; REDIS=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
     --redis) REDIS=$2; shift 2 ;;
     --transport) TRANSPORT=$2; shift 2 ;;
     --milter) EXTRA_SOCK=$2; EXTRA_NAME=$3; shift 3 ;;
+    --compare) COMPARE_BIN=$2; COMPARE_NAME=$3; shift 3 ;;
     *) DIRS+=("$1"); shift ;;
   esac
 done
@@ -69,6 +72,15 @@ MB=$(xargs -d '\n' -a "$T/files.txt" stat -c %s | awk '{s += $1} END {printf "%.
 echo "messages: $COUNT ($MB MB) from ${DIRS[*]}; $CLIENTS parallel clients, $PER message(s) per connection"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 
+cpu_ticks() {  # user+system CPU ticks of the processes matching $1 (threads included)
+  local t=0 v
+  for p in $(pgrep -f "$1"); do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2> /dev/null || echo 0)
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+
 peak_rss_kb() {  # peak RSS (VmHWM) of the processes matching $1, the largest one
   local m=0 v
   for p in $(pgrep -f "$1"); do
@@ -86,17 +98,22 @@ run() {  # NAME SOCKET PROCESS_PATTERN
   head -n 100 "$T/files.txt" > "$T/warm.txt"
   python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --login "$LOGIN" --files-from "$T/warm.txt" > /dev/null 2>&1 || true
   if [ "$REDIS" = hung ] && [ -n "$pat" ] && [ -n "${REDIS_PID:-}" ]; then kill -STOP "$REDIS_PID"; fi
+  local cpu0=0 cpu1=0
+  [ -n "$pat" ] && cpu0=$(cpu_ticks "$pat")
   python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --per-connection "$PER" --login "$LOGIN" \
     --files-from "$T/files.txt" --latency-out "$T/lat.txt" > "$T/send.txt" 2> "$T/send.err" || true
   local rss=0
-  [ -n "$pat" ] && rss=$(peak_rss_kb "$pat")
-  python3 - "$name" "$T/send.txt" "$T/lat.txt" "$rss" >> "$T/results.txt" <<'PY'
+  [ -n "$pat" ] && rss=$(peak_rss_kb "$pat") && cpu1=$(cpu_ticks "$pat")
+  python3 - "$name" "$T/send.txt" "$T/lat.txt" "$rss" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" >> "$T/results.txt" <<'PY'
 import sys
 name, send, lat, rss = sys.argv[1], open(sys.argv[2]).read().split(), sys.argv[3], int(sys.argv[4])
+ticks, hz = int(sys.argv[5]), int(sys.argv[6])
 sent, failed, secs = int(send[1]), int(send[3]), float(send[5])
 l = sorted(float(x) for x in open(lat) if x.strip())
 p = lambda q: l[min(len(l) - 1, int(q * len(l)))] if l else 0.0
-print("%s %d %d %.3f %.1f %.1f %.1f" % (name, sent, failed, sent / secs if secs else 0, p(0.5), p(0.99), rss / 1024))
+cpu = 1000.0 * ticks / hz / sent if sent else 0.0
+print("%s %d %d %.3f %.1f %.1f %.1f %.2f" % (name.replace(" ", "_"), sent, failed, sent / secs if secs else 0, p(0.5), p(0.99),
+                                           rss / 1024, cpu))
 PY
   pf_stop "$T/pf"
 }
@@ -142,22 +159,50 @@ own_signatures = "$SRC/conf/signatures"
 canary_dirs = ["$SRC/corpus/ham"]
 CF
 fi
-"${SPAMGATE_BIN:-build/spamgate}" milter --config "$T/sg.toml" & PIDS+=($!)  # SPAMGATE_BIN: another build to compare
-# Until it listens (at most 120 s: rules compile slowly on a busy machine);
-# a fixed short sleep let Postfix find no milter and accept unscanned.
-for _ in $(seq 1 1200); do
-  if [ "$TRANSPORT" = unix ]; then [ -S "$T/spamgate.sock" ] && break; else (exec 3<> /dev/tcp/127.0.0.1/$SG) 2> /dev/null && break; fi
-  sleep 0.1
-done
-chmod 666 "$T/spamgate.sock" 2> /dev/null || true
-if [ "$TRANSPORT" = unix ]; then SGSOCK="unix:$T/spamgate.sock"; else SGSOCK="inet:127.0.0.1:$SG"; fi
-run "spamgate ($TRANSPORT)" "$SGSOCK" "spamgate milter --config $T/sg.toml"
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2> /dev/null || true
-# What the milter did: messages it gave a verdict (warm-up included), and its
-# warnings (a dead DNS server: the breaker's lines).
-echo "spamgate: $(grep -c ' action=' "$T/spamgate.log" || true) verdict lines (warm-up included)"
-[ -n "${SPAMGATE_BENCH_LOG:-}" ] && cp "$T/spamgate.log" "$SPAMGATE_BENCH_LOG"  # to read it afterwards
-grep -E 'warning|error' "$T/spamgate.log" | sed 's/^/  /' | sort | uniq -c | sort -rn | head -5 || true
+spamgate_run() {  # BIN LABEL: start that spamgate build, run the messages through it, stop it
+  local bin=$1 label=$2
+  rm -f "$T/spamgate.log"
+  "$bin" milter --config "$T/sg.toml" & PIDS+=($!)
+  # Until it listens (at most 120 s: rules compile slowly on a busy machine);
+  # a fixed short sleep let Postfix find no milter and accept unscanned.
+  for _ in $(seq 1 1200); do
+    if [ "$TRANSPORT" = unix ]; then [ -S "$T/spamgate.sock" ] && break; else (exec 3<> /dev/tcp/127.0.0.1/$SG) 2> /dev/null && break; fi
+    sleep 0.1
+  done
+  chmod 666 "$T/spamgate.sock" 2> /dev/null || true
+  if [ "$TRANSPORT" = unix ]; then SGSOCK="unix:$T/spamgate.sock"; else SGSOCK="inet:127.0.0.1:$SG"; fi
+  run "$label ($TRANSPORT)" "$SGSOCK" "$bin milter --config $T/sg.toml"
+  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2> /dev/null || true
+  # What the milter did: messages it gave a verdict (warm-up included), and its
+  # warnings (a dead DNS server: the breaker's lines).
+  echo "$label: $(grep -c ' action=' "$T/spamgate.log" || true) verdict lines (warm-up included)"
+  [ -n "${SPAMGATE_BENCH_LOG:-}" ] && cp "$T/spamgate.log" "$SPAMGATE_BENCH_LOG"  # to read it afterwards
+  grep -E 'warning|error' "$T/spamgate.log" | sed 's/^/  /' | sort | uniq -c | sort -rn | head -5 || true
+  rm -f "$T/spamgate.sock"
+}
+# --compare BIN NAME: another build (e.g. the one before a change) first, in
+# the same run, so both meet the same machine load.
+[ -n "$COMPARE_BIN" ] && spamgate_run "$COMPARE_BIN" "$COMPARE_NAME"
+spamgate_run "${SPAMGATE_BIN:-build/spamgate}" spamgate
+
+# The scan alone, on the same messages with the same config and DNS server
+# (`spamgate bench --network`, one thread): its CPU per message is what the
+# milter's CPU per message above is to be compared with. Start-up (rules,
+# signatures) is taken out by timing one message first.
+python3 - "${SPAMGATE_BIN:-build/spamgate}" "$T/sg.toml" "$T/files.txt" <<'PY'
+import resource, subprocess, sys
+binary, cfg, listing = sys.argv[1:4]
+files = [l.rstrip("\n") for l in open(listing) if l.strip()]
+def cpu(paths):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([binary, "bench", "--network", "--config", cfg] + paths, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+one, every = cpu(files[:1]), cpu(files)
+print("scan alone (spamgate bench --network, same messages and config): %.2f ms CPU per message"
+      % (1000.0 * (every - one) / max(1, len(files) - 1)))
+PY
 
 if [ -n "$EXTRA_SOCK" ]; then run "$EXTRA_NAME" "$EXTRA_SOCK" ""; fi
 
@@ -193,12 +238,13 @@ import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 base = float(rows[0][3]) if rows and float(rows[0][3]) else 0
 base_p99 = float(rows[0][5]) if rows else 0
-print("\n| milter | sent | failed | messages/s | vs no milter | p50 ms | p99 ms | added p99 ms | milter peak RSS MB |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for *name_parts, sent, failed, rate, p50, p99, rss in rows:
-    name = " ".join(name_parts)
+print("\n| milter | sent | failed | messages/s | vs no milter | p50 ms | p99 ms | added p99 ms | milter peak RSS MB | milter CPU ms/msg |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for name, sent, failed, rate, p50, p99, rss, cpu in rows:
+    name = name.replace("_", " ")
     rel = "%.0f%%" % (100 * float(rate) / base) if base else "-"
     add = "%.1f" % (float(p99) - base_p99)
-    print("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s |" % (name, sent, failed, float(rate), rel, p50, p99, add,
-                                                        rss if name != "postfix-only" else "-"))
+    none = name == "postfix-only"
+    print("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |" % (name, sent, failed, float(rate), rel, p50, p99, add,
+                                                             "-" if none else rss, "-" if none else cpu))
 PY

@@ -21,7 +21,7 @@ trap 'rm -f "$inc"' EXIT
   echo "[SIGNALS]"
   echo "SIGUSR1 (systemctl reload) reloads the config, rules, signatures and log level; a broken"
   echo "file keeps the old ones and is logged as file:line. SIGTERM drains messages in flight."
-  echo "SIGHUP stops the filter (libmilter), so never use it to reload."
+  echo "SIGHUP reloads as SIGUSR1 does. SIGTERM and SIGINT drain (new connections get 4xx) and stop."
   echo
   echo "[FILES]"
   echo "/etc/spamgate/spamgate.toml (every key documented), /etc/spamgate/local.cf (support's"

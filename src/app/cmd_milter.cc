@@ -1,4 +1,4 @@
-// cmd_milter.cc - `spamgate milter [--config F]`: run the libmilter daemon
+// cmd_milter.cc - `spamgate milter [--config F]`: run the milter daemon
 // in the foreground (systemd runs it as a simple service; see conf/).
 #include <iostream>
 
@@ -12,11 +12,11 @@ namespace spamgate::app {
 int cmd_milter(int argc, char** argv) {
   const char* usage =
       "usage: spamgate milter [--config F] [--quiet]\n"
-      "Runs the libmilter daemon for Postfix in the foreground on [milter] socket; logs to [log] target.\n"
+      "Runs the milter daemon for Postfix in the foreground on [milter] socket; logs to [log] target.\n"
       "Every message is scored; inbound mail is tagged, malware rejected, outbound mail watched\n"
       "([outbound]). SIGUSR1 reloads config, rules, signatures and log level; SIGTERM drains.\n"
       "  --quiet  log warnings and errors only\n"
-      "Exit: 0 stopped cleanly; 1 cannot listen or libmilter failed; 2 config error.\n";
+      "Exit: 0 stopped cleanly; 1 cannot listen; 2 config error.\n";
   auto opt = parse_options(argc, argv, 2, usage);
   if (!opt) return 2;
   if (!opt->args.empty()) {

@@ -12,7 +12,7 @@ const char* kUsage =
     "  scan     score messages: one line each, --json, or --rewrite to print the delivered message\n"
     "  explain  show every rule that hit a message, with scores, descriptions and matched text\n"
     "  lint     check the config and rule files; prints file:line: message per error\n"
-    "  milter   run the libmilter daemon for Postfix (socket from [milter] in the config)\n"
+    "  milter   run the milter daemon for Postfix (socket from [milter] in the config)\n"
     "  learn    teach the Bayes classifier ham or spam (--ham|--spam [--forget] PATH...), --stats,\n"
     "           or read feedback-loop abuse reports (--arf FILE...)\n"
     "  eval     measure false positives and detection on labelled mail (rules only and rules + Bayes)\n"

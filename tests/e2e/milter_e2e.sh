@@ -460,7 +460,27 @@ PY
 slow=$!
 wait_until test -e "$T/half-sent"
 kill -TERM "$MILTER_PID"
-wait_log "stopping (" && touch "$T/term-sent"
+wait_log "stopping ("
+# While it drains, a new SMTP session's milter connection is answered 4xx at
+# connect: Postfix tells the client to try again later.
+python3 - "$SMTP" > "$T/drain_client.out" 2>&1 <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=120)
+f = s.makefile("rb")
+def cmd(line):
+    if line is not None:
+        s.sendall(line.encode() + b"\r\n")
+    while True:
+        r = f.readline().decode()
+        if r[3:4] != "-":
+            return r
+cmd(None); cmd("EHLO late.test.example"); cmd("XCLIENT ADDR=192.0.2.81"); cmd("EHLO late.test.example")
+print("MAIL", cmd("MAIL FROM:<late@outside.example>").strip())
+cmd("QUIT")
+PY
+touch "$T/term-sent"
+check "during the drain a new connection gets 4xx" grep -q "^MAIL 4[0-9][0-9] " "$T/drain_client.out"
+check "... and the milter says why" has "$T/spamgate.log" "refused with 4xx: stopping"
 wait "$slow"
 check "message in flight during SIGTERM accepted" grep -q "^250 " "$T/slow_client.out"
 check "message in flight during SIGTERM scanned" test "$(pf_wait_delivered "$T" 1 "$WAIT_MAX")" -eq 1

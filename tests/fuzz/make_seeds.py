@@ -16,6 +16,7 @@ one), integers from the back. Fdp below writes inputs in that layout.
 import hashlib
 import os
 import pathlib
+import struct
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -149,6 +150,47 @@ def answer(f, rcode, records=(), ttl=300):
         for r in records:
             f.string(r)
     return f
+
+
+# fuzz_milter_wire.cc: a mode byte, then the packets an MTA writes.
+def packet(cmd, data=b""):
+    return struct.pack(">I", len(data) + 1) + cmd + data
+
+
+def cstrings(*parts):
+    return b"".join(p + b"\0" for p in parts)
+
+
+def wire_dialogue(msg, chunk=600):
+    head, _, body = msg.partition(b"\r\n\r\n")
+    out = packet(b"O", struct.pack(">III", 6, 0x1ff, 0x1fffff))
+    out += packet(b"D", b"C" + cstrings(b"j", b"mx.example", b"{daemon_name}", b"smtpd"))
+    out += packet(b"C", cstrings(b"client.example") + b"4" + struct.pack(">H", 2525) + cstrings(b"192.0.2.7"))
+    out += packet(b"H", cstrings(b"client.example"))
+    out += packet(b"D", b"M" + cstrings(b"i", b"4QTEST", b"{auth_authen}", b"alice"))
+    out += packet(b"M", cstrings(b"<a@example.org>", b"SIZE=100"))
+    out += packet(b"R", cstrings(b"<b@example.net>"))
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name:
+            out += packet(b"L", cstrings(name, value))
+    out += packet(b"N")
+    for i in range(0, len(body), chunk):
+        out += packet(b"B", body[i:i + chunk])
+    out += packet(b"D", b"E" + cstrings(b"i", b"4QTEST")) + packet(b"E")
+    return out
+
+
+def wire_seeds(out):
+    msgs = messages()
+    for i, m in enumerate(msgs[:6]):
+        write(out, "fuzz_milter_wire", bytes([i * 37 % 256]) + wire_dialogue(m[:3000]))
+    m = msgs[0][:1500]
+    d = wire_dialogue(m)
+    write(out, "fuzz_milter_wire", bytes([15]) + d[:len(d) // 2] + packet(b"A") + d + packet(b"Q"))
+    write(out, "fuzz_milter_wire", bytes([3]) + d + packet(b"K") + d + packet(b"Q"))  # QUIT_NC, then again
+    write(out, "fuzz_milter_wire", bytes([0]) + packet(b"O", b"short"))
+    write(out, "fuzz_milter_wire", bytes([0]) + struct.pack(">I", 70000) + b"B")
 
 
 def dns_seeds(out):
@@ -316,7 +358,7 @@ def main():
         sys.exit("usage: make_seeds.py DIR")
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    for f in (session_seeds, dns_seeds, config_seeds, policy_seeds, arf_seeds, redis_seeds, rules_seeds, message_seeds):
+    for f in (session_seeds, wire_seeds, dns_seeds, config_seeds, policy_seeds, arf_seeds, redis_seeds, rules_seeds, message_seeds):
         f(out)
 
 
