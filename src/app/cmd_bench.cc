@@ -15,14 +15,17 @@
 namespace spamgate::app {
 
 int cmd_bench(int argc, char** argv) {
-  const char* usage =
-      "usage: spamgate bench [--config F] [--repeat N] DIR|FILE ...\n"
-      "Scans the messages (N times) on one thread and prints messages/s, MB/s, p50/p99 latency\n"
-      "and peak resident memory. No network unless --network.\n";
-  auto started = start_command(argc, argv, usage, true);
+  const std::string usage =
+      std::string("usage: spamgate bench [--config F] [--repeat N] [sender options] DIR|FILE ...\n"
+                  "Scans the messages (N times) on one thread and prints messages/s, MB/s, p50/p99 latency\n"
+                  "and peak resident memory. No network unless --network (then, with --client-ip and\n"
+                  "--helo, the client's checks too: SPF, DNSBL).\n") +
+      kSenderUsage;
+  auto started = start_command(argc, argv, usage.c_str(), true, sender_flags());
   if (!started) return 2;
   const Options* opt = &started->opt;
   const auto& snap = started->snap;
+  const Replay who = replay_of(*opt, *snap);
   // Files are read one at a time (as the milter receives them), so peak RSS
   // is the scanner's, not the corpus's; only scan time counts as busy time.
   std::vector<std::string> paths = expand_inputs(opt->args);
@@ -39,7 +42,7 @@ int cmd_bench(int argc, char** argv) {
         continue;
       }
       // The milter's path for inbound mail: the scan and the decision.
-      Handled h = handle_message(*snap, in.bytes, Envelope{}, Sender{}, OutboundMode::kLookUp, path);
+      Handled h = handle_message(*snap, in.bytes, who.env, who.sender, OutboundMode::kLookUp, path);
       const ScanResult& r = *h.scan;
       ms.push_back(r.ms);
       busy_ms += r.ms;
