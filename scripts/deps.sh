@@ -12,7 +12,7 @@ PKGS=(
   libclamav-dev liblmdb-dev libhiredis-dev redis-server libhyperscan-dev libxxhash-dev libcivetweb-dev libsystemd-dev
   help2man curl
   clang libclang-rt-14-dev
-  postfix swaks python3 miltertest
+  postfix swaks python3 miltertest m4 iproute2
 )
 
 missing=()
