@@ -128,6 +128,9 @@ class GuardTest : public ::testing::TestWithParam<std::string> {
       redis_ = std::make_unique<test::RedisServer>();
       ASSERT_TRUE(redis_->up()) << "redis-server (Debian package redis-server) is needed for the Redis tests";
       store_.redis = redis_->address();
+      // A live server on loopback: on a busy machine a reply can take longer
+      // than the default 500 ms, and a timeout opens the circuit breaker.
+      store_.redis_timeout_ms = 10000;
     }
     cfg_.site_key_file = dir_.path() + "/site.key";
   }
