@@ -89,7 +89,20 @@ class DnsServer {
  public:
   // `extra`: more dnsmasq options (records) for the test at hand.
   explicit DnsServer(const std::vector<std::string>& extra = {}) {
-    port_ = free_udp_port();
+    // The port is free when picked but may be taken before dnsmasq binds it
+    // (a busy machine's DNS clients take ephemeral UDP ports all the time):
+    // then dnsmasq exits, and another port is tried.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      port_ = free_udp_port();
+      pid_ = spawn_quiet(args_for(extra));
+      if (pid_ <= 0 || wait_ready() || attempt == 4) return;  // the last one stays: its test fails
+      stop_group(pid_);
+      pid_ = -1;
+    }
+  }
+
+ private:
+  std::vector<std::string> args_for(const std::vector<std::string>& extra) const {
     std::vector<std::string> args = {"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
                                       "--bind-interfaces", "--listen-address=127.0.0.1",
                                       "--port=" + std::to_string(port_), "--conf-file=/dev/null", "--pid-file=" + pid_file_.path() + "/dnsmasq.pid",
@@ -107,12 +120,12 @@ class DnsServer {
                                       "--txt-record=helo.test,v=spf1 a -all", "--host-record=helo.test,192.0.2.30",
                                       "--local=/test/"};
     args.insert(args.end(), extra.begin(), extra.end());
-    pid_ = spawn_quiet(args);
-    if (pid_ > 0) wait_ready();
+    return args;
   }
   // Until dnsmasq answers a query (at most 120 s): a loaded machine (parallel
   // CTest, sanitizers) may take longer than any fixed sleep to start it.
-  void wait_ready() const {
+  // False when it exited (its port was taken) or never answered.
+  bool wait_ready() const {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     timeval tv{0, 100000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -123,13 +136,18 @@ class DnsServer {
     // A query for "ready.test" A: header (id 1, RD), one question.
     const unsigned char q[] = {0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 'r', 'e', 'a', 'd', 'y',
                                4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
-    for (int i = 0; i < 1200; ++i) {
+    bool ready = false;
+    for (int i = 0; i < 1200 && !ready; ++i) {
       sendto(fd, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
       unsigned char buf[512];
-      if (recv(fd, buf, sizeof buf, 0) > 0) break;
+      ready = recv(fd, buf, sizeof buf, 0) > 0;
+      if (!ready && waitpid(pid_, nullptr, WNOHANG) == pid_) break;  // it exited
     }
     close(fd);
+    return ready;
   }
+
+ public:
   ~DnsServer() { stop(); }
   bool up() const { return pid_ > 0; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
