@@ -81,6 +81,16 @@ cpu_ticks() {  # user+system CPU ticks of the processes matching $1 (threads inc
   echo "$t"
 }
 
+ctx_switches() {  # context switches (voluntary + involuntary) of the processes matching $1, every thread
+  local t=0 p f
+  for p in $(pgrep -f "$1"); do
+    for f in /proc/$p/task/*/status; do
+      t=$((t + $(awk '/ctxt_switches/ {s += $2} END {print s + 0}' "$f" 2> /dev/null || echo 0)))
+    done
+  done
+  echo "$t"
+}
+
 peak_rss_kb() {  # peak RSS (VmHWM) of the processes matching $1, the largest one
   local m=0 v
   for p in $(pgrep -f "$1"); do
@@ -98,22 +108,22 @@ run() {  # NAME SOCKET PROCESS_PATTERN
   head -n 100 "$T/files.txt" > "$T/warm.txt"
   python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --login "$LOGIN" --files-from "$T/warm.txt" > /dev/null 2>&1 || true
   if [ "$REDIS" = hung ] && [ -n "$pat" ] && [ -n "${REDIS_PID:-}" ]; then kill -STOP "$REDIS_PID"; fi
-  local cpu0=0 cpu1=0
-  [ -n "$pat" ] && cpu0=$(cpu_ticks "$pat")
+  local cpu0=0 cpu1=0 cs0=0 cs1=0
+  [ -n "$pat" ] && cpu0=$(cpu_ticks "$pat") && cs0=$(ctx_switches "$pat")
   python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --per-connection "$PER" --login "$LOGIN" \
     --files-from "$T/files.txt" --latency-out "$T/lat.txt" > "$T/send.txt" 2> "$T/send.err" || true
   local rss=0
-  [ -n "$pat" ] && rss=$(peak_rss_kb "$pat") && cpu1=$(cpu_ticks "$pat")
-  python3 - "$name" "$T/send.txt" "$T/lat.txt" "$rss" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" >> "$T/results.txt" <<'PY'
+  [ -n "$pat" ] && rss=$(peak_rss_kb "$pat") && cpu1=$(cpu_ticks "$pat") && cs1=$(ctx_switches "$pat")
+  python3 - "$name" "$T/send.txt" "$T/lat.txt" "$rss" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$((cs1 - cs0))" >> "$T/results.txt" <<'PY'
 import sys
 name, send, lat, rss = sys.argv[1], open(sys.argv[2]).read().split(), sys.argv[3], int(sys.argv[4])
-ticks, hz = int(sys.argv[5]), int(sys.argv[6])
+ticks, hz, switches = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 sent, failed, secs = int(send[1]), int(send[3]), float(send[5])
 l = sorted(float(x) for x in open(lat) if x.strip())
 p = lambda q: l[min(len(l) - 1, int(q * len(l)))] if l else 0.0
 cpu = 1000.0 * ticks / hz / sent if sent else 0.0
-print("%s %d %d %.3f %.1f %.1f %.1f %.2f" % (name.replace(" ", "_"), sent, failed, sent / secs if secs else 0, p(0.5), p(0.99),
-                                           rss / 1024, cpu))
+print("%s %d %d %.3f %.1f %.1f %.1f %.2f %.1f" % (name.replace(" ", "_"), sent, failed, sent / secs if secs else 0, p(0.5),
+                                                p(0.99), rss / 1024, cpu, switches / sent if sent else 0.0))
 PY
   pf_stop "$T/pf"
 }
@@ -242,13 +252,14 @@ import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 base = float(rows[0][3]) if rows and float(rows[0][3]) else 0
 base_p99 = float(rows[0][5]) if rows else 0
-print("\n| milter | sent | failed | messages/s | vs no milter | p50 ms | p99 ms | added p99 ms | milter peak RSS MB | milter CPU ms/msg |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for name, sent, failed, rate, p50, p99, rss, cpu in rows:
+print("\n| milter | sent | failed | messages/s | vs no milter | p50 ms | p99 ms | added p99 ms | milter peak RSS MB | milter CPU ms/msg | milter context switches/msg |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for name, sent, failed, rate, p50, p99, rss, cpu, cs in rows:
     name = name.replace("_", " ")
     rel = "%.0f%%" % (100 * float(rate) / base) if base else "-"
     add = "%.1f" % (float(p99) - base_p99)
     none = name == "postfix-only"
-    print("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |" % (name, sent, failed, float(rate), rel, p50, p99, add,
-                                                             "-" if none else rss, "-" if none else cpu))
+    print("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |" % (name, sent, failed, float(rate), rel, p50, p99, add,
+                                                                  "-" if none else rss, "-" if none else cpu,
+                                                                  "-" if none else cs))
 PY
