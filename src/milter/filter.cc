@@ -7,6 +7,7 @@
 #include "milter/filter.h"
 
 #include <chrono>
+#include <utility>
 
 #include "milter/session.h"
 #include "util/log.h"
@@ -58,9 +59,12 @@ class SessionFilter final : public milter::Filter {
   std::uint32_t protocol_wanted(std::uint32_t offered) override {
     // Only the steps we use; no reply for the steps that cannot change
     // anything (connect is answered: it says 4xx while draining or over the
-    // cap; MAIL FROM too: a held outbound sender gets 451 there).
+    // cap; MAIL FROM too: a held outbound sender gets 451 there). Body
+    // chunks go unanswered too: a reply per chunk is a round trip on every
+    // message, and only spared the rest of a body past max_scan_bytes
+    // (SMFIP_SKIP, still answered to an MTA that offers no NR_BODY).
     std::uint32_t want = SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC | SMFIP_SKIP | SMFIP_NR_HELO |
-                         SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH;
+                         SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
     const std::uint32_t got = want & offered;
     s_.set_protocol_flags(got);
     s_.set_leading_space((got & SMFIP_HDR_LEADSPC) != 0);
@@ -99,7 +103,8 @@ class SessionFilter final : public milter::Filter {
   }
   Answer mail(const std::vector<std::string_view>& args, const milter::Macros& m) override {
     return step([&] {
-      if (auto refused = s_.mail_from(args[0], m.get("{auth_authen}"), m.get("i")))
+      const bool on_worker = std::exchange(mail_blocks_, false);
+      if (auto refused = s_.mail_from(args[0], m.get("{auth_authen}"), m.get("i"), on_worker))
         return Answer::reply(K::kTempfail, "451", "4.7.1", *refused);
       return Answer::next();
     });
@@ -152,15 +157,14 @@ class SessionFilter final : public milter::Filter {
     } catch (...) {
     }
   }
-  bool may_block(char cmd) const override {
+  bool may_block(char cmd, const milter::Macros& m) const override {
     switch (cmd) {
       case SMFIC_BODYEOB: return true;
       case SMFIC_EOH: return s_.end_of_headers_may_block();
       case SMFIC_BODY: return s_.body_may_block(max_chunk_);
-      case SMFIC_MAIL: {  // the outbound guard reads its store (Redis, LMDB)
-        auto snap = d_.holder().get();
-        return snap && snap->outbound != nullptr;
-      }
+      // The outbound guard reads its store (Redis, LMDB), for outgoing mail
+      // only: inbound mail's MAIL FROM runs on the loop.
+      case SMFIC_MAIL: return mail_blocks_ = s_.mail_from_may_block(m.get("{auth_authen}"));
       default: return false;
     }
   }
@@ -192,6 +196,7 @@ class SessionFilter final : public milter::Filter {
 
   Daemon& d_;
   std::size_t max_chunk_;
+  mutable bool mail_blocks_ = false;  // may_block said MAIL runs on a worker
   Session s_;
 };
 

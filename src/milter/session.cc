@@ -58,8 +58,25 @@ void Session::reset_message() {
   env_.queue_id.clear();
 }
 
+namespace {
+// Whether MAIL FROM with this envelope reads the outbound guard's holds.
+bool reads_holds_at_mail(const Snapshot& snap, const Envelope& env, bool local) {
+  const OutboundGuard* guard = snap.outbound.get();
+  return guard != nullptr && !guard->config().hold_quarantine && !local &&
+         classify_sender(snap.config, env, local).cls != SenderClass::kInbound;
+}
+}  // namespace
+
+bool Session::mail_from_may_block(std::string_view auth_user) const {
+  auto snap = holder_.get();
+  if (!snap) return false;
+  Envelope e = env_;
+  e.auth_user = clipped(auth_user);
+  return reads_holds_at_mail(*snap, e, local_);
+}
+
 std::optional<std::string> Session::mail_from(std::string_view from, std::string_view auth_user,
-                                              std::string_view queue_id) {
+                                              std::string_view queue_id, bool may_read_store) {
   reset_message();
   snap_ = holder_.get();
   census_ = make_census(*snap_);
@@ -71,8 +88,11 @@ std::optional<std::string> Session::mail_from(std::string_view from, std::string
   // holds go to the hold queue or the mail is a local submission (Postfix's
   // MILTER_README: never reject non_smtpd_milters mail at a simulated step).
   const OutboundGuard* guard = snap_->outbound.get();
-  if (guard == nullptr || guard->config().hold_quarantine || local_ || sender_class() == SenderClass::kInbound)
+  if (!reads_holds_at_mail(*snap_, env_, local_)) return std::nullopt;
+  if (!may_read_store) {  // a reload between mail_from_may_block() and now
+    log().debug("{}: outbound: holds not read at MAIL FROM on the event loop; read at end of message", conn_id_);
     return std::nullopt;
+  }
   OutboundSender sender = outbound_sender(env_);
   if (!sender.valid()) return std::nullopt;
   // Postfix knows the queue id at MAIL FROM only when smtpd_delay_open_until_valid_rcpt = no.

@@ -64,8 +64,13 @@ class Session {
   // outbound guard and its hold action is tempfail (never for local
   // submission, whose mail is put in the hold queue at end of message).
   // `queue_id`: Postfix's {i} at MAIL FROM (its log lines start with it).
+  // `may_read_store`: false on the event loop (mail_from_may_block() said
+  // no): the holds are then read at end of message only.
   std::optional<std::string> mail_from(std::string_view from, std::string_view auth_user,
-                                       std::string_view queue_id = {});
+                                       std::string_view queue_id = {}, bool may_read_store = true);
+  // Whether mail_from() with this login may read the outbound guard's store
+  // (Redis, LMDB): outgoing mail when a guard is on and holds answer 451.
+  bool mail_from_may_block(std::string_view auth_user) const;
   void rcpt_to(std::string_view rcpt);
   // `value` as libmilter gives it (with its leading space when
   // SMFIP_HDR_LEADSPC was negotiated: set leading_space accordingly).

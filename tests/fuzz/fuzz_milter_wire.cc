@@ -50,7 +50,7 @@ class FuzzFilter final : public spamgate::milter::Filter {
     return Answer::next();
   }
   void abort() override {}
-  bool may_block(char cmd) const override {
+  bool may_block(char cmd, const Macros&) const override {
     return (mode_ & 2 && cmd == SMFIC_BODYEOB) || (mode_ & 4 && cmd == SMFIC_MAIL) || (mode_ & 8 && cmd == SMFIC_EOH);
   }
   Answer failure() override { return Answer::of(Answer::Kind::kTempfail); }

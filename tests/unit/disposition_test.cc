@@ -183,7 +183,11 @@ std::string render(const std::string& answer, const std::string& reply, const st
 // leading space (SMFIP_HDR_LEADSPC) folded with LF, end of headers, the body
 // in 64 KiB chunks until the session asks to skip, end of message. The
 // recorded edits are applied to the message as the MTA applies them.
-std::string through_milter(const std::shared_ptr<const Snapshot>& snap, const std::string& msg, const Who& who) {
+// `skip`: as with an MTA that offers SMFIP_SKIP but not SMFIP_NR_BODY (the
+// session's "enough" is answered with a skip); without it, as Postfix and
+// Sendmail 8.17 drive us (no replies to body chunks: the whole body comes).
+std::string through_milter(const std::shared_ptr<const Snapshot>& snap, const std::string& msg, const Who& who,
+                           bool skip) {
   SnapshotHolder holder(snap);
   Session s(holder, "c1");
   s.connect(who.local ? "localhost" : "client.example", who.ip, who.local);
@@ -200,7 +204,7 @@ std::string through_milter(const std::shared_ptr<const Snapshot>& snap, const st
   s.end_of_headers();
   for (std::size_t i = hb.body_offset; i < msg.size(); i += 65536) {
     std::string part = msg.substr(i, 65536);
-    if (!s.body(reinterpret_cast<const unsigned char*>(part.data()), part.size())) {
+    if (!s.body(reinterpret_cast<const unsigned char*>(part.data()), part.size()) && skip) {
       s.body_skipped();
       break;
     }
@@ -364,12 +368,16 @@ TEST(DispositionGolden, MilterAndScanGiveByteIdenticalResults) {
       ASSERT_TRUE(hold.has_value()) << fc.name;
     }
     for (const Who& who : kSenders) {
-      std::vector<std::string> milter;
-      for (const std::string& f : files) milter.push_back(through_milter(snap, test::read_file(f), who));
+      std::vector<std::string> milter, skipping;
+      for (const std::string& f : files) {
+        milter.push_back(through_milter(snap, test::read_file(f), who, false));
+        skipping.push_back(through_milter(snap, test::read_file(f), who, true));
+      }
       std::vector<std::string> scan = through_scan(cfg, files, who);
       ASSERT_EQ(scan.size(), files.size());
       for (std::size_t i = 0; i < files.size(); ++i) {
         EXPECT_EQ(milter[i], scan[i]) << fc.name << " / " << who.name << " / " << files[i];
+        EXPECT_EQ(skipping[i], scan[i]) << "(body skipped) " << fc.name << " / " << who.name << " / " << files[i];
         const std::string& m = milter[i];
         const bool to_hold_queue = m.find("\nquarantine: \n") == std::string::npos;
         answers[fc.name + " / " + who.name + " / " + std::filesystem::path(files[i]).filename().string() + ": " +

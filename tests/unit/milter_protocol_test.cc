@@ -140,7 +140,7 @@ class RecordingFilter final : public Filter {
     return s_.at_eom;
   }
   void abort() override { rec("abort"); }
-  bool may_block(char cmd) const override { return s_.block_eom && cmd == SMFIC_BODYEOB; }
+  bool may_block(char cmd, const Macros&) const override { return s_.block_eom && cmd == SMFIC_BODYEOB; }
   Answer failure() override { return Answer::of(Answer::Kind::kTempfail); }
   std::string_view id() const override { return "t"; }
 

@@ -252,3 +252,29 @@ TEST(Session, CheckErrorWithTempfailPolicyTempfails) {
   EXPECT_EQ(r.replies[0].substr(0, 9), "451 4.7.1");
 }
 
+
+// Issue 18: MAIL FROM runs on the event loop unless it may read the
+// outbound guard's store (Redis, LMDB), which only outgoing mail does.
+TEST(Session, OnlyOutgoingMailFromMayWaitOnTheOutboundStore) {
+  auto snap = snapshot_with(kRules, nullptr, "[milter]\ntrusted_networks = [\"10.0.0.0/8\"]\n");
+  ASSERT_NE(snap, nullptr);
+  ASSERT_NE(snap->outbound, nullptr);
+  SnapshotHolder holder(snap);
+  Session inbound(holder, "c1");
+  inbound.connect("x", "192.0.2.9", false);
+  EXPECT_FALSE(inbound.mail_from_may_block(""));
+  EXPECT_TRUE(inbound.mail_from_may_block("alice"));  // authenticated: outgoing
+  Session trusted(holder, "c2");
+  trusted.connect("x", "10.1.2.3", false);
+  EXPECT_TRUE(trusted.mail_from_may_block(""));
+  Session local(holder, "c3");
+  local.connect("localhost", "127.0.0.1", true);  // held local mail goes to the hold queue at end of message
+  EXPECT_FALSE(local.mail_from_may_block("alice"));
+
+  auto quarantining = snapshot_with(kRules, nullptr, "[outbound]\nhold_action = \"quarantine\"\n");
+  ASSERT_NE(quarantining, nullptr);
+  SnapshotHolder qholder(quarantining);
+  Session q(qholder, "c4");
+  q.connect("x", "192.0.2.9", false);
+  EXPECT_FALSE(q.mail_from_may_block("alice"));  // holds are applied at end of message
+}

@@ -130,7 +130,7 @@ Connection::Step Connection::step() {
     }
     if (!p.value()) return Step::kNeedInput;
     const Packet pkt = *p.value();
-    if (filter_ && negotiated_ && filter_->may_block(pkt.cmd)) {
+    if (filter_ && negotiated_ && filter_->may_block(pkt.cmd, macros_)) {
       pending_cmd_ = pkt.cmd;
       pending_data_.assign(pkt.data);
       pending_ok_ = true;

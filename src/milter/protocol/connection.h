@@ -108,8 +108,9 @@ class Filter {
   // The message ends without EOM (ABORT, or the connection closes mid-message).
   virtual void abort() = 0;
   // Whether this command's step may wait on something (DNS, Redis, a disk,
-  // the scan): such steps are run off the event loop.
-  virtual bool may_block(char cmd) const = 0;
+  // the scan): such steps are run off the event loop. `macros` are those
+  // the MTA sent so far, this command's included (e.g. {auth_authen} at MAIL).
+  virtual bool may_block(char cmd, const Macros& macros) const = 0;
   // The answer for a step that threw (the configured failure action).
   virtual Answer failure() = 0;
   // For log lines.
