@@ -107,6 +107,10 @@ Result<FileDescriptor> open_listener(const Address& a, const std::string& spec) 
   if (!fd) return Status::Internal("socket: " + std::string(std::strerror(errno)));
   int one = 1;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // The MTA writes its option negotiation as soon as it connects: accept
+  // wakes us only once that has come (one wake-up less per connection).
+  int defer = 5;
+  setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
   if (bind(fd.get(), res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd.get(), SOMAXCONN) != 0)
     return Status::Unavailable("cannot listen on " + spec + " (in use, or no permission?): " + std::strerror(errno));
   return fd;
@@ -300,6 +304,9 @@ struct Engine::Impl {
       clients.emplace(raw, std::move(c));
       open.fetch_add(1);
       watch(ref, true);
+      // Its option negotiation is usually there already (always over TCP,
+      // see TCP_DEFER_ACCEPT): read it now rather than on the next wake-up.
+      on_readable(ref);
     }
   }
 
