@@ -8,7 +8,7 @@
 # usage: bench/postfix_bench.sh [--messages N] [--clients C] [--per-connection K]
 #                               [--rspamd] [--milter SOCKET NAME] [--compare BIN NAME] [DIR ...]
 #                               [--transport unix|inet] [--clamav] [--login USER]
-#                               [--dns nxdomain|silent] [--dns-extra TOML] [--redis up|hung]
+#                               [--dns nxdomain|silent] [--dns-extra TOML] [--redis up|hung] [--direct]
 #   --transport: how Postfix reaches spamgate and Rspamd (default unix: over
 #   TCP loopback, Postfix's small unanswered macro packets wait for delayed
 #   ACKs, ~40 ms each; see bench/RESULTS.md).
@@ -18,6 +18,11 @@
 #   --redis up|hung: Bayes on a private redis-server (port 24529); "hung"
 #   stops it (SIGSTOP) after the warm-up, so the timed run meets a Redis
 #   that accepts connections and never replies.
+#   --direct: no XCLIENT: Postfix sees the clients' own loopback address (an
+#   inbound client all the same, spamgate trusts no network by default) and
+#   keeps one milter connection per SMTP session. With XCLIENT (the default,
+#   so the checks see an internet client) smtpd reconnects its milters after
+#   XCLIENT: two milter connections per message, which real clients never cost.
 #   --login: every client authenticates (XCLIENT LOGIN=USER): outbound mail,
 #   through the outbound guard (rate windows, tag, Message-ID map) with no
 #   limit and no hold, so its per-message store cost is what is measured.
@@ -29,7 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
 N=0; CLIENTS=8; PER=1; RSPAMD=0; TRANSPORT=unix; EXTRA_SOCK=""; EXTRA_NAME=""; COMPARE_BIN=""; COMPARE_NAME=""; DIRS=(); LOGIN=""; DNSMODE=nxdomain
-DNSEXTRA=""; REDIS=""
+DNSEXTRA=""; REDIS=""; ADDR=192.0.2.10
 while [ $# -gt 0 ]; do
   case $1 in
     --messages) N=$2; shift 2 ;;
@@ -38,6 +43,7 @@ while [ $# -gt 0 ]; do
     --rspamd) RSPAMD=1; shift ;;
     --clamav) CLAMAV=1; shift ;;
     --login) LOGIN=$2; shift 2 ;;
+    --direct) ADDR=direct; shift ;;
     --dns) DNSMODE=$2; shift 2 ;;
     --dns-extra) DNSEXTRA=$2; shift 2 ;;
     --redis) REDIS=$2; shift 2 ;;
@@ -106,11 +112,11 @@ run() {  # NAME SOCKET PROCESS_PATTERN
   PF_SINK_DUMP=0 pf_start "$T/pf" "$SMTP" "$SINK" "$sock"
   for _ in $(seq 1 100); do (exec 3<> /dev/tcp/127.0.0.1/$SMTP) 2> /dev/null && break; sleep 0.05; done
   head -n 100 "$T/files.txt" > "$T/warm.txt"
-  python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --login "$LOGIN" --files-from "$T/warm.txt" > /dev/null 2>&1 || true
+  python3 tests/e2e/smtp_send.py --port "$SMTP" --addr "$ADDR" --clients "$CLIENTS" --login "$LOGIN" --files-from "$T/warm.txt" > /dev/null 2>&1 || true
   if [ "$REDIS" = hung ] && [ -n "$pat" ] && [ -n "${REDIS_PID:-}" ]; then kill -STOP "$REDIS_PID"; fi
   local cpu0=0 cpu1=0 cs0=0 cs1=0
   [ -n "$pat" ] && cpu0=$(cpu_ticks "$pat") && cs0=$(ctx_switches "$pat")
-  python3 tests/e2e/smtp_send.py --port "$SMTP" --clients "$CLIENTS" --per-connection "$PER" --login "$LOGIN" \
+  python3 tests/e2e/smtp_send.py --port "$SMTP" --addr "$ADDR" --clients "$CLIENTS" --per-connection "$PER" --login "$LOGIN" \
     --files-from "$T/files.txt" --latency-out "$T/lat.txt" > "$T/send.txt" 2> "$T/send.err" || true
   local rss=0
   [ -n "$pat" ] && rss=$(peak_rss_kb "$pat") && cpu1=$(cpu_ticks "$pat") && cs1=$(ctx_switches "$pat")
@@ -200,14 +206,14 @@ spamgate_run "${SPAMGATE_BIN:-build/spamgate}" spamgate
 # CPU per message is what the
 # milter's CPU per message above is to be compared with. Start-up (rules,
 # signatures) is taken out by timing one message first.
-python3 - "${SPAMGATE_BIN:-build/spamgate}" "$T/sg.toml" "$T/files.txt" <<'PY'
+python3 - "${SPAMGATE_BIN:-build/spamgate}" "$T/sg.toml" "$T/files.txt" "$ADDR" <<'PY'
 import resource, subprocess, sys
-binary, cfg, listing = sys.argv[1:4]
+binary, cfg, listing, addr = sys.argv[1:5]
 files = [l.rstrip("\n") for l in open(listing) if l.strip()]
 def cpu(paths):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     # the envelope smtp_send.py gives every message (XCLIENT ADDR, EHLO, MAIL FROM, RCPT TO)
-    who = ["--client-ip", "192.0.2.10", "--helo", "client.test.example", "--mail-from", "sender@outside.example",
+    who = ["--client-ip", "127.0.0.1" if addr == "direct" else addr, "--helo", "client.test.example", "--mail-from", "sender@outside.example",
            "--rcpt", "user@example.net"]
     subprocess.run([binary, "bench", "--network", "--config", cfg] + who + paths, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, check=False)
