@@ -20,10 +20,12 @@ learn how the mail was collected instead of what spam is.
 
 Honest numbers: --folds K fits on K-1 parts and scores the held-out part, so
 the reported false-positive and detection rates are cross-validated; the
-scores written are then fitted on everything.
+scores written are then fitted on everything. The folds keep near-duplicate
+messages together (the "cluster" eval writes; --folds-by file: the old
+folds by file name, which put copies of one campaign on both sides).
 
 usage: scripts/fit_scores.py HITS.jsonl [--rules-dir rules] [--out rules/90_fitted_scores.cf]
-                                        [--folds 5] [--ham-weight 80] [--bayes-ham-weight 20]
+                                        [--folds 5] [--folds-by cluster|file] [--ham-weight 80] [--bayes-ham-weight 20]
                                         [--max-score 3.5] [--dry-run]
 """
 import argparse
@@ -173,8 +175,14 @@ def rates(samples, w, base):
     return fp, ham, det, spam
 
 
-def fold_of(name, folds):
-    return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % folds
+def fold_of(row, folds, by="cluster"):
+    """The cross-validation fold of a message: its near-duplicate cluster's
+    (`spamgate eval` writes "cluster"; copies of one campaign are one cluster,
+    so a rule whose weight comes from one campaign is not rewarded on a copy
+    of it), or with by="file" a hash of its file name (copies on both sides)."""
+    if by == "cluster" and "cluster" in row:
+        return int(row["cluster"]) % folds
+    return int(hashlib.sha1(row["file"].encode()).hexdigest()[:8], 16) % folds
 
 
 def main():
@@ -183,6 +191,8 @@ def main():
     ap.add_argument("--rules-dir", default="rules")
     ap.add_argument("--out", default="rules/90_fitted_scores.cf")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--folds-by", choices=["cluster", "file"], default="cluster",
+                    help="cross-validation folds keep near-duplicates together (default) or split by file")
     ap.add_argument("--ham-weight", type=float, default=80.0, help="cost of a false positive vs a miss")
     ap.add_argument("--bayes-ham-weight", type=float, default=20.0, help="the same for the Bayes bands")
     ap.add_argument("--max-score", type=float, default=3.5)
@@ -213,8 +223,8 @@ def main():
     # Cross-validated rates of the rules-only fit.
     cv = [0, 0, 0, 0]
     for f in range(a.folds):
-        train = [s for s in samples if fold_of(rows[s[2]]["file"], a.folds) != f]
-        test = [s for s in samples if fold_of(rows[s[2]]["file"], a.folds) == f]
+        train = [s for s in samples if fold_of(rows[s[2]], a.folds, a.folds_by) != f]
+        test = [s for s in samples if fold_of(rows[s[2]], a.folds, a.folds_by) == f]
         w = fit(train, len(fitted), base, bounds, a.ham_weight)
         if a.polish:
             w = polish(train, w, base, bounds, a.ham_weight)
@@ -239,8 +249,8 @@ def main():
         bsamples.append((bf, spam, i))
     bcv = [0, 0, 0, 0]
     for f in range(a.folds):
-        train = [s for s in bsamples if fold_of(rows[s[2]]["file"], a.folds) != f]
-        test = [s for s in bsamples if fold_of(rows[s[2]]["file"], a.folds) == f]
+        train = [s for s in bsamples if fold_of(rows[s[2]], a.folds, a.folds_by) != f]
+        test = [s for s in bsamples if fold_of(rows[s[2]], a.folds, a.folds_by) == f]
         bw = fit(train, len(BANDS), rule_score, bbounds, a.bayes_ham_weight, epochs=200)
         if a.polish:
             bw = polish(train, bw, rule_score, bbounds, a.bayes_ham_weight)
@@ -253,7 +263,8 @@ def main():
     def pct(x, n):
         return 100.0 * x / n if n else 0.0
 
-    report = (f"rules only, {a.folds}-fold CV of the fit: FP {cv[0]}/{cv[1]} = {pct(cv[0], cv[1]):.2f}%, "
+    report = (f"folds by {a.folds_by}\n"
+              f"rules only, {a.folds}-fold CV of the fit: FP {cv[0]}/{cv[1]} = {pct(cv[0], cv[1]):.2f}%, "
               f"detection {cv[2]}/{cv[3]} = {pct(cv[2], cv[3]):.2f}% (in-sample: FP {pct(ins[0], ins[1]):.2f}%, "
               f"detection {pct(ins[2], ins[3]):.2f}%)\n"
               f"rules + Bayes, {a.folds}-fold CV of the fit: FP {bcv[0]}/{bcv[1]} = {pct(bcv[0], bcv[1]):.2f}%, "

@@ -1,16 +1,22 @@
 // cmd_eval.cc - `spamgate eval`: how many false positives and how much
 // detection, on labelled mail, for the rules alone and for rules + Bayes.
 //
-//   spamgate eval --ham DIR... --spam DIR... [--folds K] [--leave-one-source-out]
-//                 [--train-ham DIR... --train-spam DIR...] [--hits FILE] [--json] [--network]
+//   spamgate eval --ham DIR... --spam DIR... [--folds K] [--folds-by cluster|file]
+//                 [--leave-one-source-out] [--time-split] [--train-ham DIR... --train-spam DIR...]
+//                 [--hits FILE] [--json] [--network]
 //
 // Every message is parsed and scanned once with the rules (the config's
 // checks without the classifier; no DNS unless --network) and tokenized from
 // the same parse. Bayes is then measured without ever scoring a message it
-// was trained on: k-fold cross-validation (files of each directory, sorted by
-// name, go to fold i mod K; train on the other folds), or a separate training
-// set (--train-ham/--train-spam), and with --leave-one-source-out once more
-// per input directory (train on every other directory). A message's
+// was trained on: k-fold cross-validation, or a separate training set
+// (--train-ham/--train-spam), and with --leave-one-source-out once more per
+// input directory (train on every other directory), and with --time-split
+// once more by age (each class's newest 30% by Date, trained on its oldest
+// 70%). The folds keep near-duplicates together (message/similarity.h:
+// copies of one campaign are one cluster, and cluster c goes to fold c mod K),
+// so a copy of a test message is never in its training folds; --folds-by file
+// gives the old folds (files of each directory, sorted by name, go to fold
+// i mod K), which reward memorising campaigns. A message's
 // rules + Bayes score is the verdict of its rule hits plus the BAYES_xx band,
 // scored from the rules files like the milter does.
 // Exit: 0 done; 1 some input unreadable; 2 usage/config error.
@@ -18,6 +24,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <numeric>
+#include <optional>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -29,6 +38,8 @@
 #include "app/commands.h"
 #include "app/common.h"
 #include "checks/bayes.h"
+#include "message/date.h"
+#include "message/similarity.h"
 #include "spamgate/pipeline.h"
 #include "util/log.h"
 
@@ -39,6 +50,10 @@ namespace {
 const char* kUsage =
     "usage: spamgate eval [--config F] --ham DIR... --spam DIR... [options]\n"
     "  --folds K                 K-fold cross-validation for Bayes (default 10)\n"
+    "  --folds-by cluster|file   folds keep near-duplicate messages together (default), or\n"
+    "                            split each directory's files round-robin (copies on both sides)\n"
+    "  --time-split              also: each class's newest 30% (Date) scored by Bayes trained on\n"
+    "                            its oldest 70%\n"
     "  --train-ham DIR... --train-spam DIR...\n"
     "                            train Bayes on these instead, test on --ham/--spam\n"
     "  --leave-one-source-out    also: for each input directory, train on all the others, test on it\n"
@@ -54,11 +69,16 @@ struct Sample {
   bool train_only = false;  // from --train-ham/--train-spam
   bool unreadable = false;  // neither tested nor trained on
   int fold = 0;
+  std::size_t cluster = 0;              // near-duplicates share it (message/similarity.h)
+  std::optional<MinHash> signature;
+  std::optional<std::int64_t> date;     // the Date field, when it can be read
+  bool time_test = false;               // --time-split: among the newest of its class
   std::vector<Hit> hits;                // rules only
   std::vector<std::uint64_t> tokens;
   double p_cv = -1;                     // Bayes probability, cross-validated (or held-out set)
   double p_loso = -1;                   // ... leave-one-source-out
-  Verdict rules, with_bayes, with_loso;
+  double p_time = -1;                   // ... trained on the older messages (--time-split)
+  Verdict rules, with_bayes, with_loso, with_time;
 };
 
 struct Source {
@@ -107,14 +127,15 @@ struct Tally {
 
 // The report of one mode (rules / rules+bayes / loso) as JSON.
 nlohmann::json mode_report(const std::vector<Sample>& samples, const std::vector<Source>& sources,
-                           const Verdict Sample::*which, std::int64_t threshold_tenths) {
+                           const Verdict Sample::*which, std::int64_t threshold_tenths,
+                           const bool Sample::*only = nullptr) {
   std::vector<Tally> by_source(sources.size());
   Tally ham, spam;
   // Score distribution around the threshold: one-point buckets from
   // threshold-5 to threshold+5, plus the tails.
   std::map<int, std::pair<std::size_t, std::size_t>> dist;
   for (const Sample& s : samples) {
-    if (s.train_only) continue;
+    if (s.train_only || (only != nullptr && !(s.*only))) continue;
     const Verdict& v = s.*which;
     bool pos = positive(v);
     Tally& t = s.spam ? spam : ham;
@@ -197,6 +218,8 @@ void collect_samples(Options& opt, int folds, std::vector<Source>& sources, std:
 // ones are neither tested nor trained on. Returns how many were unreadable.
 std::size_t scan_all(const Snapshot& snap, std::vector<Sample>& samples, unsigned nthreads) {
   std::atomic<std::size_t> next{0}, unreadable{0};
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch()).count();
   auto worker = [&] {
     for (std::size_t i = next++; i < samples.size(); i = next++) {
       Sample& s = samples[i];
@@ -211,6 +234,9 @@ std::size_t scan_all(const Snapshot& snap, std::vector<Sample>& samples, unsigne
       std::vector<std::string> msgs = split_mbox(in.bytes);  // drops an mbox "From " line
       ScanResult r = scan_message(snap, msgs.empty() ? std::string_view(in.bytes) : std::string_view(msgs[0]), Envelope{});
       s.tokens = tokenize(r.message, snap.config.bayes).hashes;
+      const Header* subject = r.message.first("subject");
+      s.signature = minhash((subject != nullptr ? subject->decoded : std::string()) + "\n" + r.message.text);
+      if (const Header* date = r.message.first("date")) s.date = parse_date(date->decoded, now);
       s.hits = std::move(r.hits);
       s.rules = std::move(r.verdict);
     }
@@ -270,6 +296,89 @@ void classify_leaving_sources_out(std::vector<Sample>& samples, const std::vecto
   }
 }
 
+// Near-duplicate clusters; with --folds-by cluster, cluster c is fold c mod
+// K. Returns the clusters' sizes, as JSON, for the report.
+nlohmann::json assign_clusters(std::vector<Sample>& samples, const std::vector<Source>& sources, int folds,
+                               bool by_cluster) {
+  std::vector<std::optional<MinHash>> sigs;
+  sigs.reserve(samples.size());
+  for (const Sample& s : samples) sigs.push_back(s.signature);
+  const std::vector<std::size_t> id = cluster(sigs);
+  std::size_t clusters = 0;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    samples[i].cluster = id[i];
+    clusters = std::max(clusters, id[i] + 1);
+    if (by_cluster) samples[i].fold = static_cast<int>(id[i] % static_cast<std::size_t>(folds));
+  }
+  struct Size {
+    std::size_t n = 0, ham = 0, spam = 0, first = 0;
+  };
+  std::vector<Size> size(clusters);
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    Size& z = size[id[i]];
+    if (z.n++ == 0) z.first = i;
+    (samples[i].spam ? z.spam : z.ham)++;
+  }
+  std::size_t multi = 0, in_multi = 0, mixed = 0;
+  for (const Size& z : size) {
+    if (z.n > 1) ++multi, in_multi += z.n;
+    if (z.ham > 0 && z.spam > 0) ++mixed;
+  }
+  std::vector<std::size_t> order(clusters);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return size[a].n > size[b].n; });
+  nlohmann::json j;
+  j["folds_by"] = by_cluster ? "cluster" : "file";
+  j["messages"] = samples.size();
+  j["clusters"] = clusters;
+  j["clusters_of_two_or_more"] = multi;
+  j["messages_in_them"] = in_multi;
+  j["clusters_with_ham_and_spam"] = mixed;
+  j["largest"] = nlohmann::json::array();
+  for (std::size_t k = 0; k < order.size() && k < 5 && size[order[k]].n > 1; ++k) {
+    const Size& z = size[order[k]];
+    j["largest"].push_back({{"messages", z.n}, {"ham", z.ham}, {"spam", z.spam},
+                            {"source", sources[static_cast<std::size_t>(samples[z.first].source)].dir},
+                            {"first", samples[z.first].file}});
+  }
+  return j;
+}
+
+// --time-split: within each class, the newest 30% of the dated messages are
+// scored by a classifier trained on the oldest 70% of both classes. Returns
+// how many dated messages there were, and the cut-off dates, as JSON.
+nlohmann::json classify_by_age(std::vector<Sample>& samples, const BayesConfig& cfg) {
+  nlohmann::json j;
+  Counts counts;
+  StoreTotals totals;
+  std::vector<std::size_t> test;
+  for (bool spam : {false, true}) {
+    std::vector<std::size_t> dated;
+    for (std::size_t i = 0; i < samples.size(); ++i)
+      if (samples[i].spam == spam && samples[i].date && !samples[i].train_only) dated.push_back(i);
+    std::stable_sort(dated.begin(), dated.end(), [&](std::size_t a, std::size_t b) { return *samples[a].date < *samples[b].date; });
+    const std::size_t cut = dated.size() * 7 / 10;
+    for (std::size_t k = 0; k < dated.size(); ++k) {
+      if (k < cut) add(counts, totals, samples[dated[k]], +1);
+      else test.push_back(dated[k]);
+    }
+    nlohmann::json c;
+    c["dated"] = dated.size();
+    c["trained"] = cut;
+    c["tested"] = dated.size() - cut;
+    if (cut > 0 && cut < dated.size()) {
+      c["train_until"] = *samples[dated[cut - 1]].date;
+      c["test_from"] = *samples[dated[cut]].date;
+    }
+    j[spam ? "spam" : "ham"] = c;
+  }
+  for (std::size_t i : test) {
+    samples[i].time_test = true;
+    samples[i].p_time = classify(counts, totals, samples[i], cfg);
+  }
+  return j;
+}
+
 // The rules on most false positives (rules only) and hit most, top 10 each.
 struct RuleTops {
   std::size_t tested = 0;
@@ -317,23 +426,55 @@ void write_hits(const std::string& path, const std::vector<Sample>& samples, con
     j["rules"] = names;
     j["bayes"] = s.p_cv;
     j["bayes_loso"] = s.p_loso;
+    j["cluster"] = s.cluster;
+    j["fold"] = s.fold;
     j["score_rules"] = static_cast<double>(s.rules.score_tenths) / 10.0;
     out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
   if (!out) std::cerr << "spamgate: cannot write " << path << "\n";
 }
 
-void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso) {
+std::string utc_date(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso, bool by_age) {
   std::printf("eval: %zu messages, threshold %s (spam when score > threshold), Bayes by %s, config %s\n",
               report["messages"].get<std::size_t>(), report["threshold"].get<std::string>().c_str(),
               report["method"].get<std::string>().c_str(), report["config"].get<std::string>().c_str());
   std::printf("speed: scan %.0f msg/s on %u threads (rules, parse, tokenize), Bayes %.0f msg/s\n",
               report["scan_messages_per_second"].get<double>(), report["scan_threads"].get<unsigned>(),
               report["bayes_messages_per_second"].get<double>());
+  const nlohmann::json& c = report["near_duplicates"];
+  std::printf("near-duplicates: %zu clusters for %zu messages; %zu clusters of 2 or more hold %zu messages "
+              "(%zu with ham and spam); folds by %s\n",
+              c["clusters"].get<std::size_t>(), c["messages"].get<std::size_t>(),
+              c["clusters_of_two_or_more"].get<std::size_t>(), c["messages_in_them"].get<std::size_t>(),
+              c["clusters_with_ham_and_spam"].get<std::size_t>(), c["folds_by"].get<std::string>().c_str());
+  for (const auto& l : c["largest"])
+    std::printf("  largest: %zu messages (%zu ham, %zu spam) in %s, e.g. %s\n", l["messages"].get<std::size_t>(),
+                l["ham"].get<std::size_t>(), l["spam"].get<std::size_t>(), l["source"].get<std::string>().c_str(),
+                l["first"].get<std::string>().c_str());
   print_mode("RULES ONLY", report["rules"]);
   print_mode("RULES + BAYES", report["rules_bayes"]);
   if (loso) print_mode("RULES + BAYES, LEAVE ONE SOURCE OUT (trained on the other directories)",
                        report["rules_bayes_leave_one_source_out"]);
+  if (by_age) {
+    const nlohmann::json& t = report["time_split"];
+    std::string cuts;
+    for (const char* cls : {"ham", "spam"})
+      if (t[cls].contains("test_from"))
+        cuts += std::string(" ") + cls + ": trained until " + utc_date(t[cls]["train_until"].get<std::int64_t>()) +
+                ", tested from " + utc_date(t[cls]["test_from"].get<std::int64_t>()) + ";";
+    print_mode(("RULES + BAYES, TIME SPLIT (each class's newest 30% by Date, trained on the oldest 70%;" + cuts +
+                " undated messages left out)").c_str(),
+               report["rules_bayes_time_split"]);
+  }
   std::printf("\nrules on most false positives (rules only):\n");
   for (const auto& [name, n] : tops.fp) std::printf("  %-32s %zu\n", name.c_str(), n);
   std::printf("\nrules hit most (ham / spam):\n");
@@ -343,13 +484,18 @@ void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso)
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
-  CommandFlags own{{"--leave-one-source-out"},
-                   {"--folds", "--hits"},
+  CommandFlags own{{"--leave-one-source-out", "--time-split"},
+                   {"--folds", "--folds-by", "--hits"},
                    {"--ham", "--spam", "--train-ham", "--train-spam"}, {}};
   auto opt = parse_options(argc, argv, 2, kUsage, own);
   if (!opt) return 2;
   int folds = opt->values.count("--folds") ? std::atoi(opt->values["--folds"].c_str()) : 10;
   bool held_out = opt->lists.count("--train-ham") || opt->lists.count("--train-spam");
+  const std::string folds_by = opt->values.count("--folds-by") ? opt->values["--folds-by"] : "cluster";
+  if (folds_by != "cluster" && folds_by != "file") {
+    std::cerr << "spamgate: --folds-by is cluster or file\n" << kUsage;
+    return 2;
+  }
   if (opt->lists["--ham"].empty() || opt->lists["--spam"].empty() || !opt->args.empty() || folds < 2 ||
       (held_out && (opt->lists["--train-ham"].empty() || opt->lists["--train-spam"].empty()))) {
     std::cerr << "spamgate: eval needs --ham DIR... and --spam DIR... (and both --train-ham and --train-spam, "
@@ -370,14 +516,19 @@ int cmd_eval(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   const std::size_t unreadable = scan_all(*snap, samples, nthreads);
   const double scan_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const nlohmann::json near_duplicates = assign_clusters(samples, sources, folds, folds_by == "cluster");
   auto t1 = std::chrono::steady_clock::now();
   const std::size_t classified = classify_unseen(samples, held_out, folds, bcfg);
   const double bayes_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   const bool loso = opt->has("--leave-one-source-out");
   if (loso) classify_leaving_sources_out(samples, sources, held_out, bcfg);
+  const bool by_age = opt->has("--time-split");
+  nlohmann::json time_split;
+  if (by_age) time_split = classify_by_age(samples, bcfg);
   for (Sample& s : samples) {
     s.with_bayes = with_bayes(*snap, s, s.p_cv);
     s.with_loso = with_bayes(*snap, s, s.p_loso);
+    s.with_time = with_bayes(*snap, s, s.p_time);
   }
   const RuleTops tops = rule_tops(samples);
 
@@ -385,7 +536,9 @@ int cmd_eval(int argc, char** argv) {
   nlohmann::json report;
   report["threshold"] = snap->config.threshold_text;
   report["config"] = snap->config.path;
-  report["method"] = held_out ? "held-out training set" : std::to_string(folds) + "-fold cross-validation";
+  report["method"] = held_out ? "held-out training set"
+                              : std::to_string(folds) + "-fold cross-validation, folds by " + folds_by;
+  report["near_duplicates"] = near_duplicates;
   report["messages"] = tops.tested;
   report["unreadable"] = unreadable;
   report["scan_messages_per_second"] = scan_secs > 0 ? static_cast<double>(samples.size()) / scan_secs : 0.0;
@@ -394,6 +547,10 @@ int cmd_eval(int argc, char** argv) {
   report["rules"] = mode_report(samples, sources, &Sample::rules, thr);
   report["rules_bayes"] = mode_report(samples, sources, &Sample::with_bayes, thr);
   if (loso) report["rules_bayes_leave_one_source_out"] = mode_report(samples, sources, &Sample::with_loso, thr);
+  if (by_age) {
+    report["time_split"] = time_split;
+    report["rules_bayes_time_split"] = mode_report(samples, sources, &Sample::with_time, thr, &Sample::time_test);
+  }
   report["top_false_positive_rules"] = nlohmann::json::array();
   for (const auto& [name, n] : tops.fp) report["top_false_positive_rules"].push_back({{"rule", name}, {"ham_over_threshold", n}});
   report["top_rules"] = nlohmann::json::array();
@@ -402,7 +559,7 @@ int cmd_eval(int argc, char** argv) {
   if (opt->values.count("--hits")) write_hits(opt->values["--hits"], samples, sources);
 
   if (opt->json) std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  else print_report(report, tops, loso);
+  else print_report(report, tops, loso, by_age);
   return unreadable > 0 ? 1 : 0;
 }
 

@@ -191,6 +191,25 @@ check "eval: top false-positive rule" test "$(ej "r['top_false_positive_rules'][
 check "eval: rules+bayes covers every message" test "$(ej "r['rules_bayes']['ham']['n'] + r['rules_bayes']['spam']['n']")" = "8"
 check "eval: --hits has one line per message" test "$(wc -l < "$T/hits.jsonl")" -eq 8
 check "eval: --hits names the rules of a message" grep -q '"file":"[^"]*winner.eml".*"rules":\["LOTTERY"\]' "$T/hits.jsonl"
+# Issue 19: a copy of a campaign (other recipient, other numbers) is one
+# near-duplicate cluster with its original, in the same fold; --time-split
+# tests each class's newest messages only.
+mkdir -p "$T/evdup/spam" && cp "$EV/spam/"*.eml "$T/evdup/spam/"
+sed -e 's/^To: team@example.org/To: someone.else@example.net/' -e 's/24 hours/48 hours/' \
+    -e 's/^Date: .*/Date: Tue, 3 Nov 2026 09:00:00 +0000/' "$EV/spam/loan.eml" > "$T/evdup/spam/loan_copy.eml"
+"$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" --spam "$T/evdup/spam" --folds 3 --time-split --json \
+  --hits "$T/hits2.jsonl" > "$T/eval2.json" 2> "$T/eval2.err"
+check "eval --time-split exits 0" test $? -eq 0
+ej2() { python3 -c "import json,sys; r=json.load(open('$T/eval2.json')); print($1)"; }
+check "eval: one cluster of two (the copy), nine messages in eight clusters" \
+  test "$(ej2 "r['near_duplicates']['clusters'], r['near_duplicates']['clusters_of_two_or_more'], r['near_duplicates']['messages_in_them']")" = "8 1 2"
+hj() { python3 -c "import json; rows={json.loads(l)['file'].rsplit('/',1)[1]: json.loads(l) for l in open('$T/hits2.jsonl')}; print($1)"; }
+check "eval: the copy has its original's cluster and fold" test "$(hj "rows['loan.eml']['cluster'] == rows['loan_copy.eml']['cluster'] and rows['loan.eml']['fold'] == rows['loan_copy.eml']['fold']")" = "True"
+check "eval: other messages are in other clusters" test "$(hj "len({r['cluster'] for r in rows.values()})")" = "8"
+check "eval --time-split: the newest 30% of each class are tested (2 ham, 2 spam)" \
+  test "$(ej2 "r['rules_bayes_time_split']['ham']['n'], r['rules_bayes_time_split']['spam']['n'], r['time_split']['spam']['trained']")" = "2 2 3"
+"$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" --spam "$EV/spam" --folds-by dates > /dev/null 2>&1
+check "eval --folds-by with an unknown way is a usage error" test $? -eq 2
 "$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" > /dev/null 2>&1
 check "eval without --spam is a usage error" test $? -eq 2
 

@@ -2,9 +2,13 @@
 // attachments, limits and hostile input.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "spamgate/message.h"
+#include "message/date.h"
+#include "message/similarity.h"
 
 using spamgate::HeaderCensus;
 using spamgate::Limits;
@@ -357,4 +361,51 @@ TEST(MessageHostile, MutatedCorpusMessagesNeverCrash) {
     std::string out = spamgate::apply_plan(m, p);
     EXPECT_NE(out.find("X-Spam-Status: No"), std::string::npos);
   }
+}
+
+// Issue 19: near-duplicates (message/similarity.h) for evaluation folds.
+using spamgate::cluster;
+using spamgate::MinHash;
+using spamgate::minhash;
+using spamgate::parse_date;
+using spamgate::similarity;
+
+TEST(Similarity, CopiesOfACampaignAreOneClusterAndOtherMailIsNot) {
+  const std::string campaign =
+      "Dear {name}, your account {n} has been selected for a special offer. Reply today to claim your "
+      "reward of {n} dollars before the offer ends. This offer is valid for account holders only and "
+      "cannot be combined with other promotions. Unsubscribe at any time.";
+  auto copy = [&](const std::string& name, const std::string& n) {
+    std::string s = campaign;
+    for (std::size_t at; (at = s.find("{name}")) != std::string::npos;) s.replace(at, 6, name);
+    for (std::size_t at; (at = s.find("{n}")) != std::string::npos;) s.replace(at, 3, n);
+    return s;
+  };
+  std::vector<std::optional<MinHash>> sigs = {
+      minhash(copy("Alice", "1234")),
+      minhash("Minutes of the budget meeting: we agreed to move the release to March and to hire two more "
+              "people for the support team; Bob will send the figures by Friday."),
+      minhash(copy("Bob", "98765")),  // other numbers count as the same word
+      minhash("hi there"),            // too short for a signature: alone
+      minhash(copy("Carol", "5") + " P.S. one more line at the end"),
+  };
+  ASSERT_TRUE(sigs[0] && sigs[2] && sigs[4]);
+  EXPECT_FALSE(sigs[3].has_value());
+  EXPECT_GT(similarity(*sigs[0], *sigs[2]), 0.8);  // only the name differs: numbers are one word
+  EXPECT_LT(similarity(*sigs[0], *sigs[1]), 0.2);
+  const std::vector<std::size_t> id = cluster(sigs);
+  // Numbered in order of first appearance; the copies join the first.
+  EXPECT_EQ(id, (std::vector<std::size_t>{0, 1, 0, 2, 0}));
+}
+
+TEST(Similarity, EmptyInputHasNoClusters) { EXPECT_TRUE(cluster({}).empty()); }
+
+TEST(DateField, ReadsRfc5322DatesAndRefusesTheUnreadableAndTheFuture) {
+  parse_message("Subject: x\r\n\r\nx\r\n", Limits{});  // initialises GMime
+  const std::int64_t now = 1796000000;                 // 2026-11-30
+  EXPECT_EQ(parse_date("Mon, 2 Nov 2026 10:00:00 +0000", now), std::optional<std::int64_t>(1793613600));
+  EXPECT_EQ(parse_date("2 Nov 2026 11:00:00 +0100", now), std::optional<std::int64_t>(1793613600));
+  EXPECT_FALSE(parse_date("yesterday, around noon", now).has_value());
+  EXPECT_FALSE(parse_date("Thu, 1 Jan 1970 00:00:00 +0000", now).has_value());  // before 1980
+  EXPECT_FALSE(parse_date("Fri, 1 Jan 2038 00:00:00 +0000", now).has_value());  // a spammer's clock
 }
