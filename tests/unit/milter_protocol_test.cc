@@ -461,7 +461,9 @@ class EngineTest : public ::testing::Test {
     EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     return fd;
   }
-  static void send_all(int fd, const std::string& s) { ASSERT_EQ(write(fd, s.data(), s.size()), static_cast<ssize_t>(s.size())); }
+  static void send_all(int fd, const std::string& s) {
+    ASSERT_EQ(send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+  }
   // Reads until `n` replies came, SMFIR_PROGRESS not counted (or the peer
   // closed, or 30 s passed).
   static std::vector<std::pair<char, std::string>> read_replies(int fd, std::size_t n, bool* closed = nullptr) {
@@ -555,7 +557,9 @@ TEST_F(EngineTest, PastTheHardLimitNewConnectionsAreClosedAtOnce) {
   EXPECT_EQ(read_replies(b, 1).size(), 1u);
   int c = dial();
   bool closed = false;
-  send_all(c, optneg());
+  // The engine may have closed it already: then the write fails (EPIPE), which is fine.
+  const std::string o = optneg();
+  [[maybe_unused]] ssize_t n = send(c, o.data(), o.size(), MSG_NOSIGNAL);
   EXPECT_TRUE(read_replies(c, 1, &closed).empty());
   EXPECT_TRUE(closed);
   for (int fd : {a, b, c}) close(fd);
