@@ -208,6 +208,8 @@ check "eval: the copy has its original's cluster and fold" test "$(hj "rows['loa
 check "eval: other messages are in other clusters" test "$(hj "len({r['cluster'] for r in rows.values()})")" = "8"
 check "eval --time-split: the newest 30% of each class are tested (2 ham, 2 spam)" \
   test "$(ej2 "r['rules_bayes_time_split']['ham']['n'], r['rules_bayes_time_split']['spam']['n'], r['time_split']['spam']['trained']")" = "2 2 3"
+check "eval: each classifier alone (bayes, logistic, their mean), cross-validated and by age" \
+  test "$(ej2 "sorted({r['classifier'] for r in r['classifiers_alone']}), len(r['classifiers_alone_time_split']), r['classifiers_alone'][0]['ham'] + r['classifiers_alone'][0]['spam']")" = "['bayes', 'logistic', 'mean'] 15 9"
 "$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" --spam "$EV/spam" --folds-by dates > /dev/null 2>&1
 check "eval --folds-by with an unknown way is a usage error" test $? -eq 2
 "$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" > /dev/null 2>&1

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "bayes/online_lr.h"
 #include "bayes/token_table.h"
 #include "checks/bayes.h"
 #include "dns_server.h"
@@ -528,3 +529,36 @@ TEST(BayesAutolearn, LearnsClearSpamAndHamOnlyWhenOn) {
 
 }  // namespace
 }  // namespace spamgate
+
+// Issue 19: the online logistic regression beside Bayes (measured by eval).
+TEST(OnlineLogistic, LearnsWhatSeparatesTheClassesAndStaysUndecidedOnTheUnknown) {
+  spamgate::OnlineLogistic lr(16);
+  const std::vector<std::uint32_t> spam1 = {1, 2, 3, 100}, spam2 = {1, 2, 4, 101}, ham1 = {5, 6, 7, 100},
+                                   ham2 = {5, 6, 8, 101}, unknown = {9000, 9001};
+  EXPECT_DOUBLE_EQ(lr.probability(spam1), 0.5);
+  int updates = 0;
+  for (int i = 0; i < 200; ++i)
+    updates += lr.train(spam1, true) + lr.train(ham1, false) + lr.train(spam2, true) + lr.train(ham2, false);
+  EXPECT_GT(lr.probability(spam1), 0.8);
+  EXPECT_LT(lr.probability(ham2), 0.2);
+  EXPECT_GT(lr.probability({1, 2}), 0.7);  // the spam-only features alone
+  EXPECT_DOUBLE_EQ(lr.probability(unknown), 0.5);
+  // Thick threshold: once clearly right it stops updating.
+  EXPECT_LT(updates, 800);
+  EXPECT_FALSE(lr.train(spam1, true));
+}
+
+TEST(OnlineLogistic, FeaturesAreDistinctSortedAndWithinTheTable) {
+  using namespace spamgate;
+  Message m = parse_message("Subject: cheap meds\r\n\r\nBuy CHEAP meds now, cheap meds online.\r\n", Limits{});
+  Tokens t = tokenize(m, BayesConfig{});
+  const std::vector<std::uint32_t> f = spamgate::lr_features(m, t, 12);
+  ASSERT_FALSE(f.empty());
+  EXPECT_TRUE(std::is_sorted(f.begin(), f.end()));
+  EXPECT_EQ(std::adjacent_find(f.begin(), f.end()), f.end());
+  EXPECT_LT(f.back(), 1u << 12);
+  EXPECT_EQ(f, spamgate::lr_features(m, t, 12));  // the same message, the same features
+  // Case and white space do not make other 4-grams.
+  Message m2 = parse_message("Subject: cheap meds\r\n\r\nbuy cheap   meds now, CHEAP meds online.\r\n", Limits{});
+  EXPECT_EQ(f, spamgate::lr_features(m2, tokenize(m2, BayesConfig{}), 12));
+}
