@@ -24,7 +24,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <numeric>
 #include <optional>
 #include <fstream>
@@ -42,6 +41,7 @@
 #include "bayes/online_lr.h"
 #include "message/date.h"
 #include "message/similarity.h"
+#include "spamgate/outbound.h"
 #include "spamgate/pipeline.h"
 #include "util/log.h"
 
@@ -224,8 +224,7 @@ void collect_samples(Options& opt, int folds, std::vector<Source>& sources, std:
 // ones are neither tested nor trained on. Returns how many were unreadable.
 std::size_t scan_all(const Snapshot& snap, std::vector<Sample>& samples, unsigned nthreads) {
   std::atomic<std::size_t> next{0}, unreadable{0};
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::int64_t now = unix_seconds();
   auto worker = [&] {
     for (std::size_t i = next++; i < samples.size(); i = next++) {
       Sample& s = samples[i];
@@ -543,14 +542,7 @@ void write_hits(const std::string& path, const std::vector<Sample>& samples, con
   if (!out) std::cerr << "spamgate: cannot write " << path << "\n";
 }
 
-std::string utc_date(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
+std::string utc_date(std::int64_t t) { return format_unix_time(t).substr(0, 10); }  // YYYY-MM-DD
 
 void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso, bool by_age) {
   std::printf("eval: %zu messages, threshold %s (spam when score > threshold), Bayes by %s, config %s\n",
