@@ -61,6 +61,8 @@ const char* kUsage =
     "  --train-ham DIR... --train-spam DIR...\n"
     "                            train Bayes on these instead, test on --ham/--spam\n"
     "  --leave-one-source-out    also: for each input directory, train on all the others, test on it\n"
+    "  --list N                  list up to N false positives and N missed spam per directory\n"
+    "                            (rules + Bayes; closest to the threshold first), with their rules\n"
     "  --hits FILE               write one JSON line per message (file, class, rules hit, Bayes\n"
     "                            probability) for scripts/fit_scores.py\n"
     "  --json                    the report as JSON\n"
@@ -542,6 +544,33 @@ void write_hits(const std::string& path, const std::vector<Sample>& samples, con
   if (!out) std::cerr << "spamgate: cannot write " << path << "\n";
 }
 
+// --list N: per directory, the ham over the threshold and the spam under it
+// (rules + Bayes), closest to the threshold first: what a support engineer
+// or a rule writer reads next.
+nlohmann::json listing(const std::vector<Sample>& samples, const std::vector<Source>& sources, std::size_t n) {
+  nlohmann::json j = nlohmann::json::array();
+  for (std::size_t src = 0; src < sources.size(); ++src) {
+    if (sources[src].train_only) continue;
+    std::vector<const Sample*> wrong;
+    for (const Sample& s : samples)
+      if (s.source == static_cast<int>(src) && !s.train_only && positive(s.with_bayes) != s.spam) wrong.push_back(&s);
+    const std::int64_t sign = sources[src].spam ? -1 : 1;  // missed spam: highest score first; FPs: lowest first
+    std::stable_sort(wrong.begin(), wrong.end(), [&](const Sample* a, const Sample* b) {
+      return sign * a->with_bayes.score_tenths < sign * b->with_bayes.score_tenths;
+    });
+    if (wrong.size() > n) wrong.resize(n);
+    nlohmann::json list = nlohmann::json::array();
+    for (const Sample* s : wrong) {
+      std::string tests;
+      for (const ScoredHit& h : s->with_bayes.hits) tests += (tests.empty() ? "" : ",") + h.name;
+      list.push_back({{"file", s->file}, {"score", format_tenths(s->with_bayes.score_tenths)},
+                      {"bayes", s->p_cv}, {"tests", tests}});
+    }
+    j.push_back({{"source", sources[src].dir}, {"class", sources[src].spam ? "spam" : "ham"}, {"wrong", list}});
+  }
+  return j;
+}
+
 std::string utc_date(std::int64_t t) { return format_unix_time(t).substr(0, 10); }  // YYYY-MM-DD
 
 void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso, bool by_age) {
@@ -580,6 +609,17 @@ void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso,
                     report["classifiers_alone"]);
   if (by_age)
     print_classifiers("EACH CLASSIFIER ALONE, TIME SPLIT", report["classifiers_alone_time_split"]);
+  if (report.contains("listing")) {
+    for (const auto& src : report["listing"]) {
+      if (src["wrong"].empty()) continue;
+      std::printf("\n%s in %s (rules + Bayes, closest to the threshold first):\n",
+                  src["class"] == "ham" ? "FALSE POSITIVES" : "MISSED SPAM", src["source"].get<std::string>().c_str());
+      for (const auto& w : src["wrong"])
+        std::printf("  %6s  bayes %5s  %s  %s\n", w["score"].get<std::string>().c_str(),
+                    w["bayes"].get<double>() < 0 ? "-" : std::to_string(w["bayes"].get<double>()).substr(0, 5).c_str(),
+                    w["file"].get<std::string>().c_str(), w["tests"].get<std::string>().c_str());
+    }
+  }
   std::printf("\nrules on most false positives (rules only):\n");
   for (const auto& [name, n] : tops.fp) std::printf("  %-32s %zu\n", name.c_str(), n);
   std::printf("\nrules hit most (ham / spam):\n");
@@ -590,7 +630,7 @@ void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso,
 
 int cmd_eval(int argc, char** argv) {
   CommandFlags own{{"--leave-one-source-out", "--time-split"},
-                   {"--folds", "--folds-by", "--hits"},
+                   {"--folds", "--folds-by", "--hits", "--list"},
                    {"--ham", "--spam", "--train-ham", "--train-spam"}, {}};
   auto opt = parse_options(argc, argv, 2, kUsage, own);
   if (!opt) return 2;
@@ -666,6 +706,8 @@ int cmd_eval(int argc, char** argv) {
   for (const auto& [name, hs] : tops.hits)
     report["top_rules"].push_back({{"rule", name}, {"ham", hs.first}, {"spam", hs.second}});
   if (opt->values.count("--hits")) write_hits(opt->values["--hits"], samples, sources);
+  if (opt->values.count("--list"))
+    report["listing"] = listing(samples, sources, static_cast<std::size_t>(std::max(0, std::atoi(opt->values["--list"].c_str()))));
 
   if (opt->json) std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   else print_report(report, tops, loso, by_age);

@@ -210,6 +210,9 @@ check "eval --time-split: the newest 30% of each class are tested (2 ham, 2 spam
   test "$(ej2 "r['rules_bayes_time_split']['ham']['n'], r['rules_bayes_time_split']['spam']['n'], r['time_split']['spam']['trained']")" = "2 2 3"
 check "eval: each classifier alone (bayes, logistic, their mean), cross-validated and by age" \
   test "$(ej2 "sorted({r['classifier'] for r in r['classifiers_alone']}), len(r['classifiers_alone_time_split']), r['classifiers_alone'][0]['ham'] + r['classifiers_alone'][0]['spam']")" = "['bayes', 'logistic', 'mean'] 15 9"
+"$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" --spam "$EV/spam" --folds 2 --list 5 > "$T/eval3.txt" 2>&1
+check "eval --list: the false positive and its rule" grep -q '^  *[0-9.]*  bayes .*lottery_club.eml  .*LOTTERY' "$T/eval3.txt"
+check "eval --list: the missed spam" sh -c "grep -A3 '^MISSED SPAM in' '$T/eval3.txt' | grep -q loan.eml"
 "$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" --spam "$EV/spam" --folds-by dates > /dev/null 2>&1
 check "eval --folds-by with an unknown way is a usage error" test $? -eq 2
 "$BIN" eval --config "$T/learn/sg.toml" --ham "$EV/ham" > /dev/null 2>&1
