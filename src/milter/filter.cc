@@ -129,9 +129,12 @@ class SessionFilter final : public milter::Filter {
   }
   Answer body(std::string_view chunk, const milter::Macros&) override {
     return step([&] {
-      // Past max_scan_bytes the rest of the body need not come to us.
-      if (s_.body(reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size()) ||
-          (s_.protocol_flags() & SMFIP_SKIP) == 0)
+      // Past max_scan_bytes the rest of the body need not come to us: an MTA
+      // that waits for body replies is told to skip it; one that does not
+      // (SMFIP_NR_BODY) sends it all, and it is counted, not kept.
+      const unsigned long flags = s_.protocol_flags();
+      if (s_.body(reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size()) || (flags & SMFIP_SKIP) == 0 ||
+          (flags & SMFIP_NR_BODY) != 0)
         return Answer::next();
       s_.body_skipped();
       return Answer::of(K::kSkip);

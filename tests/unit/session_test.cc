@@ -2,6 +2,7 @@
 // the MTA at end of message, and which rules a message in flight uses.
 #include <gtest/gtest.h>
 
+#include "milter/filter.h"
 #include "milter/session.h"
 #include "session_recorder.h"
 #include "test_util.h"
@@ -277,4 +278,33 @@ TEST(Session, OnlyOutgoingMailFromMayWaitOnTheOutboundStore) {
   Session q(qholder, "c4");
   q.connect("x", "192.0.2.9", false);
   EXPECT_FALSE(q.mail_from_may_block("alice"));  // holds are applied at end of message
+}
+
+// Issue 18: Postfix and Sendmail offer SMFIP_NR_BODY and SMFIP_SKIP both; we
+// take NR_BODY, so past max_scan_bytes the body keeps coming and the message
+// must not be taken for skipped (its true size, a complete spool for ClamAV).
+// An MTA that waits for body replies is told to skip.
+TEST(SessionFilter, PastMaxScanBytesOnlyAnMtaThatWaitsForBodyRepliesIsToldToSkip) {
+  auto snap = snapshot_with(kRules, nullptr, "max_scan_bytes = 1024\n[clamav]\nenabled = false\n");
+  ASSERT_NE(snap, nullptr);
+  Daemon daemon("", snap);
+  milter::FilterFactory make = session_filters(daemon, 65536);
+  for (bool nr_body : {false, true}) {
+    std::unique_ptr<milter::Filter> f = make();
+    const std::uint32_t offered = SMFIP_SKIP | SMFIP_HDR_LEADSPC | SMFIP_NR_HELO | SMFIP_NR_RCPT | SMFIP_NR_HDR |
+                                  SMFIP_NR_EOH | (nr_body ? SMFIP_NR_BODY : 0u);
+    EXPECT_EQ((f->protocol_wanted(offered) & SMFIP_NR_BODY) != 0, nr_body);
+    milter::Macros m;
+    milter::ConnectInfo client{"client.example", SMFIA_INET, 25, "192.0.2.9"};
+    f->connect(client, m);
+    f->mail({"<a@outside.example>"}, m);
+    f->rcpt({"<b@example.net>"}, m);
+    f->header("Subject", " hello", m);
+    f->end_of_headers(m);
+    const std::string chunk = std::string(800, 'a') + "\r\n";
+    EXPECT_EQ(f->body(chunk, m).kind, milter::Answer::Kind::kContinue);
+    EXPECT_EQ(f->body(chunk, m).kind, nr_body ? milter::Answer::Kind::kContinue : milter::Answer::Kind::kSkip)
+        << (nr_body ? "NR_BODY" : "SKIP only");
+    f->abort();
+  }
 }
