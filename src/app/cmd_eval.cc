@@ -12,7 +12,8 @@
 // (--train-ham/--train-spam), and with --leave-one-source-out once more per
 // input directory (train on every other directory), and with --time-split
 // once more by age (each class's newest 30% by Date, trained on its oldest
-// 70%). The folds keep near-duplicates together (message/similarity.h:
+// 70%; a campaign that goes on across the cut is then rightly known from
+// its older copies, as it would be in production). The folds keep near-duplicates together (message/similarity.h:
 // copies of one campaign are one cluster, and cluster c goes to fold c mod K),
 // so a copy of a test message is never in its training folds; --folds-by file
 // gives the old folds (files of each directory, sorted by name, go to fold
@@ -322,14 +323,19 @@ nlohmann::json assign_clusters(std::vector<Sample>& samples, const std::vector<S
   struct Size {
     std::size_t n = 0, ham = 0, spam = 0, first = 0;
   };
+  // The statistics count the messages read (not the unreadable ones).
   std::vector<Size> size(clusters);
+  std::size_t read = 0;
   for (std::size_t i = 0; i < samples.size(); ++i) {
+    if (samples[i].unreadable) continue;
+    ++read;
     Size& z = size[id[i]];
     if (z.n++ == 0) z.first = i;
     (samples[i].spam ? z.spam : z.ham)++;
   }
-  std::size_t multi = 0, in_multi = 0, mixed = 0;
+  std::size_t multi = 0, in_multi = 0, mixed = 0, used = 0;
   for (const Size& z : size) {
+    used += z.n > 0;
     if (z.n > 1) ++multi, in_multi += z.n;
     if (z.ham > 0 && z.spam > 0) ++mixed;
   }
@@ -338,8 +344,8 @@ nlohmann::json assign_clusters(std::vector<Sample>& samples, const std::vector<S
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return size[a].n > size[b].n; });
   nlohmann::json j;
   j["folds_by"] = by_cluster ? "cluster" : "file";
-  j["messages"] = samples.size();
-  j["clusters"] = clusters;
+  j["messages"] = read;
+  j["clusters"] = used;
   j["clusters_of_two_or_more"] = multi;
   j["messages_in_them"] = in_multi;
   j["clusters_with_ham_and_spam"] = mixed;

@@ -11,7 +11,7 @@ namespace spamgate {
 std::vector<std::uint32_t> lr_features(const Message& m, const Tokens& tokens, unsigned bits) {
   const std::uint32_t mask = (bits >= 32 ? 0xffffffffu : (1u << bits) - 1u);
   std::vector<std::uint32_t> out;
-  out.reserve(tokens.hashes.size() + kMaxGramBytes);
+  out.reserve(tokens.hashes.size() + std::min(m.text.size(), kMaxGramBytes));
   // Tokens: their hash, spread so that token and gram features rarely share a weight.
   for (std::uint64_t h : tokens.hashes) out.push_back(static_cast<std::uint32_t>((h ^ (h >> 32)) & mask));
   // Character 4-grams of the text, ASCII lower-cased, white space runs as one space.

@@ -29,9 +29,12 @@
 #include <chrono>
 #include <cstring>
 #include <initializer_list>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
+#include <thread>
 
 #include "bayes/redis_replies.h"
 #include "bayes/stores.h"
@@ -309,7 +312,7 @@ class RedisStore final : public BayesStore, public StateStore {
     if (!c.ok()) return c.error();
     std::vector<std::string> keys;
     for (const Update& u : updates) keys.push_back(k_state_ + u.key);
-    for (int attempt = 0; attempt < 50; ++attempt) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
       std::vector<std::string_view> watch{"WATCH"};
       watch.insert(watch.end(), keys.begin(), keys.end());
       c.append(watch);
@@ -339,6 +342,15 @@ class RedisStore final : public BayesStore, public StateStore {
         return Status::Ok();
       }
       if (exec->type != REDIS_REPLY_NIL) return c.fail(exec.get());
+      // Another writer won: wait a random while, longer each time, so that
+      // writers of one hot key (a busy domain's counter) take turns instead
+      // of one starving (a thread descheduled between WATCH and EXEC on a
+      // loaded machine lost 50 times in a row).
+      thread_local std::minstd_rand jitter(static_cast<unsigned>(
+          std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
+          static_cast<std::size_t>(std::chrono::steady_clock::now().time_since_epoch().count())));
+      const int cap_us = 50 * (1 + std::min(attempt, 40));
+      std::this_thread::sleep_for(std::chrono::microseconds(jitter() % static_cast<unsigned>(cap_us)));
     }
     return Status::IOError("state: redis " + server_ + ": keys kept changing; gave up");
   }

@@ -3,6 +3,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <numeric>
 #include <string>
 #include <unordered_map>

@@ -104,6 +104,7 @@ class SessionFilter final : public milter::Filter {
   Answer mail(const std::vector<std::string_view>& args, const milter::Macros& m) override {
     return step([&] {
       const bool on_worker = std::exchange(mail_blocks_, false);
+      body_failed_ = false;
       if (auto refused = s_.mail_from(args[0], m.get("{auth_authen}"), m.get("i"), on_worker))
         return Answer::reply(K::kTempfail, "451", "4.7.1", *refused);
       return Answer::next();
@@ -128,7 +129,14 @@ class SessionFilter final : public milter::Filter {
     });
   }
   Answer body(std::string_view chunk, const milter::Macros&) override {
-    return step([&] {
+    // With SMFIP_NR_BODY the MTA reads no answer to a body chunk: a chunk
+    // that fails is remembered and answered at end of message instead.
+    struct Remember {
+      bool& failed;
+      bool done = false;
+      ~Remember() { failed = failed || !done; }
+    } remember{body_failed_};
+    Answer a = step([&] {
       // Past max_scan_bytes the rest of the body need not come to us: an MTA
       // that waits for body replies is told to skip it; one that does not
       // (SMFIP_NR_BODY) sends it all, and it is counted, not kept.
@@ -139,8 +147,17 @@ class SessionFilter final : public milter::Filter {
       s_.body_skipped();
       return Answer::of(K::kSkip);
     });
+    remember.done = true;
+    return a;
   }
   Answer end_of_message(const milter::Macros& m, milter::Modifications& mods) override {
+    if (std::exchange(body_failed_, false)) {
+      log().error("{}: a body chunk failed earlier: the message gets the internal-error answer", s_.conn_id());
+      return step([&] {
+        s_.abort();
+        return failure();
+      });
+    }
     return step([&] {
       WireSink sink(mods);
       switch (s_.end_of_message(m.get("i"), sink)) {
@@ -152,6 +169,7 @@ class SessionFilter final : public milter::Filter {
     });
   }
   void abort() override {
+    body_failed_ = false;
     try {
       step([&] {
         s_.abort();
@@ -200,6 +218,7 @@ class SessionFilter final : public milter::Filter {
   Daemon& d_;
   std::size_t max_chunk_;
   mutable bool mail_blocks_ = false;  // may_block said MAIL runs on a worker
+  bool body_failed_ = false;          // a body chunk threw (answered at end of message)
   Session s_;
 };
 

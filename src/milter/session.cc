@@ -67,12 +67,17 @@ bool reads_holds_at_mail(const Snapshot& snap, const Envelope& env, bool local) 
 }
 }  // namespace
 
-bool Session::mail_from_may_block(std::string_view auth_user) const {
-  auto snap = holder_.get();
-  if (!snap) return false;
-  Envelope e = env_;
-  e.auth_user = clipped(auth_user);
-  return reads_holds_at_mail(*snap, e, local_);
+bool Session::mail_from_may_block(std::string_view auth_user) const noexcept {
+  try {
+    auto snap = holder_.get();
+    if (!snap) return false;
+    Envelope e;  // what classify_sender reads: the client and the login
+    e.client_ip = env_.client_ip;
+    e.auth_user = clipped(auth_user);
+    return reads_holds_at_mail(*snap, e, local_);
+  } catch (...) {
+    return true;  // (out of memory) on a worker, where mail_from() may fail safely
+  }
 }
 
 std::optional<std::string> Session::mail_from(std::string_view from, std::string_view auth_user,

@@ -70,7 +70,8 @@ class Session {
                                        std::string_view queue_id = {}, bool may_read_store = true);
   // Whether mail_from() with this login may read the outbound guard's store
   // (Redis, LMDB): outgoing mail when a guard is on and holds answer 451.
-  bool mail_from_may_block(std::string_view auth_user) const;
+  // Never throws (it runs on the event loop): true when in doubt.
+  bool mail_from_may_block(std::string_view auth_user) const noexcept;
   void rcpt_to(std::string_view rcpt);
   // `value` as libmilter gives it (with its leading space when
   // SMFIP_HDR_LEADSPC was negotiated: set leading_space accordingly).

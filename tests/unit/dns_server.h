@@ -96,8 +96,9 @@ class DnsServer {
       port_ = free_udp_port();
       pid_ = spawn_quiet(args_for(extra));
       if (pid_ <= 0 || wait_ready() || attempt == 4) return;  // the last one stays: its test fails
-      stop_group(pid_);
+      if (!exited_) stop_group(pid_);  // (an exited one was reaped: its group id may be another's now)
       pid_ = -1;
+      exited_ = false;
     }
   }
 
@@ -125,7 +126,7 @@ class DnsServer {
   // Until dnsmasq answers a query (at most 120 s): a loaded machine (parallel
   // CTest, sanitizers) may take longer than any fixed sleep to start it.
   // False when it exited (its port was taken) or never answered.
-  bool wait_ready() const {
+  bool wait_ready() {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     timeval tv{0, 100000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -141,7 +142,10 @@ class DnsServer {
       sendto(fd, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
       unsigned char buf[512];
       ready = recv(fd, buf, sizeof buf, 0) > 0;
-      if (!ready && waitpid(pid_, nullptr, WNOHANG) == pid_) break;  // it exited
+      if (!ready && waitpid(pid_, nullptr, WNOHANG) == pid_) {  // it exited
+        exited_ = true;
+        break;
+      }
     }
     close(fd);
     return ready;
@@ -152,8 +156,8 @@ class DnsServer {
   bool up() const { return pid_ > 0; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   void stop() {
-    if (pid_ > 0) kill(pid_, SIGCONT);  // a hung one must be able to take SIGTERM
-    stop_group(pid_);
+    if (pid_ > 0 && !exited_) kill(pid_, SIGCONT);  // a hung one must be able to take SIGTERM
+    if (!exited_) stop_group(pid_);
     pid_ = -1;
   }
   // A hung server: its socket stays open and queries go unanswered (SIGSTOP),
@@ -165,6 +169,7 @@ class DnsServer {
   TempDir pid_file_;  // never --pid-file=/dev/null: dnsmasq (root) replaces it with a file
   int port_ = 0;
   pid_t pid_ = -1;
+  bool exited_ = false;  // wait_ready() reaped it
 };
 
 

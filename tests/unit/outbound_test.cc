@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "milter/session.h"
@@ -338,17 +339,22 @@ TEST_P(GuardTest, StateUpdatesFromManyThreadsAreAtomic) {
   std::shared_ptr<StateStore> st = r.value();
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
+  std::mutex mu;
+  std::string first_error;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&] {
       for (int i = 0; i < 50; ++i) {
         auto inc = [](std::optional<std::string>& v) { v = std::to_string(std::stoi(v.value_or("0")) + 1); };
         Status s = i % 2 == 0 ? st->update("counter", 0, inc)
                               : st->update_many({{"counter", 0, inc}, {"other", 3600, inc}});  // both or neither
-        if (!s.ok()) ++failures;
+        if (!s.ok() && failures++ == 0) {
+          std::lock_guard lock(mu);
+          first_error = s.message();
+        }
       }
     });
   for (auto& t : threads) t.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(failures.load(), 0) << first_error;
   std::optional<std::string> v;
   ASSERT_TRUE(st->get("counter", v).ok());
   EXPECT_EQ(v.value_or(""), "200");

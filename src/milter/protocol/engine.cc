@@ -304,8 +304,9 @@ struct Engine::Impl {
       clients.emplace(raw, std::move(c));
       open.fetch_add(1);
       watch(ref, true);
-      // Its option negotiation is usually there already (always over TCP,
-      // see TCP_DEFER_ACCEPT): read it now rather than on the next wake-up.
+      // Its option negotiation is usually there already (over TCP, with
+      // TCP_DEFER_ACCEPT, unless the MTA sent nothing for 5 s): read it now
+      // rather than on the next wake-up.
       on_readable(ref);
     }
   }
