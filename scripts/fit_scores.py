@@ -175,6 +175,23 @@ def rates(samples, w, base):
     return fp, ham, det, spam
 
 
+def fit_polished(train, nfeat, base, bounds, weight, polish_it, epochs=300):
+    """The logistic fit, then (unless polish_it is False) the 0.1-step polish."""
+    w = fit(train, nfeat, base, bounds, weight, epochs=epochs)
+    return polish(train, w, base, bounds, weight) if polish_it else w
+
+
+def cross_validated(samples, rows, a, nfeat, base, bounds, weight, epochs=300):
+    """[false positives, ham, detected, spam] over the folds, each scored by a fit on the others."""
+    cv = [0, 0, 0, 0]
+    for f in range(a.folds):
+        train = [s for s in samples if fold_of(rows[s[2]], a.folds, a.folds_by) != f]
+        test = [s for s in samples if fold_of(rows[s[2]], a.folds, a.folds_by) == f]
+        w = fit_polished(train, nfeat, base, bounds, weight, a.polish, epochs)
+        cv = [x + y for x, y in zip(cv, rates(test, w, base))]
+    return cv
+
+
 def fold_of(row, folds, by="cluster"):
     """The cross-validation fold of a message: its near-duplicate cluster's
     (`spamgate eval` writes "cluster"; copies of one campaign are one cluster,
@@ -221,17 +238,8 @@ def main():
 
     t0 = time.time()
     # Cross-validated rates of the rules-only fit.
-    cv = [0, 0, 0, 0]
-    for f in range(a.folds):
-        train = [s for s in samples if fold_of(rows[s[2]], a.folds, a.folds_by) != f]
-        test = [s for s in samples if fold_of(rows[s[2]], a.folds, a.folds_by) == f]
-        w = fit(train, len(fitted), base, bounds, a.ham_weight)
-        if a.polish:
-            w = polish(train, w, base, bounds, a.ham_weight)
-        cv = [x + y for x, y in zip(cv, rates(test, w, base))]
-    w = fit(samples, len(fitted), base, bounds, a.ham_weight)
-    if a.polish:
-        w = polish(samples, w, base, bounds, a.ham_weight)
+    cv = cross_validated(samples, rows, a, len(fitted), base, bounds, a.ham_weight)
+    w = fit_polished(samples, len(fitted), base, bounds, a.ham_weight, a.polish)
     ins = rates(samples, w, base)
 
     # Stage 2: Bayes bands on top of the (rounded) rule scores.
@@ -247,17 +255,8 @@ def main():
             if p >= 0.999:
                 bf.append(bidx["BAYES_999"])
         bsamples.append((bf, spam, i))
-    bcv = [0, 0, 0, 0]
-    for f in range(a.folds):
-        train = [s for s in bsamples if fold_of(rows[s[2]], a.folds, a.folds_by) != f]
-        test = [s for s in bsamples if fold_of(rows[s[2]], a.folds, a.folds_by) == f]
-        bw = fit(train, len(BANDS), rule_score, bbounds, a.bayes_ham_weight, epochs=200)
-        if a.polish:
-            bw = polish(train, bw, rule_score, bbounds, a.bayes_ham_weight)
-        bcv = [x + y for x, y in zip(bcv, rates(test, bw, rule_score))]
-    bw = fit(bsamples, len(BANDS), rule_score, bbounds, a.bayes_ham_weight, epochs=200)
-    if a.polish:
-        bw = polish(bsamples, bw, rule_score, bbounds, a.bayes_ham_weight)
+    bcv = cross_validated(bsamples, rows, a, len(BANDS), rule_score, bbounds, a.bayes_ham_weight, epochs=200)
+    bw = fit_polished(bsamples, len(BANDS), rule_score, bbounds, a.bayes_ham_weight, a.polish, epochs=200)
     bins = rates(bsamples, bw, rule_score)
 
     def pct(x, n):
@@ -283,14 +282,7 @@ def main():
                 if p >= 0.999:
                     lf.append(lidx["LR_999"])
             lsamples.append((lf, spam, i))
-        lcv = [0, 0, 0, 0]
-        for f in range(a.folds):
-            train = [s for s in lsamples if fold_of(rows[s[2]], a.folds, a.folds_by) != f]
-            test = [s for s in lsamples if fold_of(rows[s[2]], a.folds, a.folds_by) == f]
-            lw = fit(train, len(lbands), both, bbounds, a.bayes_ham_weight, epochs=200)
-            if a.polish:
-                lw = polish(train, lw, both, bbounds, a.bayes_ham_weight)
-            lcv = [x + y for x, y in zip(lcv, rates(test, lw, both))]
+        lcv = cross_validated(lsamples, rows, a, len(lbands), both, bbounds, a.bayes_ham_weight, epochs=200)
         lr_report = (f"\nrules + Bayes + logistic (measured only), {a.folds}-fold CV of the fit: FP {lcv[0]}/{lcv[1]} = "
                      f"{pct(lcv[0], lcv[1]):.2f}%, detection {lcv[2]}/{lcv[3]} = {pct(lcv[2], lcv[3]):.2f}%")
 
