@@ -345,7 +345,8 @@ class RedisStore final : public BayesStore, public StateStore {
       // Another writer won: wait a random while, longer each time, so that
       // writers of one hot key (a busy domain's counter) take turns instead
       // of one starving (a thread descheduled between WATCH and EXEC on a
-      // loaded machine lost 50 times in a row).
+      // loaded machine may lose every attempt: the likely cause of a test
+      // that failed twice in CI, not reproduced since).
       thread_local std::minstd_rand jitter(static_cast<unsigned>(
           std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
           static_cast<std::size_t>(std::chrono::steady_clock::now().time_since_epoch().count())));
