@@ -11,7 +11,7 @@ score kept within bounds (spam rules 0..--max-score, `tflags nice` rules
 on what is finally counted (ham_weight x false positives + missed spam), since
 rounding the smooth fit leaves many messages exactly on the threshold. A second stage fits the BAYES_xx band scores
 with the rule scores fixed, from the cross-validated Bayes probabilities in
-the same file.
+the same file; a third the LR_xx bands of the logistic regression on top.
 
 Rules whose hits this kind of corpus distorts are not fitted and keep their
 hand-set score (FIXED below): archives strip or normalise headers (no
@@ -226,14 +226,14 @@ def main():
         for name in r["rules"]:
             c = counts.setdefault(name, [0, 0])
             c[1 if r["spam"] else 0] += 1
-    fitted = sorted(n for n in counts if n in defined and n not in FIXED and not n.startswith("BAYES_")
+    fitted = sorted(n for n in counts if n in defined and n not in FIXED and not n.startswith(("BAYES_", "LR_"))
                     and sum(counts[n]) >= a.min_hits)
     index = {n: j for j, n in enumerate(fitted)}
     bounds = [(-5.0, 0.0) if n in nice else (0.0, a.max_score) for n in fitted]
     base = []  # score of the rules not fitted (hand scores), per message
     samples = []
     for i, r in enumerate(rows):
-        base.append(sum(hand.get(n, 0.0) for n in r["rules"] if n not in index and not n.startswith("BAYES_")))
+        base.append(sum(hand.get(n, 0.0) for n in r["rules"] if n not in index and not n.startswith(("BAYES_", "LR_"))))
         samples.append(([index[n] for n in r["rules"] if n in index], r["spam"], i))
 
     t0 = time.time()
@@ -262,29 +262,26 @@ def main():
     def pct(x, n):
         return 100.0 * x / n if n else 0.0
 
-    # Stage 3, measured only (issue 19): the online logistic regression's
-    # probability (eval's "logistic", cross-validated on the same folds) as
-    # bands LR_xx on top of the rules and the Bayes bands, fitted the same
-    # way. Not written to the rules: the product does not compute it yet.
-    lr_report = ""
-    if any((r.get("logistic") or -1) >= 0 for r in rows):
-        lbands = ["LR_" + b[len("BAYES_"):] for b in BANDS]
-        lidx = {b: j for j, b in enumerate(lbands)}
-        both = [0.0] * len(rows)
-        for bf, _, i in bsamples:
-            both[i] = rule_score[i] + sum(bw[j] for j in bf)
-        lsamples = []
-        for _, spam, i in bsamples:
-            p = rows[i].get("logistic", -1)
-            lf = []
-            if p is not None and p >= 0:
-                lf.append(lidx["LR_" + band(p)[len("BAYES_"):]])
-                if p >= 0.999:
-                    lf.append(lidx["LR_999"])
-            lsamples.append((lf, spam, i))
-        lcv = cross_validated(lsamples, rows, a, len(lbands), both, bbounds, a.bayes_ham_weight, epochs=200)
-        lr_report = (f"\nrules + Bayes + logistic (measured only), {a.folds}-fold CV of the fit: FP {lcv[0]}/{lcv[1]} = "
-                     f"{pct(lcv[0], lcv[1]):.2f}%, detection {lcv[2]}/{lcv[3]} = {pct(lcv[2], lcv[3]):.2f}%")
+    # Stage 3 (issue 19): the online logistic regression's probability
+    # (eval's "logistic", trained on the same folds as the product learns:
+    # once, ham and spam mixed) as bands LR_xx on top of the rules and the
+    # Bayes bands, fitted the same way.
+    lbands = ["LR_" + b[len("BAYES_"):] for b in BANDS if b != "BAYES_999"]
+    lidx = {b: j for j, b in enumerate(lbands)}
+    both = [0.0] * len(rows)
+    for bf, _, i in bsamples:
+        both[i] = rule_score[i] + sum(bw[j] for j in bf)
+    lsamples = []
+    for _, spam, i in bsamples:
+        p = rows[i].get("logistic", -1)
+        lsamples.append(([lidx["LR_" + band(p)[len("BAYES_"):]]] if p is not None and p >= 0 else [], spam, i))
+    lbounds = bbounds[:len(lbands)]
+    lcv = cross_validated(lsamples, rows, a, len(lbands), both, lbounds, a.bayes_ham_weight, epochs=200)
+    lw = fit_polished(lsamples, len(lbands), both, lbounds, a.bayes_ham_weight, a.polish, epochs=200)
+    lins = rates(lsamples, lw, both)
+    lr_report = (f"\nrules + Bayes + logistic regression, {a.folds}-fold CV of the fit: FP {lcv[0]}/{lcv[1]} = "
+                 f"{pct(lcv[0], lcv[1]):.2f}%, detection {lcv[2]}/{lcv[3]} = {pct(lcv[2], lcv[3]):.2f}% (in-sample: "
+                 f"FP {pct(lins[0], lins[1]):.2f}%, detection {pct(lins[2], lins[3]):.2f}%)")
 
     report = (f"folds by {a.folds_by}\n"
               f"rules only, {a.folds}-fold CV of the fit: FP {cv[0]}/{cv[1]} = {pct(cv[0], cv[1]):.2f}%, "
@@ -293,12 +290,14 @@ def main():
               f"rules + Bayes, {a.folds}-fold CV of the fit: FP {bcv[0]}/{bcv[1]} = {pct(bcv[0], bcv[1]):.2f}%, "
               f"detection {bcv[2]}/{bcv[3]} = {pct(bcv[2], bcv[3]):.2f}% (in-sample: FP {pct(bins[0], bins[1]):.2f}%, "
               f"detection {pct(bins[2], bins[3]):.2f}%)")
-    print(report + lr_report)
-    print(f"fitted {len(fitted)} rules + {len(BANDS)} Bayes bands on {len(rows)} messages in {time.time() - t0:.0f} s")
+    report += lr_report
+    print(report)
+    print(f"fitted {len(fitted)} rules + {len(BANDS)} Bayes bands + {len(lbands)} logistic regression bands "
+          f"on {len(rows)} messages in {time.time() - t0:.0f} s")
     if a.dry_run:
         for n, s in sorted(zip(fitted, w), key=lambda x: -x[1]):
             print(f"  {n:28s} {s:5.1f}  (hand {hand.get(n, 0):4.1f}; ham {counts[n][0]}, spam {counts[n][1]})")
-        for n, s in zip(BANDS, bw):
+        for n, s in list(zip(BANDS, bw)) + list(zip(lbands, lw)):
             print(f"  {n:28s} {s:5.1f}")
         return
     with open(a.out, "w", encoding="utf-8") as out:
@@ -313,7 +312,7 @@ def main():
         out.write("#\n# score NAME fitted  # hits in ham / spam of the training mail\n")
         for n, s in zip(fitted, w):
             out.write(f"score {n:28s} {s:4.1f}  # {counts[n][0]} / {counts[n][1]}\n")
-        for n, s in zip(BANDS, bw):
+        for n, s in list(zip(BANDS, bw)) + list(zip(lbands, lw)):
             out.write(f"score {n:28s} {s:4.1f}\n")
     print(f"wrote {a.out}")
 

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -112,7 +113,17 @@ const char* learn_outcome_name(LearnOutcome o);
 struct LearnItem {
   Digest digest{};
   std::vector<std::uint64_t> tokens;  // distinct
+  // The logistic regression's features (lr_features(), sorted);
+  // empty: the item does not train it.
+  std::vector<std::uint32_t> features;
+  // This item's class when it differs from the call's (a batch of ham and
+  // spam mixed, in the order they are learned).
+  std::optional<LearnClass> cls;
 };
+
+// What learning `m` adds: its digest, tokens and (with `lr`) the logistic
+// regression's features. Thread-safe.
+LearnItem learn_item(const Message& m, const BayesConfig& cfg, bool lr = true);
 
 class BayesStore {
  public:
@@ -123,8 +134,14 @@ class BayesStore {
   virtual Status lookup(const std::vector<std::uint64_t>& tokens, std::vector<TokenCounts>& counts,
                         StoreTotals& totals) const = 0;
   virtual Status totals(StoreTotals& out) const = 0;
+  // The logistic regression's weight of each feature (zero for untrained
+  // ones), in the same order; from the same in-memory copy as lookup() when
+  // it is current.
+  virtual Status lookup_weights(const std::vector<std::uint32_t>& features, std::vector<float>& weights) const = 0;
   // Learns (or, with `forget`, unlearns) every item as one atomic change:
   // all of them or none. `outcomes` gets one entry per item.
+  // A learned or moved item with features also trains the logistic
+  // regression (lr_train_step(); forgetting leaves its weights).
   virtual Status learn(const std::vector<LearnItem>& items, LearnClass cls, bool forget,
                        std::vector<LearnOutcome>& outcomes) = 0;
 };
@@ -156,5 +173,36 @@ BayesResult combine(const std::vector<TokenCounts>& counts, const StoreTotals& t
 
 // The SpamAssassin band symbol for a probability: BAYES_00 .. BAYES_99.
 const char* bayes_band(double probability);
+
+// The logistic regression beside Bayes (a discriminative classifier over
+// hashed sparse features, trained online on errors and near misses: the
+// family that won the TREC spam tracks, Goodman & Yih 2006, Sculley &
+// Wachman 2007). Its weights live in the same store as the token counts,
+// kLrBits-bit feature indexes (16 MiB of float weights at most).
+inline constexpr unsigned kLrBits = 22;
+inline constexpr float kLrRate = 0.01f;   // the step of one update
+inline constexpr float kLrMargin = 0.3f;  // trained while within this of the wrong side of 0.5
+
+// The distinct feature indexes (< 2^kLrBits) of a message, in no set
+// order: its Bayes tokens and the character 4-grams of its first 8 KiB of
+// decoded text. Thread-safe. With `origins`, also where each came from, so
+// that explain can name it (lr_feature_name()).
+struct LrOrigins {
+  std::vector<std::uint32_t> of;  // per feature: < tokens, a token's index; else tokens + a gram's offset
+  std::size_t tokens = 0;
+  std::string grams;              // the text the grams were read from
+};
+std::vector<std::uint32_t> lr_features(const Message& m, const Tokens& tokens, LrOrigins* origins = nullptr);
+// Feature i's readable name: its token's text (with tokenize(keep_text)), or 'gram'.
+std::string lr_feature_name(const LrOrigins& origins, const Tokens& tokens, std::size_t i);
+
+// The probability of spam for the weights of a message's features.
+double lr_probability(const std::vector<float>& weights);
+// The step to add to every feature weight of a message of class `cls` whose
+// probability is `p`: 0 when it is right by more than the margin.
+float lr_train_step(double p, LearnClass cls);
+
+// The band symbol: LR_00 .. LR_99 (the same edges as BAYES_xx).
+const char* lr_band(double probability);
 
 }  // namespace spamgate

@@ -50,8 +50,6 @@ namespace spamgate::app {
 
 namespace {
 
-constexpr unsigned kLrBits = 22;
-
 const char* kUsage =
     "usage: spamgate eval [--config F] --ham DIR... --spam DIR... [options]\n"
     "  --folds K                 K-fold cross-validation for Bayes (default 10)\n"
@@ -86,7 +84,7 @@ struct Sample {
   double p_cv = -1;                     // Bayes probability, cross-validated (or held-out set)
   double p_loso = -1;                   // ... leave-one-source-out
   double p_time = -1;                   // ... trained on the older messages (--time-split)
-  double lr_cv = -1, lr_time = -1;      // the logistic regression's probability, the same two ways
+  double lr_cv = -1, lr_time = -1, lr_loso = -1;      // the logistic regression's probability, the same two ways
   Verdict rules, with_bayes, with_loso, with_time;
 };
 
@@ -119,12 +117,14 @@ double classify(const Counts& c, const StoreTotals& t, const Sample& s, const Ba
   return r.ready ? r.probability : -1;
 }
 
-Verdict with_bayes(const Snapshot& snap, const Sample& s, double p) {
+// The rules' hits plus the classifiers' bands (as the check emits them).
+Verdict with_bayes(const Snapshot& snap, const Sample& s, double p, double lr) {
   if (p < 0) return s.rules;
   std::vector<Hit> hits = s.hits;
   BayesResult r;
   r.probability = p;
   bayes_hits(r, hits);
+  if (lr >= 0) hits.emplace_back(lr_band(lr), 1.0, "");
   return score_verdict(snap, hits);
 }
 
@@ -242,7 +242,7 @@ std::size_t scan_all(const Snapshot& snap, std::vector<Sample>& samples, unsigne
       std::vector<std::string> msgs = split_mbox(in.bytes);  // drops an mbox "From " line
       ScanResult r = scan_message(snap, msgs.empty() ? std::string_view(in.bytes) : std::string_view(msgs[0]), Envelope{});
       Tokens tokens = tokenize(r.message, snap.config.bayes);
-      s.lr = lr_features(r.message, tokens, kLrBits);
+      s.lr = lr_features(r.message, tokens);
       s.tokens = std::move(tokens.hashes);
       const Header* subject = r.message.first("subject");
       s.signature = minhash((subject != nullptr ? subject->decoded : std::string()) + "\n" + r.message.text);
@@ -394,15 +394,13 @@ nlohmann::json classify_by_age(std::vector<Sample>& samples, const BayesConfig& 
   return j;
 }
 
-// The logistic regression, trained online on `train` (in that order, three times)
-// and then scoring `test`.
+// The logistic regression, trained online on `train` (in that order, once:
+// as `spamgate learn --ham H --spam S` trains the store's) and then scoring
+// `test`.
 void logistic_unseen(std::vector<Sample>& samples, const std::vector<std::size_t>& train,
                      const std::vector<std::size_t>& test, double Sample::*out) {
-  // Step 0.01, trained while within 0.3 of the wrong side, three passes: the
-  // best of the few settings tried on the corpus (bench/RESULTS.md).
-  OnlineLogistic lr(kLrBits, 0.01f, 0.3f);
-  for (int pass = 0; pass < 3; ++pass)
-    for (std::size_t i : train) lr.train(samples[i].lr, samples[i].spam);
+  OnlineLogistic lr;
+  for (std::size_t i : train) lr.train(samples[i].lr, samples[i].spam);
   for (std::size_t i : test) samples[i].*out = lr.probability(samples[i].lr);
 }
 
@@ -419,9 +417,20 @@ std::vector<std::size_t> training_order(const std::vector<Sample>& samples) {
 }
 
 // The logistic regression the ways Bayes is measured: cross-validated on the
-// same folds (or trained on the held-out set), and by age.
-void logistic_all(std::vector<Sample>& samples, bool held_out, int folds, bool by_age) {
+// same folds (or trained on the held-out set), by source and by age.
+void logistic_all(std::vector<Sample>& samples, const std::vector<Source>& sources, bool held_out, int folds,
+                  bool by_age, bool loso) {
   const std::vector<std::size_t> order = training_order(samples);
+  for (std::size_t src = 0; loso && src < sources.size(); ++src) {
+    if (sources[src].train_only) continue;
+    std::vector<std::size_t> train, test;
+    for (std::size_t i : order) {
+      const bool here = samples[i].source == static_cast<int>(src);
+      if (here) test.push_back(i);
+      else if (!held_out || samples[i].train_only) train.push_back(i);
+    }
+    logistic_unseen(samples, train, test, &Sample::lr_loso);
+  }
   if (held_out) {
     std::vector<std::size_t> train, test;
     for (std::size_t i : order) (samples[i].train_only ? train : test).push_back(i);
@@ -676,11 +685,11 @@ int cmd_eval(int argc, char** argv) {
   const bool by_age = opt->has("--time-split");
   nlohmann::json time_split;
   if (by_age) time_split = classify_by_age(samples, bcfg);
-  logistic_all(samples, held_out, folds, by_age);
+  logistic_all(samples, sources, held_out, folds, by_age, loso);
   for (Sample& s : samples) {
-    s.with_bayes = with_bayes(*snap, s, s.p_cv);
-    s.with_loso = with_bayes(*snap, s, s.p_loso);
-    s.with_time = with_bayes(*snap, s, s.p_time);
+    s.with_bayes = with_bayes(*snap, s, s.p_cv, s.lr_cv);
+    s.with_loso = with_bayes(*snap, s, s.p_loso, s.lr_loso);
+    s.with_time = with_bayes(*snap, s, s.p_time, s.lr_time);
   }
   const RuleTops tops = rule_tops(samples);
 

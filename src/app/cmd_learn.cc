@@ -1,8 +1,12 @@
 // cmd_learn.cc - `spamgate learn`: teach the Bayes store ham or spam.
 //
-//   spamgate learn --ham|--spam [--forget] PATH...   files, directories, mbox files, - (stdin)
+//   spamgate learn [--forget] [--ham PATH...] [--spam PATH...]   files, directories, mbox files, - (stdin)
 //   spamgate learn --stats                           the store's counts
 //   spamgate learn --arf FILE...                     feedback-loop abuse reports (RFC 5965)
+// Ham and spam given in one command are learned mixed (the order is a hash
+// of the path): the logistic regression beside Bayes learns online, in
+// order, and one class after the other would tilt it; so one class alone
+// trains it on its first 100 messages only (a few corrections).
 // Each message is learned once (by digest); learning it as the other class
 // moves it; --forget removes it. Messages are written in batches of 100, each
 // batch one atomic change of the store. On a terminal, progress (count,
@@ -37,12 +41,13 @@ namespace spamgate::app {
 namespace {
 
 const char* kUsage =
-    "usage: spamgate learn [--config F] --ham|--spam [--forget] PATH...\n"
+    "usage: spamgate learn [--config F] [--forget] [--ham PATH...] [--spam PATH...]\n"
     "       spamgate learn [--config F] --stats\n"
     "       spamgate learn [--config F] --arf FILE...\n"
     "  PATH     a message file, a directory of them, an mbox file, or - for stdin\n"
     "  --ham    learn the messages as ham (wanted mail)\n"
-    "  --spam   learn them as spam\n"
+    "  --spam   learn them as spam. Both in one command: learned mixed (the logistic regression\n"
+    "           learns in order; one class alone trains it on its first 100 messages only)\n"
     "  --forget unlearn them (whichever class they were learned as)\n"
     "  --stats  print how many ham and spam messages and tokens the store holds\n"
     "  --arf    read feedback-loop abuse reports (multipart/report; report-type=feedback-report):\n"
@@ -101,7 +106,7 @@ int learn_arf(const Config& config, BayesStore& store, const std::vector<std::st
         line += ": headers only, not learned";
       } else {
         std::vector<LearnOutcome> outcomes;
-        LearnItem item{message_digest(original), tokenize(original, config.bayes).hashes};
+        LearnItem item = learn_item(original, config.bayes);
         if (Status s = store.learn({item}, LearnClass::kSpam, false, outcomes); !s.ok()) {
           std::cerr << "spamgate: " << s.message() << "\n";
           store_failed = true;
@@ -151,51 +156,77 @@ int learn_arf(const Config& config, BayesStore& store, const std::vector<std::st
   return bad > 0 ? 1 : 0;
 }
 
-// Learns (or forgets) every message of `paths` as `cls`, in batches of
-// 100, streaming mbox files; prints progress on a terminal and the summary.
-// Exit code: 0, 1 some input unreadable, 3 the store failed.
-int learn_files(const Config& config, BayesStore& store, LearnClass cls, bool forget,
-                const std::vector<std::string>& paths) {
+// One class at once trains the logistic regression on this many messages at
+// most (a few corrections); more would tilt it toward that class, since it
+// learns online, in order (bayes.h).
+constexpr std::size_t kLrOneClassMessages = 100;
+
+struct Input {
+  std::string path;
+  LearnClass cls;
+};
+
+// The files of --ham and --spam. Both given: mixed in an order that is the
+// same each run (by a hash of the path), as mail arrives: the logistic
+// regression learns from them in that order.
+std::vector<Input> learn_inputs(const std::vector<std::string>& ham, const std::vector<std::string>& spam) {
+  std::vector<Input> out;
+  for (const std::string& p : expand_inputs(ham)) out.push_back({p, LearnClass::kHam});
+  for (const std::string& p : expand_inputs(spam)) out.push_back({p, LearnClass::kSpam});
+  if (!ham.empty() && !spam.empty())
+    std::stable_sort(out.begin(), out.end(),
+                     [](const Input& a, const Input& b) { return token_hash(a.path) < token_hash(b.path); });
+  return out;
+}
+
+// Learns (or forgets) every message of `inputs`, in batches of 100,
+// streaming mbox files; prints progress on a terminal and a summary line
+// per class. Exit code: 0, 1 some input unreadable, 3 the store failed.
+int learn_files(const Config& config, BayesStore& store, bool forget, const std::vector<Input>& inputs) {
   const BayesConfig& cfg = config.bayes;
-  const bool spam = cls == LearnClass::kSpam;
   StoreTotals totals;
   const bool progress = isatty(STDERR_FILENO) != 0;
-  const std::vector<std::string> inputs = expand_inputs(paths);
-  std::size_t counts[5] = {0, 0, 0, 0, 0};  // by LearnOutcome
-  std::size_t unreadable = 0, messages = 0, files_done = 0;
+  bool classes[2] = {false, false};
+  for (const Input& in : inputs) classes[in.cls == LearnClass::kSpam] = true;
+  const bool mixed = classes[0] && classes[1];
+  std::size_t counts[2][5] = {};  // by class, by LearnOutcome
+  std::size_t by_class[2] = {0, 0};
+  std::size_t unreadable = 0, messages = 0, files_done = 0, lr_trained = 0, lr_skipped = 0;
   std::vector<LearnItem> batch;
   auto t0 = std::chrono::steady_clock::now();
   auto flush = [&]() -> bool {
     if (batch.empty()) return true;
     std::vector<LearnOutcome> outcomes;
-    if (Status s = store.learn(batch, cls, forget, outcomes); !s.ok()) {
+    if (Status s = store.learn(batch, LearnClass::kHam, forget, outcomes); !s.ok()) {
       std::cerr << "\nspamgate: " << s.message() << " (the last " << batch.size()
                 << " messages were not learned; the store is as before them)\n";
       return false;
     }
-    for (LearnOutcome o : outcomes) ++counts[static_cast<int>(o)];
+    for (std::size_t i = 0; i < outcomes.size(); ++i)
+      ++counts[*batch[i].cls == LearnClass::kSpam][static_cast<int>(outcomes[i])];
     batch.clear();
     return true;
   };
   bool store_failed = false;
-  for (const std::string& path : inputs) {
+  for (const Input& in : inputs) {
     ++files_done;
     // Streamed: an mbox of any size holds one message in memory at a time.
-    auto n = for_each_message_in(path, config.limits.max_scan_bytes, [&](std::string& msg) {
+    auto n = for_each_message_in(in.path, config.limits.max_scan_bytes, [&](std::string& msg) {
       if (store_failed) return;
-      Message m = parse_message(msg, config.limits);
-      LearnItem item;
-      item.digest = message_digest(m);
-      item.tokens = tokenize(m, cfg).hashes;
+      const bool lr = !forget && (mixed || messages < kLrOneClassMessages);
+      LearnItem item = learn_item(parse_message(msg, config.limits), cfg, lr);
+      item.cls = in.cls;
+      ++(lr ? lr_trained : lr_skipped);
       batch.push_back(std::move(item));
       ++messages;
+      ++by_class[in.cls == LearnClass::kSpam];
       if (batch.size() >= 100 && !flush()) store_failed = true;
     });
     if (store_failed) return 3;
     if (!n) {
       ++unreadable;
     } else if (*n == 0) {
-      std::cerr << "spamgate: " << path << ": empty file, not a message\n";
+      std::cerr << "spamgate: " << in.path << ": empty file, not a message\n";
       ++unreadable;
     }
     if (progress && (files_done % 50 == 0 || files_done == inputs.size())) {
@@ -209,11 +240,19 @@ int learn_files(const Config& config, BayesStore& store, LearnClass cls, bool fo
   if (!flush()) return 3;
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (progress) std::fprintf(stderr, "\n");
-  std::printf("%s: %zu messages in %.1f s (%.0f msg/s): %zu learned, %zu already learned, %zu moved from %s, "
-              "%zu forgotten, %zu not learned before, %zu unreadable\n",
-              forget ? "forget" : (spam ? "spam" : "ham"), messages, secs,
-              secs > 0 ? static_cast<double>(messages) / secs : 0.0, counts[0], counts[1], counts[2],
-              spam ? "ham" : "spam", counts[3], counts[4], unreadable);
+  for (int spam = 0; spam < 2; ++spam) {
+    if (!classes[spam]) continue;
+    const std::size_t* c = counts[spam];
+    std::printf("%s: %zu messages in %.1f s (%.0f msg/s%s): %zu learned, %zu already learned, %zu moved from %s, "
+                "%zu forgotten, %zu not learned before, %zu unreadable\n",
+                forget ? "forget" : (spam ? "spam" : "ham"), by_class[spam], secs,
+                secs > 0 ? static_cast<double>(messages) / secs : 0.0, mixed ? ", ham and spam mixed" : "", c[0], c[1], c[2], spam ? "ham" : "spam", c[3],
+                c[4], unreadable);
+  }
+  if (lr_skipped > 0)
+    std::printf("logistic regression: learned from the first %zu messages only; %zu of one class at once would tilt "
+                "it (it learns in order): give --ham and --spam in one command\n",
+                lr_trained, lr_skipped);
   if (Status s = store.totals(totals); s.ok()) print_totals(store, totals);
   return unreadable > 0 ? 1 : 0;
 }
@@ -221,17 +260,25 @@ int learn_files(const Config& config, BayesStore& store, LearnClass cls, bool fo
 }  // namespace
 
 int cmd_learn(int argc, char** argv) {
-  CommandFlags own{{"--ham", "--spam", "--forget", "--stats", "--arf"}, {}, {}, {}};
+  CommandFlags own{{"--forget", "--stats", "--arf"}, {}, {"--ham", "--spam"}, {}};
   auto opt = parse_options(argc, argv, 2, kUsage, own);
   if (!opt) return 2;
-  const bool stats = opt->has("--stats");
-  const bool ham = opt->has("--ham"), spam = opt->has("--spam"), arf = opt->has("--arf");
-  if (arf && (ham || spam || stats || opt->has("--forget") || opt->args.empty())) {
+  const bool stats = opt->has("--stats"), arf = opt->has("--arf");
+  const std::vector<std::string> none;
+  auto list = [&](const char* name) -> const std::vector<std::string>& {
+    auto it = opt->lists.find(name);
+    return it == opt->lists.end() ? none : it->second;
+  };
+  const std::vector<std::string>&ham = list("--ham"), &spam = list("--spam");
+  const bool given = opt->lists.count("--ham") > 0 || opt->lists.count("--spam") > 0;
+  if (arf && (given || stats || opt->has("--forget") || opt->args.empty())) {
     std::cerr << "spamgate: learn --arf takes report files only (they are learned as spam)\n" << kUsage;
     return 2;
   }
-  if (!stats && !arf && (ham == spam || opt->args.empty())) {
-    std::cerr << "spamgate: learn needs exactly one of --ham or --spam and at least one PATH\n" << kUsage;
+  if (!stats && !arf &&
+      (!opt->args.empty() || ham.size() + spam.size() == 0 || (opt->lists.count("--ham") > 0 && ham.empty()) ||
+       (opt->lists.count("--spam") > 0 && spam.empty()))) {
+    std::cerr << "spamgate: learn needs --ham PATH... and/or --spam PATH...\n" << kUsage;
     return 2;
   }
   opt->quiet = true;
@@ -258,8 +305,7 @@ int cmd_learn(int argc, char** argv) {
 
   if (arf) return learn_arf(config, store, opt->args);
 
-  const LearnClass cls = spam ? LearnClass::kSpam : LearnClass::kHam;
-  return learn_files(config, store, cls, opt->has("--forget"), opt->args);
+  return learn_files(config, store, opt->has("--forget"), learn_inputs(ham, spam));
 }
 
 }  // namespace spamgate::app

@@ -44,16 +44,28 @@ double chi2q(double x2, std::size_t v) {
 
 }  // namespace
 
+namespace {
+
+// The bands' lower edges (SpamAssassin's BAYES_xx).
+constexpr double kBandEdges[] = {0.01, 0.05, 0.20, 0.40, 0.60, 0.80, 0.95, 0.99};
+
+std::size_t band_of(double p) {
+  std::size_t i = 0;
+  while (i < std::size(kBandEdges) && p >= kBandEdges[i]) ++i;
+  return i;
+}
+
+}  // namespace
+
 const char* bayes_band(double p) {
-  if (p < 0.01) return "BAYES_00";
-  if (p < 0.05) return "BAYES_05";
-  if (p < 0.20) return "BAYES_20";
-  if (p < 0.40) return "BAYES_40";
-  if (p < 0.60) return "BAYES_50";
-  if (p < 0.80) return "BAYES_60";
-  if (p < 0.95) return "BAYES_80";
-  if (p < 0.99) return "BAYES_95";
-  return "BAYES_99";
+  static const char* const names[] = {"BAYES_00", "BAYES_05", "BAYES_20", "BAYES_40", "BAYES_50",
+                                      "BAYES_60", "BAYES_80", "BAYES_95", "BAYES_99"};
+  return names[band_of(p)];
+}
+
+const char* lr_band(double p) {
+  static const char* const names[] = {"LR_00", "LR_05", "LR_20", "LR_40", "LR_50", "LR_60", "LR_80", "LR_95", "LR_99"};
+  return names[band_of(p)];
 }
 
 const char* learn_outcome_name(LearnOutcome o) {
@@ -122,9 +134,22 @@ BayesResult combine(const std::vector<TokenCounts>& counts, const StoreTotals& t
   return r;
 }
 
+LearnItem learn_item(const Message& m, const BayesConfig& cfg, bool lr) {
+  LearnItem item;
+  item.digest = message_digest(m);
+  Tokens tokens = tokenize(m, cfg);
+  if (lr) {
+    item.features = lr_features(m, tokens);
+    std::sort(item.features.begin(), item.features.end());  // the stores write them in key order
+  }
+  item.tokens = std::move(tokens.hashes);
+  return item;
+}
+
 namespace bayes_detail {
 
-Status apply_learn(LearnTxn& txn, const LearnItem& item, LearnClass cls, bool forget, LearnOutcome& outcome) {
+Status apply_learn(LearnTxn& txn, const LearnItem& item, LearnClass call_cls, bool forget, LearnOutcome& outcome) {
+  const LearnClass cls = item.cls.value_or(call_cls);
   std::optional<LearnClass> was;
   if (Status s = txn.seen(item.digest, was); !s.ok()) return s;
   auto count = [&](LearnClass c, int delta) -> Status {
@@ -152,6 +177,12 @@ Status apply_learn(LearnTxn& txn, const LearnItem& item, LearnClass cls, bool fo
     outcome = LearnOutcome::kLearned;
   }
   if (Status s = count(cls, +1); !s.ok()) return s;
+  if (!item.features.empty()) {  // the logistic regression, on an error or a near miss
+    std::vector<float> w;
+    if (Status s = txn.weights(item.features, w); !s.ok()) return s;
+    if (float step = lr_train_step(lr_probability(w), cls); step != 0.0f)
+      if (Status s = txn.add_weights(item.features, step); !s.ok()) return s;
+  }
   return txn.set_seen(item.digest, cls);
 }
 
@@ -178,6 +209,12 @@ class MemoryStore final : public BayesStore, private bayes_detail::LearnTxn {
   Status totals(StoreTotals& out) const override {
     std::shared_lock lock(mu_);
     out = totals_locked();
+    return Status::Ok();
+  }
+
+  Status lookup_weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) const override {
+    std::shared_lock lock(mu_);
+    read_weights(features, out);
     return Status::Ok();
   }
 
@@ -220,9 +257,23 @@ class MemoryStore final : public BayesStore, private bayes_detail::LearnTxn {
     else if (n > 0) --n;
     return Status::Ok();
   }
+  void read_weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) const {
+    out.assign(features.size(), 0.0f);
+    for (std::size_t i = 0; i < features.size(); ++i)
+      if (auto it = weights_.find(features[i]); it != weights_.end()) out[i] = it->second;
+  }
+  Status weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) override {
+    read_weights(features, out);
+    return Status::Ok();
+  }
+  Status add_weights(const std::vector<std::uint32_t>& features, float step) override {
+    for (std::uint32_t f : features) weights_[f] += step;
+    return Status::Ok();
+  }
 
   mutable std::shared_mutex mu_;
   std::unordered_map<std::uint64_t, TokenCounts> tokens_;
+  std::unordered_map<std::uint32_t, float> weights_;
   std::map<Digest, LearnClass> seen_;
   StoreTotals totals_;
 };

@@ -20,9 +20,14 @@ class LearnTxn {
   // a token whose counts both reach zero is removed).
   virtual Status add_token(std::uint64_t token, LearnClass cls, int delta) = 0;
   virtual Status add_messages(LearnClass cls, int delta) = 0;
+  // The logistic regression's weights of `features` (same order) ...
+  virtual Status weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) = 0;
+  // ... and adding `step` to each of them.
+  virtual Status add_weights(const std::vector<std::uint32_t>& features, float step) = 0;
 };
 
-// Applies one item; the caller commits or aborts the transaction.
+// Applies one item (of class item.cls, else `cls`); the caller commits or
+// aborts the transaction.
 Status apply_learn(LearnTxn& txn, const LearnItem& item, LearnClass cls, bool forget, LearnOutcome& outcome);
 
 }  // namespace spamgate::bayes_detail

@@ -10,12 +10,13 @@
 //   tokens  uint64 hash -> {uint32 spam, uint32 ham}
 //   seen    32-byte message digest -> 1 byte class ('s' / 'h')
 //   meta    "nspam" / "nham" -> uint64
+//   weights uint32 feature -> float: the logistic regression (bayes.h)
 //   state   key -> {uint64 expiry (unix seconds, 0 = never), value}  (state_store.h)
 //   expiry  {big-endian uint64 expiry, key} -> "" : the state records by
 //           expiry, so each write removes a few expired ones from the front
 // The in-memory copy: a scan looks up about a thousand tokens, and an LMDB
 // descent per token was a third of the scan time (bench/RESULTS.md). So a
-// background thread copies the token table into a TokenTable (when first
+// background thread copies the token table (and the weights) into a TokenTable (when first
 // needed, then again when the database changed, at most every
 // [bayes] cache_seconds; CopyKeeper in token_table.h). A lookup uses the copy only while no write
 // happened since it was read (LMDB's transaction id says so): counts are
@@ -117,6 +118,16 @@ class LmdbStore final : public BayesStore, public StateStore {
     Txn txn;
     if (int rc = txn.begin(env_.get(), MDB_RDONLY); rc != 0) return fail("read", rc);
     return read_totals(txn.get(), out);
+  }
+
+  Status lookup_weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) const override {
+    if (std::shared_ptr<const bayes_detail::TokenTable> t = current_copy()) {
+      t->find_weights(features, out);
+      return Status::Ok();
+    }
+    Txn txn;
+    if (int rc = txn.begin(env_.get(), MDB_RDONLY); rc != 0) return fail("read", rc);
+    return read_weights(txn.get(), features, out);
   }
 
   Status learn(const std::vector<LearnItem>& items, LearnClass cls, bool forget,
@@ -248,6 +259,21 @@ class LmdbStore final : public BayesStore, public StateStore {
     return Status::Ok();
   }
 
+  // Features in order: neighbouring keys share B-tree pages.
+  Status read_weights(MDB_txn* t, const std::vector<std::uint32_t>& features, std::vector<float>& out) const {
+    out.assign(features.size(), 0.0f);
+    if (!has_weights_) return Status::Ok();
+    for (std::size_t i = 0; i < features.size(); ++i) {
+      MDB_val k = val_of(&features[i], sizeof(std::uint32_t)), v;
+      int rc = mdb_get(t, weights_, &k, &v);
+      if (rc == MDB_NOTFOUND) continue;
+      if (rc != 0) return fail("read", rc);
+      if (v.mv_size != sizeof(float)) return Status::Corruption("bayes: " + path_ + ": bad weight record");
+      std::memcpy(&out[i], v.mv_data, sizeof(float));
+    }
+    return Status::Ok();
+  }
+
   class Writer final : public bayes_detail::LearnTxn {
    public:
     Writer(const LmdbStore& st, MDB_txn* t) : st_(st), t_(t) {}
@@ -300,6 +326,21 @@ class LmdbStore final : public BayesStore, public StateStore {
       MDB_val nv = val_of(&n, sizeof n);
       rc = mdb_put(t_, st_.meta_, &k, &nv, 0);
       return rc == 0 ? Status::Ok() : st_.fail("write", rc);
+    }
+    Status weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) override {
+      return st_.read_weights(t_, features, out);
+    }
+    Status add_weights(const std::vector<std::uint32_t>& features, float step) override {
+      std::vector<float> w;
+      if (Status s = st_.read_weights(t_, features, w); !s.ok()) return s;
+      // MDB_APPEND-like speed is not possible (keys exist); in key order the
+      // pages a put touches are mostly the last one's.
+      for (std::size_t i = 0; i < features.size(); ++i) {
+        const float nw = w[i] + step;
+        MDB_val k = val_of(&features[i], sizeof(std::uint32_t)), v = val_of(&nw, sizeof nw);
+        if (int rc = mdb_put(t_, st_.weights_, &k, &v, 0); rc != 0) return st_.fail("write", rc);
+      }
+      return Status::Ok();
     }
 
    private:
@@ -365,17 +406,39 @@ class LmdbStore final : public BayesStore, public StateStore {
       t->insert(key, c);
     }
     cur.reset();
+    if (!copy_weights(txn.get(), *t, stop)) return nullptr;
     if (!read_totals(txn.get(), t->totals).ok()) return nullptr;
     t->version = static_cast<std::uint64_t>(mdb_txn_id(txn.get()));
     t->built = std::chrono::steady_clock::now();
     return t;
   }
 
+  // The weights table, dense (2^kLrBits floats) when it holds any.
+  bool copy_weights(MDB_txn* t, bayes_detail::TokenTable& table, const std::atomic<bool>& stop) const {
+    if (!has_weights_) return true;
+    MDB_cursor* raw = nullptr;
+    if (mdb_cursor_open(t, weights_, &raw) != 0) return false;
+    std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> cur(raw, mdb_cursor_close);
+    MDB_val k, v;
+    std::size_t n = 0;
+    for (int rc = mdb_cursor_get(raw, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) {
+      if ((++n & 0xFFFF) == 0 && stop.load()) return false;
+      if (k.mv_size != sizeof(std::uint32_t) || v.mv_size != sizeof(float)) continue;
+      std::uint32_t f;
+      std::memcpy(&f, k.mv_data, sizeof f);
+      if (f >= (1u << kLrBits)) continue;
+      if (table.weights.empty()) table.weights.assign(std::size_t{1} << kLrBits, 0.0f);
+      std::memcpy(&table.weights[f], v.mv_data, sizeof(float));
+    }
+    return true;
+  }
+
   std::string path_;
   MdbEnv env_;
-  MDB_dbi tokens_ = 0, seen_ = 0, meta_ = 0, state_ = 0, expiry_ = 0;
+  MDB_dbi tokens_ = 0, seen_ = 0, meta_ = 0, state_ = 0, expiry_ = 0, weights_ = 0;
   bool read_only_ = false;
   bool has_state_ = false;
+  bool has_weights_ = false;
 
   std::size_t copy_max_tokens_ = 20000000;
   std::unique_ptr<bayes_detail::CopyKeeper> keeper_;  // made in open(), stopped first
@@ -423,6 +486,9 @@ Result<std::shared_ptr<BayesStore>> LmdbStore::open(const BayesConfig& cfg) {
   int re = rs == 0 ? mdb_dbi_open(txn.get(), "expiry", create, &st->expiry_) : rs;
   if (re != 0 && !(st->read_only_ && re == MDB_NOTFOUND)) return st->fail("open state", re);
   st->has_state_ = re == 0;
+  int rw = mdb_dbi_open(txn.get(), "weights", create | MDB_INTEGERKEY, &st->weights_);
+  if (rw != 0 && !(st->read_only_ && rw == MDB_NOTFOUND)) return st->fail("open weights", rw);
+  st->has_weights_ = rw == 0;
   if (int r = txn.commit(); r != 0) return st->fail("open", r);
   const LmdbStore* self = st.get();
   st->keeper_ = std::make_unique<bayes_detail::CopyKeeper>(

@@ -1,19 +1,9 @@
-// online_lr.h - a discriminative classifier beside Bayes: logistic
-// regression over hashed sparse binary features, trained online on errors
-// and near-misses (a "thick threshold", the family that won the TREC spam
-// tracks: Goodman & Yih 2006, Sculley & Wachman 2007).
+// online_lr.h - the logistic regression held in memory, for `spamgate eval`'s
+// folds (the product's weights live in the Bayes store: bayes.h's lr_*
+// functions train and score both the same way).
 //
-// Features of a message: its Bayes tokens (words and word pairs of the text
-// and of the configured header fields, bayes.h) and the character 4-grams of
-// its decoded text (at most kMaxGramBytes), each hashed into 2^bits weights.
-//
-// Status: measured by `spamgate eval` (cross-validated on the same
-// near-duplicate clusters as Bayes); not yet stored, learned or scored by the
-// milter (issue 19, part 2).
-//
-// Thread-safety: features() is thread-safe; an OnlineLogistic is not
-// (train() writes; score() only reads and may run in many threads at once
-// while nothing trains).
+// Thread-safety: an OnlineLogistic is not thread-safe (train() writes;
+// probability() only reads and may run in many threads while nothing trains).
 #pragma once
 
 #include <cstddef>
@@ -21,33 +11,23 @@
 #include <vector>
 
 #include "spamgate/bayes.h"
-#include "spamgate/message.h"
 
 namespace spamgate {
 
 inline constexpr std::size_t kMaxGramBytes = 8 * 1024;
 
-// The distinct feature indexes (< 2^bits) of a message, sorted.
-std::vector<std::uint32_t> lr_features(const Message& m, const Tokens& tokens, unsigned bits);
-
 class OnlineLogistic {
  public:
-  // 2^bits weights (4 bytes each: 16 MiB at 22 bits). `rate`: the step of an
-  // update; `margin`: a message is trained on while its probability is
-  // within `margin` of the wrong side (0.5 + margin for spam).
-  explicit OnlineLogistic(unsigned bits = 22, float rate = 0.01f, float margin = 0.3f);
+  OnlineLogistic() : w_(std::size_t{1} << kLrBits, 0.0f) {}
 
-  // The probability that a message with these features is spam.
+  // The probability that a message with these features (lr_features()) is spam.
   double probability(const std::vector<std::uint32_t>& features) const;
   // Trains on one message if it is misclassified or too close to the
-  // threshold. Returns whether it updated.
+  // threshold (lr_train_step()). Returns whether it updated.
   bool train(const std::vector<std::uint32_t>& features, bool spam);
-  unsigned bits() const { return bits_; }
 
  private:
-  double raw(const std::vector<std::uint32_t>& features) const;
-  unsigned bits_;
-  float rate_, margin_;
+  std::vector<float> weights_of(const std::vector<std::uint32_t>& features) const;
   std::vector<float> w_;
 };
 

@@ -41,6 +41,10 @@ bool redis_totals(const redisReply* hmget, const redisReply* hlen, StoreTotals& 
 bool redis_token_counts(const redisReply* r, std::size_t n, std::vector<TokenCounts>& counts);
 // One HSCAN page: the next cursor, and every well-formed (8-byte token, count) pair put into `t`.
 bool redis_scan_page(const redisReply* r, std::string& cursor, TokenTable& t);
+// HMGET P:weights of `n` features (a missing or unreadable weight reads as 0).
+bool redis_weights(const redisReply* r, std::size_t n, std::vector<float>& out);
+// One HSCAN page of P:weights into t.weights (4-byte index, finite float).
+bool redis_scan_weights(const redisReply* r, std::string& cursor, TokenTable& t);
 // The learn script's answer ("learned", "moved", ...); anything else that is a string reads as kAlready.
 std::optional<LearnOutcome> redis_learn_outcome(const redisReply* r);
 // GET of a state record: a string (the value) or nil (none).

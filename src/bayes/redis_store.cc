@@ -5,15 +5,18 @@
 //   P:tokens  hash  8-byte token hash -> "SPAM,HAM"
 //   P:seen    hash  32-byte message digest -> "s" | "h"
 //   P:meta    hash  nspam, nham, version (bumped by every change)
+//   P:weights hash  4-byte feature index -> float: the logistic regression
 //   P:state:KEY  string  a state record (state_store.h), with Redis's own expiry
 // A lookup reads the totals and the version; when an in-memory copy of that
 // version is at hand (CopyKeeper, token_table.h: HSCAN of P:tokens in the
 // background) the counts come from it, otherwise from one HMGET of every
 // token. The version is read at most every [bayes] redis_version_check_ms:
 // another node's learn counts up to that late, this node's own at once.
+// The weights are copied (HSCAN P:weights) with the tokens, the same version.
 // Learning runs one Lua script per message, which Redis executes atomically:
 // a learner killed half way leaves every message either fully learned or not
-// at all. Connections are pooled (hiredis contexts are not thread-safe); a
+// at all; the script also trains the logistic regression (lr_train_step()
+// in Lua, the rate and margin passed in). Connections are pooled (hiredis contexts are not thread-safe); a
 // connection that failed is dropped and the next call reconnects.
 // A CircuitBreaker (util/circuit_breaker.h) stands in front of the server,
 // for Bayes and the outbound state alike: after 5 calls in a row that got no
@@ -23,10 +26,12 @@
 // DIAGNOSTICS: every failure is an IOError naming the server and the error,
 // a call skipped by the open breaker Unavailable; the breaker logs when it
 // opens and closes.
+#include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <initializer_list>
 #include <functional>
@@ -126,6 +131,48 @@ bool redis_scan_page(const redisReply* r, std::string& cursor, TokenTable& t) {
   return true;
 }
 
+namespace {
+
+bool redis_float(const redisReply* e, float& out) {
+  if (e == nullptr || e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 40) return false;
+  char buf[48];
+  std::memcpy(buf, e->str, e->len);
+  buf[e->len] = 0;
+  char* end = nullptr;
+  const float v = std::strtof(buf, &end);
+  if (end != buf + e->len || !std::isfinite(v)) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+bool redis_weights(const redisReply* r, std::size_t n, std::vector<float>& out) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != n) return false;
+  out.assign(n, 0.0f);
+  for (std::size_t i = 0; i < n; ++i) redis_float(r->element[i], out[i]);
+  return true;
+}
+
+bool redis_scan_weights(const redisReply* r, std::string& cursor, TokenTable& t) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING)
+    return false;
+  cursor.assign(r->element[0]->str, r->element[0]->len);
+  const redisReply* list = r->element[1];
+  for (std::size_t i = 0; list->type == REDIS_REPLY_ARRAY && i + 1 < list->elements; i += 2) {
+    const redisReply* k = list->element[i];
+    float w = 0;
+    if (k->type != REDIS_REPLY_STRING || k->len != sizeof(std::uint32_t) || !redis_float(list->element[i + 1], w))
+      continue;
+    std::uint32_t f;
+    std::memcpy(&f, k->str, sizeof f);
+    if (f >= (1u << kLrBits)) continue;
+    if (t.weights.empty()) t.weights.assign(std::size_t{1} << kLrBits, 0.0f);
+    t.weights[f] = w;
+  }
+  return true;
+}
+
 std::optional<LearnOutcome> redis_learn_outcome(const redisReply* r) {
   if (r == nullptr || r->type != REDIS_REPLY_STRING) return std::nullopt;
   std::string_view v(r->str, r->len);
@@ -160,9 +207,10 @@ using Reply = std::unique_ptr<redisReply, ReplyFree>;
 
 constexpr const char* kLearnScript = R"lua(
 local cls, forget, digest = ARGV[1], ARGV[2] == '1', ARGV[3]
+local rate, margin, nfeat = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local was = redis.call('HGET', KEYS[2], digest)
 local function count(c, delta)
-  for i = 4, #ARGV do
+  for i = 7 + nfeat, #ARGV do
     local v = redis.call('HGET', KEYS[1], ARGV[i])
     local s, h = 0, 0
     if v then
@@ -192,6 +240,17 @@ if was then
   out = 'moved'
 end
 count(cls, 1)
+if nfeat > 0 then
+  -- lr_train_step() (bayes.h), on the weights as they are now
+  local sum = 0
+  for i = 7, 6 + nfeat do sum = sum + (tonumber(redis.call('HGET', KEYS[4], ARGV[i])) or 0) end
+  local p = 1 / (1 + math.exp(-sum))
+  local right = (cls == 's' and p >= 0.5 + margin) or (cls == 'h' and p <= 0.5 - margin)
+  if not right then
+    local step = rate * (((cls == 's') and 1 or 0) - p)
+    for i = 7, 6 + nfeat do redis.call('HINCRBYFLOAT', KEYS[4], ARGV[i], step) end
+  end
+end
 redis.call('HSET', KEYS[2], digest, cls)
 return out
 )lua";
@@ -204,6 +263,7 @@ class RedisStore final : public BayesStore, public StateStore {
         k_tokens_(cfg.redis_prefix + ":tokens"),
         k_seen_(cfg.redis_prefix + ":seen"),
         k_meta_(cfg.redis_prefix + ":meta"),
+        k_weights_(cfg.redis_prefix + ":weights"),
         k_state_(cfg.redis_prefix + ":state:"),
         version_check_(std::chrono::milliseconds(cfg.redis_version_check_ms)),
         copy_max_tokens_(cfg.cache_max_tokens),
@@ -275,16 +335,49 @@ class RedisStore final : public BayesStore, public StateStore {
     return Status::Ok();
   }
 
-  Status learn(const std::vector<LearnItem>& items, LearnClass cls, bool forget,
-               std::vector<LearnOutcome>& outcomes) override {
+  // From the in-memory copy while lookup() found it current; else HMGET.
+  Status lookup_weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) const override {
+    std::shared_ptr<const bayes_detail::TokenTable> t = keeper_.latest();
+    if (t && checked_version_.load() == t->version) {
+      t->find_weights(features, out);
+      return Status::Ok();
+    }
+    out.assign(features.size(), 0.0f);
+    if (features.empty()) return Status::Ok();
     Conn c(*this);
     if (!c.ok()) return c.error();
-    const char* cl = cls == LearnClass::kSpam ? "s" : "h";
-    for (const LearnItem& it : items) {
-      std::vector<const char*> argv{"EVAL", kLearnScript, "3", k_tokens_.c_str(), k_seen_.c_str(), k_meta_.c_str(),
-                                    cl, forget ? "1" : "0", reinterpret_cast<const char*>(it.digest.data())};
+    std::vector<const char*> argv{"HMGET", k_weights_.c_str()};
+    std::vector<std::size_t> lens{5, k_weights_.size()};
+    for (const std::uint32_t& f : features) {
+      argv.push_back(reinterpret_cast<const char*>(&f));
+      lens.push_back(sizeof f);
+    }
+    redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
+    Reply r = c.reply();
+    if (!redis_weights(r.get(), features.size(), out)) return c.fail(r.get());
+    c.release();
+    return Status::Ok();
+  }
+
+  Status learn(const std::vector<LearnItem>& items, LearnClass cls, bool forget,
+               std::vector<LearnOutcome>& outcomes) override {
+    const std::string rate = fmt::format("{:.9g}", kLrRate), margin = fmt::format("{:.9g}", kLrMargin);
+    Conn c(*this);
+    if (!c.ok()) return c.error();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const LearnItem& it = items[i];
+      const char* cl = it.cls.value_or(cls) == LearnClass::kSpam ? "s" : "h";
+      const std::string nfeat = std::to_string(forget ? 0 : it.features.size());
+      std::vector<const char*> argv{"EVAL",         kLearnScript,   "4",          k_tokens_.c_str(), k_seen_.c_str(),
+                                    k_meta_.c_str(), k_weights_.c_str(), cl,      forget ? "1" : "0",
+                                    reinterpret_cast<const char*>(it.digest.data()), rate.c_str(), margin.c_str(),
+                                    nfeat.c_str()};
       std::vector<std::size_t> lens{4, std::strlen(kLearnScript), 1, k_tokens_.size(), k_seen_.size(), k_meta_.size(),
-                                    1, 1, it.digest.size()};
+                                    k_weights_.size(), 1, 1, it.digest.size(), rate.size(), margin.size(), nfeat.size()};
+      for (std::size_t f = 0; !forget && f < it.features.size(); ++f) {
+        argv.push_back(reinterpret_cast<const char*>(&it.features[f]));
+        lens.push_back(sizeof(std::uint32_t));
+      }
       for (const std::uint64_t& t : it.tokens) {
         argv.push_back(reinterpret_cast<const char*>(&t));
         lens.push_back(sizeof t);
@@ -299,6 +392,7 @@ class RedisStore final : public BayesStore, public StateStore {
       outcomes[i] = *o;
     }
     checked_at_ = 0;  // our own learn counts at once: the next lookup asks the version
+    checked_version_ = 0;
     c.release();
     return Status::Ok();
   }
@@ -535,6 +629,14 @@ class RedisStore final : public BayesStore, public StateStore {
         return nullptr;
       }
     } while (cursor != "0");
+    do {
+      if (stop.load()) return nullptr;
+      Reply r = c.command({"HSCAN", k_weights_, cursor, "COUNT", "10000"});
+      if (!redis_scan_weights(r.get(), cursor, *t)) {
+        (void)c.fail(r.get());
+        return nullptr;
+      }
+    } while (cursor != "0");
     append_totals(c.get());
     if (!read_totals(c, t->totals, &v2).ok()) return nullptr;
     c.release();
@@ -549,7 +651,7 @@ class RedisStore final : public BayesStore, public StateStore {
 
   std::string server_;
   int timeout_ms_;
-  std::string k_tokens_, k_seen_, k_meta_, k_state_;
+  std::string k_tokens_, k_seen_, k_meta_, k_weights_, k_state_;
   mutable std::mutex mu_;
   mutable std::vector<RedisCtx> pool_;
   std::chrono::milliseconds version_check_;

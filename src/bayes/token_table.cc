@@ -12,6 +12,18 @@ TokenTable::TokenTable(std::size_t expected) {
   mask_ = cap - 1;
 }
 
+void TokenTable::find_weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) const {
+  out.assign(features.size(), 0.0f);
+  if (weights.empty()) return;
+  const std::size_t mask = weights.size() - 1;
+  // 16 MiB of weights: most reads miss the cache; loads issued a few ahead overlap.
+  constexpr std::size_t kAhead = 16;
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    if (i + kAhead < features.size()) __builtin_prefetch(&weights[features[i + kAhead] & mask]);
+    out[i] = weights[features[i] & mask];
+  }
+}
+
 std::size_t TokenTable::slot_of(std::uint64_t key) const {
   return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & mask_;
 }

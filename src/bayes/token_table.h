@@ -39,6 +39,12 @@ class TokenTable {
   std::size_t size() const { return n_; }
   std::size_t bytes() const { return slots_.size() * sizeof(Slot); }
 
+  // The logistic regression's weights in the same snapshot: all 2^kLrBits
+  // (16 MiB), or empty while none is trained.
+  std::vector<float> weights;
+  // Each feature's weight from `weights` (zeros when it is empty).
+  void find_weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) const;
+
   StoreTotals totals;             // the store's totals in the same snapshot
   std::uint64_t version = 0;      // the store's version it was read at (LMDB txn id, Redis counter)
   std::chrono::steady_clock::time_point built;

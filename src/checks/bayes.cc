@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "checks/builtin.h"
 #include "spamgate/message.h"
 #include "spamgate/snapshot.h"
@@ -43,6 +46,9 @@ std::vector<SymbolDef> BayesCheck::symbols() {
   for (std::size_t i = 0; i < std::size(bands); ++i)
     out.push_back({bands[i], 0.0, fmt::format("Bayes spam probability is {}", ranges[i])});
   out.push_back({"BAYES_UNTRAINED", 0.0, "Bayes has not learned enough ham and spam to give a verdict"});
+  const char* lr[] = {"LR_00", "LR_05", "LR_20", "LR_40", "LR_50", "LR_60", "LR_80", "LR_95", "LR_99"};
+  for (std::size_t i = 0; i < std::size(lr); ++i)
+    out.push_back({lr[i], 0.0, fmt::format("Logistic regression spam probability is {}", ranges[i])});
   return out;
 }
 
@@ -71,6 +77,30 @@ Status BayesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
     return Status::Ok();
   }
   bayes_hits(r, hits);
+  return lr_hits(*st, ctx.message, tokens, hits);
+}
+
+Status lr_hits(const BayesStore& store, const Message& m, const Tokens& tokens, std::vector<Hit>& hits) {
+  LrOrigins origins;
+  const std::vector<std::uint32_t> features = lr_features(m, tokens, &origins);
+  std::vector<float> w;
+  if (Status s = store.lookup_weights(features, w); !s.ok()) return s;
+  // The features that weighed most (explain), heaviest first.
+  constexpr std::size_t kTop = 8;
+  std::vector<std::size_t> top;
+  auto heavier = [&](std::size_t a, std::size_t b) { return std::fabs(w[a]) > std::fabs(w[b]); };
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (w[i] == 0.0f || (top.size() == kTop && !heavier(i, top.back()))) continue;
+    if (top.size() == kTop) top.pop_back();
+    top.insert(std::upper_bound(top.begin(), top.end(), i, heavier), i);
+  }
+  if (top.empty()) return Status::Ok();  // not trained yet (a store from before it, or no overlap)
+  const double p = lr_probability(w);
+  std::string detail = fmt::format("p={:.4f} from {} features", p, features.size());
+  for (std::size_t i = 0; i < top.size(); ++i)
+    detail += fmt::format("{}{} {:+.3f}", i == 0 ? "; heaviest: " : ", ",
+                          clip(lr_feature_name(origins, tokens, top[i]), 40), w[top[i]]);
+  hits.emplace_back(lr_band(p), 1.0, detail);
   return Status::Ok();
 }
 
@@ -82,9 +112,7 @@ void bayes_learn(const Snapshot& snap, const Message& message, LearnClass cls, s
   Status err;
   std::shared_ptr<BayesStore> st = check->store(err);
   if (!st) return;  // the check already reported it
-  LearnItem item;
-  item.digest = message_digest(message);
-  item.tokens = tokenize(message, snap.config.bayes).hashes;
+  LearnItem item = learn_item(message, snap.config.bayes);
   std::vector<LearnOutcome> out;
   const char* name = cls == LearnClass::kSpam ? "spam" : "ham";
   if (Status s = st->learn({item}, cls, false, out); !s.ok()) {

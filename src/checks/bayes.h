@@ -1,5 +1,6 @@
 // bayes.h - the classifier as a check: tokens of the one parse, counts from
-// the store, probability -> a BAYES_xx band symbol scored in rules/70_bayes.cf.
+// the store, probability -> a BAYES_xx band symbol scored in rules/70_bayes.cf;
+// and the logistic regression's weights from the same store -> an LR_xx band.
 //
 // Until the store holds [bayes] min_ham ham and min_spam spam messages the
 // check emits only BAYES_UNTRAINED (score 0, for explain). The store is
@@ -47,5 +48,10 @@ void bayes_learn(const Snapshot& snap, const Message& message, LearnClass cls, s
 
 // Symbol hits for a probability: the band, plus BAYES_999 at >= 0.999.
 void bayes_hits(const BayesResult& r, std::vector<Hit>& hits);
+
+// The logistic regression's band (LR_xx) for `m`, its detail naming the
+// features that weighed most; nothing while the store has no weight for any
+// of its features.
+Status lr_hits(const BayesStore& store, const Message& m, const Tokens& tokens, std::vector<Hit>& hits);
 
 }  // namespace spamgate

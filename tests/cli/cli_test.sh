@@ -177,6 +177,19 @@ done
 "$BIN" explain --config "$T/learn/sg.toml" "$EV/spam/pills.eml" > "$T/ex" 2>&1
 check "explain shows the Bayes band" grep -q "BAYES_9" "$T/ex"
 check "explain shows the Bayes probability and strongest tokens" grep -q 'p=[01]\.[0-9]* from [0-9]* tokens; strongest: .*meds' "$T/ex"
+check "explain shows the logistic regression's band" grep -qE "LR_(00|05|20|40|50|60|80|95|99)" "$T/ex"
+check "explain shows the features that weighed most" grep -qE 'p=[01]\.[0-9]* from [0-9]+ features; heaviest: ' "$T/ex"
+# learn --ham and --spam in one command: learned mixed, a summary line per class
+sed 's|^path = .*|path = "db2"|' "$T/learn/sg.toml" > "$T/learn/mixed.toml"
+"$BIN" learn --config "$T/learn/mixed.toml" --ham "$EV/ham" --spam "$EV/spam" > "$T/m1" 2>&1
+check "learn --ham --spam: the ham" grep -q "^ham: 4 messages .*ham and spam mixed): 4 learned" "$T/m1"
+check "learn --ham --spam: the spam" grep -q "^spam: 4 messages .*ham and spam mixed): 4 learned" "$T/m1"
+# one class alone trains the logistic regression on its first 100 messages only, and says so
+for i in $(seq 101); do printf 'From a@example.org  Mon Nov  2 10:00:00 2026\nSubject: note %s\nMessage-ID: <n%s@example.org>\n\nSee you at %s.\n\n' "$i" "$i" "$i"; done > "$T/many.mbox"
+"$BIN" learn --config "$T/learn/mixed.toml" --ham "$T/many.mbox" > "$T/m2" 2>&1
+check "learn of 101 ham: all learned" grep -q "^ham: 101 messages .*: 101 learned" "$T/m2"
+check "learn of 101 ham: the logistic regression only from the first 100" \
+  grep -q "^logistic regression: learned from the first 100 messages only; 1 of one class at once" "$T/m2"
 
 # eval: the arithmetic on the tiny labelled set (rules only is exact: LOTTERY
 # hits one ham and one spam, MEDS two spam, the loan spam nothing)

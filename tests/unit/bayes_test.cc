@@ -336,6 +336,71 @@ TEST_P(BayesStoreTest, LookupsUseTheInMemoryCopyButNeverStaleCounts) {
   EXPECT_EQ(c[2].spam + c[2].ham, 0u);
 }
 
+// Issue 19: the logistic regression's weights live in the same store, are
+// trained by learn() on errors and near misses only, are read from the same
+// in-memory copy, and a mixed batch learns each item as its own class.
+TEST_P(BayesStoreTest, LogisticRegressionWeightsAreTrainedOnErrorsAndReadBack) {
+  cfg_.cache_seconds = 1;
+  std::shared_ptr<BayesStore> r = open();
+  ASSERT_NE(r, nullptr);
+  BayesStore& st = *r;
+  auto lr_item = [](unsigned char id, std::vector<std::uint32_t> features, LearnClass cls) {
+    LearnItem it = item(id, {id});
+    it.features = std::move(features);
+    it.cls = cls;
+    return it;
+  };
+  std::vector<LearnOutcome> out;
+  std::vector<float> w;
+  ASSERT_TRUE(st.lookup_weights({1, 2, 3}, w).ok());
+  EXPECT_EQ(w, (std::vector<float>{0, 0, 0}));  // nothing trained
+  // One batch, ham and spam mixed: the call's class (ham) is overridden per item.
+  ASSERT_TRUE(st.learn({lr_item(1, {1, 2}, LearnClass::kSpam), lr_item(2, {2, 3}, LearnClass::kHam)},
+                       LearnClass::kHam, false, out).ok());
+  StoreTotals t;
+  ASSERT_TRUE(st.totals(t).ok());
+  EXPECT_EQ(t.spam, 1u);
+  EXPECT_EQ(t.ham, 1u);
+  ASSERT_TRUE(st.lookup_weights({1, 2, 3, 4}, w).ok());
+  // Spam at p = 0.5: +0.01 * 0.5 on 1 and 2; then ham at p = sigmoid(0.005): -0.01 * 0.50125 on 2 and 3.
+  EXPECT_NEAR(w[0], 0.005, 1e-6);
+  EXPECT_NEAR(w[1], 0.005 - 0.0050125, 1e-6);
+  EXPECT_NEAR(w[2], -0.0050125, 1e-6);
+  EXPECT_EQ(w[3], 0.0f);
+  // Learning a message again changes nothing; a clearly right one is not trained on.
+  ASSERT_TRUE(st.learn({lr_item(1, {1, 2}, LearnClass::kSpam)}, LearnClass::kSpam, false, out).ok());
+  EXPECT_EQ(out[0], LearnOutcome::kAlready);
+  std::vector<float> again;
+  ASSERT_TRUE(st.lookup_weights({1, 2, 3, 4}, again).ok());
+  EXPECT_EQ(again, w);
+  std::vector<LearnItem> many;  // many spam with feature 7: it grows until they are clearly spam
+  for (int i = 0; i < 1500; ++i) {
+    LearnItem it = lr_item(0, {7}, LearnClass::kSpam);
+    it.digest[0] = static_cast<unsigned char>(i & 0xff);
+    it.digest[1] = static_cast<unsigned char>(i >> 8);
+    it.digest[2] = 0xAB;
+    many.push_back(std::move(it));
+  }
+  ASSERT_TRUE(st.learn(many, LearnClass::kSpam, false, out).ok());
+  ASSERT_TRUE(st.lookup_weights({7}, w).ok());
+  const double p = 1.0 / (1.0 + std::exp(-w[0]));
+  EXPECT_GE(p, 0.5 + kLrMargin);        // trained until right by the margin ...
+  EXPECT_LT(p, 0.5 + kLrMargin + 0.01);  // ... and not further
+  // The in-memory copy holds the same weights.
+  for (int i = 0; i < 2400 && st.describe().find("in-memory copy") == std::string::npos; ++i) {
+    std::vector<TokenCounts> c;
+    ASSERT_TRUE(st.lookup({1}, c, t).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(st.describe().find("in-memory copy"), std::string::npos) << st.describe();
+  std::vector<TokenCounts> c;
+  ASSERT_TRUE(st.lookup({1}, c, t).ok());  // the copy is current
+  ASSERT_TRUE(st.lookup_weights({1, 2, 3, 7}, again).ok());
+  EXPECT_NEAR(again[0], 0.005, 1e-6);
+  EXPECT_NEAR(again[2], -0.0050125, 1e-6);
+  EXPECT_FLOAT_EQ(again[3], w[0]);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, BayesStoreTest, ::testing::Values("lmdb", "redis"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
@@ -532,7 +597,7 @@ TEST(BayesAutolearn, LearnsClearSpamAndHamOnlyWhenOn) {
 
 // Issue 19: the online logistic regression beside Bayes (measured by eval).
 TEST(OnlineLogistic, LearnsWhatSeparatesTheClassesAndStaysUndecidedOnTheUnknown) {
-  spamgate::OnlineLogistic lr(16);
+  spamgate::OnlineLogistic lr;
   const std::vector<std::uint32_t> spam1 = {1, 2, 3, 100}, spam2 = {1, 2, 4, 101}, ham1 = {5, 6, 7, 100},
                                    ham2 = {5, 6, 8, 101}, unknown = {9000, 9001};
   EXPECT_DOUBLE_EQ(lr.probability(spam1), 0.5);
@@ -548,17 +613,17 @@ TEST(OnlineLogistic, LearnsWhatSeparatesTheClassesAndStaysUndecidedOnTheUnknown)
   EXPECT_FALSE(lr.train(spam1, true));
 }
 
-TEST(OnlineLogistic, FeaturesAreDistinctSortedAndWithinTheTable) {
+TEST(OnlineLogistic, FeaturesAreDistinctAndWithinTheTable) {
   using namespace spamgate;
   Message m = parse_message("Subject: cheap meds\r\n\r\nBuy CHEAP meds now, cheap meds online.\r\n", Limits{});
   Tokens t = tokenize(m, BayesConfig{});
-  const std::vector<std::uint32_t> f = spamgate::lr_features(m, t, 12);
+  std::vector<std::uint32_t> f = spamgate::lr_features(m, t);
   ASSERT_FALSE(f.empty());
-  EXPECT_TRUE(std::is_sorted(f.begin(), f.end()));
+  std::sort(f.begin(), f.end());
   EXPECT_EQ(std::adjacent_find(f.begin(), f.end()), f.end());
-  EXPECT_LT(f.back(), 1u << 12);
-  EXPECT_EQ(f, spamgate::lr_features(m, t, 12));  // the same message, the same features
+  EXPECT_EQ(f, learn_item(m, BayesConfig{}).features);  // what learn stores: the same, sorted
+  EXPECT_LT(f.back(), 1u << kLrBits);
   // Case and white space do not make other 4-grams.
   Message m2 = parse_message("Subject: cheap meds\r\n\r\nbuy cheap   meds now, CHEAP meds online.\r\n", Limits{});
-  EXPECT_EQ(f, spamgate::lr_features(m2, tokenize(m2, BayesConfig{}), 12));
+  EXPECT_EQ(f, learn_item(m2, BayesConfig{}).features);
 }
