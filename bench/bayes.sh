@@ -27,12 +27,10 @@ redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$T
 config "$T/redis.toml" "store = \"redis\"\nredis = \"127.0.0.1:$PORT\""
 for i in $(seq 50); do redis-cli -p "$PORT" ping > /dev/null 2>&1 && break; sleep 0.1; done
 
-echo "== learn the whole corpus (ham then spam)"
+echo "== learn the whole corpus (ham and spam mixed, one command: Bayes and the logistic regression)"
 for store in lmdb redis; do
   # shellcheck disable=SC2086
-  "$BIN" learn --config "$T/$store.toml" --ham $HAM | sed -n 1p | sed "s/^/$store /" || true
-  # shellcheck disable=SC2086
-  "$BIN" learn --config "$T/$store.toml" --spam $SPAM | sed -n 1p | sed "s/^/$store /" || true
+  "$BIN" learn --config "$T/$store.toml" --ham $HAM --spam $SPAM | sed -n 1,2p | sed "s/^/$store /" || true
 done
 "$BIN" learn --config "$T/lmdb.toml" --stats
 echo "lmdb size on disk: $(du -sh "$T/lmdb" | cut -f1) (data.mdb $(du -h --apparent-size "$T/lmdb/data.mdb" | cut -f1) apparent)"
