@@ -1,5 +1,5 @@
 // cmd_eval.cc - `spamgate eval`: how many false positives and how much
-// detection, on labelled mail, for the rules alone and for rules + Bayes.
+// detection, on labelled mail, for the rules alone and for rules + the classifiers.
 //
 //   spamgate eval --ham DIR... --spam DIR... [--folds K] [--folds-by cluster|file]
 //                 [--leave-one-source-out] [--time-split] [--train-ham DIR... --train-spam DIR...]
@@ -18,7 +18,9 @@
 // so a copy of a test message is never in its training folds; --folds-by file
 // gives the old folds (files of each directory, sorted by name, go to fold
 // i mod K), which reward memorising campaigns. A message's
-// rules + Bayes score is the verdict of its rule hits plus the BAYES_xx band,
+// rules + classifiers score is the verdict of its rule hits plus the BAYES_xx
+// band and the LR_xx band of the logistic regression (trained in each fold
+// once, ham and spam mixed, as `learn --ham --spam` trains the store's),
 // scored from the rules files like the milter does.
 // Exit: 0 done; 1 some input unreadable; 2 usage/config error.
 #include <algorithm>
@@ -61,7 +63,7 @@ const char* kUsage =
     "                            train Bayes on these instead, test on --ham/--spam\n"
     "  --leave-one-source-out    also: for each input directory, train on all the others, test on it\n"
     "  --list N                  list up to N false positives and N missed spam per directory\n"
-    "                            (rules + Bayes; closest to the threshold first), with their rules\n"
+    "                            (rules + classifiers; closest to the threshold first), with their rules\n"
     "  --hits FILE               write one JSON line per message (file, class, rules hit, Bayes\n"
     "                            probability) for scripts/fit_scores.py\n"
     "  --json                    the report as JSON\n"
@@ -606,8 +608,8 @@ void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso,
                 l["ham"].get<std::size_t>(), l["spam"].get<std::size_t>(), l["source"].get<std::string>().c_str(),
                 l["first"].get<std::string>().c_str());
   print_mode("RULES ONLY", report["rules"]);
-  print_mode("RULES + BAYES", report["rules_bayes"]);
-  if (loso) print_mode("RULES + BAYES, LEAVE ONE SOURCE OUT (trained on the other directories)",
+  print_mode("RULES + CLASSIFIERS (BAYES_xx and LR_xx bands)", report["rules_bayes"]);
+  if (loso) print_mode("RULES + CLASSIFIERS, LEAVE ONE SOURCE OUT (trained on the other directories)",
                        report["rules_bayes_leave_one_source_out"]);
   if (by_age) {
     const nlohmann::json& t = report["time_split"];
@@ -616,7 +618,7 @@ void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso,
       if (t[cls].contains("test_from"))
         cuts += std::string(" ") + cls + ": trained until " + utc_date(t[cls]["train_until"].get<std::int64_t>()) +
                 ", tested from " + utc_date(t[cls]["test_from"].get<std::int64_t>()) + ";";
-    print_mode(("RULES + BAYES, TIME SPLIT (each class's newest 30% by Date, trained on the oldest 70%;" + cuts +
+    print_mode(("RULES + CLASSIFIERS, TIME SPLIT (each class's newest 30% by Date, trained on the oldest 70%;" + cuts +
                 " undated messages left out)").c_str(),
                report["rules_bayes_time_split"]);
   }
@@ -627,7 +629,7 @@ void print_report(const nlohmann::json& report, const RuleTops& tops, bool loso,
   if (report.contains("listing")) {
     for (const auto& src : report["listing"]) {
       if (src["wrong"].empty()) continue;
-      std::printf("\n%s in %s (rules + Bayes, closest to the threshold first):\n",
+      std::printf("\n%s in %s (rules + classifiers, closest to the threshold first):\n",
                   src["class"] == "ham" ? "FALSE POSITIVES" : "MISSED SPAM", src["source"].get<std::string>().c_str());
       for (const auto& w : src["wrong"])
         std::printf("  %6s  bayes %5s  %s  %s\n", w["score"].get<std::string>().c_str(),
