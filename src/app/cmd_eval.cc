@@ -553,6 +553,7 @@ void write_hits(const std::string& path, const std::vector<Sample>& samples, con
     j["bayes"] = s.p_cv;
     j["bayes_loso"] = s.p_loso;
     j["logistic"] = s.lr_cv;
+    j["logistic_loso"] = s.lr_loso;
     j["cluster"] = s.cluster;
     j["fold"] = s.fold;
     j["score_rules"] = static_cast<double>(s.rules.score_tenths) / 10.0;

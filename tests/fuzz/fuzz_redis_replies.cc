@@ -3,7 +3,8 @@
 // store bounds each connection's (bound_reader): redisReaderFeed builds real
 // reply trees (nested arrays, nil, errors, integers). Then every reply goes
 // into each interpreter of src/bayes/redis_replies.h as if it answered that
-// command (totals, token counts, an HSCAN page, a learn outcome, a state
+// command (totals, token counts, an HSCAN page of tokens or of the logistic
+// regression's weights, an HMGET of weights, a learn outcome, a state
 // GET), and every string value into the outbound guard's window decoder
 // (window.h), as a state record read back from Redis. Build as
 // fuzz_message.cc says. Checked: nothing crashes, reads out of bounds, leaks
@@ -39,6 +40,12 @@ void interpret(const redisReply* r, const redisReply* next) {
   TokenTable table(16);
   std::string cursor;
   if (redis_scan_page(r, cursor, table)) (void)table.find(1);
+  if (redis_scan_weights(r, cursor, table)) {
+    std::vector<float> w;
+    table.find_weights({0, 1, (1u << kLrBits) - 1}, w);
+  }
+  std::vector<float> weights;
+  redis_weights(r, r->type == REDIS_REPLY_ARRAY ? r->elements : 2, weights);
   (void)redis_learn_outcome(r);
   std::optional<std::string> value;
   if (redis_state_value(r, value) && value) {
