@@ -530,26 +530,36 @@ TEST(BayesCheck, ScoresABandAfterTrainingAndExplainsItsTokens) {
   EXPECT_TRUE(std::any_of(r.hits.begin(), r.hits.end(), [](const Hit& h) { return h.name == "BAYES_UNTRAINED"; }));
   auto opened = open_bayes_store(s.config.bayes);
   ASSERT_TRUE(opened.ok());
-  for (bool spam : {true, false}) {
-    std::vector<LearnItem> items;
-    for (int i = 0; i < 20; ++i) {
-      Message m = parse_message(msg(i, spam), s.config.limits);
-      LearnItem it;
-      it.digest = message_digest(m);
-      it.tokens = tokenize(m, s.config.bayes).hashes;
+  std::vector<LearnItem> items;  // ham and spam mixed, as `learn --ham H --spam S` learns them
+  for (int i = 0; i < 20; ++i)
+    for (bool spam : {true, false}) {
+      LearnItem it = learn_item(parse_message(msg(i, spam), s.config.limits), s.config.bayes);
+      it.cls = spam ? LearnClass::kSpam : LearnClass::kHam;
       items.push_back(std::move(it));
     }
-    std::vector<LearnOutcome> out;
-    ASSERT_TRUE(opened.value()->learn(items, spam ? LearnClass::kSpam : LearnClass::kHam, false, out).ok());
-  }
+  std::vector<LearnOutcome> out;
+  ASSERT_TRUE(opened.value()->learn(items, LearnClass::kHam, false, out).ok());
   r = scan_message(s, msg(2000, true), Envelope{});
   auto it = std::find_if(r.hits.begin(), r.hits.end(), [](const Hit& h) { return h.name == "BAYES_99"; });
   ASSERT_NE(it, r.hits.end());
   EXPECT_NE(it->detail.find("strongest: "), std::string::npos) << it->detail;
   EXPECT_NE(it->detail.find("cheap"), std::string::npos) << it->detail;
-  EXPECT_EQ(r.verdict.score_tenths, 35);
+  EXPECT_EQ(r.verdict.score_tenths, 35);  // LR_xx have no score in this config
+  // The logistic regression's band beside it, with the features that weighed most.
+  auto lr_of = [](const ScanResult& res) -> const Hit* {
+    for (const Hit& h : res.hits)
+      if (h.name.rfind("LR_", 0) == 0) return &h;
+    return nullptr;
+  };
+  const Hit* lr = lr_of(r);
+  ASSERT_NE(lr, nullptr);
+  EXPECT_GE(lr->name, "LR_60") << lr->detail;  // LR_60 .. LR_99: spam side
+  EXPECT_NE(lr->detail.find("heaviest: "), std::string::npos) << lr->detail;
   r = scan_message(s, msg(2001, false), Envelope{});
   EXPECT_EQ(r.verdict.score_tenths, -10);
+  lr = lr_of(r);
+  ASSERT_NE(lr, nullptr);
+  EXPECT_LE(lr->name, "LR_40") << lr->detail;  // ham side
 }
 
 TEST(BayesCheck, AStoreThatCannotOpenIsACheckErrorNotACrash) {
@@ -589,6 +599,11 @@ TEST(BayesAutolearn, LearnsClearSpamAndHamOnlyWhenOn) {
     ASSERT_TRUE(st.value()->totals(t).ok());
     EXPECT_EQ(t.spam, on ? 1u : 0u);  // the same spam twice counts once
     EXPECT_EQ(t.ham, on ? 1u : 0u);
+    // The logistic regression learned them too: the spam's features lean spam.
+    LearnItem item = learn_item(parse_message(spam, snap.value()->config.limits), snap.value()->config.bayes);
+    std::vector<float> w;
+    ASSERT_TRUE(st.value()->lookup_weights(item.features, w).ok());
+    EXPECT_EQ(lr_probability(w) > 0.5, on) << lr_probability(w);
   }
 }
 
