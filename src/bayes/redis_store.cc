@@ -114,21 +114,30 @@ bool redis_token_counts(const redisReply* r, std::size_t n, std::vector<TokenCou
   return true;
 }
 
-bool redis_scan_page(const redisReply* r, std::string& cursor, TokenTable& t) {
+namespace {
+
+// One HSCAN page: the next cursor, and `pair` called with each (field, value).
+template <typename Pair>
+bool scan_page(const redisReply* r, std::string& cursor, Pair&& pair) {
   if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING)
     return false;
   cursor.assign(r->element[0]->str, r->element[0]->len);
   const redisReply* list = r->element[1];
-  for (std::size_t i = 0; list->type == REDIS_REPLY_ARRAY && i + 1 < list->elements; i += 2) {
-    const redisReply* k = list->element[i];
+  for (std::size_t i = 0; list->type == REDIS_REPLY_ARRAY && i + 1 < list->elements; i += 2)
+    pair(list->element[i], list->element[i + 1]);
+  return true;
+}
+
+}  // namespace
+
+bool redis_scan_page(const redisReply* r, std::string& cursor, TokenTable& t) {
+  return scan_page(r, cursor, [&](const redisReply* k, const redisReply* v) {
     TokenCounts counts;
-    if (k->type != REDIS_REPLY_STRING || k->len != sizeof(std::uint64_t) || !redis_counts(list->element[i + 1], counts))
-      continue;
+    if (k->type != REDIS_REPLY_STRING || k->len != sizeof(std::uint64_t) || !redis_counts(v, counts)) return;
     std::uint64_t key;
     std::memcpy(&key, k->str, sizeof key);
     t.insert(key, counts);
-  }
-  return true;
+  });
 }
 
 namespace {
@@ -155,22 +164,15 @@ bool redis_weights(const redisReply* r, std::size_t n, std::vector<float>& out) 
 }
 
 bool redis_scan_weights(const redisReply* r, std::string& cursor, TokenTable& t) {
-  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING)
-    return false;
-  cursor.assign(r->element[0]->str, r->element[0]->len);
-  const redisReply* list = r->element[1];
-  for (std::size_t i = 0; list->type == REDIS_REPLY_ARRAY && i + 1 < list->elements; i += 2) {
-    const redisReply* k = list->element[i];
+  return scan_page(r, cursor, [&](const redisReply* k, const redisReply* v) {
     float w = 0;
-    if (k->type != REDIS_REPLY_STRING || k->len != sizeof(std::uint32_t) || !redis_float(list->element[i + 1], w))
-      continue;
+    if (k->type != REDIS_REPLY_STRING || k->len != sizeof(std::uint32_t) || !redis_float(v, w)) return;
     std::uint32_t f;
     std::memcpy(&f, k->str, sizeof f);
-    if (f >= (1u << kLrBits)) continue;
+    if (f >= (1u << kLrBits)) return;
     if (t.weights.empty()) t.weights.assign(std::size_t{1} << kLrBits, 0.0f);
     t.weights[f] = w;
-  }
-  return true;
+  });
 }
 
 std::optional<LearnOutcome> redis_learn_outcome(const redisReply* r) {
@@ -346,13 +348,7 @@ class RedisStore final : public BayesStore, public StateStore {
     if (features.empty()) return Status::Ok();
     Conn c(*this);
     if (!c.ok()) return c.error();
-    std::vector<const char*> argv{"HMGET", k_weights_.c_str()};
-    std::vector<std::size_t> lens{5, k_weights_.size()};
-    for (const std::uint32_t& f : features) {
-      argv.push_back(reinterpret_cast<const char*>(&f));
-      lens.push_back(sizeof f);
-    }
-    redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
+    append_hmget(c.get(), k_weights_, features);
     Reply r = c.reply();
     if (!redis_weights(r.get(), features.size(), out)) return c.fail(r.get());
     c.release();
@@ -583,19 +579,23 @@ class RedisStore final : public BayesStore, public StateStore {
     return Status::Ok();
   }
 
+  // HMGET KEY of binary fields (token hashes, feature indexes), pipelined.
+  template <typename Field>
+  static void append_hmget(redisContext* c, const std::string& key, const std::vector<Field>& fields) {
+    std::vector<const char*> argv{"HMGET", key.c_str()};
+    std::vector<std::size_t> lens{5, key.size()};
+    for (const Field& f : fields) {
+      argv.push_back(reinterpret_cast<const char*>(&f));
+      lens.push_back(sizeof f);
+    }
+    redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
+  }
+
   // HMGET of every token (then, with `and_totals`, the totals pipelined
   // behind it; the caller reads those).
   Status read_tokens(Conn& c, const std::vector<std::uint64_t>& tokens, std::vector<TokenCounts>& counts,
                      bool and_totals) const {
-    if (!tokens.empty()) {
-      std::vector<const char*> argv{"HMGET", k_tokens_.c_str()};
-      std::vector<std::size_t> lens{5, k_tokens_.size()};
-      for (const std::uint64_t& t : tokens) {
-        argv.push_back(reinterpret_cast<const char*>(&t));
-        lens.push_back(sizeof t);
-      }
-      redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
-    }
+    if (!tokens.empty()) append_hmget(c.get(), k_tokens_, tokens);
     if (and_totals) append_totals(c.get());
     if (tokens.empty()) return Status::Ok();
     Reply r = c.reply();
@@ -620,23 +620,20 @@ class RedisStore final : public BayesStore, public StateStore {
       return nullptr;
     }
     auto t = std::make_shared<bayes_detail::TokenTable>(before.tokens);
-    std::string cursor = "0";
-    do {
-      if (stop.load()) return nullptr;
-      Reply r = c.command({"HSCAN", k_tokens_, cursor, "COUNT", "10000"});
-      if (!redis_scan_page(r.get(), cursor, *t)) {
-        (void)c.fail(r.get());
-        return nullptr;
-      }
-    } while (cursor != "0");
-    do {
-      if (stop.load()) return nullptr;
-      Reply r = c.command({"HSCAN", k_weights_, cursor, "COUNT", "10000"});
-      if (!redis_scan_weights(r.get(), cursor, *t)) {
-        (void)c.fail(r.get());
-        return nullptr;
-      }
-    } while (cursor != "0");
+    // Every page of one hash into the table (false: stopped or failed).
+    auto scan = [&](const std::string& key, bool (*page)(const redisReply*, std::string&, TokenTable&)) {
+      std::string cursor = "0";
+      do {
+        if (stop.load()) return false;
+        Reply r = c.command({"HSCAN", key, cursor, "COUNT", "10000"});
+        if (!page(r.get(), cursor, *t)) {
+          (void)c.fail(r.get());
+          return false;
+        }
+      } while (cursor != "0");
+      return true;
+    };
+    if (!scan(k_tokens_, redis_scan_page) || !scan(k_weights_, redis_scan_weights)) return nullptr;
     append_totals(c.get());
     if (!read_totals(c, t->totals, &v2).ok()) return nullptr;
     c.release();
