@@ -188,9 +188,8 @@ inline constexpr float kLrMargin = 0.3f;  // trained while within this of the wr
 // decoded text. Thread-safe. With `origins`, also where each came from, so
 // that explain can name it (lr_feature_name()).
 struct LrOrigins {
-  std::vector<std::uint32_t> of;  // per feature: < tokens, a token's index; else tokens + a gram's offset
-  std::size_t tokens = 0;
-  std::string grams;              // the text the grams were read from
+  static constexpr std::uint64_t kGram = std::uint64_t{1} << 63;
+  std::vector<std::uint64_t> of;  // per feature: a token's index, or kGram | the gram's 4 bytes
 };
 std::vector<std::uint32_t> lr_features(const Message& m, const Tokens& tokens, LrOrigins* origins = nullptr);
 // Feature i's readable name: its token's text (with tokenize(keep_text)), or 'gram'.

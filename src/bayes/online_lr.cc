@@ -2,11 +2,8 @@
 // the in-memory model of eval (see bayes.h, online_lr.h).
 #include "bayes/online_lr.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "spamgate/message.h"
 
@@ -21,63 +18,72 @@ std::uint32_t token_feature(std::uint64_t h) {
   return static_cast<std::uint32_t>((h ^ (h >> 32)) & kLrMask);
 }
 
-// The first kMaxGramBytes of the text, ASCII lower-cased, white space runs as one space.
-std::string gram_text(const Message& m) {
-  std::string text;
-  text.reserve(std::min(m.text.size(), kMaxGramBytes));
+// Calls gram(window) for each 4-gram of the first kMaxGramBytes of the text,
+// ASCII lower-cased, white space runs as one space; `window` holds its 4
+// bytes, the first in the low byte (as a little-endian load of them).
+template <typename Gram>
+void for_each_gram(const Message& m, Gram&& gram) {
+  std::uint32_t window = 0;
+  std::size_t n = 0;  // bytes of the folded text so far
+  unsigned char last = ' ';
   for (unsigned char c : m.text) {
-    if (text.size() >= kMaxGramBytes) break;
+    if (n >= kMaxGramBytes) break;
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-      if (!text.empty() && text.back() != ' ') text.push_back(' ');
-      continue;
+      if (n == 0 || last == ' ') continue;
+      c = ' ';
+    } else if (c >= 'A' && c <= 'Z') {
+      c = static_cast<unsigned char>(c - 'A' + 'a');
     }
-    text.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : static_cast<char>(c));
+    last = c;
+    window = (window >> 8) | (static_cast<std::uint32_t>(c) << 24);
+    if (++n >= 4) gram(window);
   }
-  return text;
 }
 
 // Fibonacci hashing of the 4 bytes (the top kLrBits bits of a 64-bit
 // multiply): a tenth of XXH3's cost on 8,000 grams a message.
-std::uint32_t gram_feature(const std::string& text, std::size_t i) {
-  std::uint32_t x;
-  std::memcpy(&x, text.data() + i, 4);
-  return static_cast<std::uint32_t>(((x ^ 0x4752414dull) * 0x9E3779B97F4A7C15ull) >> (64 - kLrBits));  // "GRAM"
+std::uint32_t gram_feature(std::uint32_t window) {
+  return static_cast<std::uint32_t>(((window ^ 0x4752414dull) * 0x9E3779B97F4A7C15ull) >> (64 - kLrBits));  // "GRAM"
 }
 
 }  // namespace
 
 std::vector<std::uint32_t> lr_features(const Message& m, const Tokens& tokens, LrOrigins* origins) {
-  // Distinct through a bitmap of every index (512 KiB a thread), cleared
-  // again after; not sorted (a scan sums them in any order; learn_item sorts).
-  thread_local std::vector<std::uint64_t> seen((std::size_t{1} << kLrBits) / 64, 0);
-  std::string text = gram_text(m);
+  // Distinct through a small open-addressing set (at most half full, ~64
+  // KiB for a long message: it stays in the CPU cache, where a bitmap of
+  // every index did not).
+  const std::size_t most = tokens.hashes.size() + std::min(m.text.size(), kMaxGramBytes);
+  std::size_t cap = 64;
+  while (cap < 2 * most) cap <<= 1;
+  thread_local std::vector<std::uint32_t> set;
+  constexpr std::uint32_t kEmpty = 0xffffffffu;  // no feature index is this large
+  set.assign(cap, kEmpty);
+  const std::size_t mask = cap - 1;
   std::vector<std::uint32_t> out;
-  out.reserve(tokens.hashes.size() + text.size());
-  if (origins != nullptr) origins->of.reserve(out.capacity());
-  auto add = [&](std::uint32_t f, std::size_t origin) {
-    std::uint64_t& word = seen[f >> 6];
-    const std::uint64_t bit = std::uint64_t{1} << (f & 63);
-    if ((word & bit) == 0) {
-      word |= bit;
-      out.push_back(f);
-      if (origins != nullptr) origins->of.push_back(static_cast<std::uint32_t>(origin));
+  out.reserve(most);
+  if (origins != nullptr) origins->of.reserve(most);
+  auto add = [&](std::uint32_t f, std::uint64_t origin) {
+    std::size_t i = (f * 0x9E3779B1u) & mask;
+    while (set[i] != kEmpty) {
+      if (set[i] == f) return;
+      i = (i + 1) & mask;
     }
+    set[i] = f;
+    out.push_back(f);
+    if (origins != nullptr) origins->of.push_back(origin);
   };
   for (std::size_t i = 0; i < tokens.hashes.size(); ++i) add(token_feature(tokens.hashes[i]), i);
-  for (std::size_t i = 0; i + 4 <= text.size(); ++i) add(gram_feature(text, i), tokens.hashes.size() + i);
-  for (std::uint32_t f : out) seen[f >> 6] = 0;  // clean for the next message
-  if (origins != nullptr) {
-    origins->tokens = tokens.hashes.size();
-    origins->grams = std::move(text);
-  }
+  for_each_gram(m, [&](std::uint32_t window) { add(gram_feature(window), LrOrigins::kGram | window); });
   return out;
 }
 
 std::string lr_feature_name(const LrOrigins& origins, const Tokens& tokens, std::size_t i) {
   if (i >= origins.of.size()) return "?";
-  const std::size_t o = origins.of[i];
-  if (o < origins.tokens) return std::string(tokens.text_of(o));
-  return "'" + origins.grams.substr(o - origins.tokens, 4) + "'";
+  const std::uint64_t o = origins.of[i];
+  if ((o & LrOrigins::kGram) == 0) return o < tokens.size() ? std::string(tokens.text_of(o)) : "?";
+  std::string gram = "'....'";
+  for (int b = 0; b < 4; ++b) gram[1 + b] = static_cast<char>((o >> (8 * b)) & 0xff);
+  return gram;
 }
 
 double lr_probability(const std::vector<float>& weights) {
