@@ -60,6 +60,9 @@ struct BayesConfig {
   std::vector<std::string> ignore_headers;
   std::size_t max_text_bytes = 64u << 10;  // bytes of decoded text tokenized per message
   std::size_t max_tokens = 4000;           // distinct tokens per message
+  // The logistic regression beside Bayes (LR_xx bands): scored and trained.
+  // Off: Bayes alone (a scan costs ~0.1 ms less; bench/RESULTS.md).
+  bool logistic = true;
   bool autolearn = false;                  // the milter learns clear cases itself
   double autolearn_ham_below = -1.0;       // score (rules only) under which a message is learned as ham
   double autolearn_spam_above = 12.0;      // score over which it is learned as spam
@@ -121,8 +124,8 @@ struct LearnItem {
   std::optional<LearnClass> cls;
 };
 
-// What learning `m` adds: its digest, tokens and (with `lr`) the logistic
-// regression's features. Thread-safe.
+// What learning `m` adds: its digest, tokens and (with `lr` and
+// cfg.logistic) the logistic regression's features. Thread-safe.
 LearnItem learn_item(const Message& m, const BayesConfig& cfg, bool lr = true);
 
 class BayesStore {

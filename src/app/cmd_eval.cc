@@ -690,9 +690,11 @@ int cmd_eval(int argc, char** argv) {
   if (by_age) time_split = classify_by_age(samples, bcfg);
   logistic_all(samples, sources, held_out, folds, by_age, loso);
   for (Sample& s : samples) {
-    s.with_bayes = with_bayes(*snap, s, s.p_cv, s.lr_cv);
-    s.with_loso = with_bayes(*snap, s, s.p_loso, s.lr_loso);
-    s.with_time = with_bayes(*snap, s, s.p_time, s.lr_time);
+    // [bayes] logistic = false: measured alone (below), not scored.
+    const bool lr = bcfg.logistic;
+    s.with_bayes = with_bayes(*snap, s, s.p_cv, lr ? s.lr_cv : -1);
+    s.with_loso = with_bayes(*snap, s, s.p_loso, lr ? s.lr_loso : -1);
+    s.with_time = with_bayes(*snap, s, s.p_time, lr ? s.lr_time : -1);
   }
   const RuleTops tops = rule_tops(samples);
 

@@ -138,7 +138,7 @@ LearnItem learn_item(const Message& m, const BayesConfig& cfg, bool lr) {
   LearnItem item;
   item.digest = message_digest(m);
   Tokens tokens = tokenize(m, cfg);
-  if (lr) {
+  if (lr && cfg.logistic) {
     item.features = lr_features(m, tokens);
     std::sort(item.features.begin(), item.features.end());  // the stores write them in key order
   }

@@ -77,7 +77,7 @@ Status BayesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
     return Status::Ok();
   }
   bayes_hits(r, hits);
-  return lr_hits(*st, ctx.message, tokens, hits);
+  return cfg_.logistic ? lr_hits(*st, ctx.message, tokens, hits) : Status::Ok();
 }
 
 Status lr_hits(const BayesStore& store, const Message& m, const Tokens& tokens, std::vector<Hit>& hits) {

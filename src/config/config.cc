@@ -427,6 +427,7 @@ class Loader {
         {"max_text_bytes", [&](const toml::node& v) { int_key(v, "bayes.max_text_bytes", b.max_text_bytes, 1024, 1LL << 26); }},
         {"max_tokens", [&](const toml::node& v) { int_key(v, "bayes.max_tokens", b.max_tokens, 10, 1000000); }},
         {"autolearn", [&](const toml::node& v) { bool_key(v, "bayes.autolearn", b.autolearn); }},
+        {"logistic", [&](const toml::node& v) { bool_key(v, "bayes.logistic", b.logistic); }},
         {"autolearn_ham_below", [&](const toml::node& v) { number_key(v, "bayes.autolearn_ham_below", b.autolearn_ham_below); }},
         {"autolearn_spam_above", [&](const toml::node& v) { number_key(v, "bayes.autolearn_spam_above", b.autolearn_spam_above); }},
     };

@@ -560,6 +560,14 @@ TEST(BayesCheck, ScoresABandAfterTrainingAndExplainsItsTokens) {
   lr = lr_of(r);
   ASSERT_NE(lr, nullptr);
   EXPECT_LE(lr->name, "LR_40") << lr->detail;  // ham side
+  // [bayes] logistic = false: Bayes alone, the same store.
+  std::string off = test::write_config(dir, "score BAYES_99 3.5\nscore BAYES_00 -1\n",
+                                       "[bayes]\npath = \"db\"\nmin_ham = 20\nmin_spam = 20\nlogistic = false\n");
+  auto snap_off = load_snapshot(off, d);
+  ASSERT_TRUE(snap_off.ok());
+  r = scan_message(*snap_off.value(), msg(2000, true), Envelope{});
+  EXPECT_EQ(lr_of(r), nullptr);
+  EXPECT_TRUE(std::any_of(r.hits.begin(), r.hits.end(), [](const Hit& h) { return h.name == "BAYES_99"; }));
 }
 
 TEST(BayesCheck, AStoreThatCannotOpenIsACheckErrorNotACrash) {
