@@ -181,7 +181,7 @@ Status apply_learn(LearnTxn& txn, const LearnItem& item, LearnClass call_cls, bo
     std::vector<float> w;
     if (Status s = txn.weights(item.features, w); !s.ok()) return s;
     if (float step = lr_train_step(lr_probability(w), cls); step != 0.0f)
-      if (Status s = txn.add_weights(item.features, step); !s.ok()) return s;
+      if (Status s = txn.add_weights(item.features, w, step); !s.ok()) return s;
   }
   return txn.set_seen(item.digest, cls);
 }
@@ -266,8 +266,9 @@ class MemoryStore final : public BayesStore, private bayes_detail::LearnTxn {
     read_weights(features, out);
     return Status::Ok();
   }
-  Status add_weights(const std::vector<std::uint32_t>& features, float step) override {
-    for (std::uint32_t f : features) weights_[f] += step;
+  Status add_weights(const std::vector<std::uint32_t>& features, const std::vector<float>& current,
+                     float step) override {
+    for (std::size_t i = 0; i < features.size(); ++i) weights_[features[i]] = current[i] + step;
     return Status::Ok();
   }
 

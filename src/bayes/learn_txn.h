@@ -22,8 +22,9 @@ class LearnTxn {
   virtual Status add_messages(LearnClass cls, int delta) = 0;
   // The logistic regression's weights of `features` (same order) ...
   virtual Status weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) = 0;
-  // ... and adding `step` to each of them.
-  virtual Status add_weights(const std::vector<std::uint32_t>& features, float step) = 0;
+  // ... and setting them to those weights (`current`, as weights() read them) plus `step`.
+  virtual Status add_weights(const std::vector<std::uint32_t>& features, const std::vector<float>& current,
+                             float step) = 0;
 };
 
 // Applies one item (of class item.cls, else `cls`); the caller commits or

@@ -330,13 +330,11 @@ class LmdbStore final : public BayesStore, public StateStore {
     Status weights(const std::vector<std::uint32_t>& features, std::vector<float>& out) override {
       return st_.read_weights(t_, features, out);
     }
-    Status add_weights(const std::vector<std::uint32_t>& features, float step) override {
-      std::vector<float> w;
-      if (Status s = st_.read_weights(t_, features, w); !s.ok()) return s;
-      // MDB_APPEND-like speed is not possible (keys exist); in key order the
-      // pages a put touches are mostly the last one's.
+    Status add_weights(const std::vector<std::uint32_t>& features, const std::vector<float>& current,
+                       float step) override {
+      // In key order (learn_item sorts them): a put mostly touches the last one's pages.
       for (std::size_t i = 0; i < features.size(); ++i) {
-        const float nw = w[i] + step;
+        const float nw = current[i] + step;
         MDB_val k = val_of(&features[i], sizeof(std::uint32_t)), v = val_of(&nw, sizeof nw);
         if (int rc = mdb_put(t_, st_.weights_, &k, &v, 0); rc != 0) return st_.fail("write", rc);
       }
