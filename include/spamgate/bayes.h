@@ -63,6 +63,17 @@ struct BayesConfig {
   // The logistic regression beside Bayes (LR_xx bands): scored and trained.
   // Off: Bayes alone (a scan costs ~0.1 ms less; bench/RESULTS.md).
   bool logistic = true;
+  // How the classifiers' bands combine with the rules (score_verdict(),
+  // verdict.h). The guard: a message the rules score at 0 or below that one
+  // classifier alone calls spam (p >= 0.95) is not tagged by it, unless that
+  // one is at least `guard_unless` sure (1: never; the default, because the
+  // exception cost 0.5-0.9 points of false positives on a source the
+  // classifiers never saw for 0.2 of detection). Agree: a message both call
+  // spam (p >= `agree`) is tagged unless the rules scored it -5 or less (an
+  // allow-list entry). Measured in bench/RESULTS.md (issue 19, part 3).
+  bool guard = true;
+  double guard_unless = 1.0;
+  double agree = 0.95;  // 0: off
   bool autolearn = false;                  // the milter learns clear cases itself
   double autolearn_ham_below = -1.0;       // score (rules only) under which a message is learned as ham
   double autolearn_spam_above = 12.0;      // score over which it is learned as spam

@@ -45,6 +45,9 @@ struct Hit {
   // Non-empty: this hit rejects the message (a forced action, like Rspamd's
   // passthrough) with "550 5.7.1 <reject_reply>", whatever the score.
   std::string reject_reply;
+  // A classifier's band (BAYES_xx, LR_xx): its spam probability, which the
+  // verdict's classifier guard reads (verdict.h); -1 for every other hit.
+  double probability = -1.0;
 };
 
 // A symbol a built-in check can emit, with its default score.

@@ -3,7 +3,12 @@
 // Scores are summed in thousandths and the total is rounded to tenths before
 // it is compared, so the printed score and the decision never disagree
 // (5.04 prints as 5.0 and is not spam with threshold 5). Spam means strictly
-// greater than the threshold. Pure functions; thread-safe.
+// greater than the threshold. The classifiers' bands then combine with the
+// rules ([bayes] guard / agree, bayes.h): one classifier alone does not tag a
+// message the rules call clean unless it is extreme (CLASSIFIER_GUARD), and
+// a message both call spam is tagged (CLASSIFIERS_AGREE); each shows as a
+// hit whose score moves the total to just at or over the threshold.
+// Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>

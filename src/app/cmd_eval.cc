@@ -126,7 +126,7 @@ Verdict with_bayes(const Snapshot& snap, const Sample& s, double p, double lr) {
   BayesResult r;
   r.probability = p;
   bayes_hits(r, hits);
-  if (lr >= 0) hits.emplace_back(lr_band(lr), 1.0, "");
+  if (lr >= 0) hits.emplace_back(lr_band(lr), 1.0, "").probability = lr;
   return score_verdict(snap, hits);
 }
 

@@ -49,6 +49,10 @@ std::vector<SymbolDef> BayesCheck::symbols() {
   const char* lr[] = {"LR_00", "LR_05", "LR_20", "LR_40", "LR_50", "LR_60", "LR_80", "LR_95", "LR_99"};
   for (std::size_t i = 0; i < std::size(lr); ++i)
     out.push_back({lr[i], 0.0, fmt::format("Logistic regression spam probability is {}", ranges[i])});
+  // Scored by the verdict itself (score_verdict(), [bayes] guard / agree):
+  // a score line for them changes nothing.
+  out.push_back({"CLASSIFIER_GUARD", 0.0, "One classifier alone calls spam a message the rules call clean: not tagged"});
+  out.push_back({"CLASSIFIERS_AGREE", 0.0, "Both classifiers call it spam: tagged"});
   return out;
 }
 
@@ -57,8 +61,9 @@ void bayes_hits(const BayesResult& r, std::vector<Hit>& hits) {
   for (std::size_t i = 0; i < r.strongest.size(); ++i)
     detail += fmt::format("{}{} {:.3f}", i == 0 ? "; strongest: " : ", ", clip(r.strongest[i].first, 40),
                           r.strongest[i].second);
-  hits.emplace_back(bayes_band(r.probability), 1.0, detail);
-  if (r.probability >= 0.999) hits.emplace_back("BAYES_999", 1.0, fmt::format("p={:.4f}", r.probability));
+  hits.emplace_back(bayes_band(r.probability), 1.0, detail).probability = r.probability;
+  if (r.probability >= 0.999)
+    hits.emplace_back("BAYES_999", 1.0, fmt::format("p={:.4f}", r.probability)).probability = r.probability;
 }
 
 Status BayesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& /*side*/) const {
@@ -100,7 +105,7 @@ Status lr_hits(const BayesStore& store, const Message& m, const Tokens& tokens, 
   for (std::size_t i = 0; i < top.size(); ++i)
     detail += fmt::format("{}{} {:+.3f}", i == 0 ? "; heaviest: " : ", ",
                           clip(lr_feature_name(origins, tokens, top[i]), 40), w[top[i]]);
-  hits.emplace_back(lr_band(p), 1.0, detail);
+  hits.emplace_back(lr_band(p), 1.0, detail).probability = p;
   return Status::Ok();
 }
 

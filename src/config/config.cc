@@ -1,6 +1,8 @@
 // config.cc - the TOML config loader (see config.h).
 #include "config/config.h"
 
+#include <fmt/format.h>
+
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -400,6 +402,15 @@ class Loader {
     out = v.is_integer() ? static_cast<double>(*v.value<std::int64_t>()) : *v.value<double>();
   }
 
+  // A probability from `min` to 1.
+  void probability_key(const toml::node& v, const std::string& key, double& out, double min) {
+    double d = 0;
+    number_key(v, key, d);
+    if (!v.is_number()) return;
+    if (!(d >= min && d <= 1.0)) return error(v, fmt::format("'{}' must be from {} to 1", key, min));
+    out = d;
+  }
+
   void bayes(const toml::node& n, BayesConfig& b) {
     const toml::table* t = n.as_table();
     if (t == nullptr) return error(n, "'bayes' must be a table");
@@ -428,6 +439,12 @@ class Loader {
         {"max_tokens", [&](const toml::node& v) { int_key(v, "bayes.max_tokens", b.max_tokens, 10, 1000000); }},
         {"autolearn", [&](const toml::node& v) { bool_key(v, "bayes.autolearn", b.autolearn); }},
         {"logistic", [&](const toml::node& v) { bool_key(v, "bayes.logistic", b.logistic); }},
+        {"guard", [&](const toml::node& v) { bool_key(v, "bayes.guard", b.guard); }},
+        {"guard_unless", [&](const toml::node& v) { probability_key(v, "bayes.guard_unless", b.guard_unless, 0.5); }},
+        {"agree", [&](const toml::node& v) {
+           probability_key(v, "bayes.agree", b.agree, 0.0);
+           if (b.agree > 0.0 && b.agree < 0.95) error(v, "'bayes.agree' must be 0 (off) or from 0.95 to 1");
+         }},
         {"autolearn_ham_below", [&](const toml::node& v) { number_key(v, "bayes.autolearn_ham_below", b.autolearn_ham_below); }},
         {"autolearn_spam_above", [&](const toml::node& v) { number_key(v, "bayes.autolearn_spam_above", b.autolearn_spam_above); }},
     };
