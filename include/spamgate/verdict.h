@@ -46,6 +46,9 @@ struct Verdict {
   bool spam = false;
   Action action = Action::kAccept;
   std::vector<ScoredHit> hits;  // symbols that count: non-zero score, not "__" sub-rules; by name
+  // The score without the classifiers (their bands, the guard, the
+  // agreement), in thousandths: what autolearn judges a message by.
+  std::int64_t rules_millis = 0;
   std::string reply;            // SMTP reply text for kReject / kTempfail
 };
 

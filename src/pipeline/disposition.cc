@@ -102,18 +102,17 @@ void refuse(Disposition& d, Action a, std::string code, std::string xcode, std::
 }
 
 // [bayes] autolearn: the class to learn `scan` as, if any: scanned whole,
-// not rejected, its score without the BAYES_ symbols above
-// autolearn_spam_above or below autolearn_ham_below.
+// not rejected, its score without the classifiers (their BAYES_ and LR_
+// bands, the guard and the agreement: Verdict::rules_millis) above
+// autolearn_spam_above or below autolearn_ham_below: a classifier never
+// confirms itself.
 std::optional<LearnClass> autolearn_class(const Snapshot& snap, const ScanResult& scan) {
   const BayesConfig& cfg = snap.config.bayes;
   if (!cfg.autolearn || scan.verdict.action == Action::kReject || scan.message.limits_hit.scan_bytes)
     return std::nullopt;
   if (std::none_of(snap.checks.begin(), snap.checks.end(), [](const auto& c) { return c->name() == "bayes"; }))
     return std::nullopt;
-  std::int64_t millis = 0;
-  for (const ScoredHit& h : scan.verdict.hits)
-    if (h.name.rfind("BAYES_", 0) != 0) millis += h.score_millis;
-  const double score = static_cast<double>(millis) / 1000.0;
+  const double score = static_cast<double>(scan.verdict.rules_millis) / 1000.0;
   if (score > cfg.autolearn_spam_above) return LearnClass::kSpam;
   if (score < cfg.autolearn_ham_below) return LearnClass::kHam;
   return std::nullopt;

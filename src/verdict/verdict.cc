@@ -104,6 +104,7 @@ Verdict score_verdict(const Snapshot& snap, const std::vector<Hit>& hits) {
     if (h.probability >= 0.0) classifier_total += score;
     v.hits.push_back({h.name, score, h.detail});
   }
+  v.rules_millis = total - classifier_total;
   if (!classifiers.empty())
     combine_classifiers(snap.config.bayes, classifiers, total - classifier_total, snap.config.threshold_tenths, total,
                         v.hits);

@@ -133,6 +133,9 @@ TEST(VerdictClassifiers, OneClassifierAloneDoesNotTagWhatTheRulesCallClean) {
   EXPECT_TRUE(r.spam);
   EXPECT_EQ(r.score_tenths, 60);
   EXPECT_EQ(find_hit(r, "CLASSIFIER_GUARD"), nullptr);
+  // What autolearn judges by: the rules alone, never the classifiers.
+  EXPECT_EQ(v.rules_millis, 0);
+  EXPECT_EQ(r.rules_millis, 500);
 }
 
 TEST(VerdictClassifiers, AnExtremeClassifierTagsAloneOnlyWhenConfigured) {
@@ -170,6 +173,9 @@ TEST(VerdictClassifiers, WhatBothCallSpamIsTaggedUnlessAllowListed) {
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->score_millis, 1100);
   EXPECT_NE(a->detail.find("BAYES p=0.9600, LR p=0.9700"), std::string::npos) << a->detail;
+  EXPECT_EQ(v.rules_millis, 0);  // tagged by the classifiers: autolearn does not learn it from this
+  // An LR band alone does not count toward autolearn either.
+  EXPECT_EQ(score_verdict(*s, {Hit("SPAMMY"), band("LR_95", 0.97)}).rules_millis, 500);
   // The same with an allow-list entry (-10): the admin's word wins.
   Verdict w = score_verdict(*s, {Hit("ALLOW"), band("BAYES_80", 0.96), band("LR_95", 0.97)});
   EXPECT_FALSE(w.spam);
