@@ -68,7 +68,7 @@ void combine_classifiers(const BayesConfig& cfg, const std::vector<Classifier>& 
                                 static_cast<double>(rules) / 1000.0, caller->name, caller->p,
                                 cfg.guard_unless < 1.0 ? fmt::format(" below p={}", cfg.guard_unless) : "")});
     total = at;
-  } else if (cfg.agree > 0.0 && !spam && cls.size() >= 2 && callers == cls.size() && rules > -5000 &&
+  } else if (cfg.agree > 0.0 && !spam && cls.size() >= 2 && rules > -5000 &&  // agree >= kCallsSpam (config)
              std::all_of(cls.begin(), cls.end(), [&](const Classifier& c) { return c.p >= cfg.agree; })) {
     std::string who;
     for (const Classifier& c : cls) who += fmt::format("{}{} p={:.4f}", who.empty() ? "" : ", ", c.name, c.p);

@@ -50,6 +50,28 @@ const Sender kInbound{};
 const Sender kAuthenticated{SenderClass::kAuthenticated, false};
 const Sender kLocal{SenderClass::kTrusted, true};
 
+
+// Autolearn judges a message by the rules alone: a classifier's band never
+// confirms itself (the LR bands once counted as rules here).
+TEST(Decide, AutolearnDoesNotCountTheClassifiersBands) {
+  auto snap = test::snapshot_with(std::string(kRules) + "score LR_95 2\n", nullptr,
+                                  "[bayes]\npath = \"bayes\"\nautolearn = true\nautolearn_spam_above = 8\n");
+  ASSERT_NE(snap, nullptr);
+  ScanResult scan = scan_message(*snap, "Subject: hi\n\nspammy\n", Envelope{});
+  Hit lr("LR_95");
+  lr.probability = 0.97;
+  scan.verdict = score_verdict(*snap, {Hit("SPAMMY"), lr});
+  ASSERT_EQ(scan.verdict.score_tenths, 92);  // 7.2 + 2: tagged ...
+  Disposition d = decide(*snap, scan, kInbound, {});
+  EXPECT_EQ(d.action, Action::kTag);
+  EXPECT_FALSE(d.autolearn.has_value());  // ... but the rules alone (7.2) are not over 8
+  scan.verdict = score_verdict(*snap, {Hit("SPAMMY"), Hit("SPAMMY"), lr});
+  auto more = test::snapshot_with(std::string(kRules) + "score LR_95 2\n", nullptr,
+                                  "[bayes]\npath = \"bayes\"\nautolearn = true\nautolearn_spam_above = 7\n");
+  ASSERT_NE(more, nullptr);
+  EXPECT_EQ(decide(*more, scan, kInbound, {}).autolearn, LearnClass::kSpam);  // 7.2 over 7
+}
+
 TEST(Decide, SpamFromTheInternetIsTaggedAndHamAccepted) {
   Decided spam = scanned("Subject: hi\n\nspammy\n");
   Disposition d = decide(*spam.snap, spam.scan, kInbound, {});
