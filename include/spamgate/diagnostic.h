@@ -15,4 +15,11 @@ struct Diagnostic {
   }
 };
 
+// Lines of one kind that were read and not used (a directive we skip, an
+// eval test not implemented...): how many, and the first one.
+struct SkipCount {
+  int count = 0;
+  Diagnostic first;
+};
+
 }  // namespace spamgate

@@ -29,6 +29,15 @@ struct Header {
 };
 
 struct MimePart {
+  // The part's own header fields (of the top-level entity: its Content-*
+  // fields), at most kMaxPartHeaders, values clipped to max_header_bytes.
+  struct Field {
+    std::string lname;    // lower-case name
+    std::string raw;      // as on the wire (folding kept)
+    std::string decoded;  // unfolded, RFC 2047 decoded
+  };
+  static constexpr std::size_t kMaxPartHeaders = 64;
+  std::vector<Field> headers;
   std::string content_type;  // lower-case "type/subtype"
   std::string filename;      // from Content-Disposition or Content-Type name=
   std::string charset;       // as declared, lower-case

@@ -133,7 +133,10 @@ struct Config {
   std::string service_name = "Gateway Filtering Service";
   std::string hostname;                // "" in the file = this machine's FQDN
   std::string support_url = "https://support.example.com/spam";
-  std::string rules_dir;               // every *.cf in it, lexical order
+  // Rule directories, each read as every *.cf in it in lexical order. The
+  // first is ours; later ones are third-party sets read as SpamAssassin reads
+  // them (Debian's /usr/share/spamassassin, sa-update's directory).
+  std::vector<std::string> rules_dirs;
   std::string local_rules;             // read last; a missing file is not an error
   Limits limits;
   std::string log_level = "info";      // trace debug info warn error critical off
@@ -172,6 +175,8 @@ struct Snapshot {
   // can backtrack, a misspelt header name): `lint` prints them, the milter
   // logs them at start and reload.
   std::vector<Diagnostic> warnings;
+  // Rule-file lines read and not used, by kind (lint --verbose lists them).
+  std::map<std::string, SkipCount> skipped;
 };
 
 // The current snapshot, swapped atomically on reload. A reader keeps the

@@ -3,7 +3,9 @@
 // error, then file:line: warning: message for rules that load but deserve a
 // look (left out of the prefilter, nested repeats that can backtrack, a
 // misspelt header name). Exit 1 if there is any error, 0 otherwise.
+#include <algorithm>
 #include <iostream>
+#include <map>
 
 #include "app/commands.h"
 #include "app/common.h"
@@ -16,15 +18,20 @@ namespace spamgate::app {
 
 int cmd_lint(int argc, char** argv) {
   const char* usage =
-      "usage: spamgate lint [--config F] [RULES_FILE|RULES_DIR ...]\n"
+      "usage: spamgate lint [--config F] [--verbose] [RULES_FILE|RULES_DIR ...]\n"
       "Checks the config, every rules file, the signature databases and the outbound overrides\n"
       "(or only the rules files given) and prints file:line: message for each error.\n"
+      "Lines read and not used (SpamAssassin directives spamgate skips, eval tests not\n"
+      "implemented) are counted in one line; --verbose lists them by kind, with the first place.\n"
       "Exit: 0 all good; 1 errors found; 2 usage error.\n";
-  auto opt = parse_options(argc, argv, 2, usage);
+  CommandFlags own;
+  own.switches = {"--verbose"};
+  auto opt = parse_options(argc, argv, 2, usage, own);
   if (!opt) return 2;
   std::vector<Diagnostic> diags, warnings;
   std::size_t rules = 0, files = 0;
   std::string signatures;  // what the ClamAV engine loaded (config lint only)
+  std::map<std::string, SkipCount> skipped;
   if (opt->args.empty()) {
     std::string path = opt->config.empty() ? default_config_path() : opt->config;
     auto snap = load_snapshot(path, diags);
@@ -32,6 +39,7 @@ int cmd_lint(int argc, char** argv) {
       rules = snap.value()->rule_count;
       files = snap.value()->rule_files.size();
       warnings = snap.value()->warnings;
+      skipped = snap.value()->skipped;
       if (const auto& e = snap.value()->clamav) {
         char ms[32];
         std::snprintf(ms, sizeof ms, "%.0f", e->load_ms());
@@ -51,6 +59,7 @@ int cmd_lint(int argc, char** argv) {
     parse_rule_files(paths, builtins, false, *rs, diags);
     rules = rs->rules.size() + rs->metas.size();
     files = rs->files.size();
+    skipped = rs->skipped;
     if (diags.empty()) {  // the prefilter is built as a load would build it
       warnings = rs->warnings;
       for (Diagnostic& d : RulesCheck(rs, Limits{}.pcre_match_limit).prefilter_warnings()) warnings.push_back(std::move(d));
@@ -64,7 +73,18 @@ int cmd_lint(int argc, char** argv) {
   }
   std::cout << "ok: " << rules << " rules in " << files << " file(s)" << signatures;
   if (!warnings.empty()) std::cout << "; " << warnings.size() << " warning(s)";
+  int lines = 0;
+  for (const auto& [what, s] : skipped) lines += s.count;
+  if (lines > 0)
+    std::cout << "; " << lines << " line(s) read and not used, of " << skipped.size() << " kind(s)"
+              << (opt->has("--verbose") ? ":" : " (--verbose lists them)");
   std::cout << "\n";
+  if (opt->has("--verbose")) {
+    std::vector<std::pair<std::string, SkipCount>> rows(skipped.begin(), skipped.end());
+    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.count > b.second.count; });
+    for (const auto& [what, s] : rows)
+      std::cout << "  " << s.count << "  " << what << "  (first: " << s.first.file << ":" << s.first.line << ")\n";
+  }
   return 0;
 }
 

@@ -31,7 +31,11 @@ void join_into(std::string& out, const std::vector<std::string>& parts) {
 }
 
 // The text a header rule matches, or nullopt when the field is absent.
+// SpamAssassin's own rules (Rule::third_party) read values as SpamAssassin
+// gives them: each field's value ends with "\n", and :addr / :name give the
+// first address or name only.
 std::optional<std::string> header_subject(const Rule& r, const Message& m, const Envelope& env) {
+  const bool sa = r.third_party;
   std::vector<const Header*> fields;
   if (r.header == "all") {
     std::string all;
@@ -64,13 +68,23 @@ std::optional<std::string> header_subject(const Rule& r, const Message& m, const
     switch (r.mod) {
       case HeaderMod::kDecoded:
       case HeaderMod::kRaw:
-        if (!out.empty()) out.push_back('\n');
+        if (!out.empty() && !sa) out.push_back('\n');
         out += r.mod == HeaderMod::kRaw ? h->raw : h->decoded;
+        if (sa) out.push_back('\n');
         break;
-      case HeaderMod::kAddr: join_into(out, header_addresses(h->decoded)); break;
-      case HeaderMod::kName: join_into(out, header_names(h->decoded)); break;
+      case HeaderMod::kAddr:
+      case HeaderMod::kName: {
+        std::vector<std::string> parts = r.mod == HeaderMod::kAddr ? header_addresses(h->decoded) : header_names(h->decoded);
+        if (sa) {
+          if (!parts.empty()) return parts.front();
+          break;
+        }
+        join_into(out, parts);
+        break;
+      }
     }
   }
+  if (sa && (r.mod == HeaderMod::kAddr || r.mod == HeaderMod::kName)) return std::string();
   return out;
 }
 
@@ -110,9 +124,10 @@ RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_
     const SymbolInfo* info = rules_->symbols.find(r.name);
     disabled_[i] = info != nullptr && info->disabled ? 1 : 0;
     int k = text_kind(r.kind);
-    if (k < 0 || !r.re) continue;
+    if (k < 0 || (!r.re && !r.hyperscan_only)) continue;
     slot_[i] = static_cast<int>(patterns[k].size());
-    patterns[k].push_back({r.re->pattern(), r.re->flags()});
+    if (r.hyperscan_only) patterns[k].push_back({r.pattern, r.flags + "e"});
+    else patterns[k].push_back({r.re->pattern(), r.re->flags()});
   }
   for (int k = 0; k < 3; ++k)
     if (!patterns[k].empty()) pre_[k] = Prefilter::build(patterns[k]);
@@ -178,6 +193,7 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
       // One subject per field and modifier, however many rules read it.
       std::string key = r.header;
       key.push_back(static_cast<char>('0' + static_cast<int>(r.mod)));
+      if (r.third_party) key.push_back('s');
       auto cached = subjects.find(key);
       if (cached == subjects.end()) cached = subjects.emplace(std::move(key), header_subject(r, m, ctx.envelope)).first;
       const std::string_view value = cached->second ? std::string_view(*cached->second)
@@ -192,6 +208,30 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
       if (matched != r.negate) {
         hits.push_back({r.name, 1.0, r.negate ? std::string("(no match)") : clip(value.substr(mt.begin, mt.end - mt.begin), kDetailBytes)});
       }
+      continue;
+    }
+    if (r.kind == RuleKind::kMimeHeader) {
+      // SpamAssassin's MIMEHeader: the field (the last of its name) of each
+      // MIME part, the top-level entity first; a part without it reads as
+      // the [if-unset] text.
+      int count = 0;
+      std::string seen;
+      for (const MimePart& p : m.parts) {
+        const MimePart::Field* f = nullptr;
+        for (const MimePart::Field& pf : p.headers)
+          if (pf.lname == r.header) f = &pf;
+        std::string value = f == nullptr ? r.if_unset : (r.mod == HeaderMod::kRaw ? f->raw : f->decoded) + "\n";
+        Regex::Match mt = r.re->match(value, limit);
+        if (mt.outcome == Regex::Outcome::kError) {
+          record_error(r, mt.error);
+          break;
+        }
+        if (mt.outcome == Regex::Outcome::kMatch) {
+          if (count++ == 0) seen = clip(std::string_view(value).substr(mt.begin, mt.end - mt.begin), kDetailBytes);
+          if (count >= r.maxhits) break;
+        }
+      }
+      if (count > 0) hits.push_back({r.name, static_cast<double>(count), seen});
       continue;
     }
     if (r.kind == RuleKind::kUri) {
@@ -217,12 +257,25 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
         scanned[k] = true;
       }
       if (filtered[k] && cand[k][static_cast<std::size_t>(slot_[ri])] == 0) continue;  // cannot match
+      if (r.hyperscan_only) {
+        if (filtered[k] && pre_[k]->problem(static_cast<std::size_t>(slot_[ri])).empty())
+          hits.push_back({r.name, 1.0, "(matched by Hyperscan)"});
+        continue;
+      }
     }
+    if (!r.re) continue;
     Regex::Match mt = r.re->match(subject, limit);
     if (mt.outcome == Regex::Outcome::kError) {
       record_error(r, mt.error);
     } else if (mt.outcome == Regex::Outcome::kMatch) {
-      hits.push_back({r.name, 1.0, clip(subject.substr(mt.begin, mt.end - mt.begin), kDetailBytes)});
+      // tflags multiple: each match counts (and scores), up to maxhits.
+      int count = 1;
+      for (std::size_t at = mt.end > mt.begin ? mt.end : mt.end + 1; count < r.maxhits && at <= subject.size(); ++count) {
+        Regex::Match next = r.re->match(subject.substr(at), limit);
+        if (next.outcome != Regex::Outcome::kMatch) break;
+        at += next.end > next.begin ? next.end : next.end + 1;
+      }
+      hits.push_back({r.name, static_cast<double>(count), clip(subject.substr(mt.begin, mt.end - mt.begin), kDetailBytes)});
     }
   }
   if (!rules_->welcomelist.empty() || !rules_->blocklist.empty()) {
@@ -252,14 +305,20 @@ MetaCheck::MetaCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(ru
 }
 
 Status MetaCheck::run(const CheckContext&, std::vector<Hit>& hits, CheckOutput&) const {
-  std::unordered_set<std::string> hit_names;
-  for (const Hit& h : hits) hit_names.insert(h.name);
-  auto value = [&](const std::string& s) -> double { return hit_names.count(s) ? 1.0 : 0.0; };
+  // A rule's value is its number of matches (tflags multiple), a meta's
+  // the value of its expression, as in SpamAssassin; a meta scores once.
+  std::unordered_map<std::string, double> values;
+  for (const Hit& h : hits) values[h.name] += h.factor > 0 ? h.factor : 1.0;
+  auto value = [&](const std::string& s) -> double {
+    auto it = values.find(s);
+    return it == values.end() ? 0.0 : it->second;
+  };
   for (std::size_t i = 0; i < rules_->metas.size(); ++i) {
     const Rule& r = rules_->metas[i];
     if (disabled_[i] != 0) continue;
-    if (r.meta->eval(value) != 0) {
-      hit_names.insert(r.name);
+    const double v = r.meta->eval(value);
+    if (v != 0) {
+      values[r.name] = v > 0 ? v : 1.0;
       hits.push_back({r.name, 1.0, std::string()});
     }
   }

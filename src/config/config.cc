@@ -138,7 +138,16 @@ class Loader {
         {"service_name", [&](const toml::node& n) { string_key(n, "service_name", c.service_name, 200, false); }},
         {"hostname", [&](const toml::node& n) { string_key(n, "hostname", c.hostname, 253, true); }},
         {"support_url", [&](const toml::node& n) { string_key(n, "support_url", c.support_url, 400, false); }},
-        {"rules_dir", [&](const toml::node& n) { string_key(n, "rules_dir", c.rules_dir, 4096, false); }},
+        {"rules_dir", [&](const toml::node& n) {
+           std::string one;
+           string_key(n, "rules_dir", one, 4096, false);
+           if (!c.rules_dirs.empty()) error(n, "give rules_dir or rules_dirs, not both");
+           else if (!one.empty()) c.rules_dirs.push_back(one);
+         }},
+        {"rules_dirs", [&](const toml::node& n) {
+           if (!c.rules_dirs.empty()) return error(n, "give rules_dir or rules_dirs, not both");
+           string_list(n, "rules_dirs", c.rules_dirs);
+         }},
         {"local_rules", [&](const toml::node& n) { string_key(n, "local_rules", c.local_rules, 4096, true); }},
         {"max_scan_bytes", [&](const toml::node& n) { int_key(n, "max_scan_bytes", c.limits.max_scan_bytes, 1024, 1LL << 30); }},
         {"limits", [&](const toml::node& n) { limits(n, c.limits); }},
@@ -614,13 +623,13 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
   loader.load(root, c);
   std::stable_sort(diags.begin() + static_cast<std::ptrdiff_t>(before), diags.end(),
                    [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
-  if (c.rules_dir.empty()) diags.push_back({path, 0, "'rules_dir' is required"});
+  if (c.rules_dirs.empty()) diags.push_back({path, 0, "'rules_dir' (or the list 'rules_dirs') is required"});
   OutboundConfig& ob = c.outbound;
   if (ob.store == "redis" && ob.redis.empty()) ob.redis = c.bayes.redis;
   if (ob.store == "redis" && ob.redis.empty())
     diags.push_back({path, 0, "'outbound.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\""});
   if (diags.size() != before) return Status::InvalidArgument("config " + path + " has errors");
-  c.rules_dir = loader.resolve(c.rules_dir);
+  for (std::string& d : c.rules_dirs) d = loader.resolve(d);
   c.local_rules = loader.resolve(c.local_rules);
   ClamavConfig& av = c.clamav;
   av.own_signatures = loader.resolve(av.own_signatures);

@@ -1,7 +1,9 @@
 // snapshot.cc - load_snapshot(): config + rule files -> immutable Snapshot.
 //
-// Order of rule files: every rules_dir/*.cf in lexical order, then the local
-// override file (optional: a fresh install need not have one). The checks run
+// Order of rule files: every *.cf of each rules_dirs entry in lexical order,
+// then the local override file (optional: a fresh install need not have
+// one). Entries after the first are third-party sets (RuleSource), scored
+// with SpamAssassin's score set for our network tests and Bayes. The checks run
 // in the order of kCheckTable: message flags, rules, malware, SPF, DKIM,
 // DMARC (it reads SPF's and DKIM's results), blocklists, Bayes, sender
 // domain, then metas last (they read every other check's hits).
@@ -226,17 +228,23 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   std::vector<SymbolDef> builtins;
   for (const CheckRow& row : kCheckTable)
     for (SymbolDef& d : row.symbols(snap->config)) builtins.push_back(std::move(d));
-  std::vector<std::string> files = rule_files_in(snap->config.rules_dir, diags);
-  bool has_local = !snap->config.local_rules.empty();
-  if (has_local) files.push_back(snap->config.local_rules);
+  std::vector<RuleSource> files;
+  for (std::size_t d = 0; d < snap->config.rules_dirs.size(); ++d) {
+    for (std::string& f : rule_files_in(snap->config.rules_dirs[d], diags)) files.push_back({std::move(f), false, d > 0});
+  }
+  if (!snap->config.local_rules.empty()) files.push_back({snap->config.local_rules, true, false});
+  RuleOptions ropts;
+  const bool net = !snap->config.dnsbl.empty() || !snap->config.uribl.empty();
+  ropts.score_set = (net ? 1 : 0) | (snap->config.bayes.enabled ? 2 : 0);
   auto rules = std::make_shared<RuleSet>();
-  parse_rule_files(files, builtins, has_local, *rules, diags);
+  parse_rule_files(files, builtins, ropts, *rules, diags);
   if (diags.size() != before) return Status::InvalidArgument("rules have errors");
 
   snap->symbols = rules->symbols;
   snap->rule_files = rules->files;
   snap->rule_count = rules->rules.size() + rules->metas.size();
   snap->warnings = rules->warnings;
+  snap->skipped = rules->skipped;
   if (opts.network) {
     // A reload with the same [dns] keeps the resolver: its cache, and its
     // breaker's knowledge that the server is down.

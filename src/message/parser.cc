@@ -134,6 +134,19 @@ class Walker {
       p.charset = lower_cstr(g_mime_content_type_get_parameter(ct, "charset"));
     }
     p.depth = depth;
+    if (GMimeHeaderList* list = g_mime_object_get_header_list(obj)) {
+      const int n = std::min<int>(g_mime_header_list_get_count(list), static_cast<int>(MimePart::kMaxPartHeaders));
+      for (int i = 0; i < n; ++i) {
+        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+        if (h == nullptr || g_mime_header_get_name(h) == nullptr) continue;
+        const char* raw = g_mime_header_get_raw_value(h);
+        std::string_view rv = raw != nullptr ? std::string_view(raw) : std::string_view();
+        if (rv.size() > l_.max_header_bytes) rv = rv.substr(0, l_.max_header_bytes);
+        while (!rv.empty() && (rv.back() == '\n' || rv.back() == '\r')) rv.remove_suffix(1);
+        bool eight_bit = false;
+        p.headers.push_back({ascii_lower(g_mime_header_get_name(h)), std::string(rv), decode_header_value(rv, eight_bit)});
+      }
+    }
     if (part != nullptr) {
       const char* fn = g_mime_part_get_filename(part);
       p.filename = fn != nullptr ? fn : "";

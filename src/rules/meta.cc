@@ -146,8 +146,15 @@ double MetaExpr::eval(const std::function<double(const std::string&)>& value) co
     case Kind::kSym: return value(sym);
     case Kind::kNot: return a->eval(value) == 0 ? 1 : 0;
     case Kind::kNeg: return -a->eval(value);
-    case Kind::kAnd: return a->eval(value) != 0 && b->eval(value) != 0 ? 1 : 0;
-    case Kind::kOr: return a->eval(value) != 0 || b->eval(value) != 0 ? 1 : 0;
+    // Perl's: the value of the operand that decided ((A && B) is B's count).
+    case Kind::kAnd: {
+      double x = a->eval(value);
+      return x == 0 ? x : b->eval(value);
+    }
+    case Kind::kOr: {
+      double x = a->eval(value);
+      return x != 0 ? x : b->eval(value);
+    }
     case Kind::kAdd: return a->eval(value) + b->eval(value);
     case Kind::kSub: return a->eval(value) - b->eval(value);
     case Kind::kMul: return a->eval(value) * b->eval(value);

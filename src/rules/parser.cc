@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "rules/ruleset.h"
+#include "rules/sa_compat.h"
 #include "spamgate/message.h"
 
 namespace spamgate {
@@ -79,6 +80,8 @@ std::vector<std::string> rule_files_in(const std::string& path, std::vector<Diag
 namespace {
 
 constexpr std::size_t kMaxLineBytes = 64 * 1024;
+// Matches one `tflags multiple` rule counts in a text (SpamAssassin: maxhits=N).
+constexpr int kMaxHits = 1000;
 
 bool valid_name(std::string_view n) {
   if (n.empty() || n.size() > 100) return false;
@@ -117,6 +120,13 @@ std::string strip_comment(std::string_view line) {
     out.push_back(line[i]);
   }
   return out;
+}
+
+// A directive's keyword as SpamAssassin reads it: lower case, '-' as '_'.
+std::string directive_key(std::string_view w) {
+  std::string k = ascii_lower(w);
+  std::replace(k.begin(), k.end(), '-', '_');
+  return k;
 }
 
 // Edit distance (insert, delete, replace, swap two neighbours) of two short
@@ -214,21 +224,36 @@ struct Pending {
   std::string file;
   int line;
   std::string text;  // score value text / description / tflags
+  bool third_party = false;
 };
 
 class RuleParser {
  public:
-  RuleParser(RuleSet& out, std::vector<Diagnostic>& diags) : out_(out), diags_(diags) {}
 
-  void file(const std::string& path, bool optional) {
+  RuleParser(RuleSet& out, std::vector<Diagnostic>& diags, const RuleOptions& options)
+      : out_(out), diags_(diags), options_(options) {}
+
+  void file(const RuleSource& src) {
+    const std::string& path = src.path;
     std::ifstream in(path, std::ios::binary);
     if (!in) {
       std::error_code ec;
-      if (optional && !fs::exists(path, ec)) return;
+      if (src.optional && !fs::exists(path, ec)) return;
       diags_.push_back({path, 0, "cannot read rules file"});
       return;
     }
+    third_party_ = src.third_party;
     out_.files.push_back(path);
+    // SpamAssassin's conditionals: `if EXPR` / `ifplugin NAME` ... [`else`]
+    // `endif`, scoped to the file. Lines under a false condition are counted.
+    struct Cond {
+      int line;
+      bool prev_skip;
+      std::string prev_key;
+    };
+    std::vector<Cond> conds;
+    bool skip = false;
+    std::string skip_key;
     std::string line;
     int n = 0;
     while (std::getline(in, line)) {
@@ -242,9 +267,70 @@ class RuleParser {
         continue;
       }
       std::string text = strip_comment(line);
+      std::string_view rest = trim(text);
+      if (rest.empty()) continue;
+      std::string_view after = rest;
+      std::string kw = directive_key(next_word(after));
+      if (kw == "lang") {  // `lang xx directive...`: a translation
+        std::string_view lang = next_word(after);
+        if (lang.substr(0, 2) != "en") {
+          note("lang: translations of descriptions and reports (only English is used)", path, n);
+          continue;
+        }
+        rest = after;
+        kw = directive_key(next_word(after));
+      }
+      if (kw == "if" || kw == "ifplugin") {
+        if (after.empty()) {
+          error(path, n, "'" + kw + "' needs a condition");
+          continue;
+        }
+        conds.push_back({n, skip, skip_key});
+        auto v = sa_condition(kw == "ifplugin" ? "plugin(" + std::string(after) + ")" : std::string(after));
+        if (!v.ok()) error(path, n, v.status().message());
+        if (!v.ok() || !v.value()) {
+          if (!skip) skip_key = "lines under '" + kw + " " + std::string(after) + "' (false here)";
+          skip = true;
+        }
+        continue;
+      }
+      if (kw == "else" || kw == "endif") {
+        if (!after.empty()) error(path, n, "'" + kw + "' stands alone on its line");
+        if (conds.empty()) {
+          error(path, n, "'" + kw + "' without an 'if' or 'ifplugin' before it");
+          continue;
+        }
+        if (kw == "endif") {
+          skip = conds.back().prev_skip;
+          skip_key = conds.back().prev_key;
+          conds.pop_back();
+        } else if (conds.back().prev_skip) {
+          skip = true;
+        } else {
+          skip = !skip;
+          skip_key = "lines under the 'else' of the 'if' at " + path + ":" + std::to_string(conds.back().line);
+        }
+        continue;
+      }
+      if (skip) {
+        note(skip_key, path, n);
+        static const std::set<std::string> kDefines = {"header", "body", "rawbody", "full", "uri", "meta", "mimeheader"};
+        if (kDefines.count(kw)) unloaded_.insert(std::string(next_word(after)));
+        continue;
+      }
+      if (kw == "require_version") {
+        std::string_view v = trim(after);
+        if (v != kSaVersion && v != "@@VERSION@@") {
+          out_.warnings.push_back({path, n, "file requires SpamAssassin " + std::string(v) + "; rules are read as of " +
+                                                std::string(kSaVersion) + ": the rest of this file is skipped"});
+          break;
+        }
+        continue;
+      }
       comment_cut_ = text.size() < line.size() && line.find('#') != std::string::npos;
-      directive(path, n, text);
+      directive(path, n, std::string(rest));
     }
+    for (const Cond& c : conds) error(path, c.line, "'if' or 'ifplugin' without its 'endif'");
   }
 
   void finish(const std::vector<SymbolDef>& builtins) {
@@ -254,32 +340,43 @@ class RuleParser {
       s.description = b.description;
       builtin_.insert(b.name);
     }
+    compile_regexes();
     // Rules in definition order; a redefinition replaced the earlier one.
+    // Default scores as SpamAssassin's: 1, T_ (testing) rules 0.01, __ rules
+    // none; `tflags nice` makes them negative.
     for (auto& [name, rule] : defined_) {
       SymbolInfo& s = out_.symbols.upsert(name);
-      s.score_millis = name.rfind("__", 0) == 0 ? 0 : 1000;
+      s.score_millis = name.rfind("__", 0) == 0 ? 0 : name.rfind("T_", 0) == 0 ? 10 : 1000;
+    }
+    for (const std::string& name : inert_) {
+      if (!defined_.count(name)) out_.symbols.upsert(name).score_millis = 0;
     }
     for (const Pending& p : tflags_) {
       if (!known(p.name)) {
-        if (!failed(p.name)) error(p.file, p.line, "tflags for unknown rule '" + p.name + "'");
+        unknown_target(p, "tflags");
         continue;
       }
       std::istringstream words(p.text);
       std::string w;
       bool nice = false;
-      while (words >> w) nice = nice || w == "nice";
+      int maxhits = 1;
+      while (words >> w) {
+        nice = nice || w == "nice";
+        if (w == "multiple" && maxhits == 1) maxhits = kMaxHits;
+        if (w.rfind("maxhits=", 0) == 0) maxhits = std::clamp(std::atoi(w.c_str() + 8), 1, kMaxHits);
+      }
       SymbolInfo& s = out_.symbols.upsert(p.name);
       s.nice = nice;
-      if (nice && defined_.count(p.name) && p.name.rfind("__", 0) != 0) s.score_millis = -1000;
+      if (nice && defined_.count(p.name) && p.name.rfind("__", 0) != 0) s.score_millis = -std::abs(s.score_millis);
+      if (auto it = defined_.find(p.name); it != defined_.end()) it->second.maxhits = maxhits;
     }
     for (const Pending& p : describes_) {
-      if (!known(p.name)) {
-        if (!failed(p.name)) error(p.file, p.line, "describe for unknown rule '" + p.name + "'");
-      } else out_.symbols.upsert(p.name).description = p.text;
+      if (!known(p.name)) unknown_target(p, "describe");
+      else out_.symbols.upsert(p.name).description = p.text;
     }
     for (const Pending& p : scores_) {
       if (!known(p.name)) {
-        if (!failed(p.name)) error(p.file, p.line, "score for unknown symbol '" + p.name + "'");
+        unknown_target(p, "score");
         continue;
       }
       SymbolInfo& s = out_.symbols.upsert(p.name);
@@ -288,8 +385,8 @@ class RuleParser {
     }
     resolve_metas();
     for (auto& [order, name] : order_) {
-      Rule& r = defined_.at(name);
-      if (r.kind != RuleKind::kMeta) out_.rules.push_back(r);
+      auto it = defined_.find(name);
+      if (it != defined_.end() && it->second.kind != RuleKind::kMeta) out_.rules.push_back(it->second);
     }
   }
 
@@ -299,7 +396,71 @@ class RuleParser {
   }
 
   bool known(const std::string& name) const {
-    return defined_.count(name) > 0 || builtin_.count(name) > 0;
+    return defined_.count(name) > 0 || builtin_.count(name) > 0 || inert_.count(name) > 0;
+  }
+
+  // Counts a line read and not used, under `key` (see RuleSet::skipped).
+  void note(const std::string& key, const std::string& file, int line) {
+    SkipCount& s = out_.skipped[key];
+    if (s.count++ == 0) s.first = {file, line, key};
+  }
+
+  // score/describe/tflags for a rule no file defines: an error in our files
+  // (a typo); SpamAssassin's own set has many (scores of rules of plugins
+  // not loaded) and SpamAssassin ignores them, so do we, counted.
+  void unknown_target(const Pending& p, const char* what) {
+    if (failed(p.name)) return;
+    if (p.third_party || unloaded_.count(p.name)) {
+      note(std::string(what) + " for a rule that is not loaded (ignored, as SpamAssassin does)", p.file, p.line);
+      return;
+    }
+    error(p.file, p.line, std::string(what) + (std::string_view(what) == "score" ? " for unknown symbol '" : " for unknown rule '") +
+                              p.name + "'");
+  }
+
+  // Regexes are compiled once every line is read: replace_rules may come
+  // after the rule it rewrites.
+  void compile_regexes() {
+    for (auto it = defined_.begin(); it != defined_.end();) {
+      Rule& r = it->second;
+      if (r.kind == RuleKind::kMeta || r.exists || r.re) {
+        ++it;
+        continue;
+      }
+      std::string pattern = replace_.wants(r.name) ? replace_.apply(r.pattern) : r.pattern;
+      auto re = Regex::compile(pattern, r.flags);
+      if (!re.ok() && r.flags.find('b') != std::string::npos) {  // \x{263A} and kin need characters
+        std::string chars = r.flags;
+        chars.erase(chars.find('b'), 1);
+        if (auto c = Regex::compile(pattern, chars); c.ok()) {
+          r.flags = chars;
+          re = std::move(c);
+        }
+      }
+      const bool text_rule = r.kind == RuleKind::kBody || r.kind == RuleKind::kRawBody || r.kind == RuleKind::kFull;
+      if (!re.ok() && text_rule && r.third_party && re.status().message().find("too large") != std::string::npos) {
+        // Over PCRE2's 64 KB of compiled code (ReplaceTags spells each
+        // letter as an alternation of look-alikes): Hyperscan matches it
+        // alone, exactly (see Rule::hyperscan_only).
+        r.pattern = pattern;
+        r.hyperscan_only = true;
+        ++it;
+        continue;
+      }
+      if (!re.ok()) {
+        error(r.file, r.line, "rule '" + r.name + "': " + re.status().message());
+        failed_.insert(r.name);
+        it = defined_.erase(it);
+        continue;
+      }
+      if (std::size_t at = nested_repeat(pattern); at != std::string::npos && !r.third_party)
+        out_.warnings.push_back({r.file, r.line, "rule '" + r.name + "': nested repeat at offset " + std::to_string(at) +
+                                                     " can backtrack exponentially; on such text PCRE2 stops at "
+                                                     "limits.pcre_match_limit and the rule does not hit (make the inner "
+                                                     "repeat possessive, e.g. a++, or the group atomic, (?>...))"});
+      r.re = std::make_shared<const Regex>(std::move(re.value()));
+      ++it;
+    }
   }
   // A rule whose definition had an error: later lines naming it are not
   // reported again (the first error is the one to fix).
@@ -341,34 +502,49 @@ class RuleParser {
       }
       return;
     }
+    if (keyword.rfind("replace_", 0) == 0 && sa_directive(keyword).kind == SaDirective::kUse) {
+      if (Status st = replace_.add(keyword, rest); !st.ok()) error(file, line, st.message());
+      return;
+    }
+    if (SaDirective d = sa_directive(keyword); d.kind == SaDirective::kSkip) {
+      note("directive " + keyword + ": " + d.reason, file, line);
+      return;
+    }
     static const std::set<std::string> kRuleWords = {"header", "body", "rawbody", "full", "uri",
-                                                     "meta", "score", "describe", "tflags"};
+                                                     "meta", "score", "describe", "tflags", "mimeheader"};
     if (!kRuleWords.count(keyword)) return error(file, line, "unknown directive '" + std::string(kw) + "'");
     std::string name(next_word(rest));
     name_out = name;
     if (!valid_name(name)) return error(file, line, "'" + keyword + "' needs a rule name (letters, digits, _)");
     if (keyword == "score") {
       std::string_view v = rest;
-      std::string first(next_word(v));
-      char* end = nullptr;
-      double d = std::strtod(first.c_str(), &end);
-      if (first.empty() || end == nullptr || *end != '\0' || !std::isfinite(d) || std::fabs(d) > 1000)
-        return error(file, line, "score for '" + name + "' must be a number between -1000 and 1000");
-      while (!v.empty()) {  // SpamAssassin's four score sets: the first one is used
-        std::string other(next_word(v));
-        std::strtod(other.c_str(), &end);
-        if (*end != '\0') return error(file, line, "unexpected '" + other + "' after score");
+      std::vector<std::string> values;
+      while (!v.empty()) {
+        std::string value(next_word(v));
+        // SpamAssassin writes a score it must not change in parentheses.
+        if (value.size() > 2 && value.front() == '(' && value.back() == ')') value = value.substr(1, value.size() - 2);
+        char* end = nullptr;
+        double d = std::strtod(value.c_str(), &end);
+        if (value.empty() || end == nullptr || *end != '\0' || !std::isfinite(d) || std::fabs(d) > 1000)
+          return error(file, line, values.empty() ? "score for '" + name + "' must be a number between -1000 and 1000"
+                                                  : "unexpected '" + value + "' after score");
+        values.push_back(value);
       }
-      scores_.push_back({name, file, line, first});
+      if (values.empty()) return error(file, line, "score for '" + name + "' must be a number between -1000 and 1000");
+      if (values.size() != 1 && values.size() != 4)
+        return error(file, line, "score for '" + name + "' takes one number, or four (SpamAssassin's score sets)");
+      // Four: one per score set (network tests on or off, classifier on or off).
+      scores_.push_back({name, file, line, values.size() == 4 ? values[static_cast<std::size_t>(options_.score_set & 3)] : values[0], third_party_});
       return;
     }
-    if (keyword == "describe") return describes_.push_back({name, file, line, std::string(rest)});
-    if (keyword == "tflags") return tflags_.push_back({name, file, line, std::string(rest)});
+    if (keyword == "describe") return describes_.push_back({name, file, line, std::string(rest), third_party_});
+    if (keyword == "tflags") return tflags_.push_back({name, file, line, std::string(rest), third_party_});
 
     Rule r;
     r.name = name;
     r.file = file;
     r.line = line;
+    r.third_party = third_party_;
     if (keyword == "meta") {
       r.kind = RuleKind::kMeta;
       if (rest.empty()) return error(file, line, "meta '" + name + "' has no expression");
@@ -378,10 +554,30 @@ class RuleParser {
       r.meta = std::shared_ptr<const MetaExpr>(std::move(m.value()));
       return define(std::move(r));
     }
+    // eval: tests call code; those we have not implemented are counted in
+    // SpamAssassin's set (the rule never hits) and refused in our own files.
+    std::string_view spec = rest;
     if (keyword == "header") {
-      r.kind = RuleKind::kHeader;
+      std::string_view probe = rest;
+      std::string_view first = next_word(probe);
+      if (first.rfind("eval:", 0) == 0 || first.rfind("rbleval:", 0) == 0) spec = first.substr(first.find(':') + 1);
+      else spec = {};
+    } else if (rest.rfind("eval:", 0) == 0) {
+      spec = rest.substr(5);
+    } else {
+      spec = {};
+    }
+    if (!spec.empty()) {
+      std::string fn(spec.substr(0, spec.find('(')));
+      if (!third_party_) return error(file, line, "eval:" + fn + "() is not implemented; write a regex");
+      inert_.insert(name);
+      note("eval " + fn + "(): not implemented (the rule never hits)", file, line);
+      return;
+    }
+    if (keyword == "header" || keyword == "mimeheader") {
+      r.kind = keyword == "header" ? RuleKind::kHeader : RuleKind::kMimeHeader;
       if (!header_spec(file, line, rest, r)) return;
-      if (std::string_view near = misspelt_header(r.header); !near.empty())
+      if (std::string_view near = misspelt_header(r.header); !near.empty() && !third_party_)
         out_.warnings.push_back({file, line, "rule '" + name + "': '" + r.header +
                                                  "' is not a header field mail has; did you mean " + std::string(near) + "?"});
       if (r.exists) return define(std::move(r));
@@ -390,8 +586,6 @@ class RuleParser {
                : keyword == "rawbody" ? RuleKind::kRawBody
                : keyword == "full"    ? RuleKind::kFull
                                       : RuleKind::kUri;
-      if (rest.rfind("eval:", 0) == 0)
-        return error(file, line, "eval: rules are not supported; write a regex");
     }
     auto lit = parse_regex_literal(rest);
     if (!lit.ok()) {
@@ -401,7 +595,7 @@ class RuleParser {
       return error(file, line, lit.status().message());
     }
     std::string_view after = lit->rest;
-    if (r.kind == RuleKind::kHeader && !after.empty()) {
+    if ((r.kind == RuleKind::kHeader || r.kind == RuleKind::kMimeHeader) && !after.empty()) {
       const std::string_view kIfUnset = "[if-unset:";
       if (after.substr(0, kIfUnset.size()) == kIfUnset && after.back() == ']') {
         r.has_if_unset = true;
@@ -410,14 +604,14 @@ class RuleParser {
       }
     }
     if (!after.empty()) return error(file, line, "unexpected text after regex: '" + std::string(after.substr(0, 40)) + "'");
-    auto re = Regex::compile(lit->pattern, lit->flags);
-    if (!re.ok()) return error(file, line, "rule '" + name + "': " + re.status().message());
-    if (std::size_t at = nested_repeat(lit->pattern); at != std::string::npos)
-      out_.warnings.push_back({file, line, "rule '" + name + "': nested repeat at offset " + std::to_string(at) +
-                                               " can backtrack exponentially; on such text PCRE2 stops at "
-                                               "limits.pcre_match_limit and the rule does not hit (make the inner "
-                                               "repeat possessive, e.g. a++, or the group atomic, (?>...))"});
-    r.re = std::make_shared<const Regex>(std::move(re.value()));
+    for (char f : lit->flags) {
+      if (f != 'i' && f != 'm' && f != 's' && f != 'x')
+        return error(file, line, "rule '" + name + "': unknown regex flag '" + std::string(1, f) + "' (use i, m, s, x)");
+    }
+    r.pattern = lit->pattern;
+    // SpamAssassin's regexes match bytes (its tags spell UTF-8 sequences
+    // byte by byte); ours match characters.
+    r.flags = lit->flags + (third_party_ ? "b" : "");
     define(std::move(r));
   }
 
@@ -434,10 +628,6 @@ class RuleParser {
       r.header = ascii_lower(f);
       return true;
     }
-    if (rest.rfind("eval:", 0) == 0) {
-      error(file, line, "eval: rules are not supported; write a regex");
-      return false;
-    }
     std::size_t op = rest.find("=~");
     std::size_t nop = rest.find("!~");
     if (nop != std::string_view::npos && (op == std::string_view::npos || nop < op)) {
@@ -452,16 +642,22 @@ class RuleParser {
     rest = rest.substr(op + 2);
     std::size_t colon = spec.find(':');
     std::string field = spec.substr(0, colon);
-    if (colon != std::string::npos) {
-      std::string mod = ascii_lower(spec.substr(colon + 1));
-      if (mod == "raw") r.mod = HeaderMod::kRaw;
-      else if (mod == "addr") r.mod = HeaderMod::kAddr;
-      else if (mod == "name") r.mod = HeaderMod::kName;
+    // Modifiers, possibly several (From:name:raw): :raw reads the field as
+    // on the wire; :addr / :name take the address or the display name.
+    bool raw = false;
+    while (colon != std::string::npos) {
+      std::size_t next = spec.find(':', colon + 1);
+      std::string mod = ascii_lower(spec.substr(colon + 1, next == std::string::npos ? next : next - colon - 1));
+      colon = next;
+      if (mod == "raw") raw = true;
+      else if (mod == "addr" && r.kind == RuleKind::kHeader) r.mod = HeaderMod::kAddr;
+      else if (mod == "name" && r.kind == RuleKind::kHeader) r.mod = HeaderMod::kName;
       else {
-        error(file, line, "unknown header modifier ':" + mod + "' (use :raw, :addr or :name)");
+        error(file, line, "unknown header modifier ':" + mod + (r.kind == RuleKind::kHeader ? "' (use :raw, :addr or :name)" : "' (use :raw)"));
         return false;
       }
     }
+    if (raw && r.mod == HeaderMod::kDecoded) r.mod = HeaderMod::kRaw;
     if (field.empty() || field.find_first_of(" \t") != std::string::npos) {
       error(file, line, "header rule needs one field name before '=~'");
       return false;
@@ -473,16 +669,20 @@ class RuleParser {
   void resolve_metas() {
     std::map<std::string, std::vector<std::string>> deps;
     for (auto& [order, name] : order_) {
-      const Rule& r = defined_.at(name);
-      if (r.kind != RuleKind::kMeta) continue;
+      auto found = defined_.find(name);
+      if (found == defined_.end() || found->second.kind != RuleKind::kMeta) continue;  // erased: a bad regex
+      const Rule& r = found->second;
       std::vector<std::string> syms;
       r.meta->symbols(syms);
       bool ok = true;
       for (const std::string& s : syms) {
-        if (!known(s)) {
-          if (!failed(s)) error(r.file, r.line, "meta '" + name + "' refers to unknown rule '" + s + "'");
-          ok = false;
+        if (known(s) || unloaded_.count(s)) continue;
+        if (r.third_party && !failed(s)) {  // SpamAssassin: an undefined rule counts as not hit
+          note("meta names a rule no file defines (it counts as not hit, as in SpamAssassin)", r.file, r.line);
+          continue;
         }
+        if (!failed(s)) error(r.file, r.line, "meta '" + name + "' refers to unknown rule '" + s + "'");
+        ok = false;
       }
       if (ok) deps[name] = syms;
       else bad_.insert(name);
@@ -532,6 +732,11 @@ class RuleParser {
 
   RuleSet& out_;
   std::vector<Diagnostic>& diags_;
+  RuleOptions options_;
+  bool third_party_ = false;  // the file being read is SpamAssassin's (see RuleSource)
+  ReplaceTags replace_;
+  std::set<std::string> inert_;     // eval rules we do not implement: known, never hit
+  std::set<std::string> unloaded_;  // rules under a false if/ifplugin: not loaded
   std::unordered_map<std::string, Rule> defined_;
   std::map<int, std::string> order_;
   int next_order_ = 0;
@@ -544,11 +749,18 @@ class RuleParser {
 
 }  // namespace
 
+void parse_rule_files(const std::vector<RuleSource>& files, const std::vector<SymbolDef>& builtins,
+                      const RuleOptions& options, RuleSet& out, std::vector<Diagnostic>& diags) {
+  RuleParser p(out, diags, options);
+  for (const RuleSource& f : files) p.file(f);
+  p.finish(builtins);
+}
+
 void parse_rule_files(const std::vector<std::string>& files, const std::vector<SymbolDef>& builtins,
                       bool optional_last, RuleSet& out, std::vector<Diagnostic>& diags) {
-  RuleParser p(out, diags);
-  for (std::size_t i = 0; i < files.size(); ++i) p.file(files[i], optional_last && i + 1 == files.size());
-  p.finish(builtins);
+  std::vector<RuleSource> sources;
+  for (std::size_t i = 0; i < files.size(); ++i) sources.push_back({files[i], optional_last && i + 1 == files.size(), false});
+  parse_rule_files(sources, builtins, RuleOptions{}, out, diags);
 }
 
 }  // namespace spamgate

@@ -63,7 +63,7 @@ bool pcre2_says_repeat(std::string_view pattern, std::uint32_t opts, std::size_t
 Result<std::string> Prefilter::widen(std::string_view p, std::string_view flags) {
   if (flags.find('x') != std::string_view::npos)
     return Status::InvalidArgument("the x flag is not prefiltered");
-  std::uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+  std::uint32_t opts = flags.find('b') == std::string_view::npos ? PCRE2_UTF | PCRE2_MATCH_INVALID_UTF : 0;
   if (flags.find('i') != std::string_view::npos) opts |= PCRE2_CASELESS;
   if (flags.find('m') != std::string_view::npos) opts |= PCRE2_MULTILINE;
   if (flags.find('s') != std::string_view::npos) opts |= PCRE2_DOTALL;
@@ -190,16 +190,20 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
   std::vector<std::string> widened;
   for (unsigned i = 0; i < patterns.size(); ++i) {
     const Pattern& pat = patterns[i];
-    if (pat.regex.size() > kMaxPrefilterPattern) {
+    // 'e': an exact pattern (a rule PCRE2 cannot hold): compiled as is,
+    // not widened, and Hyperscan's match is the rule's result.
+    const bool exact = pat.flags.find('e') != std::string::npos;
+    if (pat.regex.size() > kMaxPrefilterPattern && !exact) {
       p->problems_[i] = "longer than " + std::to_string(kMaxPrefilterPattern) + " characters";
       continue;
     }
-    auto w = widen(pat.regex, pat.flags);
+    auto w = exact ? Result<std::string>(pat.regex) : widen(pat.regex, pat.flags);
     if (!w.ok()) {
       p->problems_[i] = w.status().message();
       continue;
     }
-    unsigned f = HS_FLAG_PREFILTER | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY | HS_FLAG_UTF8;
+    unsigned f = (exact ? 0u : HS_FLAG_PREFILTER) | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
+    if (pat.flags.find('b') == std::string::npos) f |= HS_FLAG_UTF8;
     if (pat.flags.find('i') != std::string::npos) f |= HS_FLAG_CASELESS;
     if (pat.flags.find('s') != std::string::npos) f |= HS_FLAG_DOTALL;
     if (pat.flags.find('m') != std::string::npos) f |= HS_FLAG_MULTILINE;

@@ -201,9 +201,10 @@ Scratch& scratch() {
 }  // namespace
 
 Result<Regex> Regex::compile(std::string_view pattern, std::string_view flags) {
-  std::uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+  std::uint32_t opts = flags.find('b') == std::string_view::npos ? PCRE2_UTF | PCRE2_MATCH_INVALID_UTF : 0;
   for (char f : flags) {
     switch (f) {
+      case 'b': break;
       case 'i': opts |= PCRE2_CASELESS; break;
       case 'm': opts |= PCRE2_MULTILINE; break;
       case 's': opts |= PCRE2_DOTALL; break;

@@ -27,7 +27,9 @@ class Regex {
     int error = 0;          // PCRE2 error code for kError
   };
 
-  // `flags` are Perl letters: i m s x. Errors name the offset in the pattern.
+  // `flags` are Perl letters: i m s x, and b: match bytes, not UTF-8
+  // characters (as Perl does on a byte string; SpamAssassin's rules are
+  // written so). Errors name the offset in the pattern.
   static Result<Regex> compile(std::string_view pattern, std::string_view flags);
 
   Match match(std::string_view subject, std::uint32_t match_limit) const;

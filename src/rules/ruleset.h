@@ -8,6 +8,7 @@
 // A RuleSet is immutable after parsing: thread-safe to read.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,7 +20,7 @@
 
 namespace spamgate {
 
-enum class RuleKind { kHeader, kBody, kRawBody, kFull, kUri, kMeta };
+enum class RuleKind { kHeader, kBody, kRawBody, kFull, kUri, kMeta, kMimeHeader };
 enum class HeaderMod { kDecoded, kRaw, kAddr, kName };
 
 struct Rule {
@@ -34,7 +35,15 @@ struct Rule {
   bool negate = false;       // !~
   bool has_if_unset = false; // [if-unset: TEXT]
   std::string if_unset;
+  int maxhits = 1;           // tflags multiple (maxhits=N): each match up to N counts
+  bool third_party = false;  // read from a rules_dirs entry after the first (SpamAssassin's set)
+  std::string pattern, flags;  // the regex as written (before replace_rules), until compiled
   std::shared_ptr<const Regex> re;
+  // A body/rawbody/full regex of SpamAssassin's set too large for PCRE2:
+  // `re` is null and Hyperscan's exact (not prefilter) match decides; it
+  // reports no matched text, and a text Hyperscan cannot scan (not UTF-8
+  // while other rules need it) leaves it not hit.
+  bool hyperscan_only = false;
   std::shared_ptr<const MetaExpr> meta;
 };
 
@@ -46,6 +55,26 @@ struct RuleSet {
   SymbolTable symbols;
   std::vector<std::string> files;  // as read
   std::vector<Diagnostic> warnings;  // legal but suspect lines (lint prints them; loading goes on)
+  // What was read and not used (SpamAssassin directives we skip, eval tests
+  // not implemented, blocks of plugins not loaded...): one entry per kind,
+  // with its count and first place. `lint --verbose` lists them.
+  std::map<std::string, SkipCount> skipped;
+};
+
+// One rules file to read. `third_party`: a file of a later rules_dirs entry
+// (SpamAssassin's own set, as the admin installed it), read as SpamAssassin
+// reads it: its regexes match bytes, and a meta may name a rule that does not
+// exist (it counts as not hit), where our own files get an error.
+struct RuleSource {
+  std::string path;
+  bool optional = false;  // the admin's local file: may be absent
+  bool third_party = false;
+};
+
+struct RuleOptions {
+  // SpamAssassin's score set, when a `score` line gives four: bit 0 network
+  // tests on, bit 1 the Bayes classifier on.
+  int score_set = 0;
 };
 
 // Symbols of the rule engine itself.
@@ -57,6 +86,8 @@ inline constexpr const char* kBlocklistSymbol = "USER_IN_BLOCKLIST";
 // `optional_last` marks the last file as the admin's local file that may be absent.
 void parse_rule_files(const std::vector<std::string>& files, const std::vector<SymbolDef>& builtins,
                       bool optional_last, RuleSet& out, std::vector<Diagnostic>& diags);
+void parse_rule_files(const std::vector<RuleSource>& files, const std::vector<SymbolDef>& builtins,
+                      const RuleOptions& options, RuleSet& out, std::vector<Diagnostic>& diags);
 
 // The rule files of a directory: every *.cf, lexical order. A path that is a
 // file is returned as is.

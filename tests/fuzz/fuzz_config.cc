@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto c = spamgate::parse_config(text, "/etc/spamgate/spamgate.toml", diags);
   if (c.ok()) {
     if (!diags.empty()) __builtin_trap();  // loaded with errors
-    if (c.value().rules_dir.empty() || c.value().rules_dir[0] != '/') __builtin_trap();
+    if (c.value().rules_dirs.empty() || c.value().rules_dirs[0][0] != '/') __builtin_trap();
   } else if (diags.empty()) {
     __builtin_trap();  // refused without saying why
   }

@@ -31,7 +31,8 @@ TEST(Config, ShippedConfigLoadsWithDocumentedDefaults) {
   EXPECT_EQ(c->subject_tag, "[SPAM] -");
   EXPECT_EQ(c->limits.max_scan_bytes, 1048576u);
   EXPECT_FALSE(c->hostname.empty());
-  EXPECT_NE(c->rules_dir.find("/rules"), std::string::npos);
+  ASSERT_EQ(c->rules_dirs.size(), 1u);
+  EXPECT_NE(c->rules_dirs[0].find("/rules"), std::string::npos);
 }
 
 TEST(Config, BayesCacheKeysAndTheirOldNames) {
