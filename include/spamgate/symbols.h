@@ -17,6 +17,11 @@ struct SymbolInfo {
   std::string description;
   bool nice = false;              // tflags nice: meant to lower the score
   bool disabled = false;          // an explicit `score NAME 0` on a rule
+  // Where a rules file defines it ("" for a built-in check's symbol), and
+  // whether that definition runs (false: an eval: test we do not implement).
+  std::string file;
+  int line = 0;
+  bool runs = false;
 };
 
 // Symbol name -> score and description. Unknown symbols score 0.
@@ -26,6 +31,7 @@ class SymbolTable {
   std::int64_t score_millis(std::string_view name) const;
   SymbolInfo& upsert(const std::string& name) { return map_[name]; }
   std::size_t size() const { return map_.size(); }
+  const std::unordered_map<std::string, SymbolInfo>& all() const { return map_; }
 
  private:
   std::unordered_map<std::string, SymbolInfo> map_;

@@ -37,7 +37,7 @@ void join_into(std::string& out, const std::vector<std::string>& parts) {
 std::optional<std::string> header_subject(const Rule& r, const Message& m, const Envelope& env) {
   const bool sa = r.third_party;
   std::vector<const Header*> fields;
-  if (r.header == "all") {
+  if (r.pseudo && r.header == "all") {
     std::string all;
     for (const Header& h : m.headers) {
       all += h.name;
@@ -47,13 +47,13 @@ std::optional<std::string> header_subject(const Rule& r, const Message& m, const
     }
     return all;
   }
-  if (r.header == "envelopefrom") {
+  if (r.pseudo && r.header == "envelopefrom") {
     if (!env.mail_from.empty()) return env.mail_from;
     fields = m.find("return-path");
-  } else if (r.header == "tocc") {
+  } else if (r.pseudo && r.header == "tocc") {
     fields = m.find("to");
     for (const Header* h : m.find("cc")) fields.push_back(h);
-  } else if (r.header == "messageid") {
+  } else if (r.pseudo && r.header == "messageid") {
     fields = m.find("message-id");
     for (const Header* h : m.find("resent-message-id")) fields.push_back(h);
     for (const Header* h : m.find("x-message-id")) fields.push_back(h);
@@ -186,7 +186,8 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
     if (disabled_[ri] != 0) continue;
     if (r.kind == RuleKind::kHeader) {
       if (r.exists) {
-        bool present = !m.find(r.header).empty();
+        // exists:ToCc and the other pseudo-fields mean "has a value".
+        bool present = r.pseudo ? header_subject(r, m, ctx.envelope).has_value() : !m.find(r.header).empty();
         if (present) hits.push_back({r.name, 1.0, r.header});
         continue;
       }
@@ -194,6 +195,7 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
       std::string key = r.header;
       key.push_back(static_cast<char>('0' + static_cast<int>(r.mod)));
       if (r.third_party) key.push_back('s');
+      if (r.pseudo) key.push_back('p');
       auto cached = subjects.find(key);
       if (cached == subjects.end()) cached = subjects.emplace(std::move(key), header_subject(r, m, ctx.envelope)).first;
       const std::string_view value = cached->second ? std::string_view(*cached->second)

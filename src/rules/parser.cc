@@ -347,9 +347,16 @@ class RuleParser {
     for (auto& [name, rule] : defined_) {
       SymbolInfo& s = out_.symbols.upsert(name);
       s.score_millis = name.rfind("__", 0) == 0 ? 0 : name.rfind("T_", 0) == 0 ? 10 : 1000;
+      s.file = rule.file;
+      s.line = rule.line;
+      s.runs = true;
     }
-    for (const std::string& name : inert_) {
-      if (!defined_.count(name)) out_.symbols.upsert(name).score_millis = 0;
+    for (const auto& [name, at] : inert_) {
+      if (defined_.count(name)) continue;
+      SymbolInfo& s = out_.symbols.upsert(name);
+      s.score_millis = 0;
+      s.file = at.file;
+      s.line = at.line;
     }
     for (const Pending& p : tflags_) {
       if (!known(p.name)) {
@@ -570,7 +577,7 @@ class RuleParser {
     if (!spec.empty()) {
       std::string fn(spec.substr(0, spec.find('(')));
       if (!third_party_) return error(file, line, "eval:" + fn + "() is not implemented; write a regex");
-      inert_.insert(name);
+      inert_[name] = {file, line, fn};
       note("eval " + fn + "(): not implemented (the rule never hits)", file, line);
       return;
     }
@@ -615,6 +622,15 @@ class RuleParser {
     define(std::move(r));
   }
 
+  // ALL, ToCc, MESSAGEID, EnvelopeFrom: fields SpamAssassin computes. Its
+  // own files are read with its case rules (MESSAGEID and ALL exactly;
+  // "MessageID" is a plain field); ours ignore case.
+  bool pseudo_field(std::string_view f) const {
+    const std::string l = ascii_lower(f);
+    if (!third_party_) return l == "all" || l == "tocc" || l == "messageid" || l == "envelopefrom";
+    return f == "ALL" || f == "MESSAGEID" || l == "tocc" || l == "envelopefrom";
+  }
+
   // "Field[:mod] =~" / "exists:Field"; leaves `rest` at the regex.
   bool header_spec(const std::string& file, int line, std::string_view& rest, Rule& r) {
     if (rest.rfind("exists:", 0) == 0) {
@@ -626,6 +642,7 @@ class RuleParser {
       }
       r.exists = true;
       r.header = ascii_lower(f);
+      r.pseudo = pseudo_field(f);
       return true;
     }
     std::size_t op = rest.find("=~");
@@ -663,6 +680,7 @@ class RuleParser {
       return false;
     }
     r.header = ascii_lower(field);
+    r.pseudo = pseudo_field(field);
     return true;
   }
 
@@ -735,7 +753,7 @@ class RuleParser {
   RuleOptions options_;
   bool third_party_ = false;  // the file being read is SpamAssassin's (see RuleSource)
   ReplaceTags replace_;
-  std::set<std::string> inert_;     // eval rules we do not implement: known, never hit
+  std::map<std::string, Diagnostic> inert_;  // eval rules we do not implement: known, never hit
   std::set<std::string> unloaded_;  // rules under a false if/ifplugin: not loaded
   std::unordered_map<std::string, Rule> defined_;
   std::map<int, std::string> order_;

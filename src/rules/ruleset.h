@@ -30,6 +30,7 @@ struct Rule {
   int line = 0;
   // header rules
   std::string header;        // lower-case field name, or "all", "tocc", "messageid", "envelopefrom"
+  bool pseudo = false;       // `header` is one of those pseudo-fields (SpamAssassin spells ALL and MESSAGEID in capitals)
   HeaderMod mod = HeaderMod::kDecoded;
   bool exists = false;       // header NAME exists:Field
   bool negate = false;       // !~
