@@ -13,6 +13,7 @@ PKGS=(
   help2man curl
   clang libclang-rt-14-dev
   postfix swaks python3 miltertest m4 iproute2
+  spamassassin
 )
 
 missing=()

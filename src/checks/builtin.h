@@ -36,7 +36,9 @@ class RulesCheck final : public Check {
 
  private:
   std::shared_ptr<const RuleSet> rules_;
-  std::shared_ptr<const Prefilter> pre_[3];  // body, rawbody, full
+  // body, rawbody, full, and SpamAssassin's body view (sa_body_text()) for
+  // the body rules of its own set.
+  std::shared_ptr<const Prefilter> pre_[4];
   std::vector<int> slot_;                    // rule index -> its pattern in pre_[kind], or -1
   std::vector<char> disabled_;               // rule index -> `score NAME 0` (looked up once, not per message)
   std::uint32_t pcre_match_limit_;

@@ -108,28 +108,61 @@ constexpr std::size_t kDetailBytes = 80;
 
 namespace {
 
-int text_kind(RuleKind k) {
-  return k == RuleKind::kBody ? 0 : k == RuleKind::kRawBody ? 1 : k == RuleKind::kFull ? 2 : -1;
+constexpr int kTextKinds = 4;
+
+int text_kind(const Rule& r) {
+  if (r.kind == RuleKind::kBody) return r.third_party ? 3 : 0;
+  return r.kind == RuleKind::kRawBody ? 1 : r.kind == RuleKind::kFull ? 2 : -1;
+}
+
+// The body as SpamAssassin's body rules see it: the subject on the first
+// line, then one line per paragraph (blank-line separated), its white space
+// collapsed to single spaces. Those rules are compiled multi-line so ^ and $
+// anchor at each paragraph, as in SpamAssassin's per-line matching.
+std::string sa_body_text(const Message& m) {
+  std::string_view text(m.text);
+  std::string out;
+  out.reserve(text.size());
+  if (m.first("subject") != nullptr) {
+    std::size_t nl = text.find('\n');
+    out.append(text.substr(0, nl));
+    out.push_back('\n');
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  }
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+  const std::size_t body_start = out.size();
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!space(text[i])) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    std::size_t j = i;
+    int newlines = 0;
+    while (j < text.size() && space(text[j])) newlines += text[j++] == '\n';
+    if (out.size() > body_start && j < text.size()) out.push_back(newlines >= 2 ? '\n' : ' ');
+    i = j;
+  }
+  return out;
 }
 
 }  // namespace
 
 RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_match_limit)
     : rules_(std::move(rules)), pcre_match_limit_(pcre_match_limit) {
-  std::vector<Prefilter::Pattern> patterns[3];
+  std::vector<Prefilter::Pattern> patterns[kTextKinds];
   slot_.assign(rules_->rules.size(), -1);
   disabled_.assign(rules_->rules.size(), 0);
   for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
     const Rule& r = rules_->rules[i];
     const SymbolInfo* info = rules_->symbols.find(r.name);
     disabled_[i] = info != nullptr && info->disabled ? 1 : 0;
-    int k = text_kind(r.kind);
-    if (k < 0 || (!r.re && !r.hyperscan_only)) continue;
+    int k = text_kind(r);
+    if (k < 0 || !r.re) continue;
     slot_[i] = static_cast<int>(patterns[k].size());
-    if (r.hyperscan_only) patterns[k].push_back({r.pattern, r.flags + "e"});
-    else patterns[k].push_back({r.re->pattern(), r.re->flags()});
+    patterns[k].push_back({r.re->pattern(), r.re->flags()});
   }
-  for (int k = 0; k < 3; ++k)
+  for (int k = 0; k < kTextKinds; ++k)
     if (!patterns[k].empty()) pre_[k] = Prefilter::build(patterns[k]);
 }
 
@@ -157,7 +190,7 @@ std::vector<Diagnostic> RulesCheck::prefilter_warnings() const {
   std::vector<Diagnostic> out;
   for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
     const Rule& r = rules_->rules[i];
-    const int k = text_kind(r.kind);
+    const int k = text_kind(r);
     if (k < 0 || slot_[i] < 0 || !pre_[k]) continue;
     const std::string& why = pre_[k]->problem(static_cast<std::size_t>(slot_[i]));
     if (!why.empty())
@@ -170,8 +203,9 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
   const Message& m = ctx.message;
   // Which text rules can match at all: one Hyperscan pass per text, done
   // when the first rule of that kind comes.
-  std::vector<char> cand[3];
-  bool scanned[3] = {false, false, false}, filtered[3] = {false, false, false};
+  std::vector<char> cand[kTextKinds];
+  bool scanned[kTextKinds] = {}, filtered[kTextKinds] = {};
+  std::optional<std::string> sa_body;
   const std::uint32_t limit = pcre_match_limit_;
   std::string errors;
   std::unordered_map<std::string, std::optional<std::string>> subjects;
@@ -250,20 +284,16 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
       }
       continue;
     }
-    std::string_view subject = r.kind == RuleKind::kBody      ? std::string_view(m.text)
+    if (r.kind == RuleKind::kBody && r.third_party && !sa_body) sa_body = sa_body_text(m);
+    std::string_view subject = r.kind == RuleKind::kBody      ? std::string_view(r.third_party ? *sa_body : m.text)
                                : r.kind == RuleKind::kRawBody ? std::string_view(m.raw_text)
                                                               : std::string_view(m.raw);
-    if (int k = text_kind(r.kind); k >= 0 && pre_[k] && slot_[ri] >= 0) {
+    if (int k = text_kind(r); k >= 0 && pre_[k] && slot_[ri] >= 0) {
       if (!scanned[k]) {
         filtered[k] = pre_[k]->candidates(subject, cand[k]);
         scanned[k] = true;
       }
       if (filtered[k] && cand[k][static_cast<std::size_t>(slot_[ri])] == 0) continue;  // cannot match
-      if (r.hyperscan_only) {
-        if (filtered[k] && pre_[k]->problem(static_cast<std::size_t>(slot_[ri])).empty())
-          hits.push_back({r.name, 1.0, "(matched by Hyperscan)"});
-        continue;
-      }
     }
     if (!r.re) continue;
     Regex::Match mt = r.re->match(subject, limit);

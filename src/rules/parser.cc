@@ -444,14 +444,13 @@ class RuleParser {
           re = std::move(c);
         }
       }
-      const bool text_rule = r.kind == RuleKind::kBody || r.kind == RuleKind::kRawBody || r.kind == RuleKind::kFull;
-      if (!re.ok() && text_rule && r.third_party && re.status().message().find("too large") != std::string::npos) {
+      if (!re.ok() && r.third_party && re.status().message().find("too large") != std::string::npos) {
         // Over PCRE2's 64 KB of compiled code (ReplaceTags spells each
-        // letter as an alternation of look-alikes): Hyperscan matches it
-        // alone, exactly (see Rule::hyperscan_only).
-        r.pattern = pattern;
-        r.hyperscan_only = true;
-        ++it;
+        // letter as an alternation of look-alikes; Hyperscan refuses these
+        // too): counted, and the rule never hits.
+        note("regex too large for PCRE2 once its tags are replaced (the rule never hits)", r.file, r.line);
+        inert_[r.name] = {r.file, r.line, "too large"};
+        it = defined_.erase(it);
         continue;
       }
       if (!re.ok()) {
@@ -619,6 +618,9 @@ class RuleParser {
     // SpamAssassin's regexes match bytes (its tags spell UTF-8 sequences
     // byte by byte); ours match characters.
     r.flags = lit->flags + (third_party_ ? "b" : "");
+    // Their body rules match line by line (a paragraph a line): ^ and $
+    // anchor at each (see sa_body_text in rules_check.cc).
+    if (third_party_ && r.kind == RuleKind::kBody && r.flags.find('m') == std::string::npos) r.flags += "m";
     define(std::move(r));
   }
 

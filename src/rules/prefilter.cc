@@ -190,19 +190,16 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
   std::vector<std::string> widened;
   for (unsigned i = 0; i < patterns.size(); ++i) {
     const Pattern& pat = patterns[i];
-    // 'e': an exact pattern (a rule PCRE2 cannot hold): compiled as is,
-    // not widened, and Hyperscan's match is the rule's result.
-    const bool exact = pat.flags.find('e') != std::string::npos;
-    if (pat.regex.size() > kMaxPrefilterPattern && !exact) {
+    if (pat.regex.size() > kMaxPrefilterPattern) {
       p->problems_[i] = "longer than " + std::to_string(kMaxPrefilterPattern) + " characters";
       continue;
     }
-    auto w = exact ? Result<std::string>(pat.regex) : widen(pat.regex, pat.flags);
+    auto w = widen(pat.regex, pat.flags);
     if (!w.ok()) {
       p->problems_[i] = w.status().message();
       continue;
     }
-    unsigned f = (exact ? 0u : HS_FLAG_PREFILTER) | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
+    unsigned f = HS_FLAG_PREFILTER | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
     if (pat.flags.find('b') == std::string::npos) f |= HS_FLAG_UTF8;
     if (pat.flags.find('i') != std::string::npos) f |= HS_FLAG_CASELESS;
     if (pat.flags.find('s') != std::string::npos) f |= HS_FLAG_DOTALL;

@@ -40,11 +40,6 @@ struct Rule {
   bool third_party = false;  // read from a rules_dirs entry after the first (SpamAssassin's set)
   std::string pattern, flags;  // the regex as written (before replace_rules), until compiled
   std::shared_ptr<const Regex> re;
-  // A body/rawbody/full regex of SpamAssassin's set too large for PCRE2:
-  // `re` is null and Hyperscan's exact (not prefilter) match decides; it
-  // reports no matched text, and a text Hyperscan cannot scan (not UTF-8
-  // while other rules need it) leaves it not hit.
-  bool hyperscan_only = false;
   std::shared_ptr<const MetaExpr> meta;
 };
 
