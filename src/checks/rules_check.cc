@@ -16,6 +16,7 @@
 #include "spamgate/snapshot.h"
 #include "util/text.h"
 #include "message/addresses.h"
+#include "message/received.h"
 
 namespace spamgate {
 
@@ -37,6 +38,10 @@ void join_into(std::string& out, const std::vector<std::string>& parts) {
 std::optional<std::string> header_subject(const Rule& r, const Message& m, const Envelope& env) {
   const bool sa = r.third_party;
   std::vector<const Header*> fields;
+  if (r.pseudo && r.header.rfind("all-", 0) == 0) {
+    const bool trusted = r.header == "all-trusted" || r.header == "all-internal";
+    return fields_by_trust(m, parse_relays(m), trusted);
+  }
   if (r.pseudo && r.header == "all") {
     std::string all;
     for (const Header& h : m.headers) {
@@ -46,6 +51,14 @@ std::optional<std::string> header_subject(const Rule& r, const Message& m, const
       all.push_back('\n');
     }
     return all;
+  }
+  if (r.pseudo && r.header.rfind("x-spam-relays-", 0) == 0) {
+    // Without trusted_networks SpamAssassin's internal relays are its
+    // trusted ones, and external the untrusted.
+    const bool trusted = r.header == "x-spam-relays-trusted" || r.header == "x-spam-relays-internal";
+    std::string s = relays_string(parse_relays(m).relays, trusted);
+    if (sa) s.push_back('\n');
+    return s;
   }
   if (r.pseudo && r.header == "envelopefrom") {
     if (!env.mail_from.empty()) return env.mail_from;

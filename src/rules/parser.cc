@@ -624,11 +624,14 @@ class RuleParser {
     define(std::move(r));
   }
 
-  // ALL, ToCc, MESSAGEID, EnvelopeFrom: fields SpamAssassin computes. Its
+  // ALL, ToCc, MESSAGEID, EnvelopeFrom, X-Spam-Relays-{Trusted,Untrusted,
+  // Internal,External}: fields SpamAssassin computes. Its
   // own files are read with its case rules (MESSAGEID and ALL exactly;
   // "MessageID" is a plain field); ours ignore case.
   bool pseudo_field(std::string_view f) const {
     const std::string l = ascii_lower(f);
+    if (l.rfind("x-spam-relays-", 0) == 0) return true;
+    if (f == "ALL-TRUSTED" || f == "ALL-UNTRUSTED" || f == "ALL-INTERNAL" || f == "ALL-EXTERNAL") return true;
     if (!third_party_) return l == "all" || l == "tocc" || l == "messageid" || l == "envelopefrom";
     return f == "ALL" || f == "MESSAGEID" || l == "tocc" || l == "envelopefrom";
   }

@@ -225,3 +225,31 @@ TEST(SaRules, DebianSpamAssassinRuleSetLoadsWithoutErrors) {
   // A plain SpamAssassin rule works through the whole pipeline.
   EXPECT_TRUE(hit(*s.value(), "Subject: hi\nFrom: a@b.example\nTo: c@d.example\n\nDear Friend, hello\n", "DEAR_FRIEND"));
 }
+
+TEST(SaRelays, ReceivedChainGivesSpamAssassinsRelayFieldsAndTrust) {
+  // Newest first: our own hop from a private address (trusted), then the
+  // first public relay (untrusted from there on), then older hops.
+  const std::string msg =
+      "Received: from mx.example.net (mx.example.net [10.0.0.5]) by inbound.example.net (Postfix) with ESMTP id AB12\n"
+      "Received: from bigsender (unknown [203.0.113.9]) by mx.example.net (8.12.8/8.12.8) with SMTP id h1; "
+      "Mon, 12 Aug 2002 11:46:25 -0400\n"
+      "Received: from dsl-1-2-3-4.dyn.example.com ([198.51.100.4] helo=pc1) by bigsender with esmtp (Exim 4.50)\n"
+      "Received: from unknown (HELO lap) (192.0.2.77) by smtp.example.org with SMTP\n"
+      "From: a@b.example\nTo: c@d.example\nSubject: hi\n\nhello\n";
+  auto s = load_with_sa(
+      "header __RDNS_NONE X-Spam-Relays-Untrusted =~ /^[^\\]]+ rdns= /\n"
+      "header FIRST_EXT_HELO X-Spam-Relays-External =~ /^\\[ ip=203\\.0\\.113\\.9 rdns= helo=bigsender by=mx\\.example\\.net /\n"
+      "header EXIM_RELAY X-Spam-Relays-External =~ /\\[ ip=198\\.51\\.100\\.4 rdns=dsl-1-2-3-4\\.dyn\\.example\\.com helo=pc1 /\n"
+      "header QMAIL_RELAY X-Spam-Relays-External =~ /\\[ ip=192\\.0\\.2\\.77 rdns= helo=lap /\n"
+      "header TRUSTED_OURS X-Spam-Relays-Trusted =~ /^\\[ ip=10\\.0\\.0\\.5 rdns=mx\\.example\\.net .* intl=1 /\n"
+      "header __RELAYED_EXT ALL-EXTERNAL =~ /^Received: from bigsender.*\\nReceived: /s\n"
+      "header __OURS_IN_EXT ALL-EXTERNAL =~ /inbound\\.example\\.net/\n"
+      "meta RDNS_NONE_T __RDNS_NONE\nmeta RELAYED_EXT __RELAYED_EXT && !__OURS_IN_EXT\n");
+  ASSERT_NE(s, nullptr);
+  for (const char* rule : {"RDNS_NONE_T", "FIRST_EXT_HELO", "EXIM_RELAY", "QMAIL_RELAY", "TRUSTED_OURS", "RELAYED_EXT"})
+    EXPECT_TRUE(hit(*s, msg, rule)) << rule;
+  // A first public relay with reverse DNS: no RDNS_NONE.
+  std::string named = msg;
+  named.replace(named.find("(unknown [203"), 9, "(mail.big.example ");
+  EXPECT_FALSE(hit(*s, named, "RDNS_NONE_T"));
+}

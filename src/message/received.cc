@@ -1,0 +1,194 @@
+// received.cc - Received chain -> relays (see received.h).
+#include "message/received.h"
+
+#include <cstdio>
+#include <memory>
+
+#include "util/c_handle.h"
+
+namespace spamgate {
+namespace {
+
+// A pattern compiled once (PCRE2: std::regex recurses per character and a
+// 16 KB hostile field could exhaust the stack), searched with captures.
+class Re {
+ public:
+  explicit Re(const std::string& pattern, bool caseless = false) {
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    code_.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                              caseless ? PCRE2_CASELESS : 0, &err, &off, nullptr));
+  }
+  // Captures into `groups` (unset groups are empty, `set` says which).
+  bool search(std::string_view s, std::vector<std::string>& groups, std::vector<bool>* set = nullptr) const {
+    if (!code_) return false;
+    Pcre2MatchData md(pcre2_match_data_create_from_pattern(code_.get(), nullptr));
+    Pcre2MatchContext ctx(pcre2_match_context_create(nullptr));
+    if (!md || !ctx) return false;
+    pcre2_set_match_limit(ctx.get(), 100000);
+    int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0, 0, md.get(), ctx.get());
+    if (rc < 0) return false;
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+    const std::uint32_t n = pcre2_get_ovector_count(md.get());
+    groups.assign(n, std::string());
+    if (set != nullptr) set->assign(n, false);
+    for (std::uint32_t i = 0; i < n && static_cast<int>(i) < rc; ++i) {
+      if (ov[2 * i] == PCRE2_UNSET) continue;
+      groups[i] = std::string(s.substr(ov[2 * i], ov[2 * i + 1] - ov[2 * i]));
+      if (set != nullptr) (*set)[i] = true;
+    }
+    return true;
+  }
+  // s with every match replaced by `with`.
+  std::string replace(std::string_view s, const std::string& with) const {
+    std::string out;
+    std::vector<std::string> g;
+    std::size_t at = 0;
+    while (at <= s.size()) {
+      Pcre2MatchData md(pcre2_match_data_create_from_pattern(code_.get(), nullptr));
+      if (!md || pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), at, 0, md.get(), nullptr) < 0) break;
+      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+      out.append(s.substr(at, ov[0] - at));
+      out += with;
+      at = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
+      if (ov[1] == ov[0] && ov[0] < s.size()) out.push_back(s[ov[0]]);
+    }
+    if (at < s.size()) out.append(s.substr(at));
+    return out;
+  }
+
+ private:
+  Pcre2Code code_;
+};
+
+const std::string kIp = R"((\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}))";
+
+bool private_ip(const std::string& ip) {
+  unsigned a = 0, b = 0;
+  if (std::sscanf(ip.c_str(), "%u.%u", &a, &b) != 2) return false;
+  return a == 10 || a == 127 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) || (a == 169 && b == 254) ||
+         a == 0;
+}
+
+// One field, unfolded and white space collapsed. false: not a relay.
+bool parse_line(std::string s, Relay& r) {
+  static const Re kSpace(R"(\s+)");
+  s = kSpace.replace(s, " ");
+  while (!s.empty() && (s.back() == ' ' || s.back() == ';')) s.pop_back();
+  if (!s.empty() && s.front() == ' ') s.erase(0, 1);
+  std::vector<std::string> m;
+  std::vector<bool> set;
+  static const Re kFrom(R"(^\(?from )", true);
+  if (!kFrom.search(s, m)) return false;
+  if (s.find("with local for") != std::string::npos) return false;
+  static const Re kLocal(R"(^from (\S+) by [^\s;]+ ?;)", true);
+  static const Re kBracketIp(R"(^\[[\d.]+\]$)");
+  std::vector<std::string> g2;
+  if (kLocal.search(s, m) && !kBracketIp.search(m[1], g2)) return false;
+  static const Re kDate(
+      R"([\s;]+(?:(?:Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un)), )?\d+ (?:J(?:an|u[nl])|Feb|Ma[ry]|A(?:pr|ug)|Sep|Oct|Nov|Dec) \d+ \d+:\d+(?::\d+)? \S+$)");
+  s = kDate.replace(s, "");
+  static const Re kId(R"( id <?([^\s<>;]{3,}))");
+  if (kId.search(s, m)) r.id = m[1];
+  static const Re kHeloEq(R"(\bhelo=([-A-Za-z0-9.^+_&:=?!@%*$\\/]+))");
+  static const Re kHeloWord(R"(\b(?:HELO|EHLO) ([-A-Za-z0-9.^+_&:=?!@%*$\\/]+))");
+  if (kHeloEq.search(s, m) || kHeloWord.search(s, m)) r.helo = m[1];
+  static const Re kBy(R"( by (\S+?)(?:[^-A-Za-z0-9;.]|$))");
+  if (kBy.search(s, m)) r.by = m[1];
+  static const Re kAuth(R"( with ((?:ES|L|UTF8S|UTF8L)MTPS?A|ASMTP|HTTP[SU]?)(?: |;|$))", true);
+  if (s.find(" by ") != std::string::npos && kAuth.search(s, m)) r.auth = m[1];
+  // The "from" clause alone.
+  std::string from = s.substr(s.find("from ") + 5);
+  if (std::size_t by = from.find(" by "); by != std::string::npos) from.resize(by);
+  auto set_rdns = [&](std::string v) {
+    if (std::size_t at = v.find('@'); at != std::string::npos) {
+      r.ident = v.substr(0, at);
+      v = v.substr(at + 1);
+    }
+    if (v == "unknown" || v == "UNKNOWN") v.clear();
+    while (!v.empty() && v.back() == '.') v.pop_back();
+    r.rdns = v;
+  };
+  static const Re kExim(R"(^(\S+) \(\[)" + kIp + R"(\](?::\d+)?(?: helo=(\S+))?\))");
+  static const Re kEximNoRdns(R"(^\[)" + kIp + R"(\](?::\d+)? \(helo=(\S+?)\))");
+  static const Re kSendmail(R"(^(\S+) \(([^\s()\[\]]+)(?: \(may be forged\))? \[)" + kIp + R"(\])");
+  static const Re kNoRdns(R"(^(\S+) \(\[)" + kIp + R"(\]\))");
+  static const Re kQmailHelo(R"(^(\S+) \(HELO (\S+)\) \()" + kIp + R"(\))");
+  static const Re kQmail(R"(^(\S+) \()" + kIp + R"(\))");
+  static const Re kAnyIp(R"([\[(])" + kIp + R"([\])])");
+  if (kSendmail.search(from, m)) {
+    if (r.helo.empty()) r.helo = m[1];
+    set_rdns(m[2]);
+    r.ip = m[3];
+  } else if (kExim.search(from, m, &set) && (set[3] || s.find("Exim") != std::string::npos)) {
+    set_rdns(m[1]);
+    r.ip = m[2];
+    if (set[3]) r.helo = m[3];
+  } else if (kNoRdns.search(from, m)) {
+    if (r.helo.empty()) r.helo = m[1];
+    r.ip = m[2];
+  } else if (kEximNoRdns.search(from, m)) {
+    r.ip = m[1];
+    r.helo = m[2];
+  } else if (kQmailHelo.search(from, m)) {
+    set_rdns(m[1]);
+    r.helo = m[2];
+    r.ip = m[3];
+  } else if (kQmail.search(from, m)) {
+    set_rdns(m[1]);
+    if (r.helo.empty()) r.helo = r.rdns;
+    r.ip = m[2];
+  } else if (kAnyIp.search(from, m)) {
+    r.ip = m[1];
+    std::size_t sp = from.find(' ');
+    if (r.helo.empty()) r.helo = from.substr(0, sp);
+  }
+  return !r.ip.empty();
+}
+
+}  // namespace
+
+Relays parse_relays(const Message& m) {
+  Relays out;
+  bool trusted = true;
+  for (const Header* h : m.find("received")) {
+    Relay r;
+    if (!parse_line(h->decoded, r)) {
+      if (trusted) ++out.trusted_fields;
+      continue;
+    }
+    if (trusted && !private_ip(r.ip) && r.auth.empty()) trusted = false;
+    if (trusted) ++out.trusted_fields;
+    r.trusted = trusted;
+    out.relays.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string fields_by_trust(const Message& m, const Relays& r, bool trusted) {
+  std::string out;
+  std::size_t received = 0;
+  bool below = r.trusted_fields == 0;
+  for (const Header& h : m.headers) {
+    if (h.lname == "received") {
+      if (received == r.trusted_fields) below = true;
+      ++received;
+    }
+    if (below == trusted) continue;
+    out += h.name + ": " + h.decoded + "\n";
+  }
+  return out;
+}
+
+std::string relays_string(const std::vector<Relay>& relays, bool trusted) {
+  std::string out;
+  for (const Relay& r : relays) {
+    if (r.trusted != trusted) continue;
+    if (!out.empty()) out.push_back(' ');
+    out += "[ ip=" + r.ip + " rdns=" + r.rdns + " helo=" + r.helo + " by=" + r.by + " ident=" + r.ident +
+           " envfrom= intl=" + (r.trusted ? "1" : "0") + " id=" + r.id + " auth=" + r.auth + " msa=0 ]";
+  }
+  return out;
+}
+
+}  // namespace spamgate
