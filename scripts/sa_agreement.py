@@ -40,7 +40,8 @@ def sa_rule_kinds(sa_dir):
                 kind, name, rest = m.groups()
                 if kind == 'meta':
                     kinds[name].add('meta')
-                    deps[name] = set(re.findall(r'\b[A-Za-z_][A-Za-z0-9_]*\b', rest)) - {'rules_matching'}
+                    # Every definition's names (an if/else may define a rule twice).
+                    deps.setdefault(name, set()).update(set(re.findall(r'\b[A-Za-z_][A-Za-z0-9_]*\b', rest)) - {'rules_matching'})
                 elif re.match(r'(?:eval|rbleval):', rest.split()[0] if kind == 'header' and rest.split() else rest):
                     kinds[name].add('eval')
                 else:
@@ -91,9 +92,6 @@ def main():
     conf = os.path.join(tmp, 'sa.toml')
     with open(conf, 'w') as f:
         f.write('rules_dirs = ["rules", "%s"]\nlocal_rules = ""\n[bayes]\nenabled = false\n' % a.sa_dir)
-    # The names spamgate loaded from SpamAssassin's files (lint --verbose does not list them; scan does not
-    # either): a rule is loaded when SpamAssassin's files define it outside a false condition. The comparison
-    # asks spamgate itself: `spamgate rules` is not a command, so the set is what the scan can report.
     out = subprocess.run([a.spamgate, 'scan', '--config', conf, '--json', '--quiet'] + paths,
                          capture_output=True, text=True)
     ours = {}

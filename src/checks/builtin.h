@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "rules/ruleset.h"
@@ -54,6 +55,16 @@ class MetaCheck final : public Check {
  private:
   std::shared_ptr<const RuleSet> rules_;
   std::vector<char> disabled_;  // per meta, as in RulesCheck
+  // Each meta flattened once into postfix steps over numbered symbols, so a
+  // message evaluates them with array reads (SpamAssassin's set has 1,000+).
+  struct Step {
+    MetaExpr::Kind kind;
+    double num = 0;
+    int slot = -1;  // kSym
+  };
+  std::vector<std::vector<Step>> programs_;  // per meta
+  std::vector<int> meta_slot_;               // per meta: its own slot
+  std::unordered_map<std::string, int> slots_;
 };
 
 class MessageFlagsCheck final : public Check {

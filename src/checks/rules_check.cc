@@ -6,6 +6,7 @@
 // hit the match limit": logged per message, counted in the check's error
 // metric; the rule counts as not hit) and the other rules still run.
 #include <algorithm>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -35,12 +36,14 @@ void join_into(std::string& out, const std::vector<std::string>& parts) {
 // SpamAssassin's own rules (Rule::third_party) read values as SpamAssassin
 // gives them: each field's value ends with "\n", and :addr / :name give the
 // first address or name only.
-std::optional<std::string> header_subject(const Rule& r, const Message& m, const Envelope& env) {
+std::optional<std::string> header_subject(const Rule& r, const Message& m, const Envelope& env,
+                                          std::optional<Relays>& relays) {
   const bool sa = r.third_party;
   std::vector<const Header*> fields;
   if (r.pseudo && r.header.rfind("all-", 0) == 0) {
     const bool trusted = r.header == "all-trusted" || r.header == "all-internal";
-    return fields_by_trust(m, parse_relays(m), trusted);
+    if (!relays) relays = parse_relays(m);
+    return fields_by_trust(m, *relays, trusted);
   }
   if (r.pseudo && r.header == "all") {
     std::string all;
@@ -56,7 +59,8 @@ std::optional<std::string> header_subject(const Rule& r, const Message& m, const
     // Without trusted_networks SpamAssassin's internal relays are its
     // trusted ones, and external the untrusted.
     const bool trusted = r.header == "x-spam-relays-trusted" || r.header == "x-spam-relays-internal";
-    std::string s = relays_string(parse_relays(m).relays, trusted);
+    if (!relays) relays = parse_relays(m);
+    std::string s = relays_string(relays->relays, trusted);
     if (sa) s.push_back('\n');
     return s;
   }
@@ -222,6 +226,7 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
   const std::uint32_t limit = pcre_match_limit_;
   std::string errors;
   std::unordered_map<std::string, std::optional<std::string>> subjects;
+  std::optional<Relays> relays;  // the Received chain, parsed once when a rule needs it
   auto record_error = [&](const Rule& r, int code) {
     if (errors.size() >= 400) return;
     errors += (errors.empty() ? "" : ", ") + r.name;
@@ -234,7 +239,7 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
     if (r.kind == RuleKind::kHeader) {
       if (r.exists) {
         // exists:ToCc and the other pseudo-fields mean "has a value".
-        bool present = r.pseudo ? header_subject(r, m, ctx.envelope).has_value() : !m.find(r.header).empty();
+        bool present = r.pseudo ? header_subject(r, m, ctx.envelope, relays).has_value() : !m.find(r.header).empty();
         if (present) hits.push_back({r.name, 1.0, r.header});
         continue;
       }
@@ -244,7 +249,7 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
       if (r.third_party) key.push_back('s');
       if (r.pseudo) key.push_back('p');
       auto cached = subjects.find(key);
-      if (cached == subjects.end()) cached = subjects.emplace(std::move(key), header_subject(r, m, ctx.envelope)).first;
+      if (cached == subjects.end()) cached = subjects.emplace(std::move(key), header_subject(r, m, ctx.envelope, relays)).first;
       const std::string_view value = cached->second ? std::string_view(*cached->second)
                                      : r.has_if_unset   ? std::string_view(r.if_unset)
                                                         : std::string_view("", 0);
@@ -343,28 +348,62 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
 }
 
 MetaCheck::MetaCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)) {
+  auto slot = [&](const std::string& name) {
+    auto [it, added] = slots_.emplace(name, static_cast<int>(slots_.size()));
+    return it->second;
+  };
+  std::function<void(const MetaExpr&, std::vector<Step>&)> flatten = [&](const MetaExpr& e, std::vector<Step>& out) {
+    if (e.a) flatten(*e.a, out);
+    if (e.b) flatten(*e.b, out);
+    Step st{e.kind, e.num, -1};
+    if (e.kind == MetaExpr::Kind::kSym) st.slot = slot(e.sym);
+    out.push_back(st);
+  };
   for (const Rule& r : rules_->metas) {
     const SymbolInfo* info = rules_->symbols.find(r.name);
     disabled_.push_back(info != nullptr && info->disabled ? 1 : 0);
+    std::vector<Step> program;
+    flatten(*r.meta, program);
+    programs_.push_back(std::move(program));
+    meta_slot_.push_back(slot(r.name));
   }
 }
 
 Status MetaCheck::run(const CheckContext&, std::vector<Hit>& hits, CheckOutput&) const {
   // A rule's value is its number of matches (tflags multiple), a meta's
   // the value of its expression, as in SpamAssassin; a meta scores once.
-  std::unordered_map<std::string, double> values;
-  for (const Hit& h : hits) values[h.name] += h.factor > 0 ? h.factor : 1.0;
-  auto value = [&](const std::string& s) -> double {
-    auto it = values.find(s);
-    return it == values.end() ? 0.0 : it->second;
-  };
+  std::vector<double> values(slots_.size(), 0.0);
+  for (const Hit& h : hits) {
+    auto it = slots_.find(h.name);
+    if (it != slots_.end()) values[static_cast<std::size_t>(it->second)] += h.factor > 0 ? h.factor : 1.0;
+  }
+  std::vector<double> stack;
   for (std::size_t i = 0; i < rules_->metas.size(); ++i) {
-    const Rule& r = rules_->metas[i];
     if (disabled_[i] != 0) continue;
-    const double v = r.meta->eval(value);
+    stack.clear();
+    for (const Step& st : programs_[i]) {
+      using K = MetaExpr::Kind;
+      if (st.kind == K::kNum) {
+        stack.push_back(st.num);
+        continue;
+      }
+      if (st.kind == K::kSym) {
+        stack.push_back(values[static_cast<std::size_t>(st.slot)]);
+        continue;
+      }
+      if (st.kind == K::kNot || st.kind == K::kNeg) {
+        stack.back() = st.kind == K::kNot ? (stack.back() == 0 ? 1 : 0) : -stack.back();
+        continue;
+      }
+      const double b = stack.back();
+      stack.pop_back();
+      double& a = stack.back();
+      a = MetaExpr::apply(st.kind, a, b);
+    }
+    const double v = stack.empty() ? 0 : stack.back();
     if (v != 0) {
-      values[r.name] = v > 0 ? v : 1.0;
-      hits.push_back({r.name, 1.0, std::string()});
+      values[static_cast<std::size_t>(meta_slot_[i])] = v > 0 ? v : 1.0;
+      hits.push_back({rules_->metas[i].name, 1.0, std::string()});
     }
   }
   return Status::Ok();

@@ -22,39 +22,25 @@ class Re {
   // Captures into `groups` (unset groups are empty, `set` says which).
   bool search(std::string_view s, std::vector<std::string>& groups, std::vector<bool>* set = nullptr) const {
     if (!code_) return false;
-    Pcre2MatchData md(pcre2_match_data_create_from_pattern(code_.get(), nullptr));
-    Pcre2MatchContext ctx(pcre2_match_context_create(nullptr));
+    thread_local Pcre2MatchData md(pcre2_match_data_create(8, nullptr));
+    thread_local Pcre2MatchContext ctx = [] {
+      Pcre2MatchContext c(pcre2_match_context_create(nullptr));
+      if (c) pcre2_set_match_limit(c.get(), 100000);
+      return c;
+    }();
     if (!md || !ctx) return false;
-    pcre2_set_match_limit(ctx.get(), 100000);
     int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0, 0, md.get(), ctx.get());
     if (rc < 0) return false;
+    if (rc == 0) rc = 8;  // more groups than the match data holds: those past it read as unset
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
-    const std::uint32_t n = pcre2_get_ovector_count(md.get());
-    groups.assign(n, std::string());
-    if (set != nullptr) set->assign(n, false);
-    for (std::uint32_t i = 0; i < n && static_cast<int>(i) < rc; ++i) {
+    groups.assign(8, std::string());
+    if (set != nullptr) set->assign(8, false);
+    for (int i = 0; i < rc && i < 8; ++i) {
       if (ov[2 * i] == PCRE2_UNSET) continue;
-      groups[i] = std::string(s.substr(ov[2 * i], ov[2 * i + 1] - ov[2 * i]));
-      if (set != nullptr) (*set)[i] = true;
+      groups[static_cast<std::size_t>(i)] = std::string(s.substr(ov[2 * i], ov[2 * i + 1] - ov[2 * i]));
+      if (set != nullptr) (*set)[static_cast<std::size_t>(i)] = true;
     }
     return true;
-  }
-  // s with every match replaced by `with`.
-  std::string replace(std::string_view s, const std::string& with) const {
-    std::string out;
-    std::vector<std::string> g;
-    std::size_t at = 0;
-    while (at <= s.size()) {
-      Pcre2MatchData md(pcre2_match_data_create_from_pattern(code_.get(), nullptr));
-      if (!md || pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), at, 0, md.get(), nullptr) < 0) break;
-      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
-      out.append(s.substr(at, ov[0] - at));
-      out += with;
-      at = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
-      if (ov[1] == ov[0] && ov[0] < s.size()) out.push_back(s[ov[0]]);
-    }
-    if (at < s.size()) out.append(s.substr(at));
-    return out;
   }
 
  private:
@@ -71,11 +57,15 @@ bool private_ip(const std::string& ip) {
 }
 
 // One field, unfolded and white space collapsed. false: not a relay.
-bool parse_line(std::string s, Relay& r) {
-  static const Re kSpace(R"(\s+)");
-  s = kSpace.replace(s, " ");
+bool parse_line(std::string_view in, Relay& r) {
+  std::string s;
+  s.reserve(in.size());
+  for (char c : in) {
+    const bool space = c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+    if (!space) s.push_back(c);
+    else if (!s.empty() && s.back() != ' ') s.push_back(' ');
+  }
   while (!s.empty() && (s.back() == ' ' || s.back() == ';')) s.pop_back();
-  if (!s.empty() && s.front() == ' ') s.erase(0, 1);
   std::vector<std::string> m;
   std::vector<bool> set;
   static const Re kFrom(R"(^\(?from )", true);
@@ -87,7 +77,9 @@ bool parse_line(std::string s, Relay& r) {
   if (kLocal.search(s, m) && !kBracketIp.search(m[1], g2)) return false;
   static const Re kDate(
       R"([\s;]+(?:(?:Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un)), )?\d+ (?:J(?:an|u[nl])|Feb|Ma[ry]|A(?:pr|ug)|Sep|Oct|Nov|Dec) \d+ \d+:\d+(?::\d+)? \S+$)");
-  s = kDate.replace(s, "");
+  // The date is at the end: look at the last 80 bytes only.
+  const std::size_t tail = s.size() > 80 ? s.size() - 80 : 0;
+  if (kDate.search(std::string_view(s).substr(tail), m)) s.resize(tail + std::string_view(s).substr(tail).rfind(m[0]));
   static const Re kId(R"( id <?([^\s<>;]{3,}))");
   if (kId.search(s, m)) r.id = m[1];
   static const Re kHeloEq(R"(\bhelo=([-A-Za-z0-9.^+_&:=?!@%*$\\/]+))");

@@ -140,6 +140,24 @@ class Parser {
 
 Result<std::unique_ptr<MetaExpr>> parse_meta(std::string_view text) { return Parser(text).run(); }
 
+double MetaExpr::apply(Kind k, double a, double b) {
+  switch (k) {
+    case Kind::kAnd: return a == 0 ? a : b;
+    case Kind::kOr: return a != 0 ? a : b;
+    case Kind::kAdd: return a + b;
+    case Kind::kSub: return a - b;
+    case Kind::kMul: return a * b;
+    case Kind::kDiv: return b == 0 ? 0 : a / b;
+    case Kind::kGt: return a > b ? 1 : 0;
+    case Kind::kLt: return a < b ? 1 : 0;
+    case Kind::kGe: return a >= b ? 1 : 0;
+    case Kind::kLe: return a <= b ? 1 : 0;
+    case Kind::kEq: return a == b ? 1 : 0;
+    case Kind::kNe: return a != b ? 1 : 0;
+    default: return 0;
+  }
+}
+
 double MetaExpr::eval(const std::function<double(const std::string&)>& value) const {
   switch (kind) {
     case Kind::kNum: return num;
@@ -155,21 +173,8 @@ double MetaExpr::eval(const std::function<double(const std::string&)>& value) co
       double x = a->eval(value);
       return x != 0 ? x : b->eval(value);
     }
-    case Kind::kAdd: return a->eval(value) + b->eval(value);
-    case Kind::kSub: return a->eval(value) - b->eval(value);
-    case Kind::kMul: return a->eval(value) * b->eval(value);
-    case Kind::kDiv: {
-      double d = b->eval(value);
-      return d == 0 ? 0 : a->eval(value) / d;
-    }
-    case Kind::kGt: return a->eval(value) > b->eval(value) ? 1 : 0;
-    case Kind::kLt: return a->eval(value) < b->eval(value) ? 1 : 0;
-    case Kind::kGe: return a->eval(value) >= b->eval(value) ? 1 : 0;
-    case Kind::kLe: return a->eval(value) <= b->eval(value) ? 1 : 0;
-    case Kind::kEq: return a->eval(value) == b->eval(value) ? 1 : 0;
-    case Kind::kNe: return a->eval(value) != b->eval(value) ? 1 : 0;
+    default: return apply(kind, a->eval(value), b->eval(value));
   }
-  return 0;
 }
 
 void MetaExpr::symbols(std::vector<std::string>& out) const {

@@ -25,6 +25,9 @@ class MetaExpr {
   std::unique_ptr<MetaExpr> a, b;
 
   double eval(const std::function<double(const std::string&)>& value) const;
+  // A binary operator on two operand values, as eval() computes it (Perl's
+  // && and || give the deciding operand; division by zero gives 0).
+  static double apply(Kind k, double a, double b);
   // Every symbol named in the expression (duplicates possible).
   void symbols(std::vector<std::string>& out) const;
 };
