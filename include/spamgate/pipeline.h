@@ -101,4 +101,11 @@ void run_after_effects(const Snapshot& snap, const Handled& h, std::string_view 
 // Check errors are logged as warnings with the same label.
 void log_verdict(const Handled& h, std::string_view label, std::string_view context = {});
 
+// Scans every message of snap.config.rules_canary_dirs (known-good mail)
+// with `snap`'s rules, as `scan` would with no network. Ok when none scores
+// over the threshold; else InvalidArgument, and `problems` gets one line per
+// flagged message naming it, its score and the rules that hit it (heaviest
+// first, with the file:line of each). A missing directory is NotFound.
+Status run_rules_canary(const Snapshot& snap, std::vector<std::string>& problems);
+
 }  // namespace spamgate

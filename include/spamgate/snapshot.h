@@ -138,6 +138,11 @@ struct Config {
   // them (Debian's /usr/share/spamassassin, sa-update's directory).
   std::vector<std::string> rules_dirs;
   std::string local_rules;             // read last; a missing file is not an error
+  // Known-good mail every new set of rules must pass: a load (start or
+  // reload) whose rules score one of these messages over the threshold is
+  // refused, naming the message and the rules that hit it; empty = no check.
+  std::vector<std::string> rules_canary_dirs;
+  int rules_watch_seconds = 60;  // poll the rule files for changes (sa-update); 0 = SIGUSR1 only
   Limits limits;
   std::string log_level = "info";      // trace debug info warn error critical off
   std::string log_target = "stderr";   // stderr | stdout | syslog | a file path
@@ -170,6 +175,7 @@ struct Snapshot {
   SymbolTable symbols;
   std::vector<std::unique_ptr<const Check>> checks;  // run in this order
   std::vector<std::string> rule_files;                // as loaded, for logs
+  std::string rules_fingerprint;                      // rules_fingerprint_of() when loaded (the watch compares)
   std::size_t rule_count = 0;
   // Rules that load but deserve a look (not prefiltered, nested repeats that
   // can backtrack, a misspelt header name): `lint` prints them, the milter

@@ -13,6 +13,7 @@
 #include "checks/builtin.h"
 #include "checks/clamav_engine.h"
 #include "rules/ruleset.h"
+#include "spamgate/pipeline.h"
 
 namespace spamgate::app {
 
@@ -23,6 +24,8 @@ int cmd_lint(int argc, char** argv) {
       "(or only the rules files given) and prints file:line: message for each error.\n"
       "Lines read and not used (SpamAssassin directives spamgate skips, eval tests not\n"
       "implemented) are counted in one line; --verbose lists them by kind, with the first place.\n"
+      "With rules_canary_dirs in the config, every known-good message there must stay under the\n"
+      "threshold: each one tagged is an error naming it and the rules that hit it.\n"
       "--list-rules prints every rule loaded: NAME TAB runs|not-implemented TAB file:line TAB score.\n"
       "Exit: 0 all good; 1 errors found; 2 usage error.\n";
   CommandFlags own;
@@ -43,6 +46,11 @@ int cmd_lint(int argc, char** argv) {
       warnings = snap.value()->warnings;
       skipped = snap.value()->skipped;
       symbols = snap.value()->symbols;
+      std::vector<std::string> problems;
+      if (Status st = run_rules_canary(*snap.value(), problems); !st.ok()) {
+        for (const std::string& p : problems) diags.push_back({path, 0, "rules canary: " + p});
+        if (problems.empty()) diags.push_back({path, 0, "rules canary: " + st.message()});
+      }
       if (const auto& e = snap.value()->clamav) {
         char ms[32];
         std::snprintf(ms, sizeof ms, "%.0f", e->load_ms());

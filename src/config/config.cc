@@ -149,6 +149,8 @@ class Loader {
            string_list(n, "rules_dirs", c.rules_dirs);
          }},
         {"local_rules", [&](const toml::node& n) { string_key(n, "local_rules", c.local_rules, 4096, true); }},
+        {"rules_canary_dirs", [&](const toml::node& n) { string_list(n, "rules_canary_dirs", c.rules_canary_dirs); }},
+        {"rules_watch_seconds", [&](const toml::node& n) { int_key(n, "rules_watch_seconds", c.rules_watch_seconds, 0, 86400); }},
         {"max_scan_bytes", [&](const toml::node& n) { int_key(n, "max_scan_bytes", c.limits.max_scan_bytes, 1024, 1LL << 30); }},
         {"limits", [&](const toml::node& n) { limits(n, c.limits); }},
         {"log", [&](const toml::node& n) { log(n, c); }},
@@ -630,6 +632,7 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
     diags.push_back({path, 0, "'outbound.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\""});
   if (diags.size() != before) return Status::InvalidArgument("config " + path + " has errors");
   for (std::string& d : c.rules_dirs) d = loader.resolve(d);
+  for (std::string& d : c.rules_canary_dirs) d = loader.resolve(d);
   c.local_rules = loader.resolve(c.local_rules);
   ClamavConfig& av = c.clamav;
   av.own_signatures = loader.resolve(av.own_signatures);

@@ -39,6 +39,11 @@ Status check_order(const std::vector<std::unique_ptr<const Check>>& checks);
 // snapshot; `learn --arf` and `release` build their own.
 std::shared_ptr<OutboundGuard> make_outbound_guard(const Config& c, std::vector<Diagnostic>& diags);
 
+// What the rule files look like now: every *.cf of config.rules_dirs and the
+// local file, with size and modification time. Equal strings: nothing to
+// reload (the rules watch polls this).
+std::string rules_fingerprint_of(const Config& config);
+
 // The config file used when none is given: /etc/spamgate/spamgate.toml if it
 // exists, else conf/spamgate.toml of the source tree this binary was built from.
 std::string default_config_path();

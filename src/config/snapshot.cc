@@ -204,6 +204,22 @@ const CheckRow kCheckTable[] = {
 
 }  // namespace
 
+std::string rules_fingerprint_of(const Config& config) {
+  std::vector<std::string> files;
+  std::vector<Diagnostic> ignored;
+  for (const std::string& d : config.rules_dirs)
+    for (std::string& f : rule_files_in(d, ignored)) files.push_back(std::move(f));
+  if (!config.local_rules.empty()) files.push_back(config.local_rules);
+  std::string out;
+  for (const std::string& f : files) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(f, ec);
+    auto when = std::filesystem::last_write_time(f, ec);
+    out += f + "\t" + (ec ? std::string("-") : std::to_string(size) + ":" + std::to_string(when.time_since_epoch().count())) + "\n";
+  }
+  return out;
+}
+
 Status check_order(const std::vector<std::unique_ptr<const Check>>& checks) {
   for (std::size_t i = 0; i < checks.size(); ++i) {
     for (std::string_view dep : checks[i]->reads()) {
@@ -240,6 +256,7 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   parse_rule_files(files, builtins, ropts, *rules, diags);
   if (diags.size() != before) return Status::InvalidArgument("rules have errors");
 
+  snap->rules_fingerprint = rules_fingerprint_of(snap->config);
   snap->symbols = rules->symbols;
   snap->rule_files = rules->files;
   snap->rule_count = rules->rules.size() + rules->metas.size();

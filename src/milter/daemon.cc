@@ -7,6 +7,7 @@
 // every file:line) and for a drain timeout; warn (once a minute) when
 // connections get 4xx over max_connections.
 #include "milter/daemon.h"
+#include "spamgate/pipeline.h"
 
 #include <cstring>
 #include <chrono>
@@ -76,6 +77,15 @@ void Daemon::reload(const char* why) {
     log().error("reload ({}) refused, the old rules keep running: {}", why, snap.status().message());
     for (const Diagnostic& d : diags) log().error("reload: {}", d.str());
     return;
+  }
+  if (std::vector<std::string> problems; !snap.value()->config.rules_canary_dirs.empty()) {
+    if (Status st = run_rules_canary(*snap.value(), problems); !st.ok()) {
+      Metrics::get().reload(true);
+      log().error("reload ({}) refused, the old rules keep running: the new rules fail the rules canary: {}", why,
+                  st.message());
+      for (const std::string& p : problems) log().error("reload: rules canary: {}", p);
+      return;
+    }
   }
   Metrics::get().reload(false);
   holder_.set(snap.value());

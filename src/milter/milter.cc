@@ -22,6 +22,7 @@
 #include "config/load.h"
 #include "metrics/http_server.h"
 #include "milter/daemon.h"
+#include "spamgate/pipeline.h"
 #include "milter/filter.h"
 #include "milter/protocol/engine.h"
 #include "milter/watches.h"
@@ -55,7 +56,7 @@ void block_signals() {
 class Background {
  public:
   Background(Daemon& daemon, const Config& cfg, milter::Engine& engine)
-      : watch_(daemon), memory_(daemon), watchdog_(daemon) {
+      : watch_(daemon), rules_watch_(daemon), memory_(daemon), watchdog_(daemon) {
     // SIGUSR1 and SIGHUP reload; SIGTERM and SIGINT drain, then stop the engine.
     signals_ = std::thread([this, &daemon, &engine] {
       sigset_t set = handled_signals();
@@ -76,6 +77,7 @@ class Background {
       }
     });
     watcher_ = std::thread([this] { watch_.run(); });
+    rules_watcher_ = std::thread([this] { rules_watch_.run(); });
     memory_thread_ = std::thread([this] { memory_.run(); });
     watchdog_thread_ = std::thread([this] { watchdog_.run(); });
     if (cfg.metrics.listen.empty()) return;
@@ -93,6 +95,8 @@ class Background {
     signals_.join();
     watch_.stop();
     watcher_.join();
+    rules_watch_.stop();
+    rules_watcher_.join();
     memory_.stop();
     memory_thread_.join();
     watchdog_.stop();
@@ -105,9 +109,10 @@ class Background {
  private:
   std::atomic<bool> stopping_{false};
   SignatureWatch watch_;
+  RulesWatch rules_watch_;
   MemoryWatch memory_;
   Watchdog watchdog_;
-  std::thread signals_, watcher_, memory_thread_, watchdog_thread_;
+  std::thread signals_, watcher_, rules_watcher_, memory_thread_, watchdog_thread_;
   std::unique_ptr<MetricsServer> metrics_;
 };
 
@@ -129,6 +134,13 @@ int run_milter(const std::string& config_path, bool quiet) {
   if (!snap.ok()) {
     std::fprintf(stderr, "spamgate: cannot load %s: %s\n", config_path.c_str(), snap.status().message().c_str());
     return 2;
+  }
+  if (std::vector<std::string> problems; !snap.value()->config.rules_canary_dirs.empty()) {
+    if (Status st = run_rules_canary(*snap.value(), problems); !st.ok()) {
+      for (const std::string& p : problems) std::fprintf(stderr, "rules canary: %s\n", p.c_str());
+      std::fprintf(stderr, "spamgate: cannot start: the rules fail the rules canary: %s\n", st.message().c_str());
+      return 2;
+    }
   }
   const Config cfg = snap.value()->config;
   const std::size_t rule_count = snap.value()->rule_count;

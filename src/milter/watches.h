@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "checks/clamav_engine.h"
+#include "config/load.h"
 #include "milter/daemon.h"
 #include "spamgate/metrics.h"
 #include "util/log.h"
@@ -61,6 +62,45 @@ class SignatureWatch : public BackgroundLoop {
       lock.unlock();
       try {
         d_.reload("signature files changed");
+      } catch (const std::exception& e) {
+        log().error("reload failed: {}", e.what());
+      }
+      lock.lock();
+    }
+  }
+
+ private:
+  Daemon& d_;
+};
+
+// Polls the rule files every rules_watch_seconds (an sa-update, an edited
+// local file); a change that holds still for two seconds triggers a reload,
+// which the rules canary vets like any other.
+class RulesWatch : public BackgroundLoop {
+ public:
+  explicit RulesWatch(Daemon& d) : d_(d) {}
+  void run() {
+    std::string seen = d_.holder().get()->rules_fingerprint;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      int secs = d_.holder().get()->config.rules_watch_seconds;
+      cv_.wait_for(lock, std::chrono::seconds(secs > 0 ? secs : 3600), [this] { return stop_; });
+      if (stop_) return;
+      auto snap = d_.holder().get();
+      if (snap->config.rules_watch_seconds == 0) continue;
+      std::string now = rules_fingerprint_of(snap->config);
+      if (now == seen) continue;
+      if (now == snap->rules_fingerprint) {  // already loaded (by SIGUSR1)
+        seen = now;
+        continue;
+      }
+      if (cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stop_; })) return;
+      if (rules_fingerprint_of(snap->config) != now) continue;  // still being written
+      seen = now;  // a refused reload is not retried until the files change again
+      snap.reset();
+      lock.unlock();
+      try {
+        d_.reload("rule files changed");
       } catch (const std::exception& e) {
         log().error("reload failed: {}", e.what());
       }

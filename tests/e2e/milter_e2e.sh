@@ -371,6 +371,32 @@ check "self-referencing meta named" grep -q "reload: $T/local.cf:3: meta 'LOOP_S
 f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.51)
 check "old rules still tag after the meta cycle was refused" has "$f" "Subject: [SPAM] -"
 
+# --- issue 20: a second rules directory (as sa-update writes one), watched, -----
+# --- and vetted by the rules canary before it is used --------------------------
+mkdir -p "$T/sa-rules"
+printf 'body SA_DIR_MARK /planning meeting/\nscore SA_DIR_MARK 0.1\n' > "$T/sa-rules/50_sa.cf"
+printf '' > "$T/local.cf"
+write_config "rules_canary_dirs = [\"$SRC/corpus/ham\"]
+rules_watch_seconds = 1" ""
+sed -i "s|^rules_dir = .*|rules_dirs = [\"$SRC/rules\", \"$T/sa-rules\"]|" "$T/spamgate.toml"
+reload_wait
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.52)
+check "a rule of the second rules directory is in use" grep -q "client=192.0.2.52 .*SA_DIR_MARK" "$T/spamgate.log"
+# An update that would tag known-good mail: the watch reloads, the canary refuses it.
+printf 'body SA_BAD_UPDATE /meeting/i\nscore SA_BAD_UPDATE 20\n' > "$T/sa-rules/60_update.cf"
+check "the watch's reload is refused by the rules canary" wait_log "rules canary: known-good message $SRC/corpus/ham/meeting_notes.eml scored"
+check "... naming the rule and its file:line" grep -q "rules canary: .*meeting_notes.eml scored .*SA_BAD_UPDATE=20.0 ($T/sa-rules/60_update.cf:1)" "$T/spamgate.log"
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.53)
+check "the old rules keep running: the known-good message is not tagged" hasnt "$f" "Subject: [SPAM]"
+check "... and SA_BAD_UPDATE never hit" bash -c "! grep -q 'client=192.0.2.53 .*SA_BAD_UPDATE' '$T/spamgate.log'"
+rm -f "$T/sa-rules/60_update.cf"
+printf 'body SA_DIR_MARK2 /planning meeting/\nscore SA_DIR_MARK2 0.1\n' > "$T/sa-rules/70_good.cf"
+check "a good update is taken by the watch" wait_log "reload (rule files changed):"
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.54)
+check "the good update's rule is in use" grep -q "client=192.0.2.54 .*SA_DIR_MARK2" "$T/spamgate.log"
+write_config "" ""
+reload_wait
+
 # --- reload under load loses no message ----------------------------------------
 printf 'body LOCAL_MARK /planning meeting/\ndescribe LOCAL_MARK test mark\nscore LOCAL_MARK 0.1\n' > "$T/local.cf"
 reload_wait  # a reload takes about a second now (the Hyperscan prefilter is compiled)

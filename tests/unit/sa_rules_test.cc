@@ -7,6 +7,7 @@
 #include "rules/regex.h"
 #include "rules/ruleset.h"
 #include "rules/sa_compat.h"
+#include "spamgate/pipeline.h"
 #include "test_util.h"
 
 using namespace spamgate;
@@ -252,4 +253,31 @@ TEST(SaRelays, ReceivedChainGivesSpamAssassinsRelayFieldsAndTrust) {
   std::string named = msg;
   named.replace(named.find("(unknown [203"), 9, "(mail.big.example ");
   EXPECT_FALSE(hit(*s, named, "RDNS_NONE_T"));
+}
+
+TEST(RulesCanary, NewRulesThatTagKnownGoodMailAreRefusedNamingMessageAndRule) {
+  TempDir d;
+  d.file("canary/meeting.eml", "From: boss@example.org\nTo: team@example.org\nSubject: planning meeting\n\nSee you at 10.\n");
+  d.file("canary/invoice.eml", "From: billing@example.org\nTo: me@example.org\nSubject: invoice\n\nAttached.\n");
+  d.file("rules/50_ours.cf", "body MEETING_WORD /meeting/i\nscore MEETING_WORD 0.5\n");
+  d.file("sa/60_update.cf", "body BAD_UPDATE /planning/i\nscore BAD_UPDATE 9\n");
+  const std::string head = "local_rules = \"\"\nrules_canary_dirs = [\"canary\"]\n[bayes]\nenabled = false\n";
+  std::vector<Diagnostic> diags;
+  auto good = load_snapshot(d.file("good.toml", "rules_dirs = [\"rules\"]\n" + head), diags);
+  ASSERT_TRUE(good.ok());
+  std::vector<std::string> problems;
+  EXPECT_TRUE(run_rules_canary(*good.value(), problems).ok());
+  EXPECT_TRUE(problems.empty());
+  auto bad = load_snapshot(d.file("bad.toml", "rules_dirs = [\"rules\", \"sa\"]\n" + head), diags);
+  ASSERT_TRUE(bad.ok());
+  Status st = run_rules_canary(*bad.value(), problems);
+  EXPECT_FALSE(st.ok());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("canary/meeting.eml scored 9.5 (over 5): BAD_UPDATE=9.0 ("), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("sa/60_update.cf:1), MEETING_WORD=0.5"), std::string::npos) << problems[0];
+  EXPECT_NE(st.message().find("1 of 2 rules canary message(s) tagged as spam"), std::string::npos) << st.message();
+  auto missing = load_snapshot(d.file("missing.toml", "rules_dirs = [\"rules\"]\nlocal_rules = \"\"\n"
+                                                     "rules_canary_dirs = [\"nowhere\"]\n[bayes]\nenabled = false\n"), diags);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(run_rules_canary(*missing.value(), problems).code(), Status::Code::kNotFound);
 }
