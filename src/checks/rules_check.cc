@@ -264,6 +264,12 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
       }
       continue;
     }
+    if (r.kind == RuleKind::kEval) {
+      if (!relays) relays = parse_relays(m);
+      const SaEvalInput in{m, ctx.envelope, *relays, rules_->freemail_domains};
+      if (r.eval(in, r.eval_args)) hits.push_back({r.name, 1.0, "eval"});
+      continue;
+    }
     if (r.kind == RuleKind::kMimeHeader) {
       // SpamAssassin's MIMEHeader: the field (the last of its name) of each
       // MIME part, the top-level entity first; a part without it reads as

@@ -56,8 +56,11 @@ bool private_ip(const std::string& ip) {
          a == 0;
 }
 
-// One field, unfolded and white space collapsed. false: not a relay.
-bool parse_line(std::string_view in, Relay& r) {
+enum class Parsed { kSkipped, kUnparseable, kRelay };
+
+// One field, unfolded and white space collapsed: a relay, a field that is
+// no hop (local delivery, no "from"), or a hop we cannot read.
+Parsed parse_line(std::string_view in, Relay& r) {
   std::string s;
   s.reserve(in.size());
   for (char c : in) {
@@ -69,12 +72,14 @@ bool parse_line(std::string_view in, Relay& r) {
   std::vector<std::string> m;
   std::vector<bool> set;
   static const Re kFrom(R"(^\(?from )", true);
-  if (!kFrom.search(s, m)) return false;
-  if (s.find("with local for") != std::string::npos) return false;
+  if (!kFrom.search(s, m)) return Parsed::kSkipped;
+  if (s.find("with local for") != std::string::npos) return Parsed::kSkipped;
   static const Re kLocal(R"(^from (\S+) by [^\s;]+ ?;)", true);
   static const Re kBracketIp(R"(^\[[\d.]+\]$)");
   std::vector<std::string> g2;
-  if (kLocal.search(s, m) && !kBracketIp.search(m[1], g2)) return false;
+  if (kLocal.search(s, m) && !kBracketIp.search(m[1], g2)) return Parsed::kSkipped;
+  if (s.find("mail pickup service by ") != std::string::npos && s.find("Microsoft SMTPSVC") != std::string::npos)
+    return Parsed::kSkipped;
   static const Re kDate(
       R"([\s;]+(?:(?:Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un)), )?\d+ (?:J(?:an|u[nl])|Feb|Ma[ry]|A(?:pr|ug)|Sep|Oct|Nov|Dec) \d+ \d+:\d+(?::\d+)? \S+$)");
   // The date is at the end: look at the last 80 bytes only.
@@ -135,7 +140,8 @@ bool parse_line(std::string_view in, Relay& r) {
     std::size_t sp = from.find(' ');
     if (r.helo.empty()) r.helo = from.substr(0, sp);
   }
-  return !r.ip.empty();
+  if (r.helo.size() > 2 && r.helo.front() == '[' && r.helo.back() == ']') r.helo = r.helo.substr(1, r.helo.size() - 2);
+  return r.ip.empty() ? Parsed::kUnparseable : Parsed::kRelay;
 }
 
 }  // namespace
@@ -145,7 +151,9 @@ Relays parse_relays(const Message& m) {
   bool trusted = true;
   for (const Header* h : m.find("received")) {
     Relay r;
-    if (!parse_line(h->decoded, r)) {
+    const Parsed p = parse_line(h->decoded, r);
+    if (p != Parsed::kRelay) {
+      if (p == Parsed::kUnparseable) ++out.unparseable;
       if (trusted) ++out.trusted_fields;
       continue;
     }

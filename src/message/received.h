@@ -31,6 +31,9 @@ struct Relays {
   // Received fields, from the top, before the first untrusted relay (the
   // fields skipped while still trusted count): where ALL-EXTERNAL starts.
   std::size_t trusted_fields = 0;
+  // "from" fields with no sending IP we could read (SpamAssassin's
+  // num_relays_unparseable): not NO_RELAYS, not ALL_TRUSTED.
+  std::size_t unparseable = 0;
 };
 Relays parse_relays(const Message& m);
 

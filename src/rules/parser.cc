@@ -430,7 +430,7 @@ class RuleParser {
   void compile_regexes() {
     for (auto it = defined_.begin(); it != defined_.end();) {
       Rule& r = it->second;
-      if (r.kind == RuleKind::kMeta || r.exists || r.re) {
+      if (r.kind == RuleKind::kMeta || r.kind == RuleKind::kEval || r.exists || r.re) {
         ++it;
         continue;
       }
@@ -512,6 +512,10 @@ class RuleParser {
       if (Status st = replace_.add(keyword, rest); !st.ok()) error(file, line, st.message());
       return;
     }
+    if (keyword == "freemail_domains") {
+      while (!rest.empty()) out_.freemail_domains.push_back(ascii_lower(next_word(rest)));
+      return;
+    }
     if (SaDirective d = sa_directive(keyword); d.kind == SaDirective::kSkip) {
       note("directive " + keyword + ": " + d.reason, file, line);
       return;
@@ -566,7 +570,8 @@ class RuleParser {
     if (keyword == "header") {
       std::string_view probe = rest;
       std::string_view first = next_word(probe);
-      if (first.rfind("eval:", 0) == 0 || first.rfind("rbleval:", 0) == 0) spec = first.substr(first.find(':') + 1);
+      // The call may hold spaces: eval:check_for_shifted_date('-6', '-3').
+      if (first.rfind("eval:", 0) == 0 || first.rfind("rbleval:", 0) == 0) spec = rest.substr(rest.find(':') + 1);
       else spec = {};
     } else if (rest.rfind("eval:", 0) == 0) {
       spec = rest.substr(5);
@@ -576,6 +581,16 @@ class RuleParser {
     if (!spec.empty()) {
       std::string fn(spec.substr(0, spec.find('(')));
       if (!third_party_) return error(file, line, "eval:" + fn + "() is not implemented; write a regex");
+      std::string call_fn;
+      std::vector<std::string> args;
+      if (parse_eval_call(spec, call_fn, args)) {
+        if (SaEvalFn f = sa_eval(call_fn, args)) {
+          r.kind = RuleKind::kEval;
+          r.eval = f;
+          r.eval_args = std::move(args);
+          return define(std::move(r));
+        }
+      }
       inert_[name] = {file, line, fn};
       note("eval " + fn + "(): not implemented (the rule never hits)", file, line);
       return;

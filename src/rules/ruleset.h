@@ -15,12 +15,13 @@
 
 #include "rules/meta.h"
 #include "rules/regex.h"
+#include "rules/sa_evals.h"
 #include "spamgate/check.h"
 #include "spamgate/symbols.h"
 
 namespace spamgate {
 
-enum class RuleKind { kHeader, kBody, kRawBody, kFull, kUri, kMeta, kMimeHeader };
+enum class RuleKind { kHeader, kBody, kRawBody, kFull, kUri, kMeta, kMimeHeader, kEval };
 enum class HeaderMod { kDecoded, kRaw, kAddr, kName };
 
 struct Rule {
@@ -41,6 +42,9 @@ struct Rule {
   std::string pattern, flags;  // the regex as written (before replace_rules), until compiled
   std::shared_ptr<const Regex> re;
   std::shared_ptr<const MetaExpr> meta;
+  // kEval: one of SpamAssassin's eval: tests we implement (rules/sa_evals.h).
+  SaEvalFn eval = nullptr;
+  std::vector<std::string> eval_args;
 };
 
 struct RuleSet {
@@ -48,6 +52,7 @@ struct RuleSet {
   std::vector<Rule> metas;  // meta rules, dependencies first
   std::vector<std::string> welcomelist;  // lower-case address globs
   std::vector<std::string> blocklist;
+  std::vector<std::string> freemail_domains;  // SpamAssassin's freemail_domains, lower case (globs)
   SymbolTable symbols;
   std::vector<std::string> files;  // as read
   std::vector<Diagnostic> warnings;  // legal but suspect lines (lint prints them; loading goes on)

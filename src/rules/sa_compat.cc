@@ -138,7 +138,7 @@ SaDirective sa_directive(std::string_view k) {
       {"welcomelist_from_rcvd", K::kSkip, "authenticated welcomelists are not implemented yet"},
       {"whitelist_from_rcvd", K::kSkip, "authenticated welcomelists are not implemented yet"},
       {"adsp_override", K::kSkip, "ADSP is historic (RFC 8553)"},
-      {"freemail_domains", K::kSkip, "the FreeMail tests are not implemented yet"},
+      {"freemail_domains", K::kUse, ""},
       {"util_rb_tld", K::kSkip, "spamgate finds registrable domains with its own list"},
       {"util_rb_2tld", K::kSkip, "spamgate finds registrable domains with its own list"},
       {"util_rb_3tld", K::kSkip, "spamgate finds registrable domains with its own list"},

@@ -281,3 +281,48 @@ TEST(RulesCanary, NewRulesThatTagKnownGoodMailAreRefusedNamingMessageAndRule) {
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(run_rules_canary(*missing.value(), problems).code(), Status::Code::kNotFound);
 }
+
+TEST(SaEvals, TheImplementedEvalTestsFollowSpamAssassin) {
+  auto s = load_with_sa(
+      "freemail_domains gmail.com *.yahoo.com\n"
+      "body HTML_MESSAGE eval:html_test('html')\n"
+      "body HTML_OTHER eval:html_test('font_low_contrast')\n"
+      "header NO_RELAYS eval:check_no_relays()\nheader ALL_TRUSTED eval:check_all_trusted()\n"
+      "header RCVD_HELO_IP_MISMATCH eval:helo_ip_mismatch()\n"
+      "header MISSING_HEADERS eval:check_for_missing_to_header()\n"
+      "header SUBJ_ALL_CAPS eval:subject_is_all_caps()\n"
+      "header HEADER_FROM_DIFFERENT_DOMAINS eval:check_equal_from_domains()\n"
+      "header DATE_IN_PAST_03_06 eval:check_for_shifted_date('-6', '-3')\n"
+      "header DATE_IN_FUTURE_03_06 eval:check_for_shifted_date('3', '6')\n"
+      "header FREEMAIL_FROM eval:check_freemail_from()\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(skipped(*s, "eval html_test()"), 1);  // html_test('font_low_contrast') is not implemented
+  const std::string relayed =
+      "Return-Path: <bounce@lists.example.org>\n"
+      "Received: from mx.example.net (mx.example.net [10.0.0.5]) by in.example.net; Mon, 12 Aug 2002 16:00:00 +0000\n"
+      "Received: from [198.51.100.7] (helo=203.0.113.9) by mx.example.net; Mon, 12 Aug 2002 15:59:00 +0000\n"
+      "Date: Mon, 12 Aug 2002 11:00:00 +0000\n"
+      "From: Big Deals <deals@mail.yahoo.com>\n"
+      "Subject: FREE MONEY FOR YOU NOW\n"
+      "Content-Type: text/html\n\n<html><b>hi</b></html>\n";
+  for (const char* rule : {"HTML_MESSAGE", "RCVD_HELO_IP_MISMATCH", "MISSING_HEADERS", "SUBJ_ALL_CAPS",
+                           "HEADER_FROM_DIFFERENT_DOMAINS", "DATE_IN_PAST_03_06", "FREEMAIL_FROM"})
+    EXPECT_TRUE(hit(*s, relayed, rule)) << rule;
+  for (const char* rule : {"HTML_OTHER", "NO_RELAYS", "ALL_TRUSTED", "DATE_IN_FUTURE_03_06"})
+    EXPECT_FALSE(hit(*s, relayed, rule)) << rule;
+  // No Received field at all; an empty To is still a To; a one-word subject is never "all caps".
+  const std::string bare = "From: a@example.org\nTo:\nSubject: HELLO\n\nhi\n";
+  EXPECT_TRUE(hit(*s, bare, "NO_RELAYS"));
+  EXPECT_FALSE(hit(*s, bare, "MISSING_HEADERS"));
+  EXPECT_FALSE(hit(*s, bare, "SUBJ_ALL_CAPS"));
+  EXPECT_FALSE(hit(*s, bare, "HTML_MESSAGE"));
+  // Only private hops: all trusted.
+  const std::string internal = "Received: from a (a [192.168.1.2]) by b; Mon, 12 Aug 2002 16:00:00 +0000\n"
+                               "From: support@gmail.com\nTo: x@example.org\nSubject: hi\n\nhi\n";
+  EXPECT_TRUE(hit(*s, internal, "ALL_TRUSTED"));
+  EXPECT_FALSE(hit(*s, internal, "FREEMAIL_FROM"));  // a role account, as FreeMail's default welcomelist says
+  // An envelope sender rewritten through fetchmail (X-Sender) is not compared.
+  std::string fetched = relayed;
+  fetched.insert(0, "X-Sender: deals@mail.yahoo.com\nReceived: from pop by localhost with POP3 (fetchmail-5.9.0)\n");
+  EXPECT_FALSE(hit(*s, fetched, "HEADER_FROM_DIFFERENT_DOMAINS"));
+}

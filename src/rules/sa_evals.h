@@ -1,0 +1,38 @@
+// sa_evals.h - SpamAssassin's eval: tests that spamgate implements, on its
+// own parse of the message.
+//
+// sa_eval() looks a test up by function name and arguments (html_test is
+// implemented for 'html' only, say); nullptr means "not
+// implemented": the parser then counts the rule and it never hits. Each
+// function follows the SpamAssassin 4.0.1 plugin code it is named after
+// (HeaderEval, RelayEval, MIMEEval, HTMLEval, FreeMail), with the relays of
+// message/received.h for the trust path.
+// Pure functions: thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "message/received.h"
+#include "spamgate/message.h"
+
+namespace spamgate {
+
+struct Envelope;
+
+struct SaEvalInput {
+  const Message& message;
+  const Envelope& envelope;
+  const Relays& relays;
+  const std::vector<std::string>& freemail_domains;  // lower case; "*.example" globs allowed
+};
+
+using SaEvalFn = bool (*)(const SaEvalInput& in, const std::vector<std::string>& args);
+
+SaEvalFn sa_eval(std::string_view function, const std::vector<std::string>& args);
+
+// "fn('a', 'b')" -> fn and {a, b}; false when it is not a call.
+bool parse_eval_call(std::string_view text, std::string& function, std::vector<std::string>& args);
+
+}  // namespace spamgate
