@@ -92,11 +92,11 @@ TEST(SaConditions, UnbalancedBlocksAndBadConditionsAreErrors) {
 TEST(SaDirectives, LangRequireVersionAndSettingsAreSkippedAndCounted) {
   auto s = load_with_sa(
       "body FREE /free/i\ndescribe FREE Free offer\nlang de describe FREE Gratis\n"
-      "freemail_domains gmail.com yahoo.com\nreport_safe 1\ntflags FREE publish\npriority FREE 500\n");
+      "util_rb_2tld co.example\nreport_safe 1\ntflags FREE publish\npriority FREE 500\n");
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->symbols.find("FREE")->description, "Free offer");  // the German line is not used
   EXPECT_EQ(skipped(*s, "lang"), 1);
-  EXPECT_EQ(skipped(*s, "freemail_domains"), 1);
+  EXPECT_EQ(skipped(*s, "util_rb_2tld"), 1);
   EXPECT_EQ(skipped(*s, "report_safe"), 1);
   EXPECT_EQ(skipped(*s, "priority"), 1);
   // A file for another SpamAssassin version: the rest of it is skipped, with a warning.
@@ -109,12 +109,12 @@ TEST(SaDirectives, LangRequireVersionAndSettingsAreSkippedAndCounted) {
 }
 
 TEST(SaDirectives, EvalTestsAreCountedThereAndRefusedInOurFiles) {
-  auto s = load_with_sa("header DATE_ODD eval:check_for_shifted_date('-6', '-3')\nscore DATE_ODD 2.5\n"
+  auto s = load_with_sa("header DATE_ODD eval:check_for_forged_received_trail()\nscore DATE_ODD 2.5\n"
                         "describe DATE_ODD Date is odd\nmeta ODD_AND_FREE DATE_ODD && __FREE\nbody __FREE /free/i\n");
   ASSERT_NE(s, nullptr);
   EXPECT_FALSE(hit(*s, kMsg, "DATE_ODD"));
   EXPECT_FALSE(hit(*s, kMsg, "ODD_AND_FREE"));
-  EXPECT_EQ(skipped(*s, "eval check_for_shifted_date()"), 1);
+  EXPECT_EQ(skipped(*s, "eval check_for_forged_received_trail()"), 1);
   std::vector<Diagnostic> d;
   EXPECT_EQ(load_with_sa("", "body MINE eval:check_stuff()\n", &d), nullptr);
   ASSERT_EQ(d.size(), 1u);
