@@ -33,9 +33,9 @@ void join_into(std::string& out, const std::vector<std::string>& parts) {
 }
 
 // The text a header rule matches, or nullopt when the field is absent.
-// SpamAssassin's own rules (Rule::third_party) read values as SpamAssassin
-// gives them: each field's value ends with "\n", and :addr / :name give the
-// first address or name only.
+// SpamAssassin's own rules (Rule::third_party) read values as its header
+// tests do (Check.pm joins the list get() returns): each field's value ends
+// with "\n"; :addr / :name give every address or name, "\n" between them.
 std::optional<std::string> header_subject(const Rule& r, const Message& m, const Envelope& env,
                                           std::optional<Relays>& relays) {
   const bool sa = r.third_party;
@@ -91,17 +91,11 @@ std::optional<std::string> header_subject(const Rule& r, const Message& m, const
         break;
       case HeaderMod::kAddr:
       case HeaderMod::kName: {
-        std::vector<std::string> parts = r.mod == HeaderMod::kAddr ? header_addresses(h->decoded) : header_names(h->decoded);
-        if (sa) {
-          if (!parts.empty()) return parts.front();
-          break;
-        }
-        join_into(out, parts);
+        join_into(out, r.mod == HeaderMod::kAddr ? header_addresses(h->decoded) : header_names(h->decoded));
         break;
       }
     }
   }
-  if (sa && (r.mod == HeaderMod::kAddr || r.mod == HeaderMod::kName)) return std::string();
   return out;
 }
 
@@ -132,6 +126,31 @@ int text_kind(const Rule& r) {
   return r.kind == RuleKind::kRawBody ? 1 : r.kind == RuleKind::kFull ? 2 : -1;
 }
 
+// The links SpamAssassin's uri rules see: ours, and every bare address in
+// the text as "mailto:ADDR" (its URI list holds them too).
+std::vector<std::string> sa_uri_list(const Message& m) {
+  std::vector<std::string> out;
+  for (const Uri& u : m.uris) out.push_back(u.text);
+  const std::string& t = m.text;
+  auto local_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c == '=';
+  };
+  auto domain_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-'; };
+  constexpr std::size_t kMaxAddresses = 200;
+  for (std::size_t at = t.find('@'); at != std::string::npos && out.size() < m.uris.size() + kMaxAddresses;
+       at = t.find('@', at + 1)) {
+    std::size_t b = at, e = at + 1;
+    while (b > 0 && at - b < 64 && local_char(t[b - 1])) --b;
+    while (e < t.size() && e - at < 255 && domain_char(t[e])) ++e;
+    while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-')) --e;
+    std::string_view local(t.data() + b, at - b), domain(t.data() + at + 1, e - at - 1);
+    if (local.empty() || domain.find('.') == std::string_view::npos) continue;
+    std::string uri = "mailto:" + std::string(local) + "@" + std::string(domain);
+    if (std::find(out.begin(), out.end(), uri) == out.end()) out.push_back(std::move(uri));
+  }
+  return out;
+}
+
 // The body as SpamAssassin's body rules see it: the subject on the first
 // line, then one line per paragraph (blank-line separated), its white space
 // collapsed to single spaces. Those rules are compiled multi-line so ^ and $
@@ -146,17 +165,29 @@ std::string sa_body_text(const Message& m) {
     out.push_back('\n');
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
   }
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+  // Perl's \s on a character string: ASCII white space and the Unicode
+  // spaces (NBSP, the U+2000 block, ...), here as their UTF-8 bytes.
+  auto space_len = [&](std::size_t i) -> std::size_t {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') return 1;
+    auto at = [&](std::size_t k) { return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0; };
+    if (c == 0xc2 && (at(1) == 0xa0 || at(1) == 0x85)) return 2;
+    if (c == 0xe2 && at(1) == 0x80 && (at(2) <= 0x8a || at(2) == 0xa8 || at(2) == 0xa9 || at(2) == 0xaf) && at(2) >= 0x80) return 3;
+    if (c == 0xe2 && at(1) == 0x81 && at(2) == 0x9f) return 3;
+    if (c == 0xe3 && at(1) == 0x80 && at(2) == 0x80) return 3;
+    if (c == 0xe1 && at(1) == 0x9a && at(2) == 0x80) return 3;
+    return 0;
+  };
   const std::size_t body_start = out.size();
   std::size_t i = 0;
   while (i < text.size()) {
-    if (!space(text[i])) {
+    if (space_len(i) == 0) {
       out.push_back(text[i++]);
       continue;
     }
     std::size_t j = i;
     int newlines = 0;
-    while (j < text.size() && space(text[j])) newlines += text[j++] == '\n';
+    for (std::size_t n; j < text.size() && (n = space_len(j)) > 0; j += n) newlines += text[j] == '\n';
     if (out.size() > body_start && j < text.size()) out.push_back(newlines >= 2 ? '\n' : ' ');
     i = j;
   }
@@ -223,6 +254,7 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
   std::vector<char> cand[kTextKinds];
   bool scanned[kTextKinds] = {}, filtered[kTextKinds] = {};
   std::optional<std::string> sa_body;
+  std::optional<std::vector<std::string>> sa_uris;
   const std::uint32_t limit = pcre_match_limit_;
   std::string errors;
   std::unordered_map<std::string, std::optional<std::string>> subjects;
@@ -295,14 +327,18 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
       continue;
     }
     if (r.kind == RuleKind::kUri) {
-      for (const Uri& u : m.uris) {
-        Regex::Match mt = r.re->match(u.text, limit);
+      if (r.third_party && !sa_uris) sa_uris = sa_uri_list(m);
+      const std::vector<std::string>* list = r.third_party ? &*sa_uris : nullptr;
+      const std::size_t n = list != nullptr ? list->size() : m.uris.size();
+      for (std::size_t ui = 0; ui < n; ++ui) {
+        const std::string& text = list != nullptr ? (*list)[ui] : m.uris[ui].text;
+        Regex::Match mt = r.re->match(text, limit);
         if (mt.outcome == Regex::Outcome::kError) {
           record_error(r, mt.error);
           break;
         }
         if (mt.outcome == Regex::Outcome::kMatch) {
-          hits.push_back({r.name, 1.0, clip(u.text, kDetailBytes)});
+          hits.push_back({r.name, 1.0, clip(text, kDetailBytes)});
           break;
         }
       }
