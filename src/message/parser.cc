@@ -191,11 +191,43 @@ class Walker {
     m_.attachments.push_back(std::move(a));
   }
 
+  // A part that says it is ASCII (or says nothing) but holds 8-bit bytes:
+  // GMime's conversion from US-ASCII drops them. They are read as UTF-8 when
+  // they are valid UTF-8, else as Latin-1 (what such mail nearly always is),
+  // as SpamAssassin's charset normalisation does. Empty: nothing to fix.
+  std::string eight_bit_ascii(GMimePart* part, const MimePart& p) {
+    if (!(p.charset.empty() || p.charset == "us-ascii" || p.charset == "ascii" || p.charset == "ansi_x3.4-1968"))
+      return {};
+    GMimeDataWrapper* dw = g_mime_part_get_content(part);
+    if (dw == nullptr) return {};
+    GObjectPtr<GMimeStream> mem(g_mime_stream_mem_new());
+    g_mime_data_wrapper_write_to_stream(dw, mem.get());
+    GByteArray* b = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+    if (b == nullptr) return {};
+    std::string_view raw(reinterpret_cast<const char*>(b->data), b->len);
+    if (std::none_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) return {};
+    if (g_utf8_validate(raw.data(), static_cast<gssize>(raw.size()), nullptr)) return std::string(raw);
+    std::string out;
+    out.reserve(raw.size() + raw.size() / 8);
+    for (char ch : raw) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      if (c == 0) continue;
+      if (c < 0x80) {
+        out.push_back(ch);
+      } else {
+        out.push_back(static_cast<char>(0xc0 | (c >> 6)));
+        out.push_back(static_cast<char>(0x80 | (c & 0x3f)));
+      }
+    }
+    return out;
+  }
+
   void text_part(GMimePart* part, bool is_html, MimePart& p) {
     if (!GMIME_IS_TEXT_PART(part)) return;
     GString_ content(g_mime_text_part_get_text(GMIME_TEXT_PART(part)));
     if (!content) return;
-    std::string_view text(content.get());
+    const std::string fixed = eight_bit_ascii(part, p);
+    std::string_view text = fixed.empty() ? std::string_view(content.get()) : std::string_view(fixed);
     p.decoded_size = text.size();
     m_.decoded_parts.emplace_back(text);
     if (is_html) m_.has_text_html = true;

@@ -97,6 +97,18 @@ TEST(MessageMime, CharsetsAreConvertedToUtf8) {
   EXPECT_NE(m.text.find("Привет"), std::string::npos) << m.text;
 }
 
+TEST(MessageMime, EightBitBytesInAPartThatSaysAsciiAreReadAsLatin1OrUtf8) {
+  // GMime's US-ASCII conversion dropped them: "Espa\xf1a" read as "Espaa".
+  Limits l;
+  Message latin1 = parse_message("Subject: t\nContent-Type: text/plain; charset=us-ascii\n\nEspa\xf1" "a\n", l);
+  EXPECT_NE(latin1.text.find("España"), std::string::npos) << latin1.text;
+  EXPECT_NE(latin1.raw_text.find("España"), std::string::npos);
+  Message utf8 = parse_message("Subject: t\n\nEspa\xc3\xb1" "a\n", l);  // no charset: valid UTF-8 stays
+  EXPECT_NE(utf8.text.find("España"), std::string::npos) << utf8.text;
+  Message ascii = parse_message("Subject: t\nContent-Type: text/plain; charset=us-ascii\n\nplain\n", l);
+  EXPECT_NE(ascii.text.find("plain"), std::string::npos);
+}
+
 TEST(MessageMime, HtmlIsRenderedToTextAndKeptRawForRawbody) {
   Limits l;
   Message m = parse_message(
