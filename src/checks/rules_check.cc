@@ -126,11 +126,67 @@ int text_kind(const Rule& r) {
   return r.kind == RuleKind::kRawBody ? 1 : r.kind == RuleKind::kFull ? 2 : -1;
 }
 
-// The links SpamAssassin's uri rules see: ours, and every bare address in
-// the text as "mailto:ADDR" (its URI list holds them too).
-std::vector<std::string> sa_uri_list(const Message& m) {
+// The links SpamAssassin's uri rules see: ours, the targets its
+// redirector_pattern lines unwrap, and every bare address in the text as
+// "mailto:ADDR" (its URI list holds them too).
+std::string percent_decoded(std::string_view u) {
+  std::string out;
+  out.reserve(u.size());
+  auto hex = [](char c) -> int {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  };
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    if (u[i] == '%' && i + 2 < u.size() && hex(u[i + 1]) >= 0 && hex(u[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(u[i + 1]) * 16 + hex(u[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(u[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> sa_uri_list(const Message& m, const RuleSet& rules, std::uint32_t limit) {
+  // Util::uri_list_canonicalize, its main steps: the percent-decoded form,
+  // and the link a redirector points to (a redirector_pattern's group 1, or
+  // else an http:// URL inside the path), itself decoded; each once.
   std::vector<std::string> out;
-  for (const Uri& u : m.uris) out.push_back(u.text);
+  constexpr std::size_t kMaxLinks = 4000;
+  auto add = [&](std::string u) {
+    if (out.size() < kMaxLinks && std::find(out.begin(), out.end(), u) == out.end()) out.push_back(std::move(u));
+  };
+  auto canonical = [&](const std::string& u, int depth, auto& self) -> void {
+    add(u);
+    std::string nu = u.find('%') != std::string::npos ? percent_decoded(u) : u;
+    if (nu != u) add(nu);
+    if (depth > 0) return;
+    bool redirected = false;
+    for (const auto& re : rules.redirectors) {
+      Regex::Match mt = re->match_group(nu, limit, 1);
+      if (mt.outcome != Regex::Outcome::kMatch) continue;
+      std::string target = nu.substr(mt.begin, mt.end - mt.begin);
+      if (target.find('.') == std::string::npos) continue;
+      self(target, depth + 1, self);
+      redirected = true;
+      break;
+    }
+    if (redirected) return;
+    // The hard-coded redirector: "https?:/{0,2}" after the host.
+    std::size_t scheme = nu.find("://");
+    std::size_t path = scheme == std::string::npos ? std::string::npos : nu.find('/', scheme + 3);
+    if (path == std::string::npos) return;
+    std::string lower = ascii_lower(nu);
+    for (std::size_t at = lower.find("http", path); at != std::string::npos; at = lower.find("http", at + 4)) {
+      std::size_t k = at + 4;
+      if (k < lower.size() && lower[k] == 's') ++k;
+      if (k >= lower.size() || lower[k] != ':') continue;
+      std::size_t e = nu.find_first_of("&#", k);
+      std::string target = nu.substr(at, e == std::string::npos ? std::string::npos : e - at);
+      if (target.find('.') != std::string::npos) self(target, depth + 1, self);
+      break;
+    }
+  };
+  for (const Uri& u : m.uris) canonical(u.text, 0, canonical);
   const std::string& t = m.text;
   auto local_char = [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c == '=';
@@ -327,7 +383,7 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
       continue;
     }
     if (r.kind == RuleKind::kUri) {
-      if (r.third_party && !sa_uris) sa_uris = sa_uri_list(m);
+      if (r.third_party && !sa_uris) sa_uris = sa_uri_list(m, *rules_, limit);
       const std::vector<std::string>* list = r.third_party ? &*sa_uris : nullptr;
       const std::size_t n = list != nullptr ? list->size() : m.uris.size();
       for (std::size_t ui = 0; ui < n; ++ui) {

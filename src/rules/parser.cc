@@ -512,6 +512,14 @@ class RuleParser {
       if (Status st = replace_.add(keyword, rest); !st.ok()) error(file, line, st.message());
       return;
     }
+    if (keyword == "redirector_pattern") {
+      auto lit = parse_regex_literal(rest);
+      if (!lit.ok()) return error(file, line, "redirector_pattern: " + lit.status().message());
+      auto re = Regex::compile(lit->pattern, lit->flags + (third_party_ ? "b" : ""));
+      if (!re.ok()) return error(file, line, "redirector_pattern: " + re.status().message());
+      out_.redirectors.push_back(std::make_shared<const Regex>(std::move(re.value())));
+      return;
+    }
     if (keyword == "freemail_domains") {
       while (!rest.empty()) out_.freemail_domains.push_back(ascii_lower(next_word(rest)));
       return;

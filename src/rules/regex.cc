@@ -256,4 +256,32 @@ Regex::Match Regex::match(std::string_view subject, std::uint32_t match_limit) c
   return m;
 }
 
+Regex::Match Regex::match_group(std::string_view subject, std::uint32_t match_limit, int group) const {
+  Match m;
+  thread_local Pcre2MatchData md(pcre2_match_data_create(10, nullptr));
+  Scratch& s = scratch();
+  if (!md || !s.ctx || group < 1 || group > 9) {
+    m.outcome = Outcome::kError;
+    m.error = PCRE2_ERROR_NOMEMORY;
+    return m;
+  }
+  pcre2_set_match_limit(s.ctx.get(), match_limit);
+  int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0, md.get(),
+                       s.ctx.get());
+  if (rc == PCRE2_ERROR_NOMATCH) return m;
+  if (rc < 0) {
+    m.outcome = Outcome::kError;
+    m.error = rc;
+    return m;
+  }
+  const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+  if (rc != 0 && group >= rc) return m;
+  const PCRE2_SIZE b = ov[2 * group], e = ov[2 * group + 1];
+  if (b == PCRE2_UNSET || e < b || e > subject.size()) return m;
+  m.outcome = Outcome::kMatch;
+  m.begin = b;
+  m.end = e;
+  return m;
+}
+
 }  // namespace spamgate

@@ -33,6 +33,9 @@ class Regex {
   static Result<Regex> compile(std::string_view pattern, std::string_view flags);
 
   Match match(std::string_view subject, std::uint32_t match_limit) const;
+  // The span of capture group `group` (1..9) of the first match; kNoMatch
+  // also when the group took no part in it.
+  Match match_group(std::string_view subject, std::uint32_t match_limit, int group) const;
   bool jit() const { return jit_; }
   const std::string& pattern() const { return pattern_; }  // as written (for the prefilter)
   const std::string& flags() const { return flags_; }

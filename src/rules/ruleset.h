@@ -53,6 +53,9 @@ struct RuleSet {
   std::vector<std::string> welcomelist;  // lower-case address globs
   std::vector<std::string> blocklist;
   std::vector<std::string> freemail_domains;  // SpamAssassin's freemail_domains, lower case (globs)
+  // SpamAssassin's redirector_pattern: a link that matches also gives the
+  // link in capture group 1 (rds.yahoo.com/...*-http://target).
+  std::vector<std::shared_ptr<const Regex>> redirectors;
   SymbolTable symbols;
   std::vector<std::string> files;  // as read
   std::vector<Diagnostic> warnings;  // legal but suspect lines (lint prints them; loading goes on)

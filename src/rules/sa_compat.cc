@@ -147,7 +147,7 @@ SaDirective sa_directive(std::string_view k) {
       {"enlist_addrlist", K::kSkip, "address lists are not implemented yet"},
       {"url_shortener", K::kSkip, "short URLs are never followed (no network from a scan)"},
       {"url_shortener_get", K::kSkip, "short URLs are never followed (no network from a scan)"},
-      {"redirector_pattern", K::kSkip, "redirector URIs are not unwrapped yet"},
+      {"redirector_pattern", K::kUse, ""},
       {"uridnsbl_skip_domain", K::kSkip, "URI blocklists are the [[uribl]] zones of spamgate.toml"},
       {"urirhssub", K::kSkip, "URI blocklists are the [[uribl]] zones of spamgate.toml"},
       {"uridnssub", K::kSkip, "URI blocklists are the [[uribl]] zones of spamgate.toml"},

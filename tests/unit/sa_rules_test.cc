@@ -326,3 +326,22 @@ TEST(SaEvals, TheImplementedEvalTestsFollowSpamAssassin) {
   fetched.insert(0, "X-Sender: deals@mail.yahoo.com\nReceived: from pop by localhost with POP3 (fetchmail-5.9.0)\n");
   EXPECT_FALSE(hit(*s, fetched, "HEADER_FROM_DIFFERENT_DOMAINS"));
 }
+
+TEST(SaUris, TheirUriRulesSeeRedirectTargetsDecodedLinksAndBareAddresses) {
+  auto s = load_with_sa(
+      "redirector_pattern /^https?:\\/\\/go\\.example\\.net\\/out\\?u=(.*)$/i\n"
+      "uri SPOOF_TARGET m{^https?://(?:\\w+\\.)+?com\\.(?:\\w+\\.)+?com\\b}i\n"
+      "uri PATTERN_TARGET m{^http://target\\.example\\.org/}\n"
+      "uri DECODED m{^http://www\\.example\\.com/a b}\n"
+      "uri UNSUB_ADDR /unsubscribe/i\n",
+      "uri OURS_SPOOF m{^https?://(?:\\w+\\.)+?com\\.(?:\\w+\\.)+?com\\b}i\n");
+  ASSERT_NE(s, nullptr);
+  const std::string msg =
+      "From: a@example.org\nTo: b@example.net\nSubject: links\nContent-Type: text/html\n\n"
+      "<a href=\"http://rds.yahoo.com/S=1/K=x/*-http://google.com.pr1c3.com/home.asp\">one</a>\n"
+      "<a href=\"http://go.example.net/out?u=http://target.example.org/x\">two</a>\n"
+      "<a href=\"http://www.example.com/a%20b\">three</a>\n"
+      "<p>To stop, write to list-unsubscribe@lists.example.org</p>\n";
+  for (const char* rule : {"SPOOF_TARGET", "PATTERN_TARGET", "DECODED", "UNSUB_ADDR"}) EXPECT_TRUE(hit(*s, msg, rule)) << rule;
+  EXPECT_FALSE(hit(*s, msg, "OURS_SPOOF"));  // our uri rules see the links as written
+}
