@@ -82,6 +82,7 @@ struct Defects {
   bool nul_bytes = false;                 // NUL octets in the scanned bytes
   bool eight_bit_headers = false;         // raw 8-bit octets in a header field
   bool truncated_mime = false;            // a multipart without its closing boundary
+  bool mime_epilogue = false;             // text after a multipart's closing boundary (not only spaces and dots)
 };
 
 struct Message {

@@ -215,12 +215,14 @@ std::string sa_body_text(const Message& m) {
   std::string_view text(m.text);
   std::string out;
   out.reserve(text.size());
+  // The first line is the subject, empty without one (tflags nosubject
+  // rules start after it).
   if (m.first("subject") != nullptr) {
     std::size_t nl = text.find('\n');
     out.append(text.substr(0, nl));
-    out.push_back('\n');
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
   }
+  out.push_back('\n');
   // Perl's \s on a character string: ASCII white space and the Unicode
   // spaces (NBSP, the U+2000 block, ...), here as their UTF-8 bytes.
   auto space_len = [&](std::size_t i) -> std::size_t {
@@ -401,7 +403,9 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
       continue;
     }
     if (r.kind == RuleKind::kBody && r.third_party && !sa_body) sa_body = sa_body_text(m);
-    std::string_view subject = r.kind == RuleKind::kBody      ? std::string_view(r.third_party ? *sa_body : m.text)
+    std::string_view sa_view = sa_body ? std::string_view(*sa_body) : std::string_view();
+    if (r.nosubject && !sa_view.empty()) sa_view.remove_prefix(std::min(sa_view.size(), sa_view.find('\n') + 1));
+    std::string_view subject = r.kind == RuleKind::kBody      ? (r.third_party ? sa_view : std::string_view(m.text))
                                : r.kind == RuleKind::kRawBody ? std::string_view(m.raw_text)
                                                               : std::string_view(m.raw);
     if (int k = text_kind(r); k >= 0 && pre_[k] && slot_[ri] >= 0) {

@@ -8,6 +8,7 @@
 #include <gmime/gmime.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -109,6 +110,7 @@ class Walker {
     if (GMIME_IS_MULTIPART(obj)) {
       GMimeMultipart* mp = GMIME_MULTIPART(obj);
       record(obj, depth, nullptr);
+      if (!m_.defects.mime_epilogue) m_.defects.mime_epilogue = has_epilogue(g_mime_multipart_get_boundary(mp));
       int n = g_mime_multipart_get_count(mp);
       for (int i = 0; i < n; ++i) walk(g_mime_multipart_get_part(mp, i), depth + 1);
       return;
@@ -125,6 +127,26 @@ class Walker {
   void finish_text_uris() { extract_text_uris(m_.text, uris_); }
 
  private:
+  // Text after a multipart's closing delimiter ("--B--"), up to the next
+  // delimiter line or the end, that is not only white space and dots
+  // (SpamAssassin's mime_epilogue_exists). Read from the raw bytes: GMime's
+  // epilogue is a C string and stops at a NUL, which spam puts there.
+  bool has_epilogue(const char* boundary) const {
+    if (boundary == nullptr || *boundary == '\0') return false;
+    const std::string close = "--" + std::string(boundary) + "--";
+    const std::string& raw = m_.raw;
+    std::size_t at = raw.rfind(close);
+    if (at == std::string::npos || (at > 0 && raw[at - 1] != '\n')) return false;
+    std::size_t from = raw.find('\n', at);
+    if (from == std::string::npos) return false;
+    std::size_t to = raw.find("\n--", from);
+    for (std::size_t i = from + 1; i < (to == std::string::npos ? raw.size() : to); ++i) {
+      const char c = raw[i];
+      if (!std::isspace(static_cast<unsigned char>(c)) && c != '.') return true;
+    }
+    return false;
+  }
+
   MimePart& record(GMimeObject* obj, int depth, GMimePart* part) {
     MimePart p;
     GMimeContentType* ct = g_mime_object_get_content_type(obj);

@@ -375,7 +375,10 @@ class RuleParser {
       SymbolInfo& s = out_.symbols.upsert(p.name);
       s.nice = nice;
       if (nice && defined_.count(p.name) && p.name.rfind("__", 0) != 0) s.score_millis = -std::abs(s.score_millis);
-      if (auto it = defined_.find(p.name); it != defined_.end()) it->second.maxhits = maxhits;
+      if (auto it = defined_.find(p.name); it != defined_.end()) {
+        it->second.maxhits = maxhits;
+        it->second.nosubject = p.text.find("nosubject") != std::string::npos;
+      }
     }
     for (const Pending& p : describes_) {
       if (!known(p.name)) unknown_target(p, "describe");

@@ -38,6 +38,7 @@ struct Rule {
   bool has_if_unset = false; // [if-unset: TEXT]
   std::string if_unset;
   int maxhits = 1;           // tflags multiple (maxhits=N): each match up to N counts
+  bool nosubject = false;    // tflags nosubject: a body rule that skips the subject line
   bool third_party = false;  // read from a rules_dirs entry after the first (SpamAssassin's set)
   std::string pattern, flags;  // the regex as written (before replace_rules), until compiled
   std::shared_ptr<const Regex> re;

@@ -222,6 +222,19 @@ bool shifted_date(const SaEvalInput& in, const std::vector<std::string>& args) {
   return (no_min || diff >= lo) && (no_max || diff < hi);
 }
 
+// FreeMail _is_freemail: a freemail domain (freemail_domains), and not a
+// role account (its default welcomelist).
+bool is_freemail(const SaEvalInput& in, std::string a) {
+  a = lower(a);
+  static const char* const kRoles[] = {"abuse@", "support@", "sales@", "info@", "helpdesk@", "contact@", "kontakt@",
+                                       "postmaster@", "hostmaster@", "domainmaster@"};
+  if (std::any_of(std::begin(kRoles), std::end(kRoles), [&](const char* r) { return a.rfind(r, 0) == 0; })) return false;
+  const std::string d = domain_of(a);
+  if (d.empty()) return false;
+  return std::any_of(in.freemail_domains.begin(), in.freemail_domains.end(),
+                     [&](const std::string& g) { return glob_match(g, d); });
+}
+
 // FreeMail check_freemail_from([regex]): a sender address at a freemail
 // domain (freemail_domains), not a role account.
 bool freemail_from(const SaEvalInput& in, const std::vector<std::string>& args) {
@@ -238,15 +251,49 @@ bool freemail_from(const SaEvalInput& in, const std::vector<std::string>& args) 
     std::string e = envelope_from(in);
     if (!e.empty()) addrs.push_back(e);
   }
-  static const char* const kRoles[] = {"abuse@", "support@", "sales@", "info@", "helpdesk@", "contact@", "kontakt@",
-                                       "postmaster@", "hostmaster@", "domainmaster@"};
-  for (std::string a : addrs) {
-    a = lower(a);
-    if (std::any_of(std::begin(kRoles), std::end(kRoles), [&](const char* r) { return a.rfind(r, 0) == 0; })) continue;
-    const std::string d = domain_of(a);
-    if (d.empty()) continue;
-    for (const std::string& g : in.freemail_domains)
-      if (glob_match(g, d)) return true;
+  return std::any_of(addrs.begin(), addrs.end(), [&](const std::string& a) { return is_freemail(in, a); });
+}
+
+// FreeMail check_freemail_header(header[, '\d@']): an address of that
+// field (or of the envelope sender) at a freemail domain, its local part
+// ending in a digit when asked.
+bool freemail_header(const SaEvalInput& in, const std::vector<std::string>& args) {
+  if (in.freemail_domains.empty() || args.empty()) return false;
+  std::vector<std::string> addrs;
+  if (args[0] == "EnvelopeFrom") {
+    std::string e = envelope_from(in);
+    if (!e.empty()) addrs.push_back(e);
+  } else {
+    for (const Header* h : in.message.find(lower(args[0])))
+      for (std::string& a : header_addresses(h->decoded)) addrs.push_back(std::move(a));
+  }
+  for (const std::string& a : addrs) {
+    if (!is_freemail(in, a)) continue;
+    if (args.size() < 2) return true;
+    std::size_t at = a.rfind('@');
+    if (at > 0 && at != std::string::npos && std::isdigit(static_cast<unsigned char>(a[at - 1]))) return true;
+  }
+  return false;
+}
+
+// Message check_msg_parse_flags: what the MIME parse noticed.
+bool parse_flag(const SaEvalInput& in, const std::vector<std::string>& args) {
+  if (args.size() != 1) return false;
+  if (args[0] == "mime_epilogue_exists") return in.message.defects.mime_epilogue;
+  if (args[0] == "missing_head_body_separator") return in.message.defects.no_header_body_separator;
+  return false;
+}
+
+// MIMEEval check_for_mime: counts from every part's MIME fields.
+bool mime_flag(const SaEvalInput& in, const std::vector<std::string>& args) {
+  if (args.size() != 1) return false;
+  for (const MimePart& p : in.message.parts) {
+    if (args[0] == "mime_base64_count" && p.encoding == "base64") return true;
+    if (args[0] == "mime_qp_count" && p.encoding == "quoted-printable") return true;
+    if (args[0] == "mime_attachment") {
+      for (const MimePart::Field& f : p.headers)
+        if (f.lname == "content-disposition" && lower(f.decoded).find("attachment") != std::string::npos) return true;
+    }
   }
   return false;
 }
@@ -264,6 +311,16 @@ SaEvalFn sa_eval(std::string_view fn, const std::vector<std::string>& args) {
   if (fn == "check_equal_from_domains") return from_domains_differ;
   if (fn == "check_for_shifted_date") return args.size() == 2 ? shifted_date : nullptr;
   if (fn == "check_freemail_from") return args.empty() ? freemail_from : nullptr;
+  if (fn == "check_freemail_header")
+    return args.size() == 1 || (args.size() == 2 && args[1] == "\\d@") ? freemail_header : nullptr;
+  if (fn == "check_msg_parse_flags")
+    return args.size() == 1 && (args[0] == "mime_epilogue_exists" || args[0] == "missing_head_body_separator")
+               ? parse_flag
+               : nullptr;
+  if (fn == "check_for_mime")
+    return args.size() == 1 && (args[0] == "mime_base64_count" || args[0] == "mime_qp_count" || args[0] == "mime_attachment")
+               ? mime_flag
+               : nullptr;
   return nullptr;
 }
 

@@ -345,3 +345,35 @@ TEST(SaUris, TheirUriRulesSeeRedirectTargetsDecodedLinksAndBareAddresses) {
   for (const char* rule : {"SPOOF_TARGET", "PATTERN_TARGET", "DECODED", "UNSUB_ADDR"}) EXPECT_TRUE(hit(*s, msg, rule)) << rule;
   EXPECT_FALSE(hit(*s, msg, "OURS_SPOOF"));  // our uri rules see the links as written
 }
+
+TEST(SaEvals, FreemailHeaderMimeFlagsEpilogueAndNosubject) {
+  auto s = load_with_sa(
+      "freemail_domains hotmail.com\n"
+      "header FREEMAIL_REPLYTO_END_DIGIT eval:check_freemail_header('Reply-To', '\\d@')\n"
+      "header FREEMAIL_REPLYTO eval:check_freemail_header('Reply-To')\n"
+      "body T_TVD_MIME_EPI eval:check_msg_parse_flags('mime_epilogue_exists')\n"
+      "rawbody __MIME_BASE64 eval:check_for_mime('mime_base64_count')\n"
+      "rawbody __MIME_QP eval:check_for_mime('mime_qp_count')\n"
+      "body __MIME_ATTACHMENT eval:check_for_mime('mime_attachment')\n"
+      "body __NONEMPTY_BODY /\\S/\ntflags __NONEMPTY_BODY nosubject\n"
+      "meta MIME_BASE64 __MIME_BASE64\nmeta MIME_QP __MIME_QP\nmeta MIME_ATTACH __MIME_ATTACHMENT\n"
+      "meta EMPTY_MESSAGE !__MIME_ATTACHMENT && !__NONEMPTY_BODY\n");
+  ASSERT_NE(s, nullptr);
+  std::string msg =
+      "From: a@example.org\nReply-To: winner77@hotmail.com\nSubject: prize\n"
+      "Content-Type: multipart/mixed; boundary=\"b\"\n\n"
+      "--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nhello=20there\n"
+      "--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=x.pdf\n"
+      "Content-Transfer-Encoding: base64\n\nJVBERi0=\n"
+      "--b--\n";
+  msg.push_back('\0');  // an epilogue of one NUL, as spam has
+  msg += "\n";
+  for (const char* rule : {"FREEMAIL_REPLYTO_END_DIGIT", "FREEMAIL_REPLYTO", "T_TVD_MIME_EPI", "MIME_BASE64", "MIME_QP", "MIME_ATTACH"})
+    EXPECT_TRUE(hit(*s, msg, rule)) << rule;
+  EXPECT_FALSE(hit(*s, msg, "EMPTY_MESSAGE"));
+  const std::string empty = "From: a@example.org\nReply-To: winner@hotmail.com\nSubject: only a subject\n\n \n";
+  EXPECT_TRUE(hit(*s, empty, "EMPTY_MESSAGE"));  // the subject is not the body for a nosubject rule
+  EXPECT_FALSE(hit(*s, empty, "FREEMAIL_REPLYTO_END_DIGIT"));
+  EXPECT_TRUE(hit(*s, empty, "FREEMAIL_REPLYTO"));
+  EXPECT_FALSE(hit(*s, empty, "T_TVD_MIME_EPI"));
+}
