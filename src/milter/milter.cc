@@ -56,7 +56,7 @@ void block_signals() {
 class Background {
  public:
   Background(Daemon& daemon, const Config& cfg, milter::Engine& engine)
-      : watch_(daemon), rules_watch_(daemon), memory_(daemon), watchdog_(daemon) {
+      : watch_(signature_watch(daemon)), rules_watch_(rules_watch(daemon)), memory_(daemon), watchdog_(daemon) {
     // SIGUSR1 and SIGHUP reload; SIGTERM and SIGINT drain, then stop the engine.
     signals_ = std::thread([this, &daemon, &engine] {
       sigset_t set = handled_signals();
@@ -108,8 +108,8 @@ class Background {
 
  private:
   std::atomic<bool> stopping_{false};
-  SignatureWatch watch_;
-  RulesWatch rules_watch_;
+  ChangeWatch watch_;
+  ChangeWatch rules_watch_;
   MemoryWatch memory_;
   Watchdog watchdog_;
   std::thread signals_, watcher_, rules_watcher_, memory_thread_, watchdog_thread_;

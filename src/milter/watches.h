@@ -34,34 +34,39 @@ class BackgroundLoop {
   bool stop_ = false;
 };
 
-// Polls the signature files every [clamav] watch_seconds; a change that
-// holds still for two seconds (an update being copied in) triggers a reload.
-class SignatureWatch : public BackgroundLoop {
+// Polls a set of files every `interval(snapshot)` seconds; a change that
+// holds still for two seconds (an update being copied in) triggers a
+// reload. `now(snapshot)` fingerprints the files as they are, `loaded` as
+// the snapshot in use read them ("" for nothing to watch); a change already
+// loaded (by SIGUSR1) is not reloaded again, a refused one not retried until
+// the files change again.
+class ChangeWatch : public BackgroundLoop {
  public:
-  explicit SignatureWatch(Daemon& d) : d_(d) {}
+  using Fingerprint = std::string (*)(const Snapshot&);
+  ChangeWatch(Daemon& d, const char* why, int (*interval)(const Snapshot&), Fingerprint now, Fingerprint loaded)
+      : d_(d), why_(why), interval_(interval), now_(now), loaded_(loaded) {}
   void run() {
-    std::string seen;
-    if (auto s = d_.holder().get(); s->clamav) seen = s->clamav->fingerprint();
+    std::string seen = loaded_(*d_.holder().get());
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
-      int secs = d_.holder().get()->config.clamav.watch_seconds;
+      int secs = interval_(*d_.holder().get());
       cv_.wait_for(lock, std::chrono::seconds(secs > 0 ? secs : 3600), [this] { return stop_; });
       if (stop_) return;
       auto snap = d_.holder().get();
-      if (!snap->clamav || snap->config.clamav.watch_seconds == 0) continue;
-      std::string now = ClamEngine::fingerprint_of(snap->config.clamav);
-      if (now == seen) continue;
-      if (now == snap->clamav->fingerprint()) {  // already loaded (by SIGUSR1)
+      if (interval_(*snap) == 0) continue;
+      std::string now = now_(*snap);
+      if (now.empty() || now == seen) continue;
+      if (now == loaded_(*snap)) {  // already loaded (by SIGUSR1)
         seen = now;
         continue;
       }
       if (cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stop_; })) return;
-      if (ClamEngine::fingerprint_of(snap->config.clamav) != now) continue;  // still being written
+      if (now_(*snap) != now) continue;  // still being written
       seen = now;
       snap.reset();
       lock.unlock();
       try {
-        d_.reload("signature files changed");
+        d_.reload(why_);
       } catch (const std::exception& e) {
         log().error("reload failed: {}", e.what());
       }
@@ -71,46 +76,27 @@ class SignatureWatch : public BackgroundLoop {
 
  private:
   Daemon& d_;
+  const char* why_;
+  int (*interval_)(const Snapshot&);
+  Fingerprint now_, loaded_;
 };
 
-// Polls the rule files every rules_watch_seconds (an sa-update, an edited
-// local file); a change that holds still for two seconds triggers a reload,
-// which the rules canary vets like any other.
-class RulesWatch : public BackgroundLoop {
- public:
-  explicit RulesWatch(Daemon& d) : d_(d) {}
-  void run() {
-    std::string seen = d_.holder().get()->rules_fingerprint;
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      int secs = d_.holder().get()->config.rules_watch_seconds;
-      cv_.wait_for(lock, std::chrono::seconds(secs > 0 ? secs : 3600), [this] { return stop_; });
-      if (stop_) return;
-      auto snap = d_.holder().get();
-      if (snap->config.rules_watch_seconds == 0) continue;
-      std::string now = rules_fingerprint_of(snap->config);
-      if (now == seen) continue;
-      if (now == snap->rules_fingerprint) {  // already loaded (by SIGUSR1)
-        seen = now;
-        continue;
-      }
-      if (cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stop_; })) return;
-      if (rules_fingerprint_of(snap->config) != now) continue;  // still being written
-      seen = now;  // a refused reload is not retried until the files change again
-      snap.reset();
-      lock.unlock();
-      try {
-        d_.reload("rule files changed");
-      } catch (const std::exception& e) {
-        log().error("reload failed: {}", e.what());
-      }
-      lock.lock();
-    }
-  }
+// The signature files ([clamav] watch_seconds; nothing without an engine).
+inline ChangeWatch signature_watch(Daemon& d) {
+  return ChangeWatch(
+      d, "signature files changed", [](const Snapshot& s) { return s.clamav ? s.config.clamav.watch_seconds : 0; },
+      [](const Snapshot& s) { return s.clamav ? ClamEngine::fingerprint_of(s.config.clamav) : std::string(); },
+      [](const Snapshot& s) { return s.clamav ? s.clamav->fingerprint() : std::string(); });
+}
 
- private:
-  Daemon& d_;
-};
+// The rule files (rules_watch_seconds): an sa-update or an edited local
+// file; the reload's rules canary vets them like any other.
+inline ChangeWatch rules_watch(Daemon& d) {
+  return ChangeWatch(
+      d, "rule files changed", [](const Snapshot& s) { return s.config.rules_watch_seconds; },
+      [](const Snapshot& s) { return rules_fingerprint_of(s.config); },
+      [](const Snapshot& s) { return s.rules_fingerprint; });
+}
 
 // Logs resident memory every [memory] log_seconds (debug), and a warning
 // naming the largest consumers we know of above [memory] warn_mb (once per
