@@ -49,12 +49,6 @@ class Re {
 
 const std::string kIp = R"((\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}))";
 
-bool private_ip(const std::string& ip) {
-  unsigned a = 0, b = 0;
-  if (std::sscanf(ip.c_str(), "%u.%u", &a, &b) != 2) return false;
-  return a == 10 || a == 127 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) || (a == 169 && b == 254) ||
-         a == 0;
-}
 
 enum class Parsed { kSkipped, kUnparseable, kRelay };
 
@@ -146,6 +140,12 @@ Parsed parse_line(std::string_view in, Relay& r) {
 
 }  // namespace
 
+bool private_ipv4(std::string_view ip) {
+  unsigned a = 0, b = 0;
+  if (std::sscanf(std::string(ip).c_str(), "%u.%u", &a, &b) != 2) return false;
+  return a == 10 || a == 127 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) || (a == 169 && b == 254);
+}
+
 Relays parse_relays(const Message& m) {
   Relays out;
   bool trusted = true;
@@ -157,7 +157,8 @@ Relays parse_relays(const Message& m) {
       if (trusted) ++out.trusted_fields;
       continue;
     }
-    if (trusted && !private_ip(r.ip) && r.auth.empty()) trusted = false;
+    // 0.0.0.0/8 (a relay that did not know its peer) is trusted too.
+    if (trusted && !private_ipv4(r.ip) && r.ip.rfind("0.", 0) != 0 && r.auth.empty()) trusted = false;
     if (trusted) ++out.trusted_fields;
     r.trusted = trusted;
     out.relays.push_back(std::move(r));

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "spamgate/message.h"
@@ -36,6 +37,10 @@ struct Relays {
   std::size_t unparseable = 0;
 };
 Relays parse_relays(const Message& m);
+
+// An IPv4 address in a private, loopback or link-local range (SpamAssassin's
+// IS_IP_PRIVATE).
+bool private_ipv4(std::string_view ip);
 
 // "[ ip=... rdns=... helo=... by=... ident=... envfrom= intl=0 id=... auth=... msa=0 ] [ ... ]":
 // SpamAssassin's string for the trusted (true) or untrusted (false) relays.

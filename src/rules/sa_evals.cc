@@ -34,11 +34,6 @@ bool ipv4(std::string_view s) {
   return parts == 3 && digits > 0;
 }
 
-bool private_ipv4(std::string_view s) {
-  unsigned a = 0, b = 0;
-  if (std::sscanf(std::string(s).c_str(), "%u.%u", &a, &b) != 2) return false;
-  return a == 10 || a == 127 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) || (a == 169 && b == 254);
-}
 
 std::string first_addr(const Message& m, const char* field) {
   for (const Header* h : m.find(field)) {

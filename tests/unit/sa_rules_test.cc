@@ -377,3 +377,20 @@ TEST(SaEvals, FreemailHeaderMimeFlagsEpilogueAndNosubject) {
   EXPECT_TRUE(hit(*s, empty, "FREEMAIL_REPLYTO"));
   EXPECT_FALSE(hit(*s, empty, "T_TVD_MIME_EPI"));
 }
+
+TEST(SaRules, ExistsToCcAndTheirCaseRulesForPseudoFields) {
+  // exists:ToCc read a field literally named "tocc" (REPLYTO_WITHOUT_TO_CC hit
+  // 427 of 2,000 messages wrongly); "MessageID" is a plain field to
+  // SpamAssassin, only "MESSAGEID" the pseudo-field.
+  auto s = load_with_sa("header __TOCC_EXISTS exists:ToCc\nheader __HAS_REPLY_TO exists:Reply-To\n"
+                        "meta REPLYTO_WITHOUT_TO_CC __HAS_REPLY_TO && !__TOCC_EXISTS\n"
+                        "header __HAS_MESSAGEID exists:MessageID\nmeta MSGID_LITERAL __HAS_MESSAGEID\n"
+                        "header MSGID_PSEUDO MESSAGEID =~ /\\@/\n");
+  ASSERT_NE(s, nullptr);
+  const std::string msg = "From: a@example.org\nTo: b@example.net\nReply-To: c@example.org\n"
+                          "Message-ID: <1@example.org>\nSubject: hi\n\nhi\n";
+  EXPECT_FALSE(hit(*s, msg, "REPLYTO_WITHOUT_TO_CC"));
+  EXPECT_FALSE(hit(*s, msg, "MSGID_LITERAL"));
+  EXPECT_TRUE(hit(*s, msg, "MSGID_PSEUDO"));
+  EXPECT_TRUE(hit(*s, "From: a@example.org\nReply-To: c@example.org\nSubject: hi\n\nhi\n", "REPLYTO_WITHOUT_TO_CC"));
+}
