@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "rules/regex.h"
 #include "rules/ruleset.h"
 #include "spamgate/check.h"
 
@@ -36,11 +37,25 @@ class RulesCheck final : public Check {
   std::vector<Diagnostic> prefilter_warnings() const;
 
  private:
+  std::vector<const Prefilter*> prefilters() const;  // all of them, the header groups' too
+
   std::shared_ptr<const RuleSet> rules_;
   // body, rawbody, full, and SpamAssassin's body view (sa_body_text()) for
   // the body rules of its own set.
   std::shared_ptr<const Prefilter> pre_[4];
-  std::vector<int> slot_;                    // rule index -> its pattern in pre_[kind], or -1
+  std::vector<int> slot_;                    // rule index -> its pattern in pre_[kind] (or its header group's), or -1
+  // Header rules, grouped by the text they read (field, modifier, pseudo,
+  // SpamAssassin's or ours): the text is built once per message, one
+  // Hyperscan pass over it tells which of the group's rules can match.
+  struct HeaderGroup {
+    std::size_t first_rule;                  // builds the group's text
+    std::shared_ptr<const Prefilter> pre;    // null for a small group
+  };
+  std::vector<HeaderGroup> header_groups_;
+  std::vector<int> group_;                   // rule index -> its header group, or -1
+  // rule index -> how it matches the text an absent field reads as ("" or
+  // [if-unset]): the same for every message, so matched once, at load.
+  std::vector<Regex::Match> absent_;
   std::vector<char> disabled_;               // rule index -> `score NAME 0` (looked up once, not per message)
   std::uint32_t pcre_match_limit_;
 };

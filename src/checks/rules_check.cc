@@ -99,6 +99,15 @@ std::optional<std::string> header_subject(const Rule& r, const Message& m, const
   return out;
 }
 
+// Header rules with the same key read the same text (header_subject()).
+std::string header_text_key(const Rule& r) {
+  std::string key = r.header;
+  key.push_back(static_cast<char>('0' + static_cast<int>(r.mod)));
+  if (r.third_party) key.push_back('s');
+  if (r.pseudo) key.push_back('p');
+  return key;
+}
+
 // Every address the message claims to come from, lower-cased.
 std::vector<std::string> sender_addresses(const Message& m, const Envelope& env) {
   std::vector<std::string> out;
@@ -270,25 +279,55 @@ RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_
   }
   for (int k = 0; k < kTextKinds; ++k)
     if (!patterns[k].empty()) pre_[k] = Prefilter::build(patterns[k]);
+
+  group_.assign(rules_->rules.size(), -1);
+  absent_.assign(rules_->rules.size(), Regex::Match{});
+  std::unordered_map<std::string, int> groups;
+  std::vector<std::vector<Prefilter::Pattern>> group_patterns;
+  for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
+    const Rule& r = rules_->rules[i];
+    if (r.kind != RuleKind::kHeader || r.exists || !r.re) continue;
+    auto [it, added] = groups.emplace(header_text_key(r), static_cast<int>(header_groups_.size()));
+    if (added) {
+      header_groups_.push_back({i, nullptr});
+      group_patterns.emplace_back();
+    }
+    group_[i] = it->second;
+    auto& pats = group_patterns[static_cast<std::size_t>(it->second)];
+    slot_[i] = static_cast<int>(pats.size());
+    pats.push_back({r.re->pattern(), r.re->flags()});
+    absent_[i] = r.re->match(r.has_if_unset ? std::string_view(r.if_unset) : std::string_view("", 0), pcre_match_limit_);
+  }
+  // A Hyperscan pass costs about what a few PCRE2 runs on a field do.
+  constexpr std::size_t kMinGroupForPrefilter = 4;
+  for (std::size_t g = 0; g < header_groups_.size(); ++g)
+    if (group_patterns[g].size() >= kMinGroupForPrefilter) header_groups_[g].pre = Prefilter::build(group_patterns[g]);
+}
+
+std::vector<const Prefilter*> RulesCheck::prefilters() const {
+  std::vector<const Prefilter*> out;
+  for (const auto& p : pre_)
+    if (p) out.push_back(p.get());
+  for (const HeaderGroup& g : header_groups_)
+    if (g.pre) out.push_back(g.pre.get());
+  return out;
 }
 
 std::pair<std::size_t, std::size_t> RulesCheck::prefiltered() const {
   std::size_t n = 0, c = 0;
-  for (const auto& p : pre_)
-    if (p) {
-      n += p->size();
-      c += p->compiled();
-    }
+  for (const Prefilter* p : prefilters()) {
+    n += p->size();
+    c += p->compiled();
+  }
   return {n, c};
 }
 
 std::pair<std::size_t, std::size_t> RulesCheck::databases() const {
   std::size_t n = 0, reused = 0;
-  for (const auto& p : pre_)
-    if (p) {
-      n += p->databases();
-      reused += p->reused();
-    }
+  for (const Prefilter* p : prefilters()) {
+    n += p->databases();
+    reused += p->reused();
+  }
   return {n, reused};
 }
 
@@ -297,8 +336,9 @@ std::vector<Diagnostic> RulesCheck::prefilter_warnings() const {
   for (std::size_t i = 0; i < rules_->rules.size(); ++i) {
     const Rule& r = rules_->rules[i];
     const int k = text_kind(r);
-    if (k < 0 || slot_[i] < 0 || !pre_[k]) continue;
-    const std::string& why = pre_[k]->problem(static_cast<std::size_t>(slot_[i]));
+    const Prefilter* pre = k >= 0 ? pre_[k].get() : group_[i] >= 0 ? header_groups_[static_cast<std::size_t>(group_[i])].pre.get() : nullptr;
+    if (slot_[i] < 0 || pre == nullptr) continue;
+    const std::string& why = pre->problem(static_cast<std::size_t>(slot_[i]));
     if (!why.empty())
       out.push_back({r.file, r.line, "rule '" + r.name + "' runs on every message, not prefiltered: " + why});
   }
@@ -315,8 +355,15 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
   std::optional<std::vector<std::string>> sa_uris;
   const std::uint32_t limit = pcre_match_limit_;
   std::string errors;
-  std::unordered_map<std::string, std::optional<std::string>> subjects;
+  struct HeaderText {
+    bool built = false;
+    bool filtered = false;
+    std::optional<std::string> value;
+    std::vector<char> cand;
+  };
+  std::vector<HeaderText> texts(header_groups_.size());
   std::optional<Relays> relays;  // the Received chain, parsed once when a rule needs it
+  std::optional<SaEvalInput> eval_in;  // after `relays`: refers to it
   auto record_error = [&](const Rule& r, int code) {
     if (errors.size() >= 400) return;
     errors += (errors.empty() ? "" : ", ") + r.name;
@@ -333,17 +380,26 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
         if (present) hits.push_back({r.name, 1.0, r.header});
         continue;
       }
-      // One subject per field and modifier, however many rules read it.
-      std::string key = r.header;
-      key.push_back(static_cast<char>('0' + static_cast<int>(r.mod)));
-      if (r.third_party) key.push_back('s');
-      if (r.pseudo) key.push_back('p');
-      auto cached = subjects.find(key);
-      if (cached == subjects.end()) cached = subjects.emplace(std::move(key), header_subject(r, m, ctx.envelope, relays)).first;
-      const std::string_view value = cached->second ? std::string_view(*cached->second)
-                                     : r.has_if_unset   ? std::string_view(r.if_unset)
-                                                        : std::string_view("", 0);
-      Regex::Match mt = r.re->match(value, limit);
+      // One text per group (field and modifier), however many rules read
+      // it, and one prefilter pass over it.
+      if (group_[ri] < 0) continue;  // no regex (one PCRE2 refused in SpamAssassin's set)
+      const auto g = static_cast<std::size_t>(group_[ri]);
+      HeaderText& ht = texts[g];
+      if (!ht.built) {
+        ht.value = header_subject(r, m, ctx.envelope, relays);
+        ht.built = true;
+        const Prefilter* pre = header_groups_[g].pre.get();
+        ht.filtered = ht.value && pre != nullptr && pre->candidates(*ht.value, ht.cand);
+      }
+      Regex::Match mt;
+      std::string_view value;
+      if (!ht.value) {
+        mt = absent_[ri];
+        value = r.has_if_unset ? std::string_view(r.if_unset) : std::string_view("", 0);
+      } else {
+        value = *ht.value;
+        if (!ht.filtered || ht.cand[static_cast<std::size_t>(slot_[ri])] != 0) mt = r.re->match(value, limit);
+      }
       if (mt.outcome == Regex::Outcome::kError) {
         record_error(r, mt.error);
         continue;
@@ -356,8 +412,8 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
     }
     if (r.kind == RuleKind::kEval) {
       if (!relays) relays = parse_relays(m);
-      const SaEvalInput in{m, ctx.envelope, *relays, rules_->freemail_domains};
-      if (r.eval(in, r.eval_args)) hits.push_back({r.name, 1.0, "eval"});
+      if (!eval_in) eval_in.emplace(SaEvalInput{m, ctx.envelope, *relays, rules_->freemail_domains, std::nullopt});
+      if (r.eval(*eval_in, r.eval_args)) hits.push_back({r.name, 1.0, "eval"});
       continue;
     }
     if (r.kind == RuleKind::kMimeHeader) {

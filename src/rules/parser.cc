@@ -524,7 +524,7 @@ class RuleParser {
       return;
     }
     if (keyword == "freemail_domains") {
-      while (!rest.empty()) out_.freemail_domains.push_back(ascii_lower(next_word(rest)));
+      while (!rest.empty()) out_.freemail_domains.add(std::string(next_word(rest)));
       return;
     }
     if (SaDirective d = sa_directive(keyword); d.kind == SaDirective::kSkip) {

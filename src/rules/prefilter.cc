@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -57,9 +59,9 @@ bool pcre2_says_repeat(std::string_view pattern, std::uint32_t opts, std::size_t
 
 // Walks the pattern item by item as PCRE2 does: escapes (\x{...}, \Q...\E),
 // classes and (?#comments) are copied whole; a counted repeat outside them
-// becomes '*' once PCRE2 confirms it is one; \b and \B are dropped (an
-// assertion left out only widens, and Hyperscan compiles word boundaries in
-// UTF-8 mode ten times slower).
+// becomes '*' ({0,n}) or '+' once PCRE2 confirms it is one; \b and \B are
+// dropped (an assertion left out only widens, and Hyperscan compiles word
+// boundaries in UTF-8 mode ten times slower).
 Result<std::string> Prefilter::widen(std::string_view p, std::string_view flags) {
   if (flags.find('x') != std::string_view::npos)
     return Status::InvalidArgument("the x flag is not prefiltered");
@@ -99,7 +101,8 @@ Result<std::string> Prefilter::widen(std::string_view p, std::string_view flags)
         if (!pcre2_says_repeat(p, opts, i, n))
           return Status::InvalidArgument("'" + std::string(p.substr(i, n)) + "' at offset " + std::to_string(i) +
                                          " is a repeat for the prefilter but not for PCRE2");
-        out += '*';
+        // {0,n} may match nothing: '*'; {m,n} with m > 0 must match: '+'.
+        out += p[i + 1] == '0' ? '*' : '+';
         i += n;
         continue;
       }
@@ -111,11 +114,237 @@ Result<std::string> Prefilter::widen(std::string_view p, std::string_view flags)
   return out;
 }
 
+
 namespace {
 
-// Long alternations (generated look-alike lists) compile slowly and gain
-// little: they run always.
+// required_part(): a part of a regex that every match of it contains, for
+// patterns too long to give Hyperscan whole (SpamAssassin's generated
+// look-alike rules: FUZZY_*, __FILL_THIS_FORM_*). Any run of adjacent
+// items of a sequence, repeats included, matched somewhere inside the
+// match, in the same text, with the same flags; its weight counts the items
+// that must match (no '?', '*', {0,n}). Zero-width items (^ $ \b
+// lookarounds) are left out of a run: that only widens it. A group too long
+// gives a part of its content. Of an alternation, each branch gives its part
+// and the parts are alternated.
+struct Part {
+  std::string text;
+  double weight = 0;  // how rare a match is, ~ its literal bytes: 0 = no part
+};
+
+struct Item {
+  std::string_view text;   // atom and repeat
+  std::string_view atom;
+  std::string_view inner;  // a group's content (after "(?:", "(", "(?i:" ...)
+  std::string_view options;  // a group's inline options ("i" of "(?i:"), which its content needs
+  std::size_t min = 1;     // repeat minimum
+  bool exact = true;       // no repeat
+  bool zero_width = false;
+  bool group = false;
+  double weight = 0;       // of one match of the atom
+};
+
+// Items of one branch list: false when the regex holds what this cannot
+// reason about (back references, inline options, recursion, verbs).
+bool parse_items(std::string_view p, std::vector<std::vector<Item>>& branches);
+
+double branches_weight(const std::vector<std::vector<Item>>& branches) {
+  double w = -1;
+  for (const auto& items : branches) {
+    double sum = 0;
+    for (const Item& it : items) sum += it.weight * static_cast<double>(it.min);
+    w = w < 0 ? sum : std::min(w, sum);
+  }
+  return w < 0 ? 0 : w;
+}
+
+bool parse_items(std::string_view p, std::vector<std::vector<Item>>& branches) {
+  branches.assign(1, {});
+  for (std::size_t i = 0; i < p.size();) {
+    const char c = p[i];
+    Item it;
+    std::size_t n = 1;
+    if (c == '|') {
+      branches.emplace_back();
+      ++i;
+      continue;
+    }
+    if (c == '\\') {
+      n = regex_escape_length(p, i);
+      if (n == 0) return false;
+      const char e = p[i + 1];
+      if (std::isdigit(static_cast<unsigned char>(e)) != 0 && e != '0') return false;  // back reference
+      if (e == 'g' || e == 'k') return false;
+      if (std::strchr("bBAzZGK", e) != nullptr && n == 2) {
+        it.zero_width = true;
+      } else if (e == 'Q') {
+        it.weight = static_cast<double>(n > 4 ? n - 4 : 0);
+      } else if (std::strchr("dwshvRXNCpP", e) != nullptr) {
+        it.weight = 0.2;
+      } else if (std::strchr("DWSHV", e) != nullptr) {
+        it.weight = 0.05;
+      } else {
+        it.weight = 1;
+      }
+    } else if (c == '[') {
+      n = regex_class_length(p, i);
+      if (n == 0) return false;
+      it.weight = i + 1 < p.size() && p[i + 1] == '^' ? 0.1 : 0.5;
+    } else if (c == '(') {
+      if (p.substr(i, 2) == "(*") return false;  // verbs
+      if (p.substr(i, 3) == "(?#") {
+        std::size_t e = p.find(')', i);
+        if (e == std::string_view::npos) return false;
+        i = e + 1;
+        continue;
+      }
+      // The group's end, minding escapes, classes and nesting.
+      int depth = 0;
+      std::size_t j = i;
+      for (; j < p.size(); ++j) {
+        if (p[j] == '\\') {
+          std::size_t k = regex_escape_length(p, j);
+          if (k == 0) return false;
+          j += k - 1;
+        } else if (p[j] == '[') {
+          std::size_t k = regex_class_length(p, j);
+          if (k == 0) return false;
+          j += k - 1;
+        } else if (p[j] == '(') {
+          ++depth;
+        } else if (p[j] == ')' && --depth == 0) {
+          break;
+        }
+      }
+      if (j >= p.size()) return false;
+      n = j + 1 - i;
+      std::string_view body = p.substr(i + 1, n - 2);
+      std::size_t head = 0;  // what names the group's kind
+      if (!body.empty() && body[0] == '?') {
+        if (body.size() < 2) return false;
+        const char k = body[1];
+        if (k == '=' || k == '!' || (k == '<' && body.size() > 2 && (body[2] == '=' || body[2] == '!'))) {
+          it.zero_width = true;
+        } else if (k == ':' || k == '>' || k == '|') {
+          if (k == '|') return false;  // branch reset renumbers groups
+          head = 2;
+        } else if (k == 'P' || k == '<' || k == '\'') {
+          if (k == 'P' && body.size() > 2 && body[2] != '<') return false;  // (?P=name) (?P>name)
+          std::size_t e = body.find_first_of(">'", 2);
+          if (e == std::string_view::npos) return false;
+          head = e + 1;
+        } else {
+          std::size_t f = 1;
+          while (f < body.size() && (std::isalpha(static_cast<unsigned char>(body[f])) != 0 || body[f] == '-' || body[f] == '^')) ++f;
+          if (f == 1 || f >= body.size() || body[f] != ':') return false;  // (?i) (?R) (?1) (?(cond)
+          head = f + 1;
+          it.options = body.substr(1, f - 1);
+        }
+      }
+      if (!it.zero_width) {
+        it.group = true;
+        it.inner = body.substr(head);
+        std::vector<std::vector<Item>> sub;
+        if (!parse_items(it.inner, sub)) return false;
+        it.weight = branches_weight(sub);
+      }
+    } else if (c == '^' || c == '$') {
+      it.zero_width = true;
+    } else if (c == '.') {
+      it.weight = 0.05;
+    } else if (c == ')') {
+      return false;
+    } else {
+      it.weight = 1;
+    }
+    it.atom = p.substr(i, n);
+    bool unbounded = false, optional = false, possessive = false;
+    const std::size_t q = regex_repeat_length(p, i + n, unbounded, optional, possessive);
+    if (q > 0) {
+      it.exact = false;
+      it.min = optional ? 0 : 1;
+      if (p[i + n] == '{') it.min = std::strtoul(std::string(p.substr(i + n + 1, q)).c_str(), nullptr, 10);
+      if (it.zero_width) it.min = 0;
+    }
+    if (it.zero_width) it.weight = 0;
+    it.text = p.substr(i, n + q);
+    branches.back().push_back(it);
+    i += n + q;
+  }
+  return true;
+}
+
+Part best_part(std::string_view p, std::size_t budget, int depth);
+
+Part sequence_part(const std::vector<Item>& items, std::size_t budget, int depth) {
+  Part best;
+  auto consider = [&](Part cand) {
+    if (cand.weight > best.weight && cand.text.size() <= budget) best = std::move(cand);
+  };
+  for (std::size_t a = 0; a < items.size(); ++a) {
+    const Item& first = items[a];
+    if (first.zero_width || first.min == 0) continue;
+    // A run of adjacent items from here.
+    Part run;
+    for (std::size_t b = a; b < items.size(); ++b) {
+      const Item& it = items[b];
+      if (it.zero_width) continue;
+      if (run.text.size() + it.text.size() > budget) break;
+      run.text += it.text;
+      run.weight += it.weight * static_cast<double>(std::min<std::size_t>(it.min, 8));
+      consider(run);
+    }
+    // The atom once (a repeat's), or, too long, a part of a group's content.
+    if (first.atom.size() <= budget) {
+      consider({std::string(first.atom), first.weight});
+    } else if (first.group && depth < 16) {
+      const std::size_t wrap = first.options.empty() ? 0 : first.options.size() + 4;
+      if (budget <= wrap) continue;
+      Part inner = best_part(first.inner, budget - wrap, depth + 1);
+      if (wrap > 0 && inner.weight > 0) inner.text = "(?" + std::string(first.options) + ":" + inner.text + ")";
+      consider(std::move(inner));
+    }
+  }
+  return best;
+}
+
+Part best_part(std::string_view p, std::size_t budget, int depth) {
+  std::vector<std::vector<Item>> branches;
+  if (!parse_items(p, branches)) return {};
+  if (branches.size() == 1) return sequence_part(branches[0], budget, depth);
+  const std::size_t overhead = 4 + branches.size();
+  if (budget <= overhead) return {};
+  const std::size_t each = (budget - overhead) / branches.size();
+  Part out{"(?:", -1};
+  for (std::size_t b = 0; b < branches.size(); ++b) {
+    Part part = sequence_part(branches[b], each, depth);
+    if (part.weight <= 0) return {};
+    if (b > 0) out.text.push_back('|');
+    out.text += part.text;
+    out.weight = out.weight < 0 ? part.weight : std::min(out.weight, part.weight);
+  }
+  out.text.push_back(')');
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::pair<std::string, double>> Prefilter::required_part(std::string_view regex, std::string_view flags,
+                                                                       std::size_t budget) {
+  if (flags.find('x') != std::string_view::npos) return std::nullopt;
+  Part part = best_part(regex, budget, 0);
+  if (part.weight <= 0) return std::nullopt;
+  return std::make_pair(std::move(part.text), part.weight);
+}
+
+namespace {
+
+// Hyperscan compiles long patterns (generated look-alike lists) slowly: one
+// longer than this is prefiltered on a required part of it (required_part())
+// no longer than this, or else runs always.
 constexpr std::size_t kMaxPrefilterPattern = 1000;
+// A part rarer than about three literal bytes; below that nearly every
+// text would pass anyway.
+constexpr double kMinPartWeight = 3;
 
 struct MatchTarget {
   const std::vector<unsigned>* ids;  // the chunk's local id -> pattern index
@@ -190,11 +419,17 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
   std::vector<std::string> widened;
   for (unsigned i = 0; i < patterns.size(); ++i) {
     const Pattern& pat = patterns[i];
-    if (pat.regex.size() > kMaxPrefilterPattern) {
-      p->problems_[i] = "longer than " + std::to_string(kMaxPrefilterPattern) + " characters";
-      continue;
+    std::string regex = pat.regex;
+    if (regex.size() > kMaxPrefilterPattern) {
+      auto part = required_part(regex, pat.flags, kMaxPrefilterPattern);
+      if (!part || part->second < kMinPartWeight) {
+        p->problems_[i] = "longer than " + std::to_string(kMaxPrefilterPattern) +
+                          " characters, with no short, selective part every match must contain";
+        continue;
+      }
+      regex = std::move(part->first);
     }
-    auto w = widen(pat.regex, pat.flags);
+    auto w = widen(regex, pat.flags);
     if (!w.ok()) {
       p->problems_[i] = w.status().message();
       continue;
@@ -225,11 +460,29 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
   // as in rsync), so an edit in a large file changes one chunk, not every
   // chunk after it: a reload reuses the compiled chunks of the snapshot in
   // use and compiles only what changed.
+  // Byte-mode patterns (no HS_FLAG_UTF8: SpamAssassin's set) go in chunks
+  // of their own, so a text that is not UTF-8 is still prefiltered for them.
+  {
+    std::vector<std::size_t> order(ids.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::stable_partition(order.begin(), order.end(), [&](std::size_t k) { return (flags[k] & HS_FLAG_UTF8) == 0; });
+    std::vector<unsigned> ids2, flags2;
+    std::vector<std::string> widened2;
+    for (std::size_t k : order) {
+      ids2.push_back(ids[k]);
+      flags2.push_back(flags[k]);
+      widened2.push_back(std::move(widened[k]));
+    }
+    ids.swap(ids2);
+    flags.swap(flags2);
+    widened.swap(widened2);
+  }
   constexpr std::size_t kMinChunk = 64, kMaxChunk = 2048, kBoundary = 512;
   std::vector<std::size_t> starts;  // into ids
   for (std::size_t k = 0; k < ids.size(); ++k) {
     const std::size_t size = starts.empty() ? 0 : k - starts.back();
-    if (starts.empty() || size >= kMaxChunk ||
+    const bool mode_changes = k > 0 && (flags[k] & HS_FLAG_UTF8) != (flags[k - 1] & HS_FLAG_UTF8);
+    if (starts.empty() || size >= kMaxChunk || mode_changes ||
         (size >= kMinChunk && std::hash<std::string>{}(widened[k - 1]) % kBoundary == 0))
       starts.push_back(k);
   }
@@ -264,6 +517,7 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
     if (chunk->db) {
       p->chunks_.push_back(std::move(chunk));
       p->ids_.push_back(std::move(global));
+      p->utf8_.push_back((flags[first] & HS_FLAG_UTF8) != 0 ? 1 : 0);
     }
   }
   return p;
@@ -274,7 +528,11 @@ void PrefilterChunk::DatabaseFree::operator()(hs_database* db) const { hs_free_d
 bool Prefilter::candidates(std::string_view text, std::vector<char>& out) const {
   out = always_;
   if (chunks_.empty()) return false;
-  if (!g_utf8_validate(text.data(), static_cast<gssize>(text.size()), nullptr)) return false;
+  // Hyperscan's UTF-8 databases must not see invalid UTF-8: their patterns
+  // then run (marked candidates); the byte-mode chunks still scan.
+  const bool utf8_ok = std::find(utf8_.begin(), utf8_.end(), 1) == utf8_.end() ||
+                       g_utf8_validate(text.data(), static_cast<gssize>(text.size()), nullptr);
+  if (!utf8_ok && std::find(utf8_.begin(), utf8_.end(), 0) == utf8_.end()) return false;
   ThreadScratch& t = thread_scratch();
   if (std::find(t.fitted.begin(), t.fitted.end(), serial_) == t.fitted.end()) {
     hs_scratch_t* raw = t.scratch.release();
@@ -290,6 +548,10 @@ bool Prefilter::candidates(std::string_view text, std::vector<char>& out) const 
   }
   const unsigned len = static_cast<unsigned>(std::min<std::size_t>(text.size(), 0xFFFFFFFFu));
   for (std::size_t c = 0; c < chunks_.size(); ++c) {
+    if (!utf8_ok && utf8_[c] != 0) {
+      for (unsigned id : ids_[c]) out[id] = 1;
+      continue;
+    }
     MatchTarget target{&ids_[c], &out};
     if (hs_scan(chunks_[c]->db.get(), text.data(), len, 0, t.scratch.get(), on_match, &target) != HS_SUCCESS) {
       out = always_;

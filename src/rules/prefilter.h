@@ -2,14 +2,18 @@
 // match it, so PCRE2 runs only for those (Rspamd's approach).
 //
 // Every pattern is compiled into Hyperscan databases in PREFILTER mode,
-// widened first (widen()): counted repeats made unbounded ({0,200} -> *),
-// \b and \B dropped. Hyperscan may report a match PCRE2 then rejects, never
-// the other way round. Patterns that cannot be widened safely (the x flag,
-// inline (?x), a rewrite PCRE2 does not confirm), that Hyperscan cannot take
-// (\K, \R, verbs) and very long ones (over 1,000 characters: slow to
-// compile) are marked "always run", with the reason in problem(). Patterns
-// are matched as UTF-8, so a text that is not valid UTF-8 is not prefiltered
-// (every rule runs).
+// widened first (widen()): counted repeats made unbounded ({0,200} -> *,
+// {2,5} -> +), \b and \B dropped. Hyperscan may report a match PCRE2 then
+// rejects, never the other way round. A pattern over 1,000 characters (slow
+// to compile) is prefiltered on a part of it every match contains
+// (required_part(): "name|address|phone" of a long form-filling rule), if
+// that part is selective enough. Patterns that cannot be widened safely (the
+// x flag, inline (?x), a rewrite PCRE2 does not confirm), that Hyperscan
+// cannot take (\K, \R, verbs) and long ones without such a part are marked
+// "always run", with the reason in problem(). Patterns
+// are matched as UTF-8, except byte-mode ones (flag b: SpamAssassin's set),
+// which sit in chunks of their own: a text that is not valid UTF-8 is
+// prefiltered for those only (every UTF-8 rule runs).
 // Known difference: PCRE2's caseless UTF matching also folds a few non-ASCII
 // look-alikes (U+017F for s, U+212A for k); Hyperscan may not.
 // DIAGNOSTICS: none at run time; build() reports how many patterns it took
@@ -18,6 +22,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,11 +69,18 @@ class Prefilter {
   // The pattern Hyperscan compiles for `regex`: a superset of what PCRE2
   // matches. Error (with the reason) when it cannot be made safely.
   static Result<std::string> widen(std::string_view regex, std::string_view flags);
+  // A part of `regex` every match of it contains, at most `budget`
+  // characters long, and its weight (how rare: ~ its literal bytes); the
+  // heaviest found. nullopt when there is none (or the regex holds back
+  // references, inline options, recursion or verbs).
+  static std::optional<std::pair<std::string, double>> required_part(std::string_view regex, std::string_view flags,
+                                                                     std::size_t budget);
 
  private:
   Prefilter() = default;
   std::vector<std::shared_ptr<const PrefilterChunk>> chunks_;
   std::vector<std::vector<unsigned>> ids_;  // per chunk: its local id -> pattern index
+  std::vector<char> utf8_;                  // per chunk: compiled for UTF-8 (else byte mode)
   std::vector<std::string> problems_;
   std::vector<char> always_;
   std::size_t compiled_ = 0;

@@ -82,12 +82,7 @@ std::size_t regex_counted_repeat(std::string_view p, std::size_t i) {
 }
 
 
-namespace {
-
-// Length of a repeat ('*', '+', '?', "{m,n}") at p[i], 0 if none; `unbounded`
-// when it has no upper limit, `optional` when it allows zero, `possessive`
-// when a '+' follows (no backtracking into it).
-std::size_t repeat_at(std::string_view p, std::size_t i, bool& unbounded, bool& optional, bool& possessive) {
+std::size_t regex_repeat_length(std::string_view p, std::size_t i, bool& unbounded, bool& optional, bool& possessive) {
   unbounded = optional = possessive = false;
   if (i >= p.size()) return 0;
   std::size_t n = 0;
@@ -113,8 +108,6 @@ std::size_t repeat_at(std::string_view p, std::size_t i, bool& unbounded, bool& 
   }
   return n;
 }
-
-}  // namespace
 
 std::size_t nested_repeat(std::string_view p) {
   struct Frame {
@@ -171,7 +164,7 @@ std::size_t nested_repeat(std::string_view p) {
       continue;
     }
     bool unbounded = false, optional = false, possessive = false;
-    std::size_t q = repeat_at(p, i + n, unbounded, optional, possessive);
+    std::size_t q = regex_repeat_length(p, i + n, unbounded, optional, possessive);
     if (group_loose && unbounded && !possessive) return i + n;
     Frame& f = stack.back();
     if ((unbounded && !possessive) || group_loose) ++f.unbounded;

@@ -56,6 +56,10 @@ std::size_t regex_escape_length(std::string_view p, std::size_t i);
 std::size_t regex_class_length(std::string_view p, std::size_t i);
 // Length of "{m}", "{m,}" or "{m,n}" at p[i], else 0 (a literal brace).
 std::size_t regex_counted_repeat(std::string_view p, std::size_t i);
+// Length of a repeat ('*', '+', '?', "{m,n}", with a lazy '?' or possessive
+// '+' after it) at p[i], 0 if none; `unbounded` when it has no upper limit,
+// `optional` when it allows zero, `possessive` with the '+'.
+std::size_t regex_repeat_length(std::string_view p, std::size_t i, bool& unbounded, bool& optional, bool& possessive);
 // Offset of an unlimited repeat around a group that holds nothing but
 // repeats and optional items ((a+)+, (\w+\s?)*): the shape that backtracks
 // exponentially on a near miss. npos when there is none.

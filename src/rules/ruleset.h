@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <unordered_set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,7 +54,7 @@ struct RuleSet {
   std::vector<Rule> metas;  // meta rules, dependencies first
   std::vector<std::string> welcomelist;  // lower-case address globs
   std::vector<std::string> blocklist;
-  std::vector<std::string> freemail_domains;  // SpamAssassin's freemail_domains, lower case (globs)
+  DomainList freemail_domains;  // SpamAssassin's freemail_domains
   // SpamAssassin's redirector_pattern: a link that matches also gives the
   // link in capture group 1 (rds.yahoo.com/...*-http://target).
   std::vector<std::shared_ptr<const Regex>> redirectors;

@@ -207,7 +207,8 @@ std::optional<std::int64_t> date_diff(const Message& m) {
 
 bool shifted_date(const SaEvalInput& in, const std::vector<std::string>& args) {
   if (args.size() != 2) return false;
-  const std::int64_t diff = date_diff(in.message).value_or(0);
+  if (!in.date_diff) in.date_diff = date_diff(in.message);
+  const std::int64_t diff = in.date_diff->value_or(0);
   auto bound = [](const std::string& a, bool& any) {
     any = a == "undef";
     return any ? 0 : static_cast<std::int64_t>(std::strtod(a.c_str(), nullptr) * 3600);
@@ -225,9 +226,7 @@ bool is_freemail(const SaEvalInput& in, std::string a) {
                                        "postmaster@", "hostmaster@", "domainmaster@"};
   if (std::any_of(std::begin(kRoles), std::end(kRoles), [&](const char* r) { return a.rfind(r, 0) == 0; })) return false;
   const std::string d = domain_of(a);
-  if (d.empty()) return false;
-  return std::any_of(in.freemail_domains.begin(), in.freemail_domains.end(),
-                     [&](const std::string& g) { return glob_match(g, d); });
+  return !d.empty() && in.freemail_domains.contains(d);
 }
 
 // FreeMail check_freemail_from([regex]): a sender address at a freemail
@@ -294,6 +293,17 @@ bool mime_flag(const SaEvalInput& in, const std::vector<std::string>& args) {
 }
 
 }  // namespace
+
+void DomainList::add(std::string domain) {
+  domain = ascii_lower(domain);
+  if (domain.find_first_of("*?") == std::string::npos) exact_.insert(std::move(domain));
+  else globs_.push_back(std::move(domain));
+}
+
+bool DomainList::contains(std::string_view domain) const {
+  if (exact_.count(std::string(domain)) != 0) return true;
+  return std::any_of(globs_.begin(), globs_.end(), [&](const std::string& g) { return glob_match(g, domain); });
+}
 
 SaEvalFn sa_eval(std::string_view fn, const std::vector<std::string>& args) {
   if (fn == "html_test") return args.size() == 1 && args[0] == "html" ? html_message : nullptr;

@@ -10,7 +10,10 @@
 // Pure functions: thread-safe.
 #pragma once
 
+#include <optional>
+#include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <string_view>
 #include <vector>
 
@@ -21,11 +24,27 @@ namespace spamgate {
 
 struct Envelope;
 
+// Domains, lower case: names looked up in a hash set, and a few globs
+// ("aol.*", "*.att.ne.jp") tried one by one (SpamAssassin's freemail list
+// holds 2,582 names and 29 globs).
+class DomainList {
+ public:
+  void add(std::string domain);  // lower-cased here
+  bool contains(std::string_view domain) const;  // `domain` lower case
+  bool empty() const { return exact_.empty() && globs_.empty(); }
+
+ private:
+  std::unordered_set<std::string> exact_;
+  std::vector<std::string> globs_;
+};
+
 struct SaEvalInput {
   const Message& message;
   const Envelope& envelope;
   const Relays& relays;
-  const std::vector<std::string>& freemail_domains;  // lower case; "*.example" globs allowed
+  const DomainList& freemail_domains;
+  // What several eval rules of one message read, worked out once.
+  mutable std::optional<std::optional<std::int64_t>> date_diff;  // check_for_shifted_date, seconds
 };
 
 using SaEvalFn = bool (*)(const SaEvalInput& in, const std::vector<std::string>& args);

@@ -337,14 +337,14 @@ TEST(RulePrefilter, WidenRewritesOnlyRealRepeats) {
     const char* want;  // "" = not prefiltered
   };
   const Case cases[] = {
-      {"a{2}b{1,}c{0,20}?", "", "a*b*c*?"},
+      {"a{2}b{1,}c{0,20}?", "", "a+b+c*?"},  // a repeat that may be empty stays optional, one that may not stays required
       {"don\\x{2019}t", "", "don\\x{2019}t"},
-      {"\\Q{3}\\E{3}", "", "\\Q{3}\\E*"},
-      {"[{3}]{3}", "", "[{3}]*"},
-      {"[^]{2}]{2}", "", "[^]{2}]*"},
-      {"[[:alpha:]{2}]{2}", "", "[[:alpha:]{2}]*"},
-      {"a(?#{2})b{2}", "", "a(?#{2})b*"},
-      {"\\p{L}{2}\\N{U+2019}", "", "\\p{L}*\\N{U+2019}"},
+      {"\\Q{3}\\E{3}", "", "\\Q{3}\\E+"},
+      {"[{3}]{3}", "", "[{3}]+"},
+      {"[^]{2}]{2}", "", "[^]{2}]+"},
+      {"[[:alpha:]{2}]{2}", "", "[[:alpha:]{2}]+"},
+      {"a(?#{2})b{2}", "", "a(?#{2})b+"},
+      {"\\p{L}{2}\\N{U+2019}", "", "\\p{L}+\\N{U+2019}"},
       {"\\bword\\b\\B", "i", "word"},
       {"[\\b]x", "", "[\\b]x"},          // in a class \b is a backspace
       {"x{,3}", "", "x{,3}"},            // not a repeat for PCRE2 10.42
@@ -374,6 +374,98 @@ TEST(RulePrefilter, RuleLeftOutOfThePrefilterStillHitsAndIsReported) {
   ASSERT_EQ(w.size(), 2u);
   EXPECT_TRUE(contains(w, "50_test.cf:2: rule 'KEEP' runs on every message, not prefiltered: Hyperscan: \\K"));
   EXPECT_TRUE(contains(w, "50_test.cf:3: rule 'EXT' runs on every message, not prefiltered: the x flag"));
+}
+
+// Issue 20: SpamAssassin's long generated rules (__FILL_THIS_FORM_SHORT2,
+// 2,767 characters: a tenth of the scan time with its set) ran on every
+// message. A part every match contains is prefiltered instead.
+TEST(RulePrefilter, RequiredPartOfALongPattern) {
+  struct Case {
+    const char* regex;
+    const char* want;  // "" = no part
+  };
+  const Case cases[] = {
+      {"x?(?:ab|cd)[0-9]+(?=q)efg", "(?:ab|cd)[0-9]+efg"},    // a run of items; the lookahead left out
+      {"(?:foo|bar)?\\s(?:baz|quux)", "\\s(?:baz|quux)"},  // an optional item weighs nothing
+      {"a|bcd", "(?:a|bcd)"},                                // each branch gives its part
+      {"(a)\\1bc", ""},                                       // a back reference: no part
+      {"(?i)abc", ""},                                       // inline options change what follows
+      {"(?i:abc)x", "(?i:abc)x"},                            // ...a group with options keeps them
+      {"^\\bword\\b$", "word"},
+  };
+  for (const Case& c : cases) {
+    auto part = Prefilter::required_part(c.regex, "i", 100);
+    if (*c.want == '\0') {
+      EXPECT_FALSE(part.has_value()) << c.regex << " -> " << (part ? part->first : "");
+    } else {
+      ASSERT_TRUE(part.has_value()) << c.regex;
+      EXPECT_EQ(part->first, c.want) << c.regex;
+    }
+  }
+  // Too long for the budget: the heaviest piece that fits, here a part of
+  // a group's content, options kept.
+  auto part = Prefilter::required_part("(?i:(?:zz|yy)[a-z]{0,9}(?:name|address|phone))_+", "", 30);
+  ASSERT_TRUE(part.has_value());
+  EXPECT_EQ(part->first, "(?i:(?:name|address|phone))");
+}
+
+TEST(RulePrefilter, LongRuleIsPrefilteredOnItsRequiredPartAndStillHits) {
+  // Over 1,000 characters: a list of 200 short words, then the phrase.
+  std::string words;
+  for (int i = 0; i < 200; ++i) words += (i ? "|w" : "w") + std::to_string(i) + "x";
+  const std::string rules = "body LONG /(?:" + words + ")?\\s?(?:first|last) name:\\s*_{3,}/i\n"
+                            "body FUZZY /(?:" + words + ")(?:" + words + ")/i\n";
+  auto s = snapshot_with(rules);
+  ASSERT_NE(s, nullptr);
+  const RulesCheck* rc = rules_check_of(*s);
+  ASSERT_NE(rc, nullptr);
+  EXPECT_EQ(rc->prefiltered(), (std::pair<std::size_t, std::size_t>{2, 2}));
+  auto body = [](const std::string& text) { return "Subject: t\nContent-Type: text/plain\n\n" + text + "\n"; };
+  EXPECT_TRUE(hit(*s, body("Please give: First Name: ______"), "LONG"));
+  EXPECT_TRUE(hit(*s, body("w17x LAST name: ___"), "LONG"));
+  EXPECT_FALSE(hit(*s, body("first name: __ only two"), "LONG"));
+  EXPECT_TRUE(hit(*s, body("w3xw150x"), "FUZZY"));
+  EXPECT_FALSE(hit(*s, body("w3x w150x"), "FUZZY"));
+  EXPECT_TRUE(warnings_of(*s).empty());
+}
+
+// SpamAssassin's rules match bytes: on a text that is not UTF-8 they are
+// still prefiltered (they used to run, all 1,500 of them, on 3% of the
+// messages), while UTF-8 rules run unfiltered there.
+TEST(RulePrefilter, ByteModePatternsArePrefilteredOnTextThatIsNotUtf8) {
+  auto pre = Prefilter::build({{"cheap\\s+pills", "ib"}, {"viagra", "ib"}, {"v[àa]lium", "i"}});
+  ASSERT_EQ(pre->compiled(), 3u);
+  std::vector<char> out;
+  ASSERT_TRUE(pre->candidates("\xff\xfe cheap  pills", out));
+  EXPECT_EQ(out, (std::vector<char>{1, 0, 1}));  // byte rules filtered; the UTF-8 one must run
+  ASSERT_TRUE(pre->candidates("valium", out));
+  EXPECT_EQ(out, (std::vector<char>{0, 0, 1}));
+}
+
+// Header rules on one field share its text and one prefilter pass; a field
+// the message lacks reads as "" or [if-unset] (matched once, at load).
+TEST(RulePrefilter, HeaderRulesOfOneFieldGiveTheSameHitsPrefiltered) {
+  const std::string rules =
+      "header S_CHEAP Subject =~ /cheap/i\n"
+      "header S_PILLS Subject =~ /\\bpills?\\b/i\n"
+      "header S_NOT_HELLO Subject !~ /hello/i\n"
+      "header S_CAPS Subject =~ /^[A-Z ]{10,}$/\n"
+      "header S_EMPTY Subject =~ /^$/\n"
+      "header X_UNSET X-Mailer =~ /none/ [if-unset: none]\n"
+      "header X_NEG X-Mailer !~ /outlook/i\n"
+      "header X_A X-Mailer =~ /a/\n"
+      "header X_B X-Mailer =~ /b/\n";
+  auto s = snapshot_with(rules);
+  ASSERT_NE(s, nullptr);
+  auto hits = [&](const std::string& headers) {
+    std::vector<std::string> got = test::hits_of(*s, headers + "\nbody\n");
+    std::sort(got.begin(), got.end());
+    return got;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(hits("Subject: CHEAP PILLS NOW\n"), (V{"S_CAPS", "S_CHEAP", "S_NOT_HELLO", "S_PILLS", "X_NEG", "X_UNSET"}));
+  EXPECT_EQ(hits("Subject: hello there\nX-Mailer: Outlook b\n"), (V{"X_B"}));
+  EXPECT_EQ(hits("X-Mailer: abc\n"), (V{"S_EMPTY", "S_NOT_HELLO", "X_A", "X_B", "X_NEG"}));
 }
 
 // Issue 16: a 100,000-rule local file took 457 s to load, 418 MB, then
