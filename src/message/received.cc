@@ -18,6 +18,9 @@ class Re {
     PCRE2_SIZE off = 0;
     code_.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                               caseless ? PCRE2_CASELESS : 0, &err, &off, nullptr));
+    // JIT: a few times faster on every Received field (pcre2_match uses it;
+    // without JIT support it interprets).
+    if (code_) pcre2_jit_compile(code_.get(), PCRE2_JIT_COMPLETE);
   }
   // Captures into `groups` (unset groups are empty, `set` says which).
   bool search(std::string_view s, std::vector<std::string>& groups, std::vector<bool>* set = nullptr) const {

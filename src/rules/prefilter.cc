@@ -62,7 +62,7 @@ bool pcre2_says_repeat(std::string_view pattern, std::uint32_t opts, std::size_t
 // becomes '*' ({0,n}) or '+' once PCRE2 confirms it is one; \b and \B are
 // dropped (an assertion left out only widens, and Hyperscan compiles word
 // boundaries in UTF-8 mode ten times slower).
-Result<std::string> Prefilter::widen(std::string_view p, std::string_view flags) {
+Result<std::string> Prefilter::widen(std::string_view p, std::string_view flags, bool drop_anchors) {
   if (flags.find('x') != std::string_view::npos)
     return Status::InvalidArgument("the x flag is not prefiltered");
   std::uint32_t opts = flags.find('b') == std::string_view::npos ? PCRE2_UTF | PCRE2_MATCH_INVALID_UTF : 0;
@@ -95,6 +95,9 @@ Result<std::string> Prefilter::widen(std::string_view p, std::string_view flags)
       if (j < p.size() && (p[j] == ')' || p[j] == ':') &&
           p.substr(i + 2, j - i - 2).find('x') != std::string_view::npos)
         return Status::InvalidArgument("inline (?x) is not prefiltered");
+    } else if ((c == '^' || c == '$') && drop_anchors) {
+      ++i;
+      continue;
     } else if (c == '{') {
       n = regex_counted_repeat(p, i);
       if (n > 0) {
@@ -407,6 +410,20 @@ std::shared_ptr<const PrefilterChunk> compile_chunk(std::vector<const char*> exp
   return chunk;
 }
 
+// What Hyperscan refuses outright (\K, \R, verbs, embedded anchors), found
+// here one pattern at a time instead of costing a recompile of its chunk;
+// "" when it takes the pattern.
+std::string hyperscan_refuses(const std::string& pattern, unsigned flags) {
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* raw_err = nullptr;
+  if (hs_expression_info(pattern.c_str(), flags, &info, &raw_err) != HS_SUCCESS) {
+    std::unique_ptr<hs_compile_error_t, CompileErrorFree> err(raw_err);
+    return err ? err->message : "refused";
+  }
+  std::free(info);  // hs_expression_info allocates with the default (malloc) allocator
+  return std::string();
+}
+
 }  // namespace
 
 std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& patterns) {
@@ -439,16 +456,21 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
     if (pat.flags.find('i') != std::string::npos) f |= HS_FLAG_CASELESS;
     if (pat.flags.find('s') != std::string::npos) f |= HS_FLAG_DOTALL;
     if (pat.flags.find('m') != std::string::npos) f |= HS_FLAG_MULTILINE;
-    // What Hyperscan refuses outright (\K, \R, verbs) is found here, one
-    // pattern at a time, instead of costing a recompile of its chunk.
-    hs_expr_info_t* info = nullptr;
-    hs_compile_error_t* raw_err = nullptr;
-    if (hs_expression_info(w.value().c_str(), f, &info, &raw_err) != HS_SUCCESS) {
-      std::unique_ptr<hs_compile_error_t, CompileErrorFree> err(raw_err);
-      p->problems_[i] = std::string("Hyperscan: ") + (err ? err->message : "refused");
+    std::string refused = hyperscan_refuses(w.value(), f);
+    if (refused.find("anchors") != std::string::npos) {
+      // "Embedded start anchors not supported" (^ after other items, as in
+      // /^Message-Id:.*?^Received:/m): without its anchors the pattern
+      // only matches more.
+      auto loose = widen(regex, pat.flags, true);
+      if (loose.ok() && hyperscan_refuses(loose.value(), f).empty()) {
+        w = std::move(loose);
+        refused.clear();
+      }
+    }
+    if (!refused.empty()) {
+      p->problems_[i] = "Hyperscan: " + refused;
       continue;
     }
-    std::free(info);  // hs_expression_info allocates with the default (malloc) allocator
     ids.push_back(i);
     flags.push_back(f);
     widened.push_back(std::move(w.value()));

@@ -68,7 +68,8 @@ class Prefilter {
 
   // The pattern Hyperscan compiles for `regex`: a superset of what PCRE2
   // matches. Error (with the reason) when it cannot be made safely.
-  static Result<std::string> widen(std::string_view regex, std::string_view flags);
+  // `drop_anchors`: ^ and $ left out too (Hyperscan refuses them inside).
+  static Result<std::string> widen(std::string_view regex, std::string_view flags, bool drop_anchors = false);
   // A part of `regex` every match of it contains, at most `budget`
   // characters long, and its weight (how rare: ~ its literal bytes); the
   // heaviest found. nullopt when there is none (or the regex holds back
