@@ -466,12 +466,18 @@ TEST(RulePrefilter, HeaderRulesOfOneFieldGiveTheSameHitsPrefiltered) {
       "header S_NOT_HELLO Subject !~ /hello/i\n"
       "header S_CAPS Subject =~ /^[A-Z ]{10,}$/\n"
       "header S_EMPTY Subject =~ /^$/\n"
+      "header S_FREE Subject =~ /free/i\n"
+      "header S_WIN Subject =~ /\\bwin\\b/i\n"
+      "header S_URGENT Subject =~ /urgent/i\n"
       "header X_UNSET X-Mailer =~ /none/ [if-unset: none]\n"
       "header X_NEG X-Mailer !~ /outlook/i\n"
       "header X_A X-Mailer =~ /a/\n"
       "header X_B X-Mailer =~ /b/\n";
   auto s = snapshot_with(rules);
   ASSERT_NE(s, nullptr);
+  // The 8 Subject rules share a prefilter; the 4 X-Mailer ones (too few to
+  // be worth a database) run PCRE2 alone.
+  EXPECT_EQ(rules_check_of(*s)->prefiltered(), (std::pair<std::size_t, std::size_t>{8, 8}));
   auto hits = [&](const std::string& headers) {
     std::vector<std::string> got = test::hits_of(*s, headers + "\nbody\n");
     std::sort(got.begin(), got.end());
