@@ -143,6 +143,9 @@ struct Config {
   // refused, naming the message and the rules that hit it; empty = no check.
   std::vector<std::string> rules_canary_dirs;
   int rules_watch_seconds = 60;  // poll the rule files for changes (sa-update); 0 = SIGUSR1 only
+  // Compiled Hyperscan databases of the rules, kept between starts; "" = none
+  // (then every start compiles them, and long rules are prefiltered on a part).
+  std::string rules_cache_dir;
   Limits limits;
   std::string log_level = "info";      // trace debug info warn error critical off
   std::string log_target = "stderr";   // stderr | stdout | syslog | a file path

@@ -24,7 +24,9 @@ class Prefilter;
 class RulesCheck final : public Check {
  public:
   // `pcre_match_limit`: [limits] pcre_match_limit (a rule past it fails the check).
-  RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_match_limit);
+  // `cache_dir`: rules_cache_dir, where compiled prefilter databases are kept ("" = none).
+  RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_match_limit,
+             const std::string& cache_dir = std::string());
   std::string_view name() const override { return "rules"; }
   Status run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const override;
   // Patterns in the prefilters, and how many of them Hyperscan compiled.
@@ -35,6 +37,9 @@ class RulesCheck final : public Check {
   // A warning (file:line) for each text rule left out of the prefilter, with
   // the reason: it still works, but PCRE2 runs it on every message.
   std::vector<Diagnostic> prefilter_warnings() const;
+  // Databases read from rules_cache_dir, and what went wrong with it ("" = nothing).
+  std::size_t databases_from_disk() const;
+  std::string cache_problem() const;
 
  private:
   std::vector<const Prefilter*> prefilters() const;  // all of them, the header groups' too

@@ -263,7 +263,8 @@ std::string sa_body_text(const Message& m) {
 
 }  // namespace
 
-RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_match_limit)
+RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_match_limit,
+                       const std::string& cache_dir)
     : rules_(std::move(rules)), pcre_match_limit_(pcre_match_limit) {
   std::vector<Prefilter::Pattern> patterns[kTextKinds];
   slot_.assign(rules_->rules.size(), -1);
@@ -278,7 +279,7 @@ RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_
     patterns[k].push_back({r.re->pattern(), r.re->flags()});
   }
   for (int k = 0; k < kTextKinds; ++k)
-    if (!patterns[k].empty()) pre_[k] = Prefilter::build(patterns[k]);
+    if (!patterns[k].empty()) pre_[k] = Prefilter::build(patterns[k], cache_dir);
 
   group_.assign(rules_->rules.size(), -1);
   absent_.assign(rules_->rules.size(), Regex::Match{});
@@ -303,7 +304,7 @@ RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_
   // 4, SpamAssassin's set took 2.5 s longer to load for ~3% of the scan).
   constexpr std::size_t kMinGroupForPrefilter = 8;
   for (std::size_t g = 0; g < header_groups_.size(); ++g)
-    if (group_patterns[g].size() >= kMinGroupForPrefilter) header_groups_[g].pre = Prefilter::build(group_patterns[g]);
+    if (group_patterns[g].size() >= kMinGroupForPrefilter) header_groups_[g].pre = Prefilter::build(group_patterns[g], cache_dir);
 }
 
 std::vector<const Prefilter*> RulesCheck::prefilters() const {
@@ -322,6 +323,18 @@ std::pair<std::size_t, std::size_t> RulesCheck::prefiltered() const {
     c += p->compiled();
   }
   return {n, c};
+}
+
+std::size_t RulesCheck::databases_from_disk() const {
+  std::size_t n = 0;
+  for (const Prefilter* p : prefilters()) n += p->from_disk();
+  return n;
+}
+
+std::string RulesCheck::cache_problem() const {
+  for (const Prefilter* p : prefilters())
+    if (!p->cache_problem().empty()) return p->cache_problem();
+  return std::string();
 }
 
 std::pair<std::size_t, std::size_t> RulesCheck::databases() const {

@@ -151,6 +151,7 @@ class Loader {
         {"local_rules", [&](const toml::node& n) { string_key(n, "local_rules", c.local_rules, 4096, true); }},
         {"rules_canary_dirs", [&](const toml::node& n) { string_list(n, "rules_canary_dirs", c.rules_canary_dirs); }},
         {"rules_watch_seconds", [&](const toml::node& n) { int_key(n, "rules_watch_seconds", c.rules_watch_seconds, 0, 86400); }},
+        {"rules_cache_dir", [&](const toml::node& n) { string_key(n, "rules_cache_dir", c.rules_cache_dir, 4096, true); }},
         {"max_scan_bytes", [&](const toml::node& n) { int_key(n, "max_scan_bytes", c.limits.max_scan_bytes, 1024, 1LL << 30); }},
         {"limits", [&](const toml::node& n) { limits(n, c.limits); }},
         {"log", [&](const toml::node& n) { log(n, c); }},
@@ -633,6 +634,7 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
   if (diags.size() != before) return Status::InvalidArgument("config " + path + " has errors");
   for (std::string& d : c.rules_dirs) d = loader.resolve(d);
   for (std::string& d : c.rules_canary_dirs) d = loader.resolve(d);
+  if (!c.rules_cache_dir.empty()) c.rules_cache_dir = loader.resolve(c.rules_cache_dir);
   c.local_rules = loader.resolve(c.local_rules);
   ClamavConfig& av = c.clamav;
   av.own_signatures = loader.resolve(av.own_signatures);

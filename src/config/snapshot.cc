@@ -141,8 +141,11 @@ const CheckRow kCheckTable[] = {
      }},
     {"rules", [](const Config&) { return rules_engine_symbols(); },
      [](Build& b) -> Result<CheckPtr> {
-       auto check = std::make_unique<RulesCheck>(b.rules, b.snap.config.limits.pcre_match_limit);
+       auto check = std::make_unique<RulesCheck>(b.rules, b.snap.config.limits.pcre_match_limit,
+                                                 b.snap.config.rules_cache_dir);
        for (Diagnostic& d : check->prefilter_warnings()) b.snap.warnings.push_back(std::move(d));
+       if (std::string why = check->cache_problem(); !why.empty())
+         b.snap.warnings.push_back({b.config_path, 0, why + " (mail is not affected; the rules load more slowly)"});
        return CheckPtr(std::move(check));
      }},
     {"clamav", [](const Config&) { return ClamavCheck::symbols(); },

@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "rules/prefilter_cache.h"
 #include "rules/regex.h"
 #include "util/c_handle.h"
 
@@ -426,7 +427,7 @@ std::string hyperscan_refuses(const std::string& pattern, unsigned flags) {
 
 }  // namespace
 
-std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& patterns) {
+std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& patterns, const std::string& cache_dir) {
   std::shared_ptr<Prefilter> p(new Prefilter());
   p->serial_ = g_serial++;
   p->always_.assign(patterns.size(), 1);
@@ -434,10 +435,14 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
   std::vector<unsigned> ids;
   std::vector<unsigned> flags;
   std::vector<std::string> widened;
+  std::vector<char> whole_long;  // a long pattern compiled whole (with a cache)
   for (unsigned i = 0; i < patterns.size(); ++i) {
     const Pattern& pat = patterns[i];
     std::string regex = pat.regex;
-    if (regex.size() > kMaxPrefilterPattern) {
+    // With a cache a long pattern is compiled whole, once (~0.1-1 s each);
+    // without, on a part of it, at every start.
+    const bool whole = regex.size() > kMaxPrefilterPattern && !cache_dir.empty();
+    if (regex.size() > kMaxPrefilterPattern && !whole) {
       auto part = required_part(regex, pat.flags, kMaxPrefilterPattern);
       if (!part || part->second < kMinPartWeight) {
         p->problems_[i] = "longer than " + std::to_string(kMaxPrefilterPattern) +
@@ -474,6 +479,7 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
     ids.push_back(i);
     flags.push_back(f);
     widened.push_back(std::move(w.value()));
+    whole_long.push_back(whole ? 1 : 0);
   }
   // In chunks: Hyperscan's compiler needs memory that grows faster than the
   // pattern count, and one scan per database costs ~0.2 ms per 20 KB text,
@@ -484,27 +490,34 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
   // use and compiles only what changed.
   // Byte-mode patterns (no HS_FLAG_UTF8: SpamAssassin's set) go in chunks
   // of their own, so a text that is not UTF-8 is still prefiltered for them.
+  // Long patterns compiled whole go in small chunks of their own: the
+  // compiler's time grows faster than their count (49 of SpamAssassin's:
+  // 16 s one by one, 33 s in one database).
+  auto group_of = [&](std::size_t k) { return ((flags[k] & HS_FLAG_UTF8) != 0 ? 2 : 0) + whole_long[k]; };
   {
     std::vector<std::size_t> order(ids.size());
     for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
-    std::stable_partition(order.begin(), order.end(), [&](std::size_t k) { return (flags[k] & HS_FLAG_UTF8) == 0; });
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return group_of(a) < group_of(b); });
     std::vector<unsigned> ids2, flags2;
     std::vector<std::string> widened2;
+    std::vector<char> whole2;
     for (std::size_t k : order) {
       ids2.push_back(ids[k]);
       flags2.push_back(flags[k]);
       widened2.push_back(std::move(widened[k]));
+      whole2.push_back(whole_long[k]);
     }
     ids.swap(ids2);
     flags.swap(flags2);
     widened.swap(widened2);
+    whole_long.swap(whole2);
   }
-  constexpr std::size_t kMinChunk = 64, kMaxChunk = 2048, kBoundary = 512;
+  constexpr std::size_t kMinChunk = 64, kMaxChunk = 2048, kBoundary = 512, kMaxLongChunk = 8;
   std::vector<std::size_t> starts;  // into ids
   for (std::size_t k = 0; k < ids.size(); ++k) {
     const std::size_t size = starts.empty() ? 0 : k - starts.back();
-    const bool mode_changes = k > 0 && (flags[k] & HS_FLAG_UTF8) != (flags[k - 1] & HS_FLAG_UTF8);
-    if (starts.empty() || size >= kMaxChunk || mode_changes ||
+    const bool kind_changes = k > 0 && group_of(k) != group_of(k - 1);
+    if (starts.empty() || size >= (whole_long[k] != 0 ? kMaxLongChunk : kMaxChunk) || kind_changes ||
         (size >= kMinChunk && std::hash<std::string>{}(widened[k - 1]) % kBoundary == 0))
       starts.push_back(k);
   }
@@ -518,15 +531,23 @@ std::shared_ptr<const Prefilter> Prefilter::build(const std::vector<Pattern>& pa
       key += '\x1e';
     }
     std::shared_ptr<const PrefilterChunk> chunk = cached_chunk(key);
+    std::string cache_error;
     if (chunk) {
       ++p->reused_;
+    } else if (!cache_dir.empty() && (chunk = read_cached_chunk(cache_dir, key, last - first, cache_error))) {
+      ++p->from_disk_;
+      remember_chunk(key, chunk);
     } else {
       std::vector<const char*> exprs;
       for (std::size_t k = first; k < last; ++k) exprs.push_back(widened[k].c_str());
       chunk = compile_chunk(exprs, std::vector<unsigned>(flags.begin() + static_cast<std::ptrdiff_t>(first),
                                                           flags.begin() + static_cast<std::ptrdiff_t>(last)));
       remember_chunk(key, chunk);
+      std::string write_error;
+      if (!cache_dir.empty() && !write_cached_chunk(cache_dir, key, *chunk, write_error) && cache_error.empty())
+        cache_error = write_error;
     }
+    if (!cache_error.empty() && p->cache_problem_.empty()) p->cache_problem_ = cache_error;
     std::vector<unsigned> global(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.begin() + static_cast<std::ptrdiff_t>(last));
     for (std::size_t local = 0; local < global.size(); ++local) {
       if (chunk->problems[local].empty()) {

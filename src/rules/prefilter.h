@@ -52,7 +52,11 @@ class Prefilter {
     std::string flags;  // i m s x
   };
   // Never fails: a pattern (or a database) Hyperscan cannot build runs always.
-  static std::shared_ptr<const Prefilter> build(const std::vector<Pattern>& patterns);
+  // `cache_dir` (rules_cache_dir; "" = none): compiled databases are read
+  // from and saved there (prefilter_cache.h), and long patterns are then
+  // compiled whole instead of on a part.
+  static std::shared_ptr<const Prefilter> build(const std::vector<Pattern>& patterns,
+                                                const std::string& cache_dir = std::string());
 
   // out[i] = true when pattern i may match `text` (or always runs). False
   // return: no prefiltering for this text (not UTF-8, scan error): run all.
@@ -63,6 +67,10 @@ class Prefilter {
   // from the previous build (a reload) instead of being compiled.
   std::size_t databases() const { return chunks_.size(); }
   std::size_t reused() const { return reused_; }
+  // Databases read from the cache directory instead of compiled.
+  std::size_t from_disk() const { return from_disk_; }
+  // The first thing that went wrong with the cache directory, "" if none.
+  const std::string& cache_problem() const { return cache_problem_; }
   // Why pattern i runs always; "" when Hyperscan took it.
   const std::string& problem(std::size_t i) const { return problems_[i]; }
 
@@ -86,6 +94,8 @@ class Prefilter {
   std::vector<char> always_;
   std::size_t compiled_ = 0;
   std::size_t reused_ = 0;
+  std::size_t from_disk_ = 0;
+  std::string cache_problem_;
   unsigned long serial_ = 0;
 };
 

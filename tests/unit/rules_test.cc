@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
 
 #include "rules/ruleset.h"
 #include "checks/builtin.h"
@@ -442,6 +445,85 @@ TEST(RulePrefilter, EmbeddedAnchorsAreDroppedForThePrefilter) {
   EXPECT_TRUE(hit(*s, "Message-ID: <a@b>\nReceived: from x\nSubject: t\n\nbody\n", "MSGID_FIRST"));
   EXPECT_FALSE(hit(*s, "Message-ID: <a@b> Received: from x\nSubject: t\n\nbody\n", "MSGID_FIRST"));
   EXPECT_FALSE(hit(*s, "Received: from x\nMessage-ID: <a@b>\nSubject: t\n\nbody\n", "MSGID_FIRST"));
+}
+
+// rules_cache_dir: SpamAssassin's set took 8 s to load at every start; with
+// the compiled databases on disk a start takes 0.7 s. A damaged or
+// unwritable cache costs only time, with a warning.
+TEST(RulePrefilter, CompiledDatabasesAreKeptOnDiskAndADamagedFileIsCompiledAgain) {
+  test::TempDir dir;
+  const std::string cache = dir.path() + "/cache";
+  // A pattern unique to this run, so no database of another test is shared in memory.
+  const std::string unique = "tok" + std::to_string(std::random_device{}()) + "en";
+  const std::vector<Prefilter::Pattern> pats = {{unique + "\\s+pills", "i"}, {"viagra", "ib"}};
+  auto scan = [](const Prefilter& pre, const std::string& text) {
+    std::vector<char> out;
+    pre.candidates(text, out);
+    return out;
+  };
+  {
+    auto first = Prefilter::build(pats, cache);
+    EXPECT_EQ(first->from_disk(), 0u);
+    EXPECT_EQ(first->cache_problem(), "");
+    EXPECT_EQ(scan(*first, unique + "  pills"), (std::vector<char>{1, 0}));
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(cache)) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 2u);  // one database per mode (UTF-8, bytes)
+  {
+    auto again = Prefilter::build(pats, cache);  // the first one is gone: read from disk
+    EXPECT_EQ(again->from_disk(), 2u);
+    EXPECT_EQ(again->compiled(), 2u);
+    EXPECT_EQ(scan(*again, unique + "  pills"), (std::vector<char>{1, 0}));
+    EXPECT_EQ(scan(*again, "VIAGRA"), (std::vector<char>{0, 1}));
+  }
+  // One byte of a file changed: that database is compiled again, the file
+  // rewritten, and the load says so.
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(files[0]) / 2));
+    f.put('\x5a');
+  }
+  {
+    auto damaged = Prefilter::build(pats, cache);
+    EXPECT_EQ(damaged->from_disk(), 1u);
+    EXPECT_NE(damaged->cache_problem().find("damaged"), std::string::npos) << damaged->cache_problem();
+    EXPECT_EQ(scan(*damaged, unique + "  pills"), (std::vector<char>{1, 0}));
+    EXPECT_EQ(scan(*damaged, "VIAGRA"), (std::vector<char>{0, 1}));
+  }
+  EXPECT_EQ(Prefilter::build(pats, cache)->from_disk(), 2u);  // rewritten
+  // A cache directory that cannot be made: the rules work, the reason is told.
+  std::ofstream(dir.path() + "/a-file") << "x";
+  auto nowhere = Prefilter::build({{unique + "nowhere", ""}}, dir.path() + "/a-file/cache");
+  EXPECT_EQ(nowhere->compiled(), 1u);
+  EXPECT_NE(nowhere->cache_problem().find("cannot write"), std::string::npos) << nowhere->cache_problem();
+}
+
+// With a cache a long pattern is compiled whole (once): a look-alike rule
+// with no selective part (each letter a class, each repeat {1,2}) is
+// prefiltered instead of running on every message.
+TEST(RulePrefilter, WithACacheALongPatternIsCompiledWhole) {
+  std::string fuzzy;
+  for (char c : std::string("pharmacy")) {
+    std::string cls = "(?:[";
+    cls += c;
+    cls += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    cls += "]";
+    for (int k = 0; k < 40; ++k) cls += "|&#" + std::to_string(100 + k * 37 + c) + ";";
+    fuzzy += cls + "){1,2}\\W{0,2}";
+  }
+  ASSERT_GT(fuzzy.size(), 1000u);
+  test::TempDir dir;
+  auto without = Prefilter::build({{fuzzy, "b"}});
+  EXPECT_EQ(without->compiled(), 0u);
+  EXPECT_NE(without->problem(0).find("longer than 1000"), std::string::npos);
+  auto with = Prefilter::build({{fuzzy, "b"}}, dir.path());
+  EXPECT_EQ(with->compiled(), 1u);
+  std::vector<char> out;
+  ASSERT_TRUE(with->candidates("buy ph&#197;rmacy now", out));  // "&#197;" is one of the a look-alikes
+  EXPECT_EQ(out, std::vector<char>{1});
+  ASSERT_TRUE(with->candidates("an ordinary letter about a farm", out));
+  EXPECT_EQ(out, std::vector<char>{0});
 }
 
 // SpamAssassin's rules match bytes: on a text that is not UTF-8 they are
