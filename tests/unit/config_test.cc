@@ -33,6 +33,7 @@ TEST(Config, ShippedConfigLoadsWithDocumentedDefaults) {
   EXPECT_FALSE(c->hostname.empty());
   ASSERT_EQ(c->rules_dirs.size(), 1u);
   EXPECT_NE(c->rules_dirs[0].find("/rules"), std::string::npos);
+  EXPECT_EQ(c->rules_cache_dir, "");  // off unless the admin names a directory
 }
 
 TEST(Config, BayesCacheKeysAndTheirOldNames) {

@@ -499,6 +499,30 @@ TEST(RulePrefilter, CompiledDatabasesAreKeptOnDiskAndADamagedFileIsCompiledAgain
   EXPECT_NE(nowhere->cache_problem().find("cannot write"), std::string::npos) << nowhere->cache_problem();
 }
 
+// The config key: a relative rules_cache_dir is next to the config file; a
+// restart (a second load) reads every database from it.
+TEST(RulePrefilter, RulesCacheDirFromTheConfig) {
+  test::TempDir dir;
+  const std::string unique = "cfgtok" + std::to_string(std::random_device{}());
+  std::string cfg = test::write_config(dir, "body A /" + unique + "\\d+/i\nbody B /another " + unique + "/\n",
+                                       "rules_cache_dir = \"hs-cache\"\n");
+  std::vector<Diagnostic> d;
+  {
+    auto first = load_snapshot(cfg, d);
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(first.value()->config.rules_cache_dir, dir.path() + "/hs-cache");
+    EXPECT_EQ(rules_check_of(*first.value())->databases_from_disk(), 0u);
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(dir.path() + "/hs-cache"));
+  auto second = load_snapshot(cfg, d);
+  ASSERT_TRUE(second.ok());
+  const RulesCheck* rc = rules_check_of(*second.value());
+  EXPECT_EQ(rc->databases_from_disk(), rc->databases().first);
+  EXPECT_GE(rc->databases_from_disk(), 1u);
+  EXPECT_TRUE(hit(*second.value(), "Subject: x\n\nsee " + unique + "42\n", "A"));
+  EXPECT_TRUE(warnings_of(*second.value()).empty());
+}
+
 // With a cache a long pattern is compiled whole (once): a look-alike rule
 // with no selective part (each letter a class, each repeat {1,2}) is
 // prefiltered instead of running on every message.
