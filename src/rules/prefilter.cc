@@ -176,6 +176,11 @@ bool parse_items(std::string_view p, std::vector<std::vector<Item>>& branches) {
       n = regex_escape_length(p, i);
       if (n == 0) return false;
       const char e = p[i + 1];
+      // \xhh and \0oo are one item (PCRE2 reads up to two more digits).
+      if (n == 2 && (e == 'x' || e == '0')) {
+        auto digit = [&](char d) { return e == 'x' ? std::isxdigit(static_cast<unsigned char>(d)) != 0 : d >= '0' && d <= '7'; };
+        while (n < 4 && i + n < p.size() && digit(p[i + n])) ++n;
+      }
       if (std::isdigit(static_cast<unsigned char>(e)) != 0 && e != '0') return false;  // back reference
       if (e == 'g' || e == 'k') return false;
       if (std::strchr("bBAzZGK", e) != nullptr && n == 2) {
@@ -357,7 +362,7 @@ struct MatchTarget {
 
 int on_match(unsigned int id, unsigned long long, unsigned long long, unsigned int, void* ctx) {
   auto* t = static_cast<MatchTarget*>(ctx);
-  (*t->out)[(*t->ids)[id]] = 1;
+  if (id < t->ids->size()) (*t->out)[(*t->ids)[id]] = 1;
   return 0;
 }
 

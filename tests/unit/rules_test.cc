@@ -396,6 +396,10 @@ TEST(RulePrefilter, RequiredPartOfALongPattern) {
       {"(?i:abc)x", "(?i:abc)x"},                            // ...a group with options keeps them
       {"^\\bword\\b$", "word"},
   };
+  // An escape is one item: a window never starts or ends inside \x41.
+  auto esc = Prefilter::required_part("\\x41" + std::string(997, 'b') + "c", "", 999);
+  ASSERT_TRUE(esc.has_value());
+  EXPECT_EQ(esc->first.find('4'), std::string::npos) << esc->first.substr(0, 10);
   for (const Case& c : cases) {
     auto part = Prefilter::required_part(c.regex, "i", 100);
     if (*c.want == '\0') {
