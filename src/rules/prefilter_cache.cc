@@ -52,10 +52,15 @@ struct MiscFree {
 void remove_unused(const std::string& dir) {
   std::error_code ec;
   const auto now = std::filesystem::file_time_type::clock::now();
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.path().extension() != ".hsdb") continue;
-    auto t = e.last_write_time(ec);
-    if (!ec && now - t > kUnusedFor) std::filesystem::remove(e.path(), ec);
+  // The error_code forms throughout (increment too): a cleanup never throws.
+  std::filesystem::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const auto& e = *it;
+    const bool ours = e.path().extension() == ".hsdb" || e.path().filename().string().find(".hsdb.tmp") != std::string::npos;
+    if (!ours) continue;
+    std::error_code tec;
+    auto t = e.last_write_time(tec);
+    if (!tec && now - t > kUnusedFor) std::filesystem::remove(e.path(), tec);
   }
 }
 
