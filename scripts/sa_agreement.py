@@ -2,7 +2,7 @@
 """sa_agreement.py - do spamgate and SpamAssassin agree on SpamAssassin's plain rules?
 
 Usage: scripts/sa_agreement.py REF.tsv [--spamgate build/spamgate] [--sa-dir /usr/share/spamassassin]
-                                [--sample N] [--every K] [--show N]
+                                [--sample N] [--every K] [--show N] [--differences OUT.tsv]
 
 REF.tsv comes from scripts/sa_reference.sh (SpamAssassin's rule hits per
 message, local tests only). This scans the same messages with
@@ -78,6 +78,7 @@ def main():
     ap.add_argument('--sa-dir', default='/usr/share/spamassassin')
     ap.add_argument('--sample', type=int, default=2000)
     ap.add_argument('--every', type=int, default=7)
+    ap.add_argument('--differences', help='write each message whose plain-rule hits differ: path, missed, extra')
     ap.add_argument('--show', type=int, default=25)
     ap.add_argument('--evals', action='store_true', help='list differences including the implemented eval tests')
     a = ap.parse_args()
@@ -120,9 +121,13 @@ def main():
     extra = collections.Counter()
     example = {}
     listed = with_evals if a.evals else names
+    diff_out = open(a.differences, 'w') if a.differences else None
     for p in paths:
         if {r for r in ref[p] if r in names} == {r for r in ours[p] if r in names}:
             agree += 1
+        elif diff_out:
+            diff_out.write('%s\t%s\t%s\n' % (p, ','.join(sorted({r for r in ref[p] if r in names} - ours[p])),
+                                             ','.join(sorted({r for r in ours[p] if r in names} - ref[p]))))
         s = {r for r in ref[p] if r in listed}
         o = {r for r in ours[p] if r in listed}
         for r in s - o:

@@ -62,6 +62,7 @@ class RulesCheck final : public Check {
   // [if-unset]): the same for every message, so matched once, at load.
   std::vector<Regex::Match> absent_;
   std::vector<char> disabled_;               // rule index -> `score NAME 0` (looked up once, not per message)
+  std::vector<std::size_t> templated_;       // rules with capture templates: run last, compiled per message
   std::uint32_t pcre_match_limit_;
 };
 

@@ -7,6 +7,7 @@
 // metric; the rule counts as not hit) and the other rules still run.
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -36,13 +37,13 @@ void join_into(std::string& out, const std::vector<std::string>& parts) {
 // SpamAssassin's own rules (Rule::third_party) read values as its header
 // tests do (Check.pm joins the list get() returns): each field's value ends
 // with "\n"; :addr / :name give every address or name, "\n" between them.
-std::optional<std::string> header_subject(const Rule& r, const Message& m, const Envelope& env,
+std::optional<std::string> header_subject(const RuleSet& rules, const Rule& r, const Message& m, const Envelope& env,
                                           std::optional<Relays>& relays) {
   const bool sa = r.third_party;
   std::vector<const Header*> fields;
   if (r.pseudo && r.header.rfind("all-", 0) == 0) {
     const bool trusted = r.header == "all-trusted" || r.header == "all-internal";
-    if (!relays) relays = parse_relays(m);
+    if (!relays) relays = parse_relays(m, rules.originating_ip_headers);
     return fields_by_trust(m, *relays, trusted);
   }
   if (r.pseudo && r.header == "all") {
@@ -59,7 +60,7 @@ std::optional<std::string> header_subject(const Rule& r, const Message& m, const
     // Without trusted_networks SpamAssassin's internal relays are its
     // trusted ones, and external the untrusted.
     const bool trusted = r.header == "x-spam-relays-trusted" || r.header == "x-spam-relays-internal";
-    if (!relays) relays = parse_relays(m);
+    if (!relays) relays = parse_relays(m, rules.originating_ip_headers);
     std::string s = relays_string(relays->relays, trusted);
     if (sa) s.push_back('\n');
     return s;
@@ -216,10 +217,14 @@ std::vector<std::string> sa_uri_list(const Message& m, const RuleSet& rules, std
   return out;
 }
 
-// The body as SpamAssassin's body rules see it: the subject on the first
-// line, then one line per paragraph (blank-line separated), its white space
-// collapsed to single spaces. Those rules are compiled multi-line so ^ and $
-// anchor at each paragraph, as in SpamAssassin's per-line matching.
+// The body as SpamAssassin's body rules see it (Message.pm's
+// get_body_text_array_common): the subject on the first line, then one line
+// per paragraph. A run of white space holding two or more newlines is a
+// paragraph break, any other run one space, so a paragraph keeps one
+// leading and one trailing space where its text had them; a line over
+// 2,048 bytes is cut after its last space before that (or at it). Those
+// rules are compiled multi-line so ^ and $ anchor at each line, as in
+// SpamAssassin's line by line matching.
 std::string sa_body_text(const Message& m) {
   std::string_view text(m.text);
   std::string out;
@@ -245,19 +250,41 @@ std::string sa_body_text(const Message& m) {
     if (c == 0xe1 && at(1) == 0x9a && at(2) == 0x80) return 3;
     return 0;
   };
-  const std::size_t body_start = out.size();
+  constexpr std::size_t kMaxLine = 2048;  // SpamAssassin's MAX_BODY_LINE_LENGTH
+  std::size_t line_start = out.size();
+  auto cut_long_line = [&] {
+    while (out.size() - line_start > kMaxLine) {
+      std::size_t sp = out.rfind(' ', line_start + kMaxLine - 1);
+      std::size_t cut = sp != std::string::npos && sp >= line_start ? sp + 1 : line_start + kMaxLine;
+      out.insert(cut, 1, '\n');
+      line_start = cut + 1;
+    }
+  };
   std::size_t i = 0;
   while (i < text.size()) {
     if (space_len(i) == 0) {
       out.push_back(text[i++]);
       continue;
     }
-    std::size_t j = i;
+    std::size_t j = i, first_nl = std::string_view::npos, last_nl = 0;
     int newlines = 0;
-    for (std::size_t n; j < text.size() && (n = space_len(j)) > 0; j += n) newlines += text[j] == '\n';
-    if (out.size() > body_start && j < text.size()) out.push_back(newlines >= 2 ? '\n' : ' ');
+    for (std::size_t n; j < text.size() && (n = space_len(j)) > 0; j += n) {
+      if (text[j] != '\n') continue;
+      if (newlines++ == 0) first_nl = j;
+      last_nl = j;
+    }
+    if (newlines >= 2) {
+      if (first_nl > i) out.push_back(' ');
+      cut_long_line();
+      out.push_back('\n');
+      line_start = out.size();
+      if (j > last_nl + 1) out.push_back(' ');
+    } else {
+      out.push_back(' ');
+    }
     i = j;
   }
+  cut_long_line();
   return out;
 }
 
@@ -273,6 +300,7 @@ RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_
     const Rule& r = rules_->rules[i];
     const SymbolInfo* info = rules_->symbols.find(r.name);
     disabled_[i] = info != nullptr && info->disabled ? 1 : 0;
+    if (!r.templates.empty() && disabled_[i] == 0) templated_.push_back(i);
     int k = text_kind(r);
     if (k < 0 || !r.re) continue;
     slot_[i] = static_cast<int>(patterns[k].size());
@@ -383,53 +411,75 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
     if (errors.size() >= 400) return;
     errors += (errors.empty() ? "" : ", ") + r.name;
     errors += code == PCRE2_ERROR_MATCHLIMIT ? std::string(" hit the match limit (limits.pcre_match_limit)")
+              : code == 0                    ? std::string(" did not compile with this message's capture values")
                                              : " (pcre2 error " + std::to_string(code) + ")";
   };
-  for (std::size_t ri = 0; ri < rules_->rules.size(); ++ri) {
-    const Rule& r = rules_->rules[ri];
-    if (disabled_[ri] != 0) continue;
+  // SpamAssassin's capture rules: the tags their named groups set, for the
+  // templated rules run last.
+  std::map<std::string, std::vector<std::string>, std::less<>> tags;
+  auto capture = [&](const Rule& r, std::string_view text) {
+    if (!r.re->captures()) return;
+    for (auto& [name, value] : r.re->named_captures(text, limit)) {
+      std::vector<std::string>& values = tags[name];
+      if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(std::move(value));
+    }
+  };
+  // One rule. `ri` is its index, or kFilled for a templated rule compiled
+  // for this message (it has no prefilter slot nor header group).
+  constexpr std::size_t kFilled = static_cast<std::size_t>(-1);
+  auto run_rule = [&](const Rule& r, std::size_t ri) {
     if (r.kind == RuleKind::kHeader) {
       if (r.exists) {
         // exists:ToCc and the other pseudo-fields mean "has a value".
-        bool present = r.pseudo ? header_subject(r, m, ctx.envelope, relays).has_value() : !m.find(r.header).empty();
+        bool present = r.pseudo ? header_subject(*rules_, r, m, ctx.envelope, relays).has_value() : !m.find(r.header).empty();
         if (present) hits.push_back({r.name, 1.0, r.header});
-        continue;
+        return;
       }
       // One text per group (field and modifier), however many rules read
       // it, and one prefilter pass over it.
-      if (group_[ri] < 0) continue;  // no regex (one PCRE2 refused in SpamAssassin's set)
-      const auto g = static_cast<std::size_t>(group_[ri]);
-      HeaderText& ht = texts[g];
-      if (!ht.built) {
-        ht.value = header_subject(r, m, ctx.envelope, relays);
-        ht.built = true;
-        const Prefilter* pre = header_groups_[g].pre.get();
-        ht.filtered = ht.value && pre != nullptr && pre->candidates(*ht.value, ht.cand);
+      std::optional<std::string> own;  // a filled rule's text: it has no group
+      const std::optional<std::string>* text = &own;
+      bool may_match = true;
+      if (ri == kFilled) {
+        own = header_subject(*rules_, r, m, ctx.envelope, relays);
+      } else {
+        if (group_[ri] < 0) return;  // no regex (one PCRE2 refused in SpamAssassin's set)
+        const auto g = static_cast<std::size_t>(group_[ri]);
+        HeaderText& ht = texts[g];
+        if (!ht.built) {
+          ht.value = header_subject(*rules_, r, m, ctx.envelope, relays);
+          ht.built = true;
+          const Prefilter* pre = header_groups_[g].pre.get();
+          ht.filtered = ht.value && pre != nullptr && pre->candidates(*ht.value, ht.cand);
+        }
+        text = &ht.value;
+        may_match = !ht.filtered || ht.cand[static_cast<std::size_t>(slot_[ri])] != 0;
       }
       Regex::Match mt;
       std::string_view value;
-      if (!ht.value) {
-        mt = absent_[ri];
+      if (!*text) {
         value = r.has_if_unset ? std::string_view(r.if_unset) : std::string_view("", 0);
+        mt = ri == kFilled ? r.re->match(value, limit) : absent_[ri];
       } else {
-        value = *ht.value;
-        if (!ht.filtered || ht.cand[static_cast<std::size_t>(slot_[ri])] != 0) mt = r.re->match(value, limit);
+        value = **text;
+        if (may_match) mt = r.re->match(value, limit);
       }
       if (mt.outcome == Regex::Outcome::kError) {
         record_error(r, mt.error);
-        continue;
+        return;
       }
       bool matched = mt.outcome == Regex::Outcome::kMatch;
+      if (matched && !r.negate) capture(r, value);
       if (matched != r.negate) {
         hits.push_back({r.name, 1.0, r.negate ? std::string("(no match)") : clip(value.substr(mt.begin, mt.end - mt.begin), kDetailBytes)});
       }
-      continue;
+      return;
     }
     if (r.kind == RuleKind::kEval) {
-      if (!relays) relays = parse_relays(m);
+      if (!relays) relays = parse_relays(m, rules_->originating_ip_headers);
       if (!eval_in) eval_in.emplace(SaEvalInput{m, ctx.envelope, *relays, rules_->freemail_domains, std::nullopt});
       if (r.eval(*eval_in, r.eval_args)) hits.push_back({r.name, 1.0, "eval"});
-      continue;
+      return;
     }
     if (r.kind == RuleKind::kMimeHeader) {
       // SpamAssassin's MIMEHeader: the field (the last of its name) of each
@@ -453,7 +503,7 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
         }
       }
       if (count > 0) hits.push_back({r.name, static_cast<double>(count), seen});
-      continue;
+      return;
     }
     if (r.kind == RuleKind::kUri) {
       if (r.third_party && !sa_uris) sa_uris = sa_uri_list(m, *rules_, limit);
@@ -467,11 +517,12 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
           break;
         }
         if (mt.outcome == Regex::Outcome::kMatch) {
+          capture(r, text);
           hits.push_back({r.name, 1.0, clip(text, kDetailBytes)});
           break;
         }
       }
-      continue;
+      return;
     }
     if (r.kind == RuleKind::kBody && r.third_party && !sa_body) sa_body = sa_body_text(m);
     std::string_view sa_view = sa_body ? std::string_view(*sa_body) : std::string_view();
@@ -479,14 +530,14 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
     std::string_view subject = r.kind == RuleKind::kBody      ? (r.third_party ? sa_view : std::string_view(m.text))
                                : r.kind == RuleKind::kRawBody ? std::string_view(m.raw_text)
                                                               : std::string_view(m.raw);
-    if (int k = text_kind(r); k >= 0 && pre_[k] && slot_[ri] >= 0) {
+    if (int k = text_kind(r); k >= 0 && pre_[k] && ri != kFilled && slot_[ri] >= 0) {
       if (!scanned[k]) {
         filtered[k] = pre_[k]->candidates(subject, cand[k]);
         scanned[k] = true;
       }
-      if (filtered[k] && cand[k][static_cast<std::size_t>(slot_[ri])] == 0) continue;  // cannot match
+      if (filtered[k] && cand[k][static_cast<std::size_t>(slot_[ri])] == 0) return;  // cannot match
     }
-    if (!r.re) continue;
+    if (!r.re) return;
     Regex::Match mt = r.re->match(subject, limit);
     if (mt.outcome == Regex::Outcome::kError) {
       record_error(r, mt.error);
@@ -498,8 +549,33 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
         if (next.outcome != Regex::Outcome::kMatch) break;
         at += next.end > next.begin ? next.end : next.end + 1;
       }
+      capture(r, subject);
       hits.push_back({r.name, static_cast<double>(count), clip(subject.substr(mt.begin, mt.end - mt.begin), kDetailBytes)});
     }
+  };
+  for (std::size_t ri = 0; ri < rules_->rules.size(); ++ri)
+    if (disabled_[ri] == 0 && rules_->rules[ri].templates.empty()) run_rule(rules_->rules[ri], ri);
+  // Templated rules, now that the capture rules have run: each %{NAME}
+  // becomes the tag's values, quoted, as alternatives (SpamAssassin's
+  // Check.pm does the same); a tag no rule set leaves the rule out.
+  for (std::size_t ri : templated_) {
+    const Rule& r = rules_->rules[ri];
+    std::optional<std::string> pattern = regex_fill_templates(r.pattern, [&](std::string_view name) -> std::optional<std::string> {
+      auto it = tags.find(name);
+      if (it == tags.end() || it->second.empty()) return std::nullopt;
+      std::string alt = "(?:";
+      for (const std::string& v : it->second) alt += (alt.size() > 3 ? "|" : "") + regex_quote(v);
+      return alt + ")";
+    });
+    if (!pattern) continue;
+    auto re = Regex::compile(*pattern, r.flags, /*jit=*/false);
+    if (!re.ok()) {
+      record_error(r, 0);
+      continue;
+    }
+    Rule filled = r;
+    filled.re = std::make_shared<const Regex>(std::move(re.value()));
+    run_rule(filled, kFilled);
   }
   if (!rules_->welcomelist.empty() || !rules_->blocklist.empty()) {
     std::vector<std::string> senders = sender_addresses(m, ctx.envelope);

@@ -149,9 +149,15 @@ bool private_ipv4(std::string_view ip) {
   return a == 10 || a == 127 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) || (a == 169 && b == 254);
 }
 
-Relays parse_relays(const Message& m) {
+Relays parse_relays(const Message& m, const std::vector<std::string>& originating) {
   Relays out;
   bool trusted = true;
+  auto add = [&](Relay r) {
+    // 0.0.0.0/8 (a relay that did not know its peer) is trusted too.
+    if (trusted && !private_ipv4(r.ip) && r.ip.rfind("0.", 0) != 0 && r.auth.empty()) trusted = false;
+    r.trusted = trusted;
+    out.relays.push_back(std::move(r));
+  };
   for (const Header* h : m.find("received")) {
     Relay r;
     const Parsed p = parse_line(h->decoded, r);
@@ -160,11 +166,19 @@ Relays parse_relays(const Message& m) {
       if (trusted) ++out.trusted_fields;
       continue;
     }
-    // 0.0.0.0/8 (a relay that did not know its peer) is trusted too.
-    if (trusted && !private_ipv4(r.ip) && r.ip.rfind("0.", 0) != 0 && r.auth.empty()) trusted = false;
+    add(std::move(r));
     if (trusted) ++out.trusted_fields;
-    r.trusted = trusted;
-    out.relays.push_back(std::move(r));
+  }
+  // SpamAssassin's IPV4_ADDRESS: four octets of at most 255, on word boundaries.
+  static const Re kIpv4(R"(\b(?:1\d\d|2[0-4]\d|25[0-5]|[1-9]\d|\d)(?:\.(?:1\d\d|2[0-4]\d|25[0-5]|[1-9]\d|\d)){3}\b)");
+  for (const std::string& name : originating) {
+    const std::vector<const Header*> fields = m.find(name);
+    if (fields.empty()) continue;
+    std::vector<std::string> g;
+    if (!kIpv4.search(fields.back()->decoded, g)) continue;
+    Relay r;
+    r.ip = g[0];
+    add(std::move(r));
   }
   return out;
 }

@@ -36,7 +36,11 @@ struct Relays {
   // num_relays_unparseable): not NO_RELAYS, not ALL_TRUSTED.
   std::size_t unparseable = 0;
 };
-Relays parse_relays(const Message& m);
+// `originating`: SpamAssassin's originating_ip_headers (lower-case names,
+// X-Originating-IP and kin): the first IPv4 address in the last field of
+// each name is one more relay, oldest, with no names (as SpamAssassin
+// appends "from X-Originating-IP: IP" to the chain).
+Relays parse_relays(const Message& m, const std::vector<std::string>& originating = {});
 
 // An IPv4 address in a private, loopback or link-local range (SpamAssassin's
 // IS_IP_PRIVATE).

@@ -438,11 +438,17 @@ class RuleParser {
         continue;
       }
       std::string pattern = replace_.wants(r.name) ? replace_.apply(r.pattern) : r.pattern;
-      auto re = Regex::compile(pattern, r.flags);
+      if (r.third_party && r.kind == RuleKind::kBody) pattern = regex_line_anchors(pattern);
+      // A rule with capture templates is checked here with an empty group
+      // in each (lint reports its syntax) and compiled per message.
+      r.templates = regex_templates(pattern);
+      std::string checked = r.templates.empty() ? pattern
+                                                : *regex_fill_templates(pattern, [](std::string_view) { return "(?:)"; });
+      auto re = Regex::compile(checked, r.flags);
       if (!re.ok() && r.flags.find('b') != std::string::npos) {  // \x{263A} and kin need characters
         std::string chars = r.flags;
         chars.erase(chars.find('b'), 1);
-        if (auto c = Regex::compile(pattern, chars); c.ok()) {
+        if (auto c = Regex::compile(checked, chars); c.ok()) {
           r.flags = chars;
           re = std::move(c);
         }
@@ -467,7 +473,8 @@ class RuleParser {
                                                      " can backtrack exponentially; on such text PCRE2 stops at "
                                                      "limits.pcre_match_limit and the rule does not hit (make the inner "
                                                      "repeat possessive, e.g. a++, or the group atomic, (?>...))"});
-      r.re = std::make_shared<const Regex>(std::move(re.value()));
+      if (r.templates.empty()) r.re = std::make_shared<const Regex>(std::move(re.value()));
+      else r.pattern = std::move(pattern);
       ++it;
     }
   }
@@ -525,6 +532,18 @@ class RuleParser {
     }
     if (keyword == "freemail_domains") {
       while (!rest.empty()) out_.freemail_domains.add(std::string(next_word(rest)));
+      return;
+    }
+    if (keyword == "originating_ip_headers") {
+      std::vector<std::string>& names = out_.originating_ip_headers;
+      while (!rest.empty()) {
+        std::string name = ascii_lower(next_word(rest));
+        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
+      }
+      return;
+    }
+    if (keyword == "clear_originating_ip_headers") {
+      out_.originating_ip_headers.clear();
       return;
     }
     if (SaDirective d = sa_directive(keyword); d.kind == SaDirective::kSkip) {
@@ -644,9 +663,15 @@ class RuleParser {
     // SpamAssassin's regexes match bytes (its tags spell UTF-8 sequences
     // byte by byte); ours match characters.
     r.flags = lit->flags + (third_party_ ? "b" : "");
-    // Their body rules match line by line (a paragraph a line): ^ and $
-    // anchor at each (see sa_body_text in rules_check.cc).
-    if (third_party_ && r.kind == RuleKind::kBody && r.flags.find('m') == std::string::npos) r.flags += "m";
+    // Their body rules match paragraph by paragraph, ours see the
+    // paragraphs a line each (sa_body_text in rules_check.cc): multi-line so
+    // ^ and $ anchor at each, \A \z \Z turned into them at compile, and no
+    // /s (a paragraph holds no newline, so in SpamAssassin it changes
+    // nothing; here it would let '.' run on into the next paragraph).
+    if (third_party_ && r.kind == RuleKind::kBody) {
+      if (r.flags.find('m') == std::string::npos) r.flags += "m";
+      if (std::size_t at = r.flags.find('s'); at != std::string::npos) r.flags.erase(at, 1);
+    }
     define(std::move(r));
   }
 

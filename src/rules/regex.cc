@@ -176,6 +176,30 @@ std::size_t nested_repeat(std::string_view p) {
 
 namespace {
 
+// SpamAssassin's tag names: [A-Z][A-Z0-9]*(_[A-Z0-9]+)*.
+bool is_tag_name(std::string_view n) {
+  if (n.empty() || n.front() < 'A' || n.front() > 'Z' || n.back() == '_') return false;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const char c = n[i];
+    if (c == '_' ? n[i - 1] == '_' : !((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
+// The template at p[i] == '%': the length of "%{NAME}" or "%{NAME(args)}"
+// and its name (with the args), or 0.
+std::size_t template_at(std::string_view p, std::size_t i, std::string_view& name) {
+  if (p.substr(i, 2) != "%{" || (i > 0 && p[i - 1] == '\\')) return 0;
+  std::size_t e = p.find('}', i + 2);
+  if (e == std::string_view::npos) return 0;
+  std::string_view n = p.substr(i + 2, e - i - 2);
+  std::string_view base = n.substr(0, n.find('('));
+  if (!is_tag_name(base)) return 0;
+  if (base.size() < n.size() && (n.back() != ')' || n.find(')') != n.size() - 1)) return 0;
+  name = n;
+  return e + 1 - i;
+}
+
 // Per-thread match scratch: created on first use in each thread.
 struct Scratch {
   Pcre2MatchData md{pcre2_match_data_create(1, nullptr)};
@@ -193,7 +217,7 @@ Scratch& scratch() {
 
 }  // namespace
 
-Result<Regex> Regex::compile(std::string_view pattern, std::string_view flags) {
+Result<Regex> Regex::compile(std::string_view pattern, std::string_view flags, bool jit) {
   std::uint32_t opts = flags.find('b') == std::string_view::npos ? PCRE2_UTF | PCRE2_MATCH_INVALID_UTF : 0;
   for (char f : flags) {
     switch (f) {
@@ -217,7 +241,18 @@ Result<Regex> Regex::compile(std::string_view pattern, std::string_view flags) {
     return Status::InvalidArgument("bad regex at offset " + std::to_string(off) + ": " +
                                    reinterpret_cast<const char*>(buf));
   }
-  r.jit_ = pcre2_jit_compile(r.code_.get(), PCRE2_JIT_COMPLETE) == 0;
+  r.jit_ = jit && pcre2_jit_compile(r.code_.get(), PCRE2_JIT_COMPLETE) == 0;
+  std::uint32_t count = 0, entry = 0;
+  PCRE2_SPTR table = nullptr;
+  if (pcre2_pattern_info(r.code_.get(), PCRE2_INFO_NAMECOUNT, &count) == 0 && count > 0 &&
+      pcre2_pattern_info(r.code_.get(), PCRE2_INFO_NAMEENTRYSIZE, &entry) == 0 &&
+      pcre2_pattern_info(r.code_.get(), PCRE2_INFO_NAMETABLE, &table) == 0 && entry > 2) {
+    for (std::uint32_t n = 0; n < count; ++n) {
+      const PCRE2_SPTR e = table + static_cast<std::size_t>(n) * entry;
+      std::string name(reinterpret_cast<const char*>(e + 2));
+      if (is_tag_name(name)) r.names_.emplace_back(std::move(name), (e[0] << 8) | e[1]);
+    }
+  }
   r.pattern_.assign(pattern);
   r.flags_.assign(flags);
   return r;
@@ -275,6 +310,91 @@ Regex::Match Regex::match_group(std::string_view subject, std::uint32_t match_li
   m.begin = b;
   m.end = e;
   return m;
+}
+
+std::vector<std::pair<std::string, std::string>> Regex::named_captures(std::string_view subject,
+                                                                        std::uint32_t match_limit) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (names_.empty()) return out;
+  Pcre2MatchData md(pcre2_match_data_create_from_pattern(code_.get(), nullptr));
+  Scratch& s = scratch();
+  if (!md || !s.ctx) return out;
+  pcre2_set_match_limit(s.ctx.get(), match_limit);
+  int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0, md.get(),
+                       s.ctx.get());
+  if (rc < 0) return out;
+  const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+  const std::uint32_t pairs = pcre2_get_ovector_count(md.get());
+  for (const auto& [name, group] : names_) {
+    if (group < 0 || static_cast<std::uint32_t>(group) >= pairs) continue;
+    const PCRE2_SIZE b = ov[2 * group], e = ov[2 * group + 1];
+    if (b == PCRE2_UNSET || e <= b || e > subject.size()) continue;
+    out.emplace_back(name, std::string(subject.substr(b, e - b)));
+  }
+  return out;
+}
+
+std::vector<std::string> regex_templates(std::string_view pattern) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    std::string_view name;
+    if (std::size_t n = template_at(pattern, i, name); n > 0) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.emplace_back(name);
+      i += n - 1;
+    }
+  }
+  return names;
+}
+
+std::optional<std::string> regex_fill_templates(
+    std::string_view pattern, const std::function<std::optional<std::string>(std::string_view)>& value) {
+  std::string out;
+  out.reserve(pattern.size());
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    std::string_view name;
+    if (std::size_t n = template_at(pattern, i, name); n > 0) {
+      std::optional<std::string> v = value(name);
+      if (!v) return std::nullopt;
+      out += *v;
+      i += n - 1;
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
+
+std::string regex_line_anchors(std::string_view p) {
+  std::string out;
+  out.reserve(p.size());
+  for (std::size_t i = 0; i < p.size();) {
+    std::size_t n = 1;
+    if (p[i] == '\\') {
+      n = regex_escape_length(p, i);
+      if (n == 2 && (p[i + 1] == 'A' || p[i + 1] == 'z' || p[i + 1] == 'Z')) {
+        out += p[i + 1] == 'A' ? '^' : '$';
+        i += 2;
+        continue;
+      }
+    } else if (p[i] == '[') {
+      n = regex_class_length(p, i);
+    }
+    if (n == 0) n = p.size() - i;  // not closed: PCRE2 reports it
+    out.append(p.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
+std::string regex_quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() * 2);
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x80 && std::isalnum(u) == 0 && c != '_') out += '\\';
+    out += c;
+  }
+  return out;
 }
 
 }  // namespace spamgate

@@ -9,8 +9,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "spamgate/status.h"
 #include "util/c_handle.h"
@@ -30,12 +34,20 @@ class Regex {
   // `flags` are Perl letters: i m s x, and b: match bytes, not UTF-8
   // characters (as Perl does on a byte string; SpamAssassin's rules are
   // written so). Errors name the offset in the pattern.
-  static Result<Regex> compile(std::string_view pattern, std::string_view flags);
+  // `jit` false: for a pattern matched a few times only (a capture
+  // template filled per message), where JIT compiling costs more than it saves.
+  static Result<Regex> compile(std::string_view pattern, std::string_view flags, bool jit = true);
 
   Match match(std::string_view subject, std::uint32_t match_limit) const;
   // The span of capture group `group` (1..9) of the first match; kNoMatch
   // also when the group took no part in it.
   Match match_group(std::string_view subject, std::uint32_t match_limit, int group) const;
+  // SpamAssassin's capture rules: the named groups spelled in capitals,
+  // (?<NAME>...), and their text in the first match (groups that took part,
+  // with some text); empty when the pattern has none or does not match.
+  bool captures() const { return !names_.empty(); }
+  std::vector<std::pair<std::string, std::string>> named_captures(std::string_view subject,
+                                                                   std::uint32_t match_limit) const;
   bool jit() const { return jit_; }
   const std::string& pattern() const { return pattern_; }  // as written (for the prefilter)
   const std::string& flags() const { return flags_; }
@@ -45,7 +57,25 @@ class Regex {
   bool jit_ = false;
   std::string pattern_;
   std::string flags_;
+  std::vector<std::pair<std::string, int>> names_;  // capture name, group number
 };
+
+// SpamAssassin 4's capture templates: %{NAME} in a pattern stands for the
+// values a capture rule gave tag NAME in this message. The names a pattern
+// uses, once each, in order (a %{ after a backslash is literal).
+std::vector<std::string> regex_templates(std::string_view pattern);
+// `pattern` with each %{NAME} replaced by value(NAME); nullopt as soon as
+// one gives nullopt (SpamAssassin then does not run the rule).
+std::optional<std::string> regex_fill_templates(
+    std::string_view pattern, const std::function<std::optional<std::string>(std::string_view)>& value);
+// SpamAssassin matches a body rule against each paragraph alone; spamgate
+// against the paragraphs one per line, multi-line. `pattern` rewritten so
+// it anchors the same: \A becomes ^, \z and \Z become $ (escapes and
+// classes are left as they are).
+std::string regex_line_anchors(std::string_view pattern);
+// Perl's quotemeta: every ASCII byte but [A-Za-z0-9_] escaped, so the text
+// matches itself (bytes over 0x7F are left as they are).
+std::string regex_quote(std::string_view text);
 
 // Pattern syntax as PCRE2 reads it, for the prefilter's rewrite and lint.
 // Length of the escape at p[i] == '\': "\Q...\E" (to the end when there is

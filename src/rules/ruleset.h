@@ -43,6 +43,10 @@ struct Rule {
   bool third_party = false;  // read from a rules_dirs entry after the first (SpamAssassin's set)
   std::string pattern, flags;  // the regex as written (before replace_rules), until compiled
   std::shared_ptr<const Regex> re;
+  // SpamAssassin's capture templates (%{NAME}, see regex_templates()): the
+  // names `pattern` uses. Such a rule has no `re`: it is compiled per
+  // message once the capture rules have run, and skipped when a name has no value.
+  std::vector<std::string> templates;
   std::shared_ptr<const MetaExpr> meta;
   // kEval: one of SpamAssassin's eval: tests we implement (rules/sa_evals.h).
   SaEvalFn eval = nullptr;
@@ -55,6 +59,9 @@ struct RuleSet {
   std::vector<std::string> welcomelist;  // lower-case address globs
   std::vector<std::string> blocklist;
   DomainList freemail_domains;  // SpamAssassin's freemail_domains
+  // SpamAssassin's originating_ip_headers (lower case): fields whose address
+  // counts as the oldest relay (see parse_relays()).
+  std::vector<std::string> originating_ip_headers;
   // SpamAssassin's redirector_pattern: a link that matches also gives the
   // link in capture group 1 (rds.yahoo.com/...*-http://target).
   std::vector<std::shared_ptr<const Regex>> redirectors;

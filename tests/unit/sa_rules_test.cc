@@ -394,3 +394,94 @@ TEST(SaRules, ExistsToCcAndTheirCaseRulesForPseudoFields) {
   EXPECT_TRUE(hit(*s, msg, "MSGID_PSEUDO"));
   EXPECT_TRUE(hit(*s, "From: a@example.org\nReply-To: c@example.org\nSubject: hi\n\nhi\n", "REPLYTO_WITHOUT_TO_CC"));
 }
+
+TEST(SaRules, CaptureTemplatesMatchTheValuesTheCaptureRuleTookFromThisMessage) {
+  // SpamAssassin 4's GB_CUSTOM_HTM_URI: a link carrying the recipient's own
+  // address (phishing landing pages). __TO_ADDR captures the To address;
+  // %{MY_TO} in the other rules stands for it, quoted, in each message.
+  auto s = load_with_sa("header __TO_ADDR To:addr =~ /(?<MY_TO>.*)/\n"
+                        "uri LINK_HAS_RCPT m|^https?://.{3,64}\\?email=%{MY_TO}|i\n"
+                        "body BODY_HAS_RCPT /Dear %{MY_TO},/i\n"
+                        "header SUBJECT_UNSET_TAG Subject =~ /%{NOBODY_SETS_THIS}|.*/\n");
+  ASSERT_NE(s, nullptr);
+  auto msg = [](const std::string& to, const std::string& link) {
+    return "From: a@example.org\nTo: Bob <" + to + ">\nSubject: hi\n\nDear " + to + ",\nsign in at " + link + "\n";
+  };
+  const std::string link = "http://x.example/landing?email=bob.smith@example.net";
+  EXPECT_TRUE(hit(*s, msg("bob.smith@example.net", link), "LINK_HAS_RCPT"));
+  EXPECT_TRUE(hit(*s, msg("BOB.smith@example.net", link), "LINK_HAS_RCPT"));  // the rule's /i
+  EXPECT_TRUE(hit(*s, msg("bob.smith@example.net", link), "BODY_HAS_RCPT"));
+  // Another recipient: the same link does not carry their address.
+  EXPECT_FALSE(hit(*s, msg("carol@example.net", link), "LINK_HAS_RCPT"));
+  // The value is quoted: the '.' of "bob.smith" matches only a '.'.
+  EXPECT_FALSE(hit(*s, msg("bob.smith@example.net", "http://x.example/landing?email=bobxsmith@example.net"),
+                   "LINK_HAS_RCPT"));
+  // No To: the tag has no value and the templated rules do not run.
+  EXPECT_FALSE(hit(*s, "From: a@example.org\nSubject: hi\n\nsee " + link + "\n", "LINK_HAS_RCPT"));
+  // A tag no rule sets: the rule never runs, though its other branch matches anything.
+  EXPECT_FALSE(hit(*s, msg("bob.smith@example.net", link), "SUBJECT_UNSET_TAG"));
+
+  // The rest of a templated pattern is still checked at load.
+  std::vector<Diagnostic> diags;
+  load_with_sa("header __TO_ADDR To:addr =~ /(?<MY_TO>.*)/\nuri BROKEN_TEMPLATE m|(%{MY_TO}|\n", "", &diags);
+  bool reported = false;
+  for (const Diagnostic& d : diags) reported = reported || d.message.find("BROKEN_TEMPLATE") != std::string::npos;
+  EXPECT_TRUE(reported);
+}
+
+TEST(SaRelays, OriginatingIpHeadersAddTheWebmailClientAsTheOldestRelay) {
+  // SpamAssassin's default set lists X-Originating-IP and kin: the address a
+  // webmail service recorded is the oldest relay, so RCVD_ILLEGAL_IP sees a
+  // forged 252.x client there.
+  const std::string rules =
+      "originating_ip_headers X-Yahoo-Post-IP X-Originating-IP\n"
+      "header ILLEGAL_IP_T X-Spam-Relays-Untrusted =~ / ip=(?:0|2(?:2[4-9]|[3-5]\\d))\\./\n"
+      "header CLIENT_LAST X-Spam-Relays-Untrusted =~ /\\[ ip=203\\.0\\.113\\.9 .*\\] \\[ ip=252\\.211\\.13\\.169 rdns= helo= by= /\n";
+  const std::string msg =
+      "Received: from unknown (HELO pc) (203.0.113.9) by mx.example.net with SMTP\n"
+      "X-Originating-IP: [252.211.13.169]\n"
+      "From: a@b.example\nTo: c@d.example\nSubject: hi\n\nhello\n";
+  auto s = load_with_sa(rules);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, msg, "ILLEGAL_IP_T"));
+  EXPECT_TRUE(hit(*s, msg, "CLIENT_LAST"));
+  // Not an address (an octet over 255), or a field not listed: no relay.
+  std::string bad = msg;
+  bad.replace(bad.find("252.211"), 3, "256");
+  EXPECT_FALSE(hit(*s, bad, "ILLEGAL_IP_T"));
+  std::string other = msg;
+  other.replace(other.find("X-Originating-IP"), 16, "X-Client-IP");
+  EXPECT_FALSE(hit(*s, other, "ILLEGAL_IP_T"));
+  // clear_originating_ip_headers empties the list.
+  auto cleared = load_with_sa(rules + "clear_originating_ip_headers\n");
+  ASSERT_NE(cleared, nullptr);
+  EXPECT_FALSE(hit(*cleared, msg, "ILLEGAL_IP_T"));
+}
+
+TEST(SaRules, BodyRulesSeeEachParagraphAloneAsSpamAssassinDoes) {
+  // SpamAssassin matches a body rule against each paragraph (white space
+  // collapsed to one space, so a paragraph keeps one leading space where its
+  // text had some); \A, \z and a /s '.' stay within it.
+  auto s = load_with_sa("body ID_ALONE /^[a-z0-9]{6,24}[-_a-z0-9]{12,36}[a-z0-9]{6,24}\\s*\\z/is\n"
+                        "body ENDS_PARA /offer\\z/\nbody STARTS_PARA /\\AClick/\n"
+                        "body DOT_S /deal.+unsubscribe/s\n");
+  ASSERT_NE(s, nullptr);
+  auto msg = [](const std::string& body) { return "From: a@example.org\nTo: b@example.net\nSubject: hi\n\n" + body; };
+  const std::string id = "khvd3zRavGc1lQKE2286PxLSY2lC53Hzm";
+  EXPECT_TRUE(hit(*s, msg("Great deal.\n\n" + id + "\n\nbye\n"), "ID_ALONE"));       // a paragraph of its own, not the last
+  EXPECT_FALSE(hit(*s, msg("Great deal.\n\n   " + id + "\n\nbye\n"), "ID_ALONE"));  // led by a space
+  EXPECT_TRUE(hit(*s, msg("A special offer\n\nClick here\n"), "ENDS_PARA"));
+  EXPECT_TRUE(hit(*s, msg("A special offer\n\nClick here\n"), "STARTS_PARA"));
+  EXPECT_FALSE(hit(*s, msg("A special offer now\n\nPlease Click here\n"), "ENDS_PARA"));
+  EXPECT_FALSE(hit(*s, msg("A special offer now\n\nPlease Click here\n"), "STARTS_PARA"));
+  EXPECT_TRUE(hit(*s, msg("a deal, to unsubscribe\nwrite\n"), "DOT_S"));  // one newline: the same paragraph
+  EXPECT_FALSE(hit(*s, msg("a deal\n\nto unsubscribe write\n"), "DOT_S"));
+}
+
+TEST(RegexSyntax, LineAnchorsReplaceStringAnchorsOutsideClassesAndEscapes) {
+  EXPECT_EQ(regex_line_anchors("\\Afoo\\s*\\z"), "^foo\\s*$");
+  EXPECT_EQ(regex_line_anchors("a\\Z"), "a$");
+  EXPECT_EQ(regex_line_anchors("[\\A\\z]\\\\z\\Q\\z\\E"), "[\\A\\z]\\\\z\\Q\\z\\E");
+  EXPECT_EQ(regex_templates("x%{A_B}y\\%{C}%{A_B}%{lower}%{D(arg)}"), (std::vector<std::string>{"A_B", "D(arg)"}));
+  EXPECT_EQ(regex_quote("a.b@c-d_e"), "a\\.b\\@c\\-d_e");
+}
