@@ -100,6 +100,11 @@ struct Message {
   std::string raw_text;           // decoded text of text/* parts, HTML kept as markup
   bool has_text_plain = false;
   bool has_text_html = false;
+  // `text` with HTML rendered as SpamAssassin renders it (html_to_text()),
+  // for its body rules; only built for a message with an HTML part: use
+  // sa_rendered_text().
+  std::string sa_text;
+  const std::string& sa_rendered_text() const { return has_text_html ? sa_text : text; }
   std::vector<Uri> uris;
   std::vector<Attachment> attachments;
   // Decoded content of every leaf part (text and attachments alike), in

@@ -226,7 +226,7 @@ std::vector<std::string> sa_uri_list(const Message& m, const RuleSet& rules, std
 // rules are compiled multi-line so ^ and $ anchor at each line, as in
 // SpamAssassin's line by line matching.
 std::string sa_body_text(const Message& m) {
-  std::string_view text(m.text);
+  std::string_view text(m.sa_rendered_text());
   std::string out;
   out.reserve(text.size());
   // The first line is the subject, empty without one (tflags nosubject

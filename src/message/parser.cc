@@ -252,8 +252,7 @@ class Walker {
     std::string_view text = fixed.empty() ? std::string_view(content.get()) : std::string_view(fixed);
     p.decoded_size = text.size();
     m_.decoded_parts.emplace_back(text);
-    if (is_html) m_.has_text_html = true;
-    else m_.has_text_plain = true;
+    if (!is_html) m_.has_text_plain = true;
     std::size_t room = l_.max_text_bytes > text_bytes_ ? l_.max_text_bytes - text_bytes_ : 0;
     if (text.size() > room) {
       text = text.substr(0, room);
@@ -263,10 +262,16 @@ class Walker {
     m_.raw_text.append(text);
     if (!m_.raw_text.empty() && m_.raw_text.back() != '\n') m_.raw_text.push_back('\n');
     if (is_html) {
-      if (!html_to_text(text, m_.text, room, uris_)) m_.limits_hit.text_bytes = true;
+      if (!m_.has_text_html) m_.sa_text = m_.text;  // the two renderings part here
+      m_.has_text_html = true;
+      if (!html_to_text(text, m_.text, m_.sa_text, room, uris_)) m_.limits_hit.text_bytes = true;
     } else {
       m_.text.append(text);
       if (!m_.text.empty() && m_.text.back() != '\n') m_.text.push_back('\n');
+      if (m_.has_text_html) {
+        m_.sa_text.append(text);
+        if (!m_.sa_text.empty() && m_.sa_text.back() != '\n') m_.sa_text.push_back('\n');
+      }
     }
   }
 

@@ -129,6 +129,29 @@ TEST(MessageMime, HtmlIsRenderedToTextAndKeptRawForRawbody) {
   EXPECT_TRUE(m.uris[0].from_html);
 }
 
+TEST(MessageMime, HtmlIsAlsoRenderedAsSpamAssassinRendersIt) {
+  // For SpamAssassin's body rules: source line breaks are white space, a
+  // <br> a line, a <p> a paragraph, a cell a space, <pre> kept as written.
+  Limits l;
+  Message m = parse_message(
+      "Subject: h\nContent-Type: multipart/alternative; boundary=b\n\n"
+      "--b\nContent-Type: text/plain\n\nplain part\n"
+      "--b\nContent-Type: text/html\n\n"
+      "<html><body><p>Sign up\n   now</p>84330<br>\nThailandXYZ <table><tr><td>a</td><td>b</td></tr></table>"
+      "<pre>x  y</pre>&nbsp;end</body></html>\n--b--\n",
+      l);
+  const std::string& sa = m.sa_rendered_text();
+  EXPECT_EQ(sa.rfind("h\nplain part\n", 0), 0u) << sa;  // the subject and the plain part as they are
+  EXPECT_NE(sa.find("\n\nSign up now\n\n84330\nThailandXYZ a  b "), std::string::npos) << sa;
+  // After an element's space a text loses its leading one (the NBSP here).
+  EXPECT_NE(sa.find("\n\nx  y\n\nend\n"), std::string::npos) << sa;
+  // The text our own rules read keeps the source's line breaks.
+  EXPECT_NE(m.text.find("Sign up\n   now"), std::string::npos) << m.text;
+  // Without HTML both are the same text.
+  Message plain = parse_message("Subject: p\n\nhello\n", l);
+  EXPECT_EQ(&plain.sa_rendered_text(), &plain.text);
+}
+
 TEST(MessageUris, TextUrisMailtoWwwAndBareIpsAreExtracted) {
   Limits l;
   Message m = parse_message(
