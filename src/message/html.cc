@@ -7,8 +7,11 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
 
+#include <strings.h>
+
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include "util/c_handle.h"
 
@@ -129,6 +132,34 @@ void take_link(const xmlNode* n, UriCollector& uris) {
   }
 }
 
+// Browsers (and SpamAssassin's parser) read "<!" not followed by "--",
+// "[CDATA[" or "DOCTYPE" as a bogus comment up to the next '>': spam hides
+// words with them ("For<!iasbp>mul<!is>ated"). libxml2 keeps them as text,
+// so they are removed first; nullopt when there is none (no copy).
+std::optional<std::string> without_bogus_comments(std::string_view html) {
+  std::optional<std::string> out;
+  std::size_t from = 0;
+  for (std::size_t at = html.find("<!"); at != std::string_view::npos; at = html.find("<!", at + 2)) {
+    std::string_view rest = html.substr(at + 2);
+    if (rest.substr(0, 2) == "--") {  // a comment: what it holds is not looked at
+      std::size_t close = html.find("-->", at + 4);
+      if (close == std::string_view::npos) break;
+      at = close + 1;  // the next search starts after the "-->"
+      continue;
+    }
+    if (rest.substr(0, 7) == "[CDATA[") continue;
+    if (rest.size() >= 7 && strncasecmp(rest.data(), "doctype", 7) == 0) continue;
+    std::size_t end = html.find('>', at + 2);
+    if (end == std::string_view::npos) break;
+    if (!out) out.emplace().reserve(html.size());
+    out->append(html.substr(from, at - from));
+    from = end + 1;
+    at = end - 1;
+  }
+  if (out) out->append(html.substr(from));
+  return out;
+}
+
 }  // namespace
 
 void init_html() {
@@ -140,6 +171,8 @@ bool html_to_text(std::string_view html, std::string& out, std::string& sa_out, 
                   UriCollector& uris) {
   if (html.empty()) return true;
   if (html.size() > static_cast<std::size_t>(INT32_MAX)) html = html.substr(0, INT32_MAX);
+  const std::optional<std::string> cleaned = without_bogus_comments(html);
+  if (cleaned) html = *cleaned;
   XmlDoc doc(htmlReadMemory(html.data(), static_cast<int>(html.size()), nullptr, "UTF-8",
                             HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
                                 HTML_PARSE_NONET | HTML_PARSE_COMPACT));

@@ -152,6 +152,23 @@ TEST(MessageMime, HtmlIsAlsoRenderedAsSpamAssassinRendersIt) {
   EXPECT_EQ(&plain.sa_rendered_text(), &plain.text);
 }
 
+TEST(MessageMime, BogusCommentsHidingWordsAreDroppedAsBrowsersDo) {
+  // "<!xyz>" is a comment to a browser: the reader sees "sildenafil". A real
+  // comment's content (an Outlook "<![endif]-->") is not cut short.
+  Limits l;
+  Message m = parse_message(
+      "Subject: h\nContent-Type: text/html\n\n"
+      "<html><body><!DOCTYPE html><p>si<!cdo>ldena<!asyrvaw>fil</p>"
+      "<!--[if !mso]><style>x{}</style><![endif]--><![if !vml]><p>shown</p><![endif]>"
+      "<a href=\"http://after.example/\">link</a></body></html>\n",
+      l);
+  EXPECT_NE(m.text.find("sildenafil"), std::string::npos) << m.text;
+  EXPECT_NE(m.sa_rendered_text().find("sildenafil"), std::string::npos) << m.sa_rendered_text();
+  EXPECT_NE(m.text.find("shown"), std::string::npos) << m.text;
+  ASSERT_EQ(m.uris.size(), 1u);
+  EXPECT_EQ(m.uris[0].host, "after.example");
+}
+
 TEST(MessageUris, TextUrisMailtoWwwAndBareIpsAreExtracted) {
   Limits l;
   Message m = parse_message(
