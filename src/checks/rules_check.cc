@@ -167,7 +167,30 @@ std::vector<std::string> sa_uri_list(const Message& m, const RuleSet& rules, std
   };
   auto canonical = [&](const std::string& u, int depth, auto& self) -> void {
     add(u);
-    std::string nu = u.find('%') != std::string::npos ? percent_decoded(u) : u;
+    // Its rewrites, in its order: '\' as '/', "http:/host" and "http:host"
+    // as "http://host", %xx decoded, a scheme for "www.host" (ftp:// for
+    // "ftp.host"), a '/' before a '?' or '#' right after the host.
+    std::string nu = u;
+    std::replace(nu.begin(), nu.end(), '\\', '/');
+    const std::string head = ascii_lower(std::string_view(nu).substr(0, 6));
+    if (std::size_t colon = head.rfind("http:", 0) == 0 ? 5 : head.rfind("https:", 0) == 0 ? 6 : 0; colon > 0) {
+      std::size_t slashes = 0;
+      while (slashes < 2 && colon + slashes < nu.size() && nu[colon + slashes] == '/') ++slashes;
+      nu.replace(colon, slashes, "//");
+    }
+    if (nu.find('%') != std::string::npos) nu = percent_decoded(nu);
+    std::size_t scheme_end = 0;
+    while (scheme_end < nu.size() && (std::isalnum(static_cast<unsigned char>(nu[scheme_end])) != 0 ||
+                                      nu[scheme_end] == '-' || nu[scheme_end] == '_'))
+      ++scheme_end;
+    if (scheme_end == 0 || scheme_end >= nu.size() || nu[scheme_end] != ':')
+      nu.insert(0, nu.rfind("ftp.", 0) == 0 ? "ftp://" : "http://");
+    if (std::string lower = ascii_lower(std::string_view(nu).substr(0, 8));
+        lower.rfind("http://", 0) == 0 || lower.rfind("https://", 0) == 0) {
+      const std::size_t host = lower[4] == 's' ? 8 : 7;
+      std::size_t end = nu.find_first_of("/?#", host);
+      if (end != std::string::npos && end > host && nu[end] != '/') nu.insert(end, 1, '/');
+    }
     if (nu != u) add(nu);
     if (depth > 0) return;
     bool redirected = false;

@@ -111,24 +111,30 @@ class TextOut {
   bool ends_text_ = false;    // the last thing added was text
 };
 
+// The links an element carries, as SpamAssassin's HTML.pm collects them:
+// href (and Gmail's data-saferedirecturl) of a/area/link/base, src of
+// img/frame/iframe/embed/script/bgsound, a form's action, and the
+// background image of body/table/tr/td.
 void take_link(const xmlNode* n, UriCollector& uris) {
-  const char* attr = nullptr;
-  if (name_is(n, "a") || name_is(n, "area") || name_is(n, "link") || name_is(n, "base")) {
-    attr = "href";
-  } else if (name_is(n, "img") || name_is(n, "iframe") || name_is(n, "frame") ||
-             name_is(n, "embed") || name_is(n, "script")) {
-    attr = "src";
-  } else if (name_is(n, "form")) {
-    attr = "action";
-  }
-  if (attr == nullptr) return;
-  for (const xmlAttr* a = n->properties; a != nullptr; a = a->next) {
-    if (a->name == nullptr || xmlStrcasecmp(a->name, reinterpret_cast<const xmlChar*>(attr)) != 0)
-      continue;
-    if (a->children != nullptr && a->children->content != nullptr) {
-      const char* v = reinterpret_cast<const char*>(a->children->content);
-      uris.add(std::string_view(v, std::strlen(v)), true);
+  auto take = [&](const char* attr) {
+    for (const xmlAttr* a = n->properties; a != nullptr; a = a->next) {
+      if (a->name == nullptr || xmlStrcasecmp(a->name, reinterpret_cast<const xmlChar*>(attr)) != 0) continue;
+      if (a->children != nullptr && a->children->content != nullptr) {
+        const char* v = reinterpret_cast<const char*>(a->children->content);
+        uris.add(std::string_view(v, std::strlen(v)), true);
+      }
     }
+  };
+  if (name_is(n, "a") || name_is(n, "area") || name_is(n, "link") || name_is(n, "base")) {
+    take("href");
+    if (!name_is(n, "base")) take("data-saferedirecturl");
+  } else if (name_is(n, "img") || name_is(n, "iframe") || name_is(n, "frame") || name_is(n, "embed") ||
+             name_is(n, "script") || name_is(n, "bgsound")) {
+    take("src");
+  } else if (name_is(n, "form")) {
+    take("action");
+  } else if (name_is(n, "body") || name_is(n, "table") || name_is(n, "tr") || name_is(n, "td")) {
+    take("background");
   }
 }
 

@@ -110,6 +110,8 @@ Parsed parse_line(std::string_view in, Relay& r) {
   static const Re kQmailHelo(R"(^(\S+) \(HELO (\S+)\) \()" + kIp + R"(\))");
   static const Re kQmail(R"(^(\S+) \()" + kIp + R"(\))");
   static const Re kAnyIp(R"([\[(])" + kIp + R"([\])])");
+  // "from 192.0.2.1 (SquirrelMail authenticated user jo) by host with HTTP" (webmail)
+  static const Re kIpComment("^" + kIp + R"( \([A-Za-z][^)]+\))");
   if (kSendmail.search(from, m)) {
     if (r.helo.empty()) r.helo = m[1];
     set_rdns(m[2]);
@@ -132,6 +134,8 @@ Parsed parse_line(std::string_view in, Relay& r) {
     set_rdns(m[1]);
     if (r.helo.empty()) r.helo = r.rdns;
     r.ip = m[2];
+  } else if (kIpComment.search(from, m) && s.find(" with ") != std::string::npos) {
+    r.ip = m[1];
   } else if (kAnyIp.search(from, m)) {
     r.ip = m[1];
     std::size_t sp = from.find(' ');

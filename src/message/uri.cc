@@ -59,12 +59,19 @@ bool parse_uri(std::string_view text, Uri& out) {
     text.remove_suffix(1);
   if (text.empty() || text.size() > 4096) return false;
   std::string_view rest;
-  if (istarts_with(text, "http://")) {
+  // A browser reads "http:/host", "http:host" and "http:\\host" as
+  // "http://host" (slashes and backslashes after the scheme, any number):
+  // spam writes links so to slip past link checks.
+  auto after_scheme = [&](std::size_t n) {
+    rest = text.substr(n);
+    while (!rest.empty() && (rest.front() == '/' || rest.front() == '\\')) rest.remove_prefix(1);
+  };
+  if (istarts_with(text, "http:")) {
     out.scheme = "http";
-    rest = text.substr(7);
-  } else if (istarts_with(text, "https://")) {
+    after_scheme(5);
+  } else if (istarts_with(text, "https:")) {
     out.scheme = "https";
-    rest = text.substr(8);
+    after_scheme(6);
   } else if (istarts_with(text, "mailto:")) {
     out.scheme = "mailto";
     rest = text.substr(7);

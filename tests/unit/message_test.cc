@@ -2,6 +2,8 @@
 // attachments, limits and hostile input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -167,6 +169,22 @@ TEST(MessageMime, BogusCommentsHidingWordsAreDroppedAsBrowsersDo) {
   EXPECT_NE(m.text.find("shown"), std::string::npos) << m.text;
   ASSERT_EQ(m.uris.size(), 1u);
   EXPECT_EQ(m.uris[0].host, "after.example");
+}
+
+TEST(MessageUris, LinksBrowsersFollowAreCollected) {
+  // "http:/host" (one slash) is still a link to host for a browser; a
+  // background sound, a cell's background image are fetched too.
+  Limits l;
+  Message m = parse_message(
+      "Subject: h\nContent-Type: text/html\n\n"
+      "<html><body><a href=\"http:/one-slash.example/?id=1\">a</a><a href=\"https:\\\\back.example/\">b</a>"
+      "<bgsound src=\"http://203.0.113.5/sound.php\"><table><tr><td background=\"http://bg.example/i.gif\">x</td></tr>"
+      "</table></body></html>\n",
+      l);
+  std::vector<std::string> hosts;
+  for (const auto& u : m.uris) hosts.push_back(u.host);
+  for (const char* h : {"one-slash.example", "back.example", "203.0.113.5", "bg.example"})
+    EXPECT_NE(std::find(hosts.begin(), hosts.end(), h), hosts.end()) << h;
 }
 
 TEST(MessageUris, TextUrisMailtoWwwAndBareIpsAreExtracted) {

@@ -435,7 +435,7 @@ TEST(SaRelays, OriginatingIpHeadersAddTheWebmailClientAsTheOldestRelay) {
   // forged 252.x client there.
   const std::string rules =
       "originating_ip_headers X-Yahoo-Post-IP X-Originating-IP\n"
-      "header ILLEGAL_IP_T X-Spam-Relays-Untrusted =~ / ip=(?:0|2(?:2[4-9]|[3-5]\\d))\\./\n"
+      "header ILLEGAL_IP_T X-Spam-Relays-Untrusted =~ / (?:by|ip)=(?:0|2(?:2[4-9]|[3-5]\\d))\\./\n"
       "header CLIENT_LAST X-Spam-Relays-Untrusted =~ /\\[ ip=203\\.0\\.113\\.9 .*\\] \\[ ip=252\\.211\\.13\\.169 rdns= helo= by= /\n";
   const std::string msg =
       "Received: from unknown (HELO pc) (203.0.113.9) by mx.example.net with SMTP\n"
@@ -452,6 +452,13 @@ TEST(SaRelays, OriginatingIpHeadersAddTheWebmailClientAsTheOldestRelay) {
   std::string other = msg;
   other.replace(other.find("X-Originating-IP"), 16, "X-Client-IP");
   EXPECT_FALSE(hit(*s, other, "ILLEGAL_IP_T"));
+  // A webmail hop: "from IP (SquirrelMail authenticated user ...) by HOST
+  // with HTTP" (below a public relay: an authenticated first hop is trusted).
+  EXPECT_TRUE(hit(*s,
+                  "Received: from unknown (HELO pc) (203.0.113.9) by mx.example.net with SMTP\n"
+                  "Received: from 203.0.113.7 (SquirrelMail authenticated user jo@example.org); by 0.0.0.0 with HTTP;\n"
+                  "  Fri, 24 Jun 2005 05:39:22 -0500\nFrom: a@b.example\nSubject: hi\n\nhello\n",
+                  "ILLEGAL_IP_T"));  // by=0.0.0.0
   // clear_originating_ip_headers empties the list.
   auto cleared = load_with_sa(rules + "clear_originating_ip_headers\n");
   ASSERT_NE(cleared, nullptr);
