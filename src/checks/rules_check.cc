@@ -311,6 +311,30 @@ std::string sa_body_text(const Message& m) {
   return out;
 }
 
+// SpamAssassin matches its body rules against one line (paragraph) at a
+// time; spamgate first against the whole text, which is one search but lets
+// \s or [^x] run on into the next line. A match that does so is looked for
+// again line by line, from the line it starts in (no line-local match can
+// start before it): that match, or kNoMatch.
+Regex::Match within_a_line(const Regex& re, std::string_view text, Regex::Match mt, std::uint32_t limit) {
+  const std::size_t nl = text.find('\n', mt.begin);
+  if (nl == std::string_view::npos || nl + 1 >= mt.end) return mt;  // within its line (its own '\n' included)
+  std::size_t start = mt.begin == 0 ? 0 : text.rfind('\n', mt.begin - 1);
+  start = start == std::string_view::npos || mt.begin == 0 ? 0 : start + 1;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    end = end == std::string_view::npos ? text.size() : end + 1;
+    Regex::Match m = re.match(text.substr(start, end - start), limit);
+    if (m.outcome != Regex::Outcome::kNoMatch) {
+      m.begin += start;
+      m.end += start;
+      return m;
+    }
+    start = end;
+  }
+  return Regex::Match{};
+}
+
 }  // namespace
 
 RulesCheck::RulesCheck(std::shared_ptr<const RuleSet> rules, std::uint32_t pcre_match_limit,
@@ -562,15 +586,17 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
     }
     if (!r.re) return;
     Regex::Match mt = r.re->match(subject, limit);
+    if (mt.outcome == Regex::Outcome::kMatch && r.third_party && r.kind == RuleKind::kBody)
+      mt = within_a_line(*r.re, subject, mt, limit);
     if (mt.outcome == Regex::Outcome::kError) {
       record_error(r, mt.error);
     } else if (mt.outcome == Regex::Outcome::kMatch) {
       // tflags multiple: each match counts (and scores), up to maxhits.
       int count = 1;
       for (std::size_t at = mt.end > mt.begin ? mt.end : mt.end + 1; count < r.maxhits && at <= subject.size(); ++count) {
-        Regex::Match next = r.re->match(subject.substr(at), limit);
+        Regex::Match next = r.re->match(subject, limit, at);  // from `at`, so ^ and \b see what precedes
         if (next.outcome != Regex::Outcome::kMatch) break;
-        at += next.end > next.begin ? next.end : next.end + 1;
+        at = next.end > next.begin ? next.end : next.end + 1;
       }
       capture(r, subject);
       hits.push_back({r.name, static_cast<double>(count), clip(subject.substr(mt.begin, mt.end - mt.begin), kDetailBytes)});

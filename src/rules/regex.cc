@@ -258,8 +258,9 @@ Result<Regex> Regex::compile(std::string_view pattern, std::string_view flags, b
   return r;
 }
 
-Regex::Match Regex::match(std::string_view subject, std::uint32_t match_limit) const {
+Regex::Match Regex::match(std::string_view subject, std::uint32_t match_limit, std::size_t start) const {
   Match m;
+  if (start > subject.size()) return m;
   Scratch& s = scratch();
   if (!s.md || !s.ctx) {
     m.outcome = Outcome::kError;
@@ -268,7 +269,7 @@ Regex::Match Regex::match(std::string_view subject, std::uint32_t match_limit) c
   }
   pcre2_set_match_limit(s.ctx.get(), match_limit);
   int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(),
-                       0, 0, s.md.get(), s.ctx.get());
+                       start, 0, s.md.get(), s.ctx.get());
   if (rc == PCRE2_ERROR_NOMATCH) return m;
   if (rc < 0) {
     m.outcome = Outcome::kError;

@@ -38,7 +38,9 @@ class Regex {
   // template filled per message), where JIT compiling costs more than it saves.
   static Result<Regex> compile(std::string_view pattern, std::string_view flags, bool jit = true);
 
-  Match match(std::string_view subject, std::uint32_t match_limit) const;
+  // `start`: where the search starts; what comes before it still counts for
+  // ^, \b and lookbehinds (a second match of tflags multiple).
+  Match match(std::string_view subject, std::uint32_t match_limit, std::size_t start = 0) const;
   // The span of capture group `group` (1..9) of the first match; kNoMatch
   // also when the group took no part in it.
   Match match_group(std::string_view subject, std::uint32_t match_limit, int group) const;

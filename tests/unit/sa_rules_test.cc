@@ -485,6 +485,22 @@ TEST(SaRules, BodyRulesSeeEachParagraphAloneAsSpamAssassinDoes) {
   EXPECT_FALSE(hit(*s, msg("a deal\n\nto unsubscribe write\n"), "DOT_S"));
 }
 
+TEST(SaRules, AMatchDoesNotRunIntoTheNextParagraphAndRepeatsSeeWhatPrecedes) {
+  // \s and [^x] would cross from one paragraph into the next in one text;
+  // SpamAssassin never sees them together ("$174.00" then "20/40GB").
+  auto s = load_with_sa("body MONEY_T /\\$\\s?[1-9][\\d.,\\s]{5,20}\\d/\n"
+                        "rawbody __HREF_T /^[^>].*?<a href=/im\ntflags __HREF_T multiple maxhits=100\n"
+                        "meta TWO_HREF_LINES __HREF_T >= 2\n");
+  ASSERT_NE(s, nullptr);
+  auto msg = [](const std::string& body) { return "From: a@example.org\nTo: b@example.net\nSubject: hi\n\n" + body; };
+  EXPECT_FALSE(hit(*s, msg("TAPE DRIVE\n\n$174.00\n\n20/40GB DRIVE\n"), "MONEY_T"));
+  EXPECT_TRUE(hit(*s, msg("a sum of $174 000 000\n"), "MONEY_T"));
+  // tflags multiple counts again from where the match ended, not from a new
+  // start of line: two links on one line count once (^ anchors the line).
+  EXPECT_FALSE(hit(*s, msg("x <a href=1>one</a> <A href=2>two</A>\n"), "TWO_HREF_LINES"));
+  EXPECT_TRUE(hit(*s, msg("x <a href=1>one</a>\ny <a href=2>two</a>\n"), "TWO_HREF_LINES"));
+}
+
 TEST(RegexSyntax, LineAnchorsReplaceStringAnchorsOutsideClassesAndEscapes) {
   EXPECT_EQ(regex_line_anchors("\\Afoo\\s*\\z"), "^foo\\s*$");
   EXPECT_EQ(regex_line_anchors("a\\Z"), "a$");
