@@ -39,6 +39,10 @@ struct PlanOptions {
   bool annotate = true;     // our fields (X-Spam-*, details, prepended); false: removals only (policy log)
   bool tag_subject = true;  // tag the Subject and add X-Spam-Flag on spam
   bool list_tests = true;   // name the rules in X-Spam-Status
+  // The verdict history reference for X-Spam-Technical-Details, placed as
+  // [history] reference says ("url": ?ref=ID on the support URL, "line": a
+  // "Reference: ID" line); "" = none.
+  std::string reference;
 };
 
 // `prepend`: fields the checks asked for (e.g. Received-SPF), put at the top.

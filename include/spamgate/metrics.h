@@ -33,6 +33,10 @@ class Metrics {
   void signatures_loaded() { sig_loaded_.fetch_add(1, std::memory_order_relaxed); }
   void signatures_refused() { sig_refused_.fetch_add(1, std::memory_order_relaxed); }
   void reload(bool refused) { (refused ? reload_refused_ : reload_ok_).fetch_add(1, std::memory_order_relaxed); }
+  // Verdict history records written, or dropped (queue full, store failed).
+  void history(bool written, std::uint64_t n) {
+    (written ? history_written_ : history_dropped_).fetch_add(n, std::memory_order_relaxed);
+  }
   // A circuit breaker in front of `dependency` ("dns", "redis"): its state
   // (0 closed, 1 open, 2 half-open) and one call it skipped.
   void breaker_state(std::string_view dependency, int state);
@@ -65,6 +69,7 @@ class Metrics {
   std::array<std::atomic<std::uint64_t>, kDirections * kOutcomes> messages_{};
   std::array<Histogram, kDirections> scores_{};
   std::atomic<std::uint64_t> dns_timeouts_{0}, sig_loaded_{0}, sig_refused_{0}, reload_ok_{0}, reload_refused_{0};
+  std::atomic<std::uint64_t> history_written_{0}, history_dropped_{0};
   mutable std::mutex mu_;
   std::map<std::string, CheckStats, std::less<>> checks_;
   struct BreakerStats {

@@ -18,6 +18,7 @@
 
 #include "spamgate/check.h"
 #include "spamgate/disposition.h"
+#include "spamgate/history.h"
 #include "spamgate/message.h"
 #include "spamgate/snapshot.h"
 #include "spamgate/verdict.h"
@@ -41,6 +42,7 @@ struct ScanResult {
   std::vector<std::pair<std::string, std::string>> prepend_headers;  // asked for by checks, A-R first
   AuthResults auth;                       // SPF, DKIM, DMARC (also in Authentication-Results)
   double ms = 0;                          // wall time of the whole scan
+  std::string reference;                  // ScanExtras::reference
 };
 
 // What the milter hands over besides the bytes; `scan` gives none of it.
@@ -56,6 +58,9 @@ struct ScanExtras {
   // as headers streamed in; null: counted here from `bytes`, which then
   // holds the whole header block.
   const HeaderCensus* census = nullptr;
+  // The verdict history reference of this message ("" = none): written into
+  // X-Spam-Technical-Details as [history] reference says.
+  std::string reference;
   // When the message's DNS lookups must end. A message has one DNS budget
   // ([dns] budget_ms): a caller that already spent part of it (the milter's
   // DKIM key lookups at end of headers) passes what is left; without one
@@ -95,6 +100,11 @@ Handled handle_message(const Snapshot& snap, std::string_view bytes, const Envel
 // answer: autolearn, the metrics outcome, the held message's queue id
 // (`quarantined`: the MTA accepted the quarantine). Failures are logged.
 void run_after_effects(const Snapshot& snap, const Handled& h, std::string_view label, bool quarantined);
+
+// The verdict history record of `h` (history.h): envelope, sender class,
+// headers, score, action and reply, each scored rule with its matched text.
+HistoryRecord history_record(const Handled& h, const Envelope& env, const Sender& sender, std::string ref,
+                             std::uint64_t size, std::int64_t time);
 
 // Logs the one line for `h`: `label` (queue id or file), then `context`
 // (e.g. client and envelope), Message-ID, score, action, reply, tests, ms.

@@ -26,6 +26,8 @@
 
 namespace spamgate {
 
+class HistoryWriter;
+
 // What the milter does with a class of senders.
 enum class SenderPolicy { kTag, kLog, kSkip };  // scan and tag / scan and only log / skip
 // What a failing check does to its message.
@@ -124,6 +126,19 @@ struct MemoryConfig {
   std::size_t warn_bytes = 1u << 30;  // above it: a warning naming the largest consumers
 };
 
+// [history]: the verdict history (history.h).
+struct HistoryConfig {
+  bool enabled = true;
+  std::string path;  // the LMDB directory, created on first use; "" = "history" beside [bayes] path
+  int retention_days = 30;                         // records older than this are removed
+  std::size_t max_bytes = std::size_t{1} << 30;    // the store's largest size; the oldest go first near it
+  std::size_t queue = 10000;                       // records waiting to be written; past it they are dropped
+  // How X-Spam-Technical-Details carries the record's reference: "url" (the
+  // support URL gets ?ref=ID), "line" (a last line "Reference: ID"), "off".
+  std::string reference = "url";
+  bool operator==(const HistoryConfig&) const = default;
+};
+
 // Every option has a default; conf/spamgate.toml documents each one.
 struct Config {
   std::string path;                    // the file this was read from; "" = built-in defaults
@@ -159,6 +174,7 @@ struct Config {
   OutboundConfig outbound;
   MetricsConfig metrics;
   MemoryConfig memory;
+  HistoryConfig history;
 };
 
 class DkimLibrary;
@@ -175,6 +191,10 @@ struct Snapshot {
   // Outbound limits and holds (null when [outbound] enabled = false); the
   // overrides file is read with the rules, so a reload takes its changes.
   std::shared_ptr<const OutboundGuard> outbound;
+  // The milter's verdict history writer (null for the other commands, or
+  // when [history] is off or its store cannot open); a reload with the same
+  // [history] keeps it.
+  std::shared_ptr<HistoryWriter> history;
   SymbolTable symbols;
   std::vector<std::unique_ptr<const Check>> checks;  // run in this order
   std::vector<std::string> rule_files;                // as loaded, for logs

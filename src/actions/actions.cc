@@ -45,11 +45,16 @@ std::string level_value(const Verdict& v) {
   return std::string(static_cast<std::size_t>(std::min<std::int64_t>(stars, 50)), '*');
 }
 
-std::string details_value(const Config& c, const Verdict& v) {
-  return "[" + c.service_name + "] - Support information:\n\tThis message was scanned by: " +
-         c.hostname + " and received a score of: " + format_tenths(v.score_tenths) +
-         "\n\tThis system will flag a message as spam if the score is greater than " +
-         c.threshold_text + ".\n\tIf you feel this was in error, please visit " + c.support_url;
+std::string details_value(const Config& c, const Verdict& v, const std::string& reference) {
+  std::string url = c.support_url;
+  const bool in_url = !reference.empty() && c.history.reference == "url";
+  if (in_url) url += (url.find('?') == std::string::npos ? "?ref=" : "&ref=") + reference;
+  std::string out = "[" + c.service_name + "] - Support information:\n\tThis message was scanned by: " +
+                    c.hostname + " and received a score of: " + format_tenths(v.score_tenths) +
+                    "\n\tThis system will flag a message as spam if the score is greater than " +
+                    c.threshold_text + ".\n\tIf you feel this was in error, please visit " + url;
+  if (!reference.empty() && c.history.reference == "line") out += "\n\tReference: " + reference;
+  return out;
 }
 
 std::string to_lf(std::string_view s) {
@@ -102,7 +107,7 @@ Plan plan_actions(const Config& c, const Message& msg, const HeaderCensus& censu
   }
   p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Status", 0, status_value(v, opts.list_tests)});
   p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Level", 0, level_value(v)});
-  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Technical-Details", 0, details_value(c, v)});
+  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Technical-Details", 0, details_value(c, v, opts.reference)});
   return p;
 }
 

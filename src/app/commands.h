@@ -12,5 +12,6 @@ int cmd_milter(int argc, char** argv);
 int cmd_learn(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_release(int argc, char** argv);
+int cmd_history(int argc, char** argv);
 
 }  // namespace spamgate::app

@@ -37,39 +37,12 @@
 #include "bayes/token_table.h"
 #include "spamgate/bayes.h"
 #include "spamgate/state_store.h"
+#include "util/lmdb.h"
 #include "util/log.h"
 
 namespace spamgate {
 
 namespace {
-
-struct MdbEnvClose {
-  void operator()(MDB_env* e) const { mdb_env_close(e); }
-};
-using MdbEnv = std::unique_ptr<MDB_env, MdbEnvClose>;
-
-// A transaction aborted on scope exit unless committed.
-class Txn {
- public:
-  Txn() = default;
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  ~Txn() {
-    if (t_ != nullptr) mdb_txn_abort(t_);
-  }
-  int begin(MDB_env* env, unsigned flags) { return mdb_txn_begin(env, nullptr, flags, &t_); }
-  int commit() {
-    int rc = mdb_txn_commit(t_);
-    t_ = nullptr;
-    return rc;
-  }
-  MDB_txn* get() const { return t_; }
-
- private:
-  MDB_txn* t_ = nullptr;
-};
-
-MDB_val val_of(const void* p, std::size_t n) { return MDB_val{n, const_cast<void*>(p)}; }
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();

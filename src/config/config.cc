@@ -165,6 +165,7 @@ class Loader {
         {"outbound", [&](const toml::node& n) { outbound(n, c.outbound); }},
         {"metrics", [&](const toml::node& n) { metrics(n, c.metrics); }},
         {"memory", [&](const toml::node& n) { memory(n, c.memory); }},
+        {"history", [&](const toml::node& n) { history(n, c.history); }},
     };
     walk(root, top, "");
   }
@@ -513,6 +514,29 @@ class Loader {
     walk(*t, keys, "memory.");
   }
 
+  void history(const toml::node& n, HistoryConfig& h) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'history' must be a table");
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"enabled", [&](const toml::node& v) { bool_key(v, "history.enabled", h.enabled); }},
+        {"path", [&](const toml::node& v) { string_key(v, "history.path", h.path, 4096, true); }},
+        {"retention_days", [&](const toml::node& v) { int_key(v, "history.retention_days", h.retention_days, 1, 3650); }},
+        {"max_mb", [&](const toml::node& v) {
+           std::int64_t mb = 0;
+           int_key(v, "history.max_mb", mb, 16, 1 << 20);
+           if (mb > 0) h.max_bytes = static_cast<std::size_t>(mb) << 20;
+         }},
+        {"queue", [&](const toml::node& v) { int_key(v, "history.queue", h.queue, 1, 1000000); }},
+        {"reference", [&](const toml::node& v) {
+           std::string r;
+           string_key(v, "history.reference", r, 10, false);
+           if (r == "url" || r == "line" || r == "off") h.reference = r;
+           else if (!r.empty()) error(v, "'history.reference' must be one of url, line, off");
+         }},
+    };
+    walk(*t, keys, "history.");
+  }
+
   void outbound(const toml::node& n, OutboundConfig& o) {
     const toml::table* t = n.as_table();
     if (t == nullptr) return error(n, "'outbound' must be a table");
@@ -645,6 +669,8 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
   av.temp_dir = av.temp_dir.empty() ? av.spool_dir : loader.resolve(av.temp_dir);
   if (c.bayes.path.empty()) c.bayes.path = "/var/lib/spamgate/bayes";
   c.bayes.path = loader.resolve(c.bayes.path);
+  c.history.path = c.history.path.empty() ? (fs::path(c.bayes.path).parent_path() / "history").string()
+                                           : loader.resolve(c.history.path);
   ob.overrides_file = loader.resolve(ob.overrides_file);
   ob.site_key_file = ob.site_key_file.empty() ? (fs::path(c.bayes.path).parent_path() / "site.key").string()
                                               : loader.resolve(ob.site_key_file);

@@ -25,6 +25,7 @@ struct LoadOptions {
   bool network = false;               // build the checks that query DNS
   const Snapshot* previous = nullptr;  // the snapshot in use (a reload)
   bool bayes = true;                  // build the classifier check
+  bool history = false;               // open the verdict history writer (the milter)
 };
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path, std::vector<Diagnostic>& diags,
                                                       const LoadOptions& opts = {});

@@ -22,6 +22,8 @@
 #include "rules/ruleset.h"
 #include "spamgate/metrics.h"
 #include "config/load.h"
+#include "history/history_store.h"
+#include "history/writer.h"
 #include "util/log.h"
 
 #ifndef SPAMGATE_SOURCE_DIR
@@ -288,6 +290,16 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   if (Status st = check_order(snap->checks); !st.ok()) {
     diags.push_back({config_path, 0, st.message()});
     return Status::InvalidArgument("checks out of order");
+  }
+  if (opts.history && snap->config.history.enabled) {
+    if (opts.previous != nullptr && opts.previous->history && opts.previous->config.history == snap->config.history) {
+      snap->history = opts.previous->history;
+    } else if (auto store = open_history_store(snap->config.history); store.ok()) {
+      snap->history = std::make_shared<HistoryWriter>(std::move(store.value()), snap->config.history);
+    } else {
+      // Mail flows without a history: logged, not refused.
+      log().error("history: off, its store cannot open: {}", store.status().message());
+    }
   }
   if (snap->config.outbound.enabled) {
     snap->outbound = make_outbound_guard(snap->config, diags);

@@ -118,6 +118,9 @@ std::string Metrics::render(const Gauges& g) const {
   head("spamgate_reloads_total", "counter", "Configuration and rules reloads, taken or refused.");
   out += fmt::format("spamgate_reloads_total{{result=\"taken\"}} {}\n", reload_ok_.load(std::memory_order_relaxed));
   out += fmt::format("spamgate_reloads_total{{result=\"refused\"}} {}\n", reload_refused_.load(std::memory_order_relaxed));
+  head("spamgate_history_records_total", "counter", "Verdict history records written, and dropped (queue full, store failed).");
+  out += fmt::format("spamgate_history_records_total{{result=\"written\"}} {}\n", history_written_.load(std::memory_order_relaxed));
+  out += fmt::format("spamgate_history_records_total{{result=\"dropped\"}} {}\n", history_dropped_.load(std::memory_order_relaxed));
   head("spamgate_resident_memory_bytes", "gauge", "Resident memory of the milter process.");
   out += fmt::format("spamgate_resident_memory_bytes {}\n", number(g.resident_bytes));
   head("spamgate_messages_in_flight", "gauge", "Messages between MAIL FROM and their end.");

@@ -71,7 +71,7 @@ void Daemon::reload(const char* why) {
   wait_for_retired_engines();
   auto current = holder_.get();
   std::vector<Diagnostic> diags;
-  auto snap = load_snapshot(config_path_, diags, {.network = true, .previous = current.get()});
+  auto snap = load_snapshot(config_path_, diags, {.network = true, .previous = current.get(), .history = true});
   if (!snap.ok()) {
     Metrics::get().reload(true);
     log().error("reload ({}) refused, the old rules keep running: {}", why, snap.status().message());

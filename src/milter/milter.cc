@@ -129,7 +129,7 @@ void log_stopped(const Daemon& daemon) {
 int run_milter(const std::string& config_path, bool quiet) {
   block_signals();
   std::vector<Diagnostic> diags;
-  auto snap = load_snapshot(config_path, diags, {.network = true});
+  auto snap = load_snapshot(config_path, diags, {.network = true, .history = true});
   for (const Diagnostic& d : diags) std::fprintf(stderr, "%s\n", d.str().c_str());
   if (!snap.ok()) {
     std::fprintf(stderr, "spamgate: cannot load %s: %s\n", config_path.c_str(), snap.status().message().c_str());

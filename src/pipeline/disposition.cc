@@ -148,6 +148,7 @@ Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& s
   opts.annotate = d.policy == SenderPolicy::kTag;
   opts.tag_subject = inbound;  // outgoing mail is never subject-tagged nor lists its tests
   opts.list_tests = inbound;
+  if (inbound) opts.reference = scan.reference;  // for the customer who reads it
   d.plan = plan_actions(c, scan.message, scan.census, v, opts, scan.prepend_headers);
 
   using State = OutboundResult::State;

@@ -45,6 +45,7 @@ ScanResult scan_message(const Snapshot& snap, std::string_view bytes, const Enve
     r.prepend_headers.emplace_back("Authentication-Results",
                                    authentication_results_value(snap.config.auth.authserv_id, r.auth));
   r.verdict = score_verdict(snap, r.hits);
+  r.reference = x.reference;
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

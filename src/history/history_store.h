@@ -1,0 +1,27 @@
+// history_store.h - opening the verdict history store, and its record
+// format (see spamgate/history.h).
+//
+// DIAGNOSTICS: every failure is a Status naming the path and LMDB's text.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "spamgate/history.h"
+#include "spamgate/snapshot.h"
+
+namespace spamgate {
+
+// The LMDB store at c.path (created when `read_only` is false), mapped up
+// to c.max_bytes.
+Result<std::shared_ptr<HistoryStore>> open_history_store(const HistoryConfig& c, bool read_only = false);
+
+// A new reference: 16 characters of [a-z2-7] from 80 bits of getrandom().
+std::string new_history_ref();
+
+// A record as JSON (the stored form, and `spamgate history --json`), and back.
+std::string history_to_json(const HistoryRecord& r);
+Result<HistoryRecord> history_from_json(std::string_view json);
+
+}  // namespace spamgate

@@ -1,0 +1,88 @@
+// writer.cc - HistoryWriter (see writer.h).
+#include "history/writer.h"
+
+#include <chrono>
+#include <vector>
+
+#include "spamgate/metrics.h"
+#include "util/log.h"
+#include "spamgate/outbound.h"
+
+namespace spamgate {
+
+HistoryWriter::HistoryWriter(std::shared_ptr<HistoryStore> store, const HistoryConfig& c)
+    : store_(std::move(store)), config_(c), thread_([this] { run(); }) {}
+
+HistoryWriter::~HistoryWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool HistoryWriter::submit(HistoryRecord r) {
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= config_.queue) {
+      note_dropped(1, "the queue is full ([history] queue)");
+      return false;
+    }
+    queue_.push_back(std::move(r));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void HistoryWriter::flush() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [&] { return (queue_.empty() && !writing_) || stop_; });
+}
+
+// Called with mu_ held.
+void HistoryWriter::note_dropped(std::size_t n, const std::string& why) {
+  Metrics::get().history(false, n);
+  dropped_since_log_ += n;
+  const std::int64_t now = unix_seconds();
+  if (now - last_drop_log_ < 60) return;
+  log().warn("history: {} record(s) dropped: {}", dropped_since_log_, why);
+  dropped_since_log_ = 0;
+  last_drop_log_ = now;
+}
+
+void HistoryWriter::run() {
+  using namespace std::chrono_literals;
+  std::int64_t next_expiry = 0;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait_for(lock, 60s, [&] { return stop_ || !queue_.empty(); });
+    if (!queue_.empty()) {
+      std::vector<HistoryRecord> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      queue_.clear();
+      writing_ = true;
+      lock.unlock();
+      Status st = store_->put(batch);
+      lock.lock();
+      writing_ = false;
+      if (st.ok()) Metrics::get().history(true, batch.size());
+      else note_dropped(batch.size(), st.message());
+    }
+    const std::int64_t now = unix_seconds();
+    if (now >= next_expiry) {
+      lock.unlock();
+      // Records past retention, a bounded number a round (the next round
+      // comes a minute later while there are more).
+      std::size_t removed = 0;
+      Status st = store_->expire(now - static_cast<std::int64_t>(config_.retention_days) * 86400, 10000, removed);
+      if (!st.ok()) log().warn("history: expiry failed: {}", st.message());
+      lock.lock();
+      next_expiry = removed >= 10000 ? now + 60 : now + 3600;
+    }
+    if (queue_.empty()) idle_.notify_all();
+    if (stop_ && queue_.empty()) break;
+  }
+  idle_.notify_all();
+}
+
+}  // namespace spamgate
