@@ -7,6 +7,16 @@
 
 namespace spamgate {
 
+namespace {
+
+// An envelope address as the MTA gave it, "<a@b>" or "a@b", without the <>.
+std::string bare(std::string_view a) {
+  if (a.size() >= 2 && a.front() == '<' && a.back() == '>') a = a.substr(1, a.size() - 2);
+  return std::string(a);
+}
+
+}  // namespace
+
 HistoryRecord history_record(const Handled& h, const Envelope& env, const Sender& sender, std::string ref,
                              std::uint64_t size, std::int64_t time) {
   constexpr std::size_t kField = 300, kDetail = 200;
@@ -16,10 +26,10 @@ HistoryRecord history_record(const Handled& h, const Envelope& env, const Sender
   r.queue_id = env.queue_id;
   r.client_ip = env.client_ip;
   r.helo = clip(env.helo, kField);
-  r.mail_from = clip(env.mail_from, kField);
+  r.mail_from = clip(bare(env.mail_from), kField);
   for (const std::string& rc : env.rcpt_to) {
     if (r.rcpt_to.size() >= 100) break;
-    r.rcpt_to.push_back(clip(rc, kField));
+    r.rcpt_to.push_back(clip(bare(rc), kField));
   }
   r.size = size;
   r.direction = sender_class_name(sender.cls);

@@ -116,6 +116,19 @@ check "spam body is intact" body_intact "$SRC/corpus/spam/lottery_winner.eml" "$
 check "one space after our header colons" bash -c "! grep -q '^X-Spam-[A-Za-z-]*:  ' '$f'"
 check "verdict logged with queue id and client" grep -q "^.* info: [0-9A-F]\{6,\}: conn=c[0-9]* client=192.0.2.10 from=<sender@outside.example> rcpts=1 class=inbound .*action=tag" "$T/spamgate.log"
 
+# --- the verdict history: the reference in the header finds the record ----
+ref=$(sed -n 's/^.*please visit https:\/\/support\.example\.com\/spam?ref=\([a-z2-7]\{16\}\)$/\1/p' "$f")
+check "details carry a reference on the support URL" test -n "$ref"
+history_has() { "$BIN" history --config "$T/spamgate.toml" "$1" > "$T/history.out" 2>&1 && grep -q "$2" "$T/history.out"; }
+check "the reference finds the record (written in the background)" wait_until history_has "$ref" "ref=$ref"
+check "... with the action and score" grep -q "score [0-9.]* (spam above 5.0), action tag" "$T/history.out"
+check "... and the envelope" grep -q "client 192.0.2.10 .*from <sender@outside.example> to user@example.net" "$T/history.out"
+qid=$(sed -n 's/^.*queue_id=\([0-9A-F]\{6,\}\)$/\1/p' "$T/history.out" | head -1)
+check "the record has Postfix's queue id" test -n "$qid"
+check "the queue id finds the same record" history_has "$qid" "ref=$ref"
+check "the recipient finds it" history_has "user@example.net" "ref=$ref"
+check "an unknown reference finds nothing (exit 1)" bash -c "! '$BIN' history --config '$T/spamgate.toml' aaaaaaaaaaaaaaaa > /dev/null 2>&1"
+
 f=$(deliver "$SRC/corpus/ham/order_shipped_crlf.eml" --xclient-addr 192.0.2.11)
 check "ham subject untouched" has "$f" "Subject: Your order #48213 has shipped"
 check "ham has X-Spam-Status No" grep -q "^X-Spam-Status: No, score=" "$f"
