@@ -34,6 +34,28 @@ TEST(Config, ShippedConfigLoadsWithDocumentedDefaults) {
   ASSERT_EQ(c->rules_dirs.size(), 1u);
   EXPECT_NE(c->rules_dirs[0].find("/rules"), std::string::npos);
   EXPECT_EQ(c->rules_cache_dir, "");  // off unless the admin names a directory
+  EXPECT_TRUE(c->history.enabled);
+  EXPECT_EQ(c->history.path, "/var/lib/spamgate/history");  // beside [bayes] path
+  EXPECT_EQ(c->history.retention_days, 30);
+  EXPECT_EQ(c->history.reference, "url");
+}
+
+TEST(Config, HistorySectionIsValidated) {
+  test::TempDir d;
+  std::vector<Diagnostic> diags;
+  auto c = load_config(d.file("a.toml", "rules_dir = \"rules\"\n[bayes]\npath = \"state/bayes\"\n[history]\n"
+                                        "retention_days = 7\nmax_mb = 64\nqueue = 500\nreference = \"line\"\n"), diags);
+  ASSERT_TRUE(c.ok()) << (diags.empty() ? "" : diags[0].str());
+  EXPECT_EQ(c->history.path, d.path() + "/state/history");  // beside the Bayes directory
+  EXPECT_EQ(c->history.retention_days, 7);
+  EXPECT_EQ(c->history.max_bytes, std::size_t{64} << 20);
+  EXPECT_EQ(c->history.queue, 500u);
+  EXPECT_EQ(c->history.reference, "line");
+  auto e = config_errors("rules_dir = \"rules\"\n[history]\nreference = \"header\"\nretention_days = 0\nmax_mb = 1\n");
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0], "c.toml:3: 'history.reference' must be one of url, line, off");
+  EXPECT_EQ(e[1], "c.toml:4: 'history.retention_days' must be between 1 and 3650");
+  EXPECT_EQ(e[2], "c.toml:5: 'history.max_mb' must be between 16 and 1048576");
 }
 
 TEST(Config, BayesCacheKeysAndTheirOldNames) {
