@@ -6,7 +6,8 @@
 # of scripts/deps.sh (plus rspamd for --rspamd).
 #
 # usage: bench/postfix_bench.sh [--messages N] [--clients C] [--per-connection K]
-#                               [--rspamd] [--milter SOCKET NAME] [--compare BIN NAME] [DIR ...]
+#                               [--rspamd] [--milter SOCKET NAME] [--compare BIN NAME]
+#                               [--compare-toml TOML NAME] [DIR ...]
 #                               [--transport unix|inet] [--clamav] [--login USER]
 #                               [--dns nxdomain|silent] [--dns-extra TOML] [--redis up|hung] [--direct]
 #   --transport: how Postfix reaches spamgate and Rspamd (default unix: over
@@ -28,6 +29,8 @@
 #   limit and no hold, so its per-message store cost is what is measured.
 #   --compare BIN NAME: also run the spamgate binary BIN (another build, e.g.
 #   the one before a change) in the same run, reported as NAME.
+#   --compare-toml TOML NAME: also run this build with TOML appended to its
+#   config (e.g. $'[history]\nenabled = false'), reported as NAME.
 #   DIR defaults to ../shared/corpus (else corpus/). --milter adds any other
 #   milter already listening on SOCKET (e.g. inet:127.0.0.1:11332) under NAME.
 set -euo pipefail
@@ -50,6 +53,7 @@ while [ $# -gt 0 ]; do
     --transport) TRANSPORT=$2; shift 2 ;;
     --milter) EXTRA_SOCK=$2; EXTRA_NAME=$3; shift 3 ;;
     --compare) COMPARE_BIN=$2; COMPARE_NAME=$3; shift 3 ;;
+    --compare-toml) COMPARE_TOML=$2; COMPARE_TOML_NAME=$3; shift 3 ;;
     *) DIRS+=("$1"); shift ;;
   esac
 done
@@ -175,10 +179,10 @@ own_signatures = "$SRC/conf/signatures"
 canary_dirs = ["$SRC/corpus/ham"]
 CF
 fi
-spamgate_run() {  # BIN LABEL: start that spamgate build, run the messages through it, stop it
-  local bin=$1 label=$2
+spamgate_run() {  # BIN LABEL [CONFIG]: start that spamgate build, run the messages through it, stop it
+  local bin=$1 label=$2 cfg=${3:-$T/sg.toml}
   rm -f "$T/spamgate.log"
-  "$bin" milter --config "$T/sg.toml" & PIDS+=($!)
+  "$bin" milter --config "$cfg" & PIDS+=($!)
   # Until it listens (at most 120 s: rules compile slowly on a busy machine);
   # a fixed short sleep let Postfix find no milter and accept unscanned.
   for _ in $(seq 1 1200); do
@@ -187,7 +191,7 @@ spamgate_run() {  # BIN LABEL: start that spamgate build, run the messages throu
   done
   chmod 666 "$T/spamgate.sock" 2> /dev/null || true
   if [ "$TRANSPORT" = unix ]; then SGSOCK="unix:$T/spamgate.sock"; else SGSOCK="inet:127.0.0.1:$SG"; fi
-  run "$label ($TRANSPORT)" "$SGSOCK" "$bin milter --config $T/sg.toml"
+  run "$label ($TRANSPORT)" "$SGSOCK" "$bin milter --config $cfg"
   kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2> /dev/null || true
   # What the milter did: messages it gave a verdict (warm-up included), and its
   # warnings (a dead DNS server: the breaker's lines).
@@ -199,6 +203,10 @@ spamgate_run() {  # BIN LABEL: start that spamgate build, run the messages throu
 # --compare BIN NAME: another build (e.g. the one before a change) first, in
 # the same run, so both meet the same machine load.
 [ -n "$COMPARE_BIN" ] && spamgate_run "$COMPARE_BIN" "$COMPARE_NAME"
+if [ -n "${COMPARE_TOML:-}" ]; then
+  { cat "$T/sg.toml"; printf '%s\n' "$COMPARE_TOML"; } > "$T/sg-compare.toml"
+  spamgate_run "${SPAMGATE_BIN:-build/spamgate}" "$COMPARE_TOML_NAME" "$T/sg-compare.toml"
+fi
 spamgate_run "${SPAMGATE_BIN:-build/spamgate}" spamgate
 
 # The scan alone, on the same messages with the same config and DNS server
