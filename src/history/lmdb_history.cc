@@ -132,18 +132,29 @@ class LmdbHistory final : public HistoryStore {
         if (auto r = history_from_json(view_of(v)); r.ok() && in_range(r->time)) out.push_back(std::move(r.value()));
         return Status::Ok();
       }
+      // Each kind's entries for the term, newest first from `until`, at
+      // most q.limit of them: a busy address costs no more than a rare one.
       for (char kind : {'q', 'm', 'a'}) {
         const std::string prefix = index_prefix(kind, term);
         MdbCursor cur;
         if (int rc = open_cursor(txn, index_, cur); rc != 0) return fail("read", rc);
-        MDB_val ik = val_of(prefix), iv{};
-        for (int rc = mdb_cursor_get(cur.get(), &ik, &iv, MDB_SET_RANGE); rc == 0;
-             rc = mdb_cursor_get(cur.get(), &ik, &iv, MDB_NEXT)) {
+        const std::string after = prefix + be64(static_cast<std::uint64_t>(until) + (until == INT64_MAX ? 0 : 1));
+        MDB_val ik = val_of(after), iv{};
+        int rc = mdb_cursor_get(cur.get(), &ik, &iv, MDB_SET_RANGE);
+        rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cur.get(), &ik, &iv, MDB_LAST) : rc;
+        std::size_t taken = 0;
+        for (; rc == 0 && taken < q.limit; rc = mdb_cursor_get(cur.get(), &ik, &iv, MDB_PREV)) {
           std::string_view key = view_of(ik);
-          if (key.substr(0, prefix.size()) != prefix) break;
+          if (key.size() < prefix.size() + 8 || key.substr(0, prefix.size()) != prefix) {
+            if (key < std::string_view(prefix)) break;  // before this term's entries
+            continue;                                   // the first key past them
+          }
           std::string_view rest = key.substr(prefix.size());
           const auto t = static_cast<std::int64_t>(read_be64(rest));
-          if (in_range(t)) hits.emplace_back(static_cast<std::uint64_t>(t), std::string(rest.substr(8)));
+          if (t < q.since) break;
+          if (!in_range(t)) continue;
+          hits.emplace_back(static_cast<std::uint64_t>(t), std::string(rest.substr(8)));
+          ++taken;
         }
       }
       std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.first > b.first; });

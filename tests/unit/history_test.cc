@@ -117,6 +117,8 @@ TEST(HistoryStoreLmdb, FindsByReferenceQueueIdMessageIdAndAddressNewestFirst) {
   EXPECT_EQ(find("alice.sender@example.org").size(), 3u);                       // the From address
   EXPECT_EQ(find("bob@example.net", 1500), V{"aaaaaaaaaaaaaaa2"});              // a time range
   EXPECT_EQ(find("bob@example.net", 0, 1500), V{"aaaaaaaaaaaaaaa1"});
+  EXPECT_EQ(find("bob@example.net", 0, 0, 1), V{"aaaaaaaaaaaaaaa2"});             // the newest of a term
+  EXPECT_EQ(find("bob@example.net", 0, 2000), (V{"aaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaa1"}));  // until is inclusive
   EXPECT_EQ(find("", 0, 0, 2), (V{"aaaaaaaaaaaaaaa3", "aaaaaaaaaaaaaaa2"}));    // the newest, limited
   EXPECT_TRUE(find("nobody@example.net").empty());
   EXPECT_TRUE(find("aaaaaaaaaaaaaaa9").empty());
