@@ -474,13 +474,9 @@ Result<std::shared_ptr<BayesStore>> open_lmdb_store(const BayesConfig& cfg) {
   // canonical path and closed when the last snapshot using them goes.
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<BayesStore>> open_stores;
-  std::error_code ec;
   // First use; a failure shows in mdb_env_open. Closed to other users, like
   // the files (see there), whatever the umask.
-  if (std::filesystem::create_directories(cfg.path, ec))
-    std::filesystem::permissions(cfg.path, std::filesystem::perms::others_all, std::filesystem::perm_options::remove, ec);
-  std::string key = std::filesystem::weakly_canonical(cfg.path, ec).string();
-  if (key.empty()) key = cfg.path;
+  const std::string key = lmdb_directory(cfg.path, true);
   std::lock_guard lock(mu);
   if (auto it = open_stores.find(key); it != open_stores.end())
     if (auto s = it->second.lock()) return s;

@@ -305,11 +305,7 @@ Result<std::shared_ptr<HistoryStore>> open_history_store(const HistoryConfig& c,
   // path and closed when the last user goes.
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<HistoryStore>> open_stores;
-  std::error_code ec;
-  if (!read_only && std::filesystem::create_directories(c.path, ec))
-    std::filesystem::permissions(c.path, std::filesystem::perms::others_all, std::filesystem::perm_options::remove, ec);
-  std::string key = std::filesystem::weakly_canonical(c.path, ec).string();
-  if (key.empty()) key = c.path;
+  const std::string key = lmdb_directory(c.path, !read_only);
   std::lock_guard lock(mu);
   if (auto it = open_stores.find(key); it != open_stores.end())
     if (auto s = it->second.lock()) return s;

@@ -8,7 +8,9 @@
 #include <lmdb.h>
 
 #include <cstddef>
+#include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace spamgate {
@@ -43,6 +45,18 @@ class Txn {
  private:
   MDB_txn* t_ = nullptr;
 };
+
+// The directory of an environment: created on first use (when `create`)
+// and closed to other users whatever the umask. Returns its canonical path:
+// the key of a per-process registry, as LMDB allows one environment per
+// database per process.
+inline std::string lmdb_directory(const std::string& path, bool create) {
+  std::error_code ec;
+  if (create && std::filesystem::create_directories(path, ec))
+    std::filesystem::permissions(path, std::filesystem::perms::others_all, std::filesystem::perm_options::remove, ec);
+  std::string key = std::filesystem::weakly_canonical(path, ec).string();
+  return key.empty() ? path : key;
+}
 
 inline MDB_val val_of(const void* p, std::size_t n) { return MDB_val{n, const_cast<void*>(p)}; }
 inline MDB_val val_of(std::string_view s) { return val_of(s.data(), s.size()); }
