@@ -36,7 +36,7 @@ HistoryRecord history_record(const Handled& h, const Envelope& env, const Sender
   const Disposition& d = h.disposition;
   r.action = action_name(d.action);
   if (!d.reply.empty()) r.reply = clip(d.reply.str(), kField);
-  r.account = d.hold_account;
+  r.account = !env.auth_user.empty() ? clip(env.auth_user, kField) : d.hold_account;  // the SMTP AUTH login
   if (!h.scan) return r;  // skipped by policy: envelope and action only
   const ScanResult& s = *h.scan;
   if (const Header* mid = s.message.first("message-id")) r.message_id = clip(mid->decoded, kField);
