@@ -1,7 +1,7 @@
 // lmdb_history.cc - the verdict history in LMDB (see spamgate/history.h).
 //
 // Layout: a directory with data.mdb and lock.mdb; named databases:
-//   records  ref -> the record as JSON (history_to_json)
+//   records  ref -> the record (history_encode)
 //   bytime   {big-endian uint64 time, ref} -> ""      (range scans, expiry)
 //   index    {kind, lower-case term, '\0', big-endian time, ref} -> ""
 //            kind 'q' queue id, 'm' Message-ID (without <>), 'a' an address
@@ -129,7 +129,7 @@ class LmdbHistory final : public HistoryStore {
       // A reference first (exactly one record).
       MDB_val k = val_of(term), v{};
       if (mdb_get(txn.get(), records_, &k, &v) == 0) {
-        if (auto r = history_from_json(view_of(v)); r.ok() && in_range(r->time)) out.push_back(std::move(r.value()));
+        if (auto r = history_decode(view_of(v)); r.ok() && in_range(r->time)) out.push_back(std::move(r.value()));
         return Status::Ok();
       }
       // Each kind's entries for the term, newest first from `until`, at
@@ -164,7 +164,7 @@ class LmdbHistory final : public HistoryStore {
       if (out.size() >= q.limit) break;
       MDB_val k = val_of(ref), v{};
       if (mdb_get(txn.get(), records_, &k, &v) != 0) continue;
-      if (auto r = history_from_json(view_of(v)); r.ok()) out.push_back(std::move(r.value()));
+      if (auto r = history_decode(view_of(v)); r.ok()) out.push_back(std::move(r.value()));
     }
     return Status::Ok();
   }
@@ -219,8 +219,8 @@ class LmdbHistory final : public HistoryStore {
     MDB_val empty = val_of("", 0);
     for (const HistoryRecord& r : records) {
       if (r.ref.empty()) continue;
-      const std::string json = history_to_json(r);
-      MDB_val k = val_of(r.ref), v = val_of(json);
+      const std::string bytes = history_encode(r);
+      MDB_val k = val_of(r.ref), v = val_of(bytes);
       if (int rc = mdb_put(txn.get(), records_, &k, &v, 0); rc != 0) return rc;
       const std::string suffix = be64(static_cast<std::uint64_t>(std::max<std::int64_t>(r.time, 0))) + r.ref;
       MDB_val tk = val_of(suffix);
@@ -247,7 +247,7 @@ class LmdbHistory final : public HistoryStore {
       if (static_cast<std::int64_t>(read_be64(key)) >= before) break;
       MDB_val rk = val_of(std::string_view(key).substr(8)), rv{};
       if (mdb_get(txn.get(), records_, &rk, &rv) == 0) {
-        if (auto r = history_from_json(view_of(rv)); r.ok()) {
+        if (auto r = history_decode(view_of(rv)); r.ok()) {
           for (const std::string& p : index_prefixes(r.value())) {
             const std::string ik = p + key;
             MDB_val ikv = val_of(ik);

@@ -2,6 +2,8 @@
 // history_store.h).
 #include <sys/random.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "history/history_store.h"
@@ -83,6 +85,91 @@ Result<HistoryRecord> history_from_json(std::string_view json) {
       r.hits.push_back(std::move(h));
     }
   if (r.ref.empty()) return Status::Corruption("history record without a reference");
+  return r;
+}
+
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+void put_str(std::string& out, std::string_view s) {
+  put_varint(out, s.size());
+  out.append(s);
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string_view b) : b_(b) {}
+  bool varint(std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (b_.empty()) return false;
+      const auto c = static_cast<unsigned char>(b_.front());
+      b_.remove_prefix(1);
+      v |= static_cast<std::uint64_t>(c & 0x7f) << shift;
+      if ((c & 0x80) == 0) return true;
+    }
+    return false;
+  }
+  bool str(std::string& s) {
+    std::uint64_t n = 0;
+    if (!varint(n) || n > b_.size()) return false;
+    s.assign(b_.substr(0, n));
+    b_.remove_prefix(n);
+    return true;
+  }
+
+ private:
+  std::string_view b_;
+};
+
+constexpr std::string_view kMagic = "HR1";
+
+}  // namespace
+
+std::string history_encode(const HistoryRecord& r) {
+  std::string out(kMagic);
+  out.reserve(512);
+  for (const std::string* s : {&r.ref, &r.queue_id, &r.message_id, &r.client_ip, &r.helo, &r.mail_from, &r.from,
+                               &r.subject, &r.direction, &r.account, &r.score, &r.threshold, &r.action, &r.reply, &r.auth})
+    put_str(out, *s);
+  put_varint(out, static_cast<std::uint64_t>(std::max<std::int64_t>(r.time, 0)));
+  put_varint(out, r.size);
+  put_varint(out, r.rcpt_to.size());
+  for (const std::string& rc : r.rcpt_to) put_str(out, rc);
+  put_varint(out, r.hits.size());
+  for (const HistoryRecord::RuleHit& h : r.hits) {
+    put_str(out, h.name);
+    put_str(out, h.score);
+    put_str(out, h.detail);
+  }
+  return out;
+}
+
+Result<HistoryRecord> history_decode(std::string_view bytes) {
+  if (bytes.substr(0, kMagic.size()) != kMagic) return Status::Corruption("history record of an unknown format");
+  Reader in(bytes.substr(kMagic.size()));
+  HistoryRecord r;
+  bool ok = true;
+  for (std::string* s : {&r.ref, &r.queue_id, &r.message_id, &r.client_ip, &r.helo, &r.mail_from, &r.from,
+                         &r.subject, &r.direction, &r.account, &r.score, &r.threshold, &r.action, &r.reply, &r.auth})
+    ok = ok && in.str(*s);
+  std::uint64_t time = 0, n = 0;
+  ok = ok && in.varint(time) && in.varint(r.size) && in.varint(n) && n <= 100000;
+  r.time = static_cast<std::int64_t>(time);
+  for (std::uint64_t i = 0; ok && i < n; ++i) ok = in.str(r.rcpt_to.emplace_back());
+  ok = ok && in.varint(n) && n <= 100000;
+  for (std::uint64_t i = 0; ok && i < n; ++i) {
+    HistoryRecord::RuleHit& h = r.hits.emplace_back();
+    ok = in.str(h.name) && in.str(h.score) && in.str(h.detail);
+  }
+  if (!ok || r.ref.empty()) return Status::Corruption("history record cut short");
   return r;
 }
 

@@ -23,6 +23,7 @@ HistoryWriter::~HistoryWriter() {
 }
 
 bool HistoryWriter::submit(HistoryRecord r) {
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (queue_.size() >= config_.queue) {
@@ -30,14 +31,20 @@ bool HistoryWriter::submit(HistoryRecord r) {
       return false;
     }
     queue_.push_back(std::move(r));
+    // Only the first record of a batch (the thread waits for one) or a full
+    // batch wakes the thread: a wake-up per message cost a context switch each.
+    wake = queue_.size() == 1 || queue_.size() == kBatch;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return true;
 }
 
 void HistoryWriter::flush() {
   std::unique_lock lock(mu_);
+  flush_ = true;
+  cv_.notify_all();
   idle_.wait(lock, [&] { return (queue_.empty() && !writing_) || stop_; });
+  flush_ = false;
 }
 
 // Called with mu_ held.
@@ -57,6 +64,9 @@ void HistoryWriter::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait_for(lock, 60s, [&] { return stop_ || !queue_.empty(); });
+    // One commit (one disk sync) a second at most: a record per commit cost
+    // the milter a third more CPU a message (bench/RESULTS.md).
+    cv_.wait_for(lock, 1s, [&] { return stop_ || flush_ || queue_.size() >= kBatch; });
     if (!queue_.empty()) {
       std::vector<HistoryRecord> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();

@@ -3,8 +3,9 @@
 //
 // submit() only queues (at most [history] queue records; past it the record
 // is dropped and counted). The thread writes what is queued in one
-// transaction, so a busy gateway pays one disk sync per batch, and removes
-// records past retention_days once an hour. The destructor writes what is
+// transaction at most once a second (or at kBatch records), so a busy
+// gateway pays one disk sync a second, and removes records past
+// retention_days once an hour. The destructor writes what is
 // still queued and stops the thread.
 // DIAGNOSTICS: a store failure or a drop is logged as a warning at most once
 // a minute, with the count dropped since; metrics count every record.
@@ -46,7 +47,9 @@ class HistoryWriter {
   std::mutex mu_;
   std::condition_variable cv_, idle_;
   std::deque<HistoryRecord> queue_;
+  static constexpr std::size_t kBatch = 2000;
   bool stop_ = false;
+  bool flush_ = false;
   bool writing_ = false;
   std::size_t dropped_since_log_ = 0;
   std::int64_t last_drop_log_ = 0;

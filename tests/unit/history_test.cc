@@ -79,6 +79,15 @@ TEST(HistoryRecordFormat, JsonRoundTripKeepsEveryFieldAndSurvivesHostileText) {
   EXPECT_NE(hostile->subject.find("caf"), std::string::npos);
   EXPECT_FALSE(history_from_json("{not json").ok());
   EXPECT_FALSE(history_from_json("{\"time\": 5}").ok());  // no reference
+  // The stored form: every field back, bytes as they were; a record cut
+  // short (a damaged page) is an error, never a crash or a wrong record.
+  const std::string bytes = history_encode(r);
+  auto stored = history_decode(bytes);
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_EQ(history_encode(stored.value()), bytes);
+  EXPECT_EQ(stored->subject, r.subject);
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) EXPECT_FALSE(history_decode(bytes.substr(0, cut)).ok()) << cut;
+  EXPECT_FALSE(history_decode("HR2" + bytes.substr(3)).ok());
 }
 
 TEST(HistoryRecordFormat, ReferencesAreSixteenBase32CharactersAndDoNotRepeat) {
