@@ -42,7 +42,34 @@ std::int64_t parse_time(const std::string& s) {
   return static_cast<std::int64_t>(timegm(&tm));
 }
 
-void print_record(const HistoryRecord& r) {
+// Stored text is the message's (hostile): control bytes shown as \xHH, so
+// a Subject cannot move the cursor or fake a line of this output.
+std::string shown(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+void print_record(const HistoryRecord& in) {
+  HistoryRecord r = in;
+  for (std::string* f : {&r.queue_id, &r.message_id, &r.client_ip, &r.helo, &r.mail_from, &r.from, &r.subject,
+                         &r.direction, &r.account, &r.score, &r.threshold, &r.action, &r.reply, &r.auth})
+    *f = shown(*f);
+  for (std::string& rc : r.rcpt_to) rc = shown(rc);
+  for (HistoryRecord::RuleHit& h : r.hits) {
+    h.name = shown(h.name);
+    h.score = shown(h.score);
+    h.detail = shown(h.detail);
+  }
   std::string rcpts;
   for (const std::string& rc : r.rcpt_to) rcpts += (rcpts.empty() ? "" : ", ") + rc;
   std::printf("%s  ref=%s  queue_id=%s\n", format_unix_time(r.time).c_str(), r.ref.c_str(), r.queue_id.c_str());

@@ -17,7 +17,9 @@ namespace spamgate {
 // to c.max_bytes.
 Result<std::shared_ptr<HistoryStore>> open_history_store(const HistoryConfig& c, bool read_only = false);
 
-// A new reference: 16 characters of [a-z2-7] from 80 bits of getrandom().
+// A new reference: 16 characters of [a-z2-7] from 80 bits of getrandom();
+// "" when getrandom() fails (then the message gets no record: equal
+// references would show one message's record for another).
 std::string new_history_ref();
 
 // A record as JSON (`spamgate history --json`), and back.

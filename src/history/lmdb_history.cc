@@ -46,7 +46,7 @@ std::uint64_t read_be64(std::string_view s) {
 std::string index_term(std::string_view t) {
   while (!t.empty() && (t.front() == ' ' || t.front() == '<')) t.remove_prefix(1);
   while (!t.empty() && (t.back() == ' ' || t.back() == '>')) t.remove_suffix(1);
-  return ascii_lower(t.substr(0, 400));
+  return ascii_lower(t.substr(0, 250));  // under the records' 300-byte clip: a long Message-ID still matches
 }
 
 std::string index_prefix(char kind, std::string_view term) {
@@ -98,6 +98,8 @@ class LmdbHistory final : public HistoryStore {
         return Status::Ok();
       }
       if (rc != MDB_MAP_FULL || attempt >= 3) return fail("write", rc);
+      int dead = 0;
+      mdb_reader_check(env_.get(), &dead);  // a killed reader (spamgate history) pins old pages
       if (Status st = stats(n, used); !st.ok()) return st;
       const std::size_t drop = std::max<std::size_t>(n / 10, 2 * records.size());
       if (int e = remove_oldest(INT64_MAX, std::max<std::size_t>(drop, 1), removed); e != 0 || removed == 0)
@@ -121,6 +123,7 @@ class LmdbHistory final : public HistoryStore {
       int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_LAST);
       for (; rc == 0 && hits.size() < q.limit; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_PREV)) {
         std::string_view key = view_of(k);
+        if (key.size() <= 8) continue;  // damaged: not ours
         const auto t = static_cast<std::int64_t>(read_be64(key));
         if (t < q.since) break;
         if (in_range(t)) hits.emplace_back(static_cast<std::uint64_t>(t), std::string(key.substr(8)));
@@ -157,7 +160,7 @@ class LmdbHistory final : public HistoryStore {
           ++taken;
         }
       }
-      std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      std::sort(hits.begin(), hits.end(), std::greater<>());  // newest first; equal pairs side by side
       hits.erase(std::unique(hits.begin(), hits.end()), hits.end());
     }
     for (const auto& [t, ref] : hits) {
@@ -173,6 +176,8 @@ class LmdbHistory final : public HistoryStore {
     removed = 0;
     if (read_only_) return Status::IOError("history " + path_ + ": opened read-only");
     std::lock_guard lock(write_mu_);
+    int dead = 0;
+    mdb_reader_check(env_.get(), &dead);  // slots of readers that died
     if (int rc = remove_oldest(before, max, removed); rc != 0) return fail("expire", rc);
     return Status::Ok();
   }
@@ -244,8 +249,8 @@ class LmdbHistory final : public HistoryStore {
     for (int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST); rc == 0 && removed < max;
          rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
       const std::string key(view_of(k));
-      if (static_cast<std::int64_t>(read_be64(key)) >= before) break;
-      MDB_val rk = val_of(std::string_view(key).substr(8)), rv{};
+      if (key.size() > 8 && static_cast<std::int64_t>(read_be64(key)) >= before) break;
+      MDB_val rk = val_of(std::string_view(key).substr(std::min<std::size_t>(8, key.size()))), rv{};
       if (mdb_get(txn.get(), records_, &rk, &rv) == 0) {
         if (auto r = history_decode(view_of(rv)); r.ok()) {
           for (const std::string& p : index_prefixes(r.value())) {

@@ -16,7 +16,7 @@ std::string new_history_ref() {
   while (got < sizeof bytes) {
     ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
     if (n > 0) got += static_cast<std::size_t>(n);
-    else if (n < 0 && errno != EINTR) break;
+    else if (n < 0 && errno != EINTR) return std::string();  // no randomness: no reference, no record
   }
   // Base32 (RFC 4648 alphabet, lower case): 80 bits, 16 characters.
   static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";

@@ -68,23 +68,33 @@ void HistoryWriter::run() {
     // the milter a third more CPU a message (bench/RESULTS.md).
     cv_.wait_for(lock, 1s, [&] { return stop_ || flush_ || queue_.size() >= kBatch; });
     if (!queue_.empty()) {
-      std::vector<HistoryRecord> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
-      queue_.clear();
+      std::vector<HistoryRecord> batch;
+      batch.swap(queue_);
       writing_ = true;
       lock.unlock();
-      Status st = store_->put(batch);
+      Status st = Status::Ok();
+      try {
+        st = store_->put(batch);
+      } catch (const std::exception& e) {  // bad_alloc: the batch is lost, the milter is not
+        st = Status::Internal(std::string("write failed: ") + e.what());
+      }
       lock.lock();
       writing_ = false;
       if (st.ok()) Metrics::get().history(true, batch.size());
       else note_dropped(batch.size(), st.message());
     }
     const std::int64_t now = unix_seconds();
-    if (now >= next_expiry) {
+    if (now >= next_expiry && !stop_) {  // a writer being retired leaves expiry to the next one
       lock.unlock();
       // Records past retention, a bounded number a round (the next round
       // comes a minute later while there are more).
       std::size_t removed = 0;
-      Status st = store_->expire(now - static_cast<std::int64_t>(config_.retention_days) * 86400, 10000, removed);
+      Status st = Status::Ok();
+      try {
+        st = store_->expire(now - static_cast<std::int64_t>(config_.retention_days) * 86400, 10000, removed);
+      } catch (const std::exception& e) {
+        st = Status::Internal(e.what());
+      }
       if (!st.ok()) log().warn("history: expiry failed: {}", st.message());
       lock.lock();
       next_expiry = removed >= 10000 ? now + 60 : now + 3600;

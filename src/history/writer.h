@@ -13,10 +13,10 @@
 #pragma once
 
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "spamgate/history.h"
 #include "spamgate/snapshot.h"
@@ -46,7 +46,7 @@ class HistoryWriter {
   const HistoryConfig config_;
   std::mutex mu_;
   std::condition_variable cv_, idle_;
-  std::deque<HistoryRecord> queue_;
+  std::vector<HistoryRecord> queue_;
   static constexpr std::size_t kBatch = 2000;
   bool stop_ = false;
   bool flush_ = false;

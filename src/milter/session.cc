@@ -259,7 +259,7 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
                        std::chrono::steady_clock::duration::zero());
   // The verdict history's reference, also in the header for the customer.
   const std::string ref = snap.history ? new_history_ref() : std::string();
-  if (snap.history && snap.config.history.reference != "off") x.reference = ref;
+  if (snap.history && snap.config.history.reference != "off") x.reference = ref;  // "" if getrandom failed
   Handled h = handle_message(snap, buf_, env_, sender, OutboundMode::kCount, label, x);
   std::string context = "conn=" + conn_id_ + " client=" + (env_.client_ip.empty() ? "local" : env_.client_ip) +
                         " from=<" + clip(env_.mail_from, 200) + "> rcpts=" + std::to_string(env_.rcpt_to.size()) +
@@ -272,7 +272,7 @@ EomAction Session::end_of_message(std::string_view queue_id, HeaderSink& sink) {
   log_verdict(h, label, context);
   bool quarantined = apply(h.disposition, sink, label);
   run_after_effects(snap, h, label, quarantined);
-  if (snap.history) snap.history->submit(history_record(h, env_, sender, ref, total_, unix_seconds()));
+  if (snap.history && !ref.empty()) snap.history->submit(history_record(h, env_, sender, ref, total_, unix_seconds()));
   last_ = std::move(h.disposition);
   reset_message();
   return milter_answer(last_.action);
