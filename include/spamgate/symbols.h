@@ -22,6 +22,10 @@ struct SymbolInfo {
   std::string file;
   int line = 0;
   bool runs = false;
+  // Where the score in effect was set: the last `score` line read for it
+  // ("" = no score line: the built-in default, or 1.0 for a rule).
+  std::string score_file;
+  int score_line = 0;
 };
 
 // Symbol name -> score and description. Unknown symbols score 0.

@@ -667,7 +667,56 @@ MetaCheck::MetaCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(ru
   }
 }
 
-Status MetaCheck::run(const CheckContext&, std::vector<Hit>& hits, CheckOutput&) const {
+namespace {
+
+bool same_or_parent(std::string_view domain, std::string_view signer) {
+  return domain == signer || (domain.size() > signer.size() && domain.ends_with(signer) &&
+                              domain[domain.size() - signer.size() - 1] == '.');
+}
+
+// welcomelist_auth: the first listed sender that SPF (the envelope sender,
+// its domain checked), a DKIM signature of its domain (or a parent), or
+// DMARC (the From address) authenticates. "" if none.
+std::string authenticated_listed(const std::vector<std::string>& globs, const CheckContext& ctx) {
+  if (globs.empty()) return {};
+  auto domain_of = [](const std::string& a) { return a.substr(a.rfind('@') + 1); };
+  auto listed = [&](const std::string& a) -> const std::string* {
+    for (const std::string& g : globs)
+      if (glob_match(g, a)) return &g;
+    return nullptr;
+  };
+  const AuthResults& auth = ctx.auth;
+  if (auth.spf.result == "pass" && !ctx.envelope.mail_from.empty()) {
+    for (std::string& a : header_addresses(ctx.envelope.mail_from)) {
+      a = ascii_lower(a);
+      if (const std::string* g = listed(a); g && domain_of(a) == ascii_lower(auth.spf.domain))
+        return clip(a, kDetailBytes) + " matches " + *g + " (SPF pass)";
+    }
+  }
+  for (const Header* h : ctx.message.find("from")) {
+    for (std::string& a : header_addresses(h->decoded)) {
+      a = ascii_lower(a);
+      const std::string* g = listed(a);
+      if (g == nullptr) continue;
+      const std::string d = domain_of(a);
+      if (auth.dmarc.result == "pass" && ascii_lower(auth.dmarc.from_domain) == d)
+        return clip(a, kDetailBytes) + " matches " + *g + " (DMARC pass)";
+      for (const DkimSignatureAuth& s : auth.dkim.sigs)
+        if (s.result == "pass" && same_or_parent(d, ascii_lower(s.domain)))
+          return clip(a, kDetailBytes) + " matches " + *g + " (DKIM pass, d=" + ascii_lower(s.domain) + ")";
+    }
+    break;  // the first From field only, as DMARC reads it
+  }
+  return {};
+}
+
+}  // namespace
+
+Status MetaCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput&) const {
+  if (std::string why = authenticated_listed(rules_->welcomelist_auth, ctx); !why.empty())
+    hits.push_back({kWelcomelistAuthSymbol, 1.0, std::move(why)});
+  else if (std::string def = authenticated_listed(rules_->def_welcomelist_auth, ctx); !def.empty())
+    hits.push_back({kDefWelcomelistAuthSymbol, 1.0, std::move(def)});
   // A rule's value is its number of matches (tflags multiple), a meta's
   // the value of its expression, as in SpamAssassin; a meta scores once.
   std::vector<double> values(slots_.size(), 0.0);
@@ -709,7 +758,9 @@ Status MetaCheck::run(const CheckContext&, std::vector<Hit>& hits, CheckOutput&)
 
 std::vector<SymbolDef> rules_engine_symbols() {
   return {{kWelcomelistSymbol, -100.0, "From address is in the welcome list (welcomelist_from)"},
-          {kBlocklistSymbol, 100.0, "From address is in the block list (blocklist_from)"}};
+          {kBlocklistSymbol, 100.0, "From address is in the block list (blocklist_from)"},
+          {kWelcomelistAuthSymbol, -100.0, "Sender is in the welcome list and authenticated by SPF, DKIM or DMARC (welcomelist_auth)"},
+          {kDefWelcomelistAuthSymbol, -7.5, "Sender is in the default welcome list and authenticated (def_welcomelist_auth)"}};
 }
 
 namespace {

@@ -7,6 +7,7 @@
 //   body|rawbody|full|uri NAME /re/flags      (also m{re}, m!re!, ...)
 //   meta NAME expression      score NAME n [n n n]      describe NAME text
 //   tflags NAME word...       welcomelist_from glob...  blocklist_from glob...
+//   welcomelist_auth glob...  def_welcomelist_auth glob... (SPF/DKIM/DMARC must pass)
 // DIAGNOSTICS: every problem is a Diagnostic with file:line; parsing goes on.
 // Lines that load but look wrong (a header name one typo from a well-known
 // one, a nested repeat that backtracks) are warnings in RuleSet::warnings.
@@ -391,6 +392,8 @@ class RuleParser {
       }
       SymbolInfo& s = out_.symbols.upsert(p.name);
       s.score_millis = std::llround(std::strtod(p.text.c_str(), nullptr) * 1000);
+      s.score_file = p.file;
+      s.score_line = p.line;
       s.disabled = s.score_millis == 0 && defined_.count(p.name) > 0;
     }
     resolve_metas();
@@ -506,16 +509,27 @@ class RuleParser {
     std::string_view kw = next_word(rest);
     if (kw.empty()) return;
     std::string keyword = ascii_lower(kw);
-    if (keyword == "welcomelist_from" || keyword == "whitelist_from" ||
-        keyword == "blocklist_from" || keyword == "blacklist_from") {
-      bool welcome = keyword[0] == 'w';
+    std::vector<std::string>* list = keyword == "welcomelist_from" || keyword == "whitelist_from" ? &out_.welcomelist
+                                     : keyword == "blocklist_from" || keyword == "blacklist_from" ? &out_.blocklist
+                                     // SpamAssassin's set names its own symbols for these: left as before
+                                     : third_party_ ? nullptr
+                                     : keyword == "welcomelist_auth" || keyword == "whitelist_auth" ? &out_.welcomelist_auth
+                                     : keyword == "def_welcomelist_auth" || keyword == "def_whitelist_auth"
+                                         ? &out_.def_welcomelist_auth
+                                         : nullptr;
+    if (list != nullptr) {
       if (rest.empty()) return error(file, line, keyword + " needs at least one address or glob");
       while (!rest.empty()) {
         std::string addr = ascii_lower(next_word(rest));
         if (addr.find('@') == std::string::npos && addr.find('*') == std::string::npos)
           return error(file, line, "'" + addr + "' is not an address or glob such as *@example.com");
-        (welcome ? out_.welcomelist : out_.blocklist).push_back(addr);
+        list->push_back(addr);
       }
+      // Anyone can write a From address: a spammer who guesses a listed
+      // sender would get -100. SpamAssassin's set has its own lists.
+      if (list == &out_.welcomelist && !third_party_)
+        out_.warnings.push_back({file, line, keyword + " matches a From address anyone can write; "
+                                 "'welcomelist_auth ADDRESS' counts only when SPF, DKIM or DMARC authenticates it"});
       return;
     }
     if (keyword.rfind("replace_", 0) == 0 && sa_directive(keyword).kind == SaDirective::kUse) {

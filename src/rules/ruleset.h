@@ -58,6 +58,10 @@ struct RuleSet {
   std::vector<Rule> metas;  // meta rules, dependencies first
   std::vector<std::string> welcomelist;  // lower-case address globs
   std::vector<std::string> blocklist;
+  // welcomelist_auth / def_welcomelist_auth: counts only when SPF, an
+  // aligned DKIM signature or DMARC authenticates the address (MetaCheck).
+  std::vector<std::string> welcomelist_auth;
+  std::vector<std::string> def_welcomelist_auth;
   DomainList freemail_domains;  // SpamAssassin's freemail_domains
   // SpamAssassin's originating_ip_headers (lower case): fields whose address
   // counts as the oldest relay (see parse_relays()).
@@ -93,6 +97,8 @@ struct RuleOptions {
 // Symbols of the rule engine itself.
 inline constexpr const char* kWelcomelistSymbol = "USER_IN_WELCOMELIST";
 inline constexpr const char* kBlocklistSymbol = "USER_IN_BLOCKLIST";
+inline constexpr const char* kWelcomelistAuthSymbol = "USER_IN_WELCOMELIST_AUTH";
+inline constexpr const char* kDefWelcomelistAuthSymbol = "USER_IN_DEF_WELCOMELIST_AUTH";
 
 // Parses `files` in order. `builtins` are the symbols other checks emit (known
 // to `score`, `describe` and metas). Errors are appended to `diags`.

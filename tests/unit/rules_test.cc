@@ -241,6 +241,59 @@ TEST(RuleLists, WelcomelistAndBlocklistGlobsMatchSenders) {
   EXPECT_EQ(r.verdict.score_tenths, -1000);
 }
 
+// welcomelist_auth counts only for an address SPF, an aligned DKIM
+// signature or DMARC authenticates; a forged From gets nothing.
+TEST(RuleLists, WelcomelistAuthNeedsAuthentication) {
+  std::vector<Diagnostic> d;
+  auto s = snapshot_with("welcomelist_auth *@partner.example\ndef_welcomelist_auth *@bank.example\n", &d);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->symbols.score_millis("USER_IN_WELCOMELIST_AUTH"), -100000);
+  const MetaCheck* meta = nullptr;
+  for (const auto& c : s->checks)
+    if (const auto* m = dynamic_cast<const MetaCheck*>(c.get())) meta = m;
+  ASSERT_NE(meta, nullptr);
+  auto run = [&](const std::string& from, const std::string& mail_from, const AuthResults& auth) {
+    Message m = parse_message("From: " + from + "\nSubject: x\n\nx\n", Limits{});
+    Envelope env;
+    env.mail_from = mail_from;
+    CheckContext ctx{m, env, {}, auth, {}};
+    std::vector<Hit> hits;
+    CheckOutput side;
+    EXPECT_TRUE(meta->run(ctx, hits, side).ok());
+    std::string out;
+    for (const Hit& h : hits) out += h.name + "=" + h.detail + ";";
+    return out;
+  };
+  AuthResults none;
+  EXPECT_EQ(run("ann@partner.example", "ann@partner.example", none), "");  // forged or unchecked: nothing
+  AuthResults spf;
+  spf.spf.result = "pass";
+  spf.spf.domain = "partner.example";
+  EXPECT_EQ(run("x@other.example", "ann@partner.example", spf),
+            "USER_IN_WELCOMELIST_AUTH=ann@partner.example matches *@partner.example (SPF pass);");
+  AuthResults spf_other = spf;
+  spf_other.spf.domain = "other.example";  // SPF passed for another domain
+  EXPECT_EQ(run("ann@partner.example", "ann@partner.example", spf_other), "");
+  AuthResults dkim;
+  dkim.dkim.checked = true;
+  dkim.dkim.sigs.push_back({"pass", "partner.example", "s1", "abcdefgh", ""});
+  EXPECT_EQ(run("Ann <ann@mail.partner.example>", "", dkim), "");  // glob is *@partner.example
+  EXPECT_EQ(run("Ann <ann@partner.example>", "", dkim),
+            "USER_IN_WELCOMELIST_AUTH=ann@partner.example matches *@partner.example (DKIM pass, d=partner.example);");
+  AuthResults dkim_fail = dkim;
+  dkim_fail.dkim.sigs[0].result = "fail";
+  EXPECT_EQ(run("ann@partner.example", "", dkim_fail), "");
+  AuthResults dmarc;
+  dmarc.dmarc.result = "pass";
+  dmarc.dmarc.from_domain = "bank.example";
+  EXPECT_EQ(run("b@bank.example", "", dmarc),
+            "USER_IN_DEF_WELCOMELIST_AUTH=b@bank.example matches *@bank.example (DMARC pass);");
+  // lint names the safer form for a plain welcomelist_from
+  auto plain = snapshot_with("welcomelist_from *@partner.example\n");
+  ASSERT_NE(plain, nullptr);
+  EXPECT_TRUE(contains(warnings_of(*plain), "welcomelist_auth ADDRESS"));
+}
+
 TEST(RuleLists, GlobMatching) {
   EXPECT_TRUE(glob_match("*@example.com", "a@example.com"));
   EXPECT_TRUE(glob_match("a?c@x", "abc@x"));
