@@ -50,6 +50,10 @@ Plan plan_actions(const Config& cfg, const Message& msg, const HeaderCensus& cen
                   const PlanOptions& opts = {},
                   const std::vector<std::pair<std::string, std::string>>& prepend = {});
 
+// The value of X-Spam-Technical-Details for a message of score `score`
+// ("7.2") under `c`, with the history `reference` ("" = none).
+std::string technical_details_value(const Config& c, const std::string& score, const std::string& reference);
+
 // The message exactly as it would be delivered: `bytes` (the whole message)
 // with the plan's header edits; body bytes unchanged.
 std::string apply_plan(std::string_view bytes, const Plan& plan);

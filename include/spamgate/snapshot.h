@@ -139,6 +139,17 @@ struct HistoryConfig {
   bool operator==(const HistoryConfig&) const = default;
 };
 
+// [console]: the support console (web pages; src/console/). It runs when
+// users_file is set. A change needs a restart.
+struct ConsoleConfig {
+  std::string listen = "127.0.0.1:9796";  // loopback unless a certificate is set
+  std::string users_file;   // "name:crypt(3) hash" lines (spamgate passwd); "" = no console
+  std::string certificate;  // PEM with the key and the certificate: HTTPS; "" = plain HTTP
+  std::string audit_log;    // who changed what, JSON lines; "" = "console-audit.log" beside [bayes] path
+  int session_minutes = 60;  // a session idle this long ends
+  bool operator==(const ConsoleConfig&) const = default;
+};
+
 // Every option has a default; conf/spamgate.toml documents each one.
 struct Config {
   std::string path;                    // the file this was read from; "" = built-in defaults
@@ -175,6 +186,7 @@ struct Config {
   MetricsConfig metrics;
   MemoryConfig memory;
   HistoryConfig history;
+  ConsoleConfig console;
 };
 
 class DkimLibrary;

@@ -46,16 +46,24 @@ std::string level_value(const Verdict& v) {
 }
 
 std::string details_value(const Config& c, const Verdict& v, const std::string& reference) {
+  return technical_details_value(c, format_tenths(v.score_tenths), reference);
+}
+
+}  // namespace
+
+std::string technical_details_value(const Config& c, const std::string& score, const std::string& reference) {
   std::string url = c.support_url;
   const bool in_url = !reference.empty() && c.history.reference == "url";
   if (in_url) url += (url.find('?') == std::string::npos ? "?ref=" : "&ref=") + reference;
   std::string out = "[" + c.service_name + "] - Support information:\n\tThis message was scanned by: " +
-                    c.hostname + " and received a score of: " + format_tenths(v.score_tenths) +
+                    c.hostname + " and received a score of: " + score +
                     "\n\tThis system will flag a message as spam if the score is greater than " +
                     c.threshold_text + ".\n\tIf you feel this was in error, please visit " + url;
   if (!reference.empty() && c.history.reference == "line") out += "\n\tReference: " + reference;
   return out;
 }
+
+namespace {
 
 std::string to_lf(std::string_view s) {
   std::string out;

@@ -29,19 +29,6 @@ const char* kUsage =
     "  --json   one JSON object per record\n"
     "Reads the milter's verdict history ([history] path).\n";
 
-// Unix seconds from "1733580000", "2026-12-07" or "2026-12-07T14:30:00"; -1 if neither.
-std::int64_t parse_time(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) return std::stoll(s.substr(0, 18));
-  std::tm tm{};
-  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end == nullptr || *end != '\0') {
-    tm = std::tm{};
-    end = strptime(s.c_str(), "%Y-%m-%d", &tm);
-    if (end == nullptr || *end != '\0') return -1;
-  }
-  return static_cast<std::int64_t>(timegm(&tm));
-}
-
 // Stored text is the message's (hostile): control bytes shown as \xHH, so
 // a Subject cannot move the cursor or fake a line of this output.
 std::string shown(const std::string& s) {
@@ -100,7 +87,7 @@ int cmd_history(int argc, char** argv) {
   for (const char* flag : {"--since", "--until"}) {
     auto it = opt->values.find(flag);
     if (it == opt->values.end()) continue;
-    std::int64_t t = parse_time(it->second);
+    std::int64_t t = parse_history_time(it->second);
     if (t < 0) {
       std::cerr << "spamgate: " << flag << " '" << it->second << "' is not unix seconds nor a date\n";
       return 2;

@@ -13,5 +13,6 @@ int cmd_learn(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_release(int argc, char** argv);
 int cmd_history(int argc, char** argv);
+int cmd_passwd(int argc, char** argv);
 
 }  // namespace spamgate::app

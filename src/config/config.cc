@@ -166,6 +166,7 @@ class Loader {
         {"metrics", [&](const toml::node& n) { metrics(n, c.metrics); }},
         {"memory", [&](const toml::node& n) { memory(n, c.memory); }},
         {"history", [&](const toml::node& n) { history(n, c.history); }},
+        {"console", [&](const toml::node& n) { console(n, c.console); }},
     };
     walk(root, top, "");
   }
@@ -476,6 +477,46 @@ class Loader {
     walk(*t, keys, key + ".");
   }
 
+  // "HOST:PORT" civetweb can listen on: one address (civetweb reads
+  // "a:1,b:2" as two listeners), a port 1..65535. 1 if loopback, 0 if
+  // not, -1 if it is no such address.
+  static int listen_address(const std::string& listen) {
+    std::size_t colon = listen.rfind(':');
+    std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+    std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
+    in_addr v4{};
+    in6_addr v6{};
+    const bool is_v4 = inet_pton(AF_INET, host.c_str(), &v4) == 1;
+    const bool is_v6 = host.size() > 2 && host.front() == '[' && host.back() == ']' &&
+                       inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6) == 1;
+    long port_no = port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos
+                       ? 0 : std::stol(port);
+    if ((!is_v4 && !is_v6 && host != "localhost") || port_no < 1 || port_no > 65535) return -1;
+    return (is_v4 && (ntohl(v4.s_addr) >> 24) == 127) || host == "[::1]" || host == "localhost" ? 1 : 0;
+  }
+
+  void console(const toml::node& n, ConsoleConfig& c) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) return error(n, "'console' must be a table");
+    const toml::node* listen_node = nullptr;
+    const std::map<std::string, std::function<void(const toml::node&)>> keys = {
+        {"listen", [&](const toml::node& v) {
+           string_key(v, "console.listen", c.listen, 100, false);
+           listen_node = &v;
+         }},
+        {"users_file", [&](const toml::node& v) { string_key(v, "console.users_file", c.users_file, 4096, true); }},
+        {"certificate", [&](const toml::node& v) { string_key(v, "console.certificate", c.certificate, 4096, true); }},
+        {"audit_log", [&](const toml::node& v) { string_key(v, "console.audit_log", c.audit_log, 4096, true); }},
+        {"session_minutes", [&](const toml::node& v) { int_key(v, "console.session_minutes", c.session_minutes, 1, 24 * 60); }},
+    };
+    walk(*t, keys, "console.");
+    // Passwords and session cookies cross the network in clear without TLS.
+    const int where = listen_node != nullptr ? listen_address(c.listen) : 1;
+    if (where < 0) error(*listen_node, "'console.listen' must be one address and port, e.g. \"127.0.0.1:9796\"");
+    if (where == 0 && c.certificate.empty())
+      error(*listen_node, "'console.listen' is not a loopback address: set console.certificate (HTTPS) to listen on it");
+  }
+
   void metrics(const toml::node& n, MetricsConfig& m) {
     const toml::table* t = n.as_table();
     if (t == nullptr) return error(n, "'metrics' must be a table");
@@ -483,17 +524,7 @@ class Loader {
         {"listen", [&](const toml::node& v) {
            string_key(v, "metrics.listen", m.listen, 100, true);
            if (m.listen.empty()) return;
-           // One address: civetweb reads "a:1,b:2" as two listeners, so a
-           // list could add a public one behind a loopback first entry.
-           std::size_t colon = m.listen.rfind(':');
-           std::string host = colon == std::string::npos ? "" : m.listen.substr(0, colon);
-           std::string port = colon == std::string::npos ? "" : m.listen.substr(colon + 1);
-           in_addr v4{};
-           bool loopback = (inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) ||
-                           host == "[::1]" || host == "localhost";
-           long port_no = port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos
-                              ? 0 : std::stol(port);
-           if (!loopback || port_no < 1 || port_no > 65535)
+           if (listen_address(m.listen) != 1)
              error(v, "'metrics.listen' must be a loopback address and port, e.g. \"127.0.0.1:9795\" (or \"\" for off)");
          }},
     };
@@ -671,6 +702,11 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
   c.bayes.path = loader.resolve(c.bayes.path);
   c.history.path = c.history.path.empty() ? (fs::path(c.bayes.path).parent_path() / "history").string()
                                            : loader.resolve(c.history.path);
+  if (!c.console.users_file.empty()) c.console.users_file = loader.resolve(c.console.users_file);
+  if (!c.console.certificate.empty()) c.console.certificate = loader.resolve(c.console.certificate);
+  c.console.audit_log = c.console.audit_log.empty()
+                            ? (fs::path(c.bayes.path).parent_path() / "console-audit.log").string()
+                            : loader.resolve(c.console.audit_log);
   ob.overrides_file = loader.resolve(ob.overrides_file);
   ob.site_key_file = ob.site_key_file.empty() ? (fs::path(c.bayes.path).parent_path() / "site.key").string()
                                               : loader.resolve(ob.site_key_file);

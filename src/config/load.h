@@ -9,6 +9,10 @@
 #include "spamgate/snapshot.h"
 
 namespace spamgate {
+struct RuleSet;
+}
+
+namespace spamgate {
 
 // Reads the config at `config_path` and every rule file it names. On failure
 // returns InvalidArgument and fills `diags` with every error found (file:line).
@@ -30,6 +34,11 @@ struct LoadOptions {
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path, std::vector<Diagnostic>& diags,
                                                       const LoadOptions& opts = {});
 
+// The rules `config` names, parsed as a load parses them, with `local_path`
+// read as the local file (the console lints an edit of it, written to a
+// temporary file, before it replaces config.local_rules). Errors go to `diags`.
+std::shared_ptr<RuleSet> parse_config_rules(const Config& config, const std::string& local_path,
+                                            std::vector<Diagnostic>& diags);
 // Ok when every check runs after the checks it reads (Check::reads; "*" =
 // every other check); else Internal naming the pair. load_snapshot refuses
 // a check order that fails it.

@@ -238,6 +238,24 @@ Status check_order(const std::vector<std::unique_ptr<const Check>>& checks) {
   return Status::Ok();
 }
 
+std::shared_ptr<RuleSet> parse_config_rules(const Config& config, const std::string& local_path,
+                                            std::vector<Diagnostic>& diags) {
+  std::vector<SymbolDef> builtins;
+  for (const CheckRow& row : kCheckTable)
+    for (SymbolDef& d : row.symbols(config)) builtins.push_back(std::move(d));
+  std::vector<RuleSource> files;
+  for (std::size_t d = 0; d < config.rules_dirs.size(); ++d) {
+    for (std::string& f : rule_files_in(config.rules_dirs[d], diags)) files.push_back({std::move(f), false, d > 0});
+  }
+  if (!local_path.empty()) files.push_back({local_path, true, false});
+  RuleOptions ropts;
+  const bool net = !config.dnsbl.empty() || !config.uribl.empty();
+  ropts.score_set = (net ? 1 : 0) | (config.bayes.enabled ? 2 : 0);
+  auto rules = std::make_shared<RuleSet>();
+  parse_rule_files(files, builtins, ropts, *rules, diags);
+  return rules;
+}
+
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path, std::vector<Diagnostic>& diags,
                                                       const LoadOptions& opts) {
   std::size_t before = diags.size();
@@ -246,19 +264,7 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
   auto snap = std::make_shared<Snapshot>();
   snap->config = std::move(cfg.value());
 
-  std::vector<SymbolDef> builtins;
-  for (const CheckRow& row : kCheckTable)
-    for (SymbolDef& d : row.symbols(snap->config)) builtins.push_back(std::move(d));
-  std::vector<RuleSource> files;
-  for (std::size_t d = 0; d < snap->config.rules_dirs.size(); ++d) {
-    for (std::string& f : rule_files_in(snap->config.rules_dirs[d], diags)) files.push_back({std::move(f), false, d > 0});
-  }
-  if (!snap->config.local_rules.empty()) files.push_back({snap->config.local_rules, true, false});
-  RuleOptions ropts;
-  const bool net = !snap->config.dnsbl.empty() || !snap->config.uribl.empty();
-  ropts.score_set = (net ? 1 : 0) | (snap->config.bayes.enabled ? 2 : 0);
-  auto rules = std::make_shared<RuleSet>();
-  parse_rule_files(files, builtins, ropts, *rules, diags);
+  auto rules = parse_config_rules(snap->config, snap->config.local_rules, diags);
   if (diags.size() != before) return Status::InvalidArgument("rules have errors");
 
   snap->rules_fingerprint = rules_fingerprint_of(snap->config);

@@ -22,6 +22,11 @@ Result<std::shared_ptr<HistoryStore>> open_history_store(const HistoryConfig& c,
 // references would show one message's record for another).
 std::string new_history_ref();
 
+// Unix seconds from "1733580000", "2026-12-07" or "2026-12-07T14:30:00"
+// (UTC; also "2026-12-07T14:30", as an HTML datetime-local field sends it);
+// -1 if none of these.
+std::int64_t parse_history_time(const std::string& s);
+
 // A record as JSON (`spamgate history --json`), and back.
 std::string history_to_json(const HistoryRecord& r);
 Result<HistoryRecord> history_from_json(std::string_view json);

@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <ctime>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +33,16 @@ std::string new_history_ref() {
     }
   }
   return out;
+}
+
+std::int64_t parse_history_time(const std::string& s) {
+  if (!s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos) return std::stoll(s);
+  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"}) {
+    std::tm tm{};
+    const char* end = strptime(s.c_str(), format, &tm);
+    if (end != nullptr && *end == '\0') return static_cast<std::int64_t>(timegm(&tm));
+  }
+  return -1;
 }
 
 std::string history_to_json(const HistoryRecord& r) {

@@ -8,8 +8,34 @@
 
 namespace spamgate {
 
-void MetricsServer::Stop::operator()(mg_context* c) const {
+void CivetStop::operator()(mg_context* c) const {
   if (c != nullptr) mg_stop(c);
+}
+
+std::string civetweb_ports(const std::string& listen) {
+  return listen.rfind("localhost:", 0) == 0 ? "127.0.0.1" + listen.substr(9) : listen;
+}
+
+Result<CivetContext> start_civetweb(const std::vector<std::string>& options, const std::string& what,
+                                    const std::string& listen) {
+  static std::once_flag once;
+  std::call_once(once, [] { mg_init_library(MG_FEATURES_TLS); });
+  std::vector<const char*> opts;
+  for (const std::string& o : options) opts.push_back(o.c_str());
+  opts.push_back(nullptr);
+  mg_callbacks callbacks{};
+  mg_init_data init{};
+  init.callbacks = &callbacks;
+  init.configuration_options = opts.data();
+  char err[256] = {0};
+  mg_error_data error{};
+  unsigned code = 0;
+  error.code = &code;
+  error.text = err;
+  error.text_buffer_size = sizeof err;
+  CivetContext ctx(mg_start2(&init, &error));
+  if (!ctx) return Status::IOError(what + ": cannot listen on " + listen + ": " + (err[0] ? err : "civetweb failed"));
+  return ctx;
 }
 
 namespace {
@@ -39,26 +65,13 @@ int handle(mg_connection* conn, void* data) {
 }  // namespace
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& listen, Render render) {
-  static std::once_flag once;
-  std::call_once(once, [] { mg_init_library(0); });
   std::unique_ptr<MetricsServer> s(new MetricsServer());
   s->render_ = std::move(render);
-  // civetweb wants "127.0.0.1:9795" or "[::1]:9795"; "localhost" is ours.
-  std::string ports = listen.rfind("localhost:", 0) == 0 ? "127.0.0.1" + listen.substr(9) : listen;
-  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "2", "enable_keep_alive", "no",
-                           "request_timeout_ms", "5000", nullptr};
-  mg_callbacks callbacks{};
-  mg_init_data init{};
-  init.callbacks = &callbacks;
-  init.configuration_options = options;
-  char err[256] = {0};
-  mg_error_data error{};
-  unsigned code = 0;
-  error.code = &code;
-  error.text = err;
-  error.text_buffer_size = sizeof err;
-  s->ctx_.reset(mg_start2(&init, &error));
-  if (!s->ctx_) return Status::IOError("metrics: cannot listen on " + listen + ": " + (err[0] ? err : "civetweb failed"));
+  auto ctx = start_civetweb({"listening_ports", civetweb_ports(listen), "num_threads", "2", "enable_keep_alive", "no",
+                             "request_timeout_ms", "5000"},
+                            "metrics", listen);
+  if (!ctx.ok()) return ctx.status();
+  s->ctx_ = std::move(ctx.value());
   mg_set_request_handler(s->ctx_.get(), "/metrics$", handle, &s->render_);
   return s;
 }

@@ -11,12 +11,25 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "spamgate/status.h"
 
 struct mg_context;
 
 namespace spamgate {
+
+// A civetweb context, stopped (its threads joined) when it goes.
+struct CivetStop {
+  void operator()(mg_context* c) const;
+};
+using CivetContext = std::unique_ptr<mg_context, CivetStop>;
+// Starts civetweb with `options` (name, value, ... pairs); an error naming
+// `what`, `listen` and civetweb's reason when it cannot listen.
+Result<CivetContext> start_civetweb(const std::vector<std::string>& options, const std::string& what,
+                                    const std::string& listen);
+// civetweb's form of a listen address: "localhost:N" becomes "127.0.0.1:N".
+std::string civetweb_ports(const std::string& listen);
 
 class MetricsServer {
  public:
@@ -29,11 +42,8 @@ class MetricsServer {
 
  private:
   MetricsServer() = default;
-  struct Stop {
-    void operator()(mg_context* c) const;
-  };
   Render render_;
-  std::unique_ptr<mg_context, Stop> ctx_;
+  CivetContext ctx_;
 };
 
 }  // namespace spamgate

@@ -66,7 +66,7 @@ void log_engine(const char* what, const Snapshot& s) {
              s.clamav->signature_count(), s.clamav->files().size(), s.clamav->load_ms());
 }
 
-void Daemon::reload(const char* why) {
+Status Daemon::reload(const char* why) {
   std::lock_guard<std::mutex> lock(reload_mu_);
   wait_for_retired_engines();
   auto current = holder_.get();
@@ -75,16 +75,24 @@ void Daemon::reload(const char* why) {
   if (!snap.ok()) {
     Metrics::get().reload(true);
     log().error("reload ({}) refused, the old rules keep running: {}", why, snap.status().message());
-    for (const Diagnostic& d : diags) log().error("reload: {}", d.str());
-    return;
+    std::string all = snap.status().message();
+    for (const Diagnostic& d : diags) {
+      log().error("reload: {}", d.str());
+      all += "\n" + d.str();
+    }
+    return Status::InvalidArgument(all);
   }
   if (std::vector<std::string> problems; !snap.value()->config.rules_canary_dirs.empty()) {
     if (Status st = run_rules_canary(*snap.value(), problems); !st.ok()) {
       Metrics::get().reload(true);
       log().error("reload ({}) refused, the old rules keep running: the new rules fail the rules canary: {}", why,
                   st.message());
-      for (const std::string& p : problems) log().error("reload: rules canary: {}", p);
-      return;
+      std::string all = "the new rules fail the rules canary: " + st.message();
+      for (const std::string& p : problems) {
+        log().error("reload: rules canary: {}", p);
+        all += "\n" + p;
+      }
+      return Status::InvalidArgument(all);
     }
   }
   Metrics::get().reload(false);
@@ -100,6 +108,7 @@ void Daemon::reload(const char* why) {
   log_rule_warnings("reload", *snap.value());
   if (snap.value()->clamav != current->clamav) log_engine("reload: new signatures in use", *snap.value());
   current.reset();
+  return Status::Ok();
 }
 
 // What the memory watch and the metrics know about who holds memory.

@@ -27,8 +27,9 @@ class Daemon {
   const SnapshotHolder& holder() const { return holder_; }
 
   // Loads the config and rules again; a refused reload (every file:line
-  // logged) keeps the old snapshot. `why` goes into the log line.
-  void reload(const char* why);
+  // logged) keeps the old snapshot, and the Status says why (the console
+  // shows it). `why` goes into the log line.
+  Status reload(const char* why);
   // Called in the signal thread before the engine stops: new connections
   // get 4xx, messages in flight finish (up to [milter] drain_seconds).
   void drain_before_stop(int sig) noexcept;

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "config/load.h"
+#include "console/server.h"
 #include "metrics/http_server.h"
 #include "milter/daemon.h"
 #include "spamgate/pipeline.h"
@@ -80,6 +81,17 @@ class Background {
     rules_watcher_ = std::thread([this] { rules_watch_.run(); });
     memory_thread_ = std::thread([this] { memory_.run(); });
     watchdog_thread_ = std::thread([this] { watchdog_.run(); });
+    if (!cfg.console.users_file.empty()) {
+      console::ConsoleHooks hooks{[&daemon] { return daemon.holder().get(); },
+                                  [&daemon](const char* why) { return daemon.reload(why); }};
+      auto c = console::ConsoleServer::start(cfg.console, std::move(hooks));
+      if (c.ok()) {
+        console_ = std::move(c.value());
+        log().info("console: {} (users from {})", console_->url(), cfg.console.users_file);
+      } else {
+        log().error("{}; running without the console", c.status().message());
+      }
+    }
     if (cfg.metrics.listen.empty()) return;
     auto m = MetricsServer::start(cfg.metrics.listen, [&daemon] { return daemon.render_metrics(); });
     if (m.ok()) {
@@ -102,6 +114,7 @@ class Background {
     watchdog_.stop();
     watchdog_thread_.join();
     metrics_.reset();
+    console_.reset();
   }
   Background(const Background&) = delete;
   Background& operator=(const Background&) = delete;
@@ -114,6 +127,7 @@ class Background {
   Watchdog watchdog_;
   std::thread signals_, watcher_, rules_watcher_, memory_thread_, watchdog_thread_;
   std::unique_ptr<MetricsServer> metrics_;
+  std::unique_ptr<console::ConsoleServer> console_;
 };
 
 // The engine has answered every step that was running; a message still
