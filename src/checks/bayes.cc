@@ -109,22 +109,30 @@ Status lr_hits(const BayesStore& store, const Message& m, const Tokens& tokens, 
   return Status::Ok();
 }
 
-void bayes_learn(const Snapshot& snap, const Message& message, LearnClass cls, std::string_view label) {
+Result<LearnOutcome> bayes_learn_message(const Snapshot& snap, const Message& message, LearnClass cls) {
   const BayesCheck* check = nullptr;
   for (const auto& c : snap.checks)
     if ((check = dynamic_cast<const BayesCheck*>(c.get())) != nullptr) break;
-  if (check == nullptr) return;
+  if (check == nullptr) return Status::Unavailable("the classifier is off ([bayes] enabled = false)");
   Status err;
   std::shared_ptr<BayesStore> st = check->store(err);
-  if (!st) return;  // the check already reported it
+  if (!st) return Status::Unavailable(err.ok() ? "the classifier's store cannot be opened" : err.message());
   LearnItem item = learn_item(message, snap.config.bayes);
   std::vector<LearnOutcome> out;
+  if (Status s = st->learn({item}, cls, false, out); !s.ok()) return s;
+  if (out.empty()) return Status::Internal("the store gave no outcome");
+  return out[0];
+}
+
+void bayes_learn(const Snapshot& snap, const Message& message, LearnClass cls, std::string_view label) {
   const char* name = cls == LearnClass::kSpam ? "spam" : "ham";
-  if (Status s = st->learn({item}, cls, false, out); !s.ok()) {
-    log().warn("{}: bayes autolearn as {} failed: {}", label, name, s.message());
+  auto r = bayes_learn_message(snap, message, cls);
+  if (!r.ok()) {
+    // off, or a store the check already reported: only a failed learn is news
+    if (r.status().code() != Status::Code::kUnavailable) log().warn("{}: bayes autolearn as {} failed: {}", label, name, r.status().message());
     return;
   }
-  log().debug("{}: bayes autolearn: {} as {}", label, learn_outcome_name(out[0]), name);
+  log().debug("{}: bayes autolearn: {} as {}", label, learn_outcome_name(r.value()), name);
 }
 
 }  // namespace spamgate

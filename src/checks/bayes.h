@@ -45,6 +45,9 @@ struct Snapshot;
 // under `label`; a store failure is logged, never thrown. No-op when the
 // snapshot has no classifier.
 void bayes_learn(const Snapshot& snap, const Message& message, LearnClass cls, std::string_view label);
+// The same, for a person's request (the console): what the store did, or
+// Unavailable when the classifier is off or its store cannot be opened.
+Result<LearnOutcome> bayes_learn_message(const Snapshot& snap, const Message& message, LearnClass cls);
 
 // Symbol hits for a probability: the band, plus BAYES_999 at >= 0.999.
 void bayes_hits(const BayesResult& r, std::vector<Hit>& hits);

@@ -5,9 +5,12 @@
 #include <cstdio>
 #include <ctime>
 
+#include "checks/bayes.h"
 #include "console/local_rules.h"
 #include "history/history_store.h"
 #include "spamgate/actions.h"
+#include "spamgate/bayes.h"
+#include "spamgate/message.h"
 #include "spamgate/outbound.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -221,6 +224,7 @@ Response Console::handle(const Request& r) {
       }
       if (r.path == "/propose") return propose(c);
       if (r.path == "/rules/append") return append_rules(c);
+      if (r.path == "/learn") return learn(c);
       if (r.path == "/rules") return save_rules(c);
       return refused(404, "No such action.");
     }
@@ -409,7 +413,50 @@ Response Console::verdict(const Ctx& c) {
     body += "<p><textarea name=lines id=lines rows=4>" + html(proposals[0].lines) +
             "</textarea></p><p><button id=check>Check these lines</button></p></form>";
   }
+  // Learning needs the message itself (the history keeps no body): the
+  // file the customer forwarded, checked to be this verdict's message.
+  body += "<h2>Teach the classifier</h2><form method=post action=\"/learn\" enctype=\"multipart/form-data\">" +
+          c.csrf_field() + "<input type=hidden name=ref value=\"" + html(r.ref) + "\"><p><label>The message "
+          "(.eml, as the customer forwarded it) <input type=file name=message id=message accept=\".eml,message/rfc822"
+          "\"></label></p><p><button name=class value=ham id=learn-ham>False positive: learn as ham</button> "
+          "<button name=class value=spam id=learn-spam>Missed spam: learn as spam</button></p></form>";
   return {200, "text/html; charset=utf-8", {}, page(c, "Verdict " + r.ref, body)};
+}
+
+Response Console::learn(const Ctx& c) {
+  const std::string ref = param(c.req, "ref"), cls = param(c.req, "class"), bytes = param(c.req, "message");
+  if (cls != "ham" && cls != "spam") return refused(400, "Learn as ham or as spam.");
+  auto fail = [&](int status, const std::string& why) {
+    return Response{status, "text/html; charset=utf-8", {},
+                    page(c, "Learn", "<p class=error id=learned>" + html(why) + "</p><p><a href=\"/verdict?ref=" +
+                                         url_encode(ref) + "\">Back to the verdict</a></p>")};
+  };
+  HistoryRecord r;
+  if (Status st = record_of(*c.snap, ref, r); !st.ok()) return fail(404, st.message());
+  if (bytes.empty()) return fail(400, "Choose the message file to learn.");
+  Message m = parse_message(bytes, c.snap->config.limits);
+  // The same message as the verdict: its Message-ID, as the history clipped it.
+  const Header* mid = m.first("message-id");
+  std::string got = mid != nullptr ? mid->decoded : std::string();
+  auto trim = [](std::string s) {
+    std::size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+  };
+  got = trim(got);
+  const std::string want = trim(r.message_id);
+  if (!want.empty() && got.substr(0, want.size()) != want)
+    return fail(422, "This file is not the verdict's message: its Message-ID is " + (got.empty() ? "(none)" : got) +
+                         ", the verdict's " + want + ". Nothing was learned.");
+  if (Status st = audit_.write({0, c.user, c.req.client_ip, "learn-" + cls, ref, got}); !st.ok())
+    return fail(500, "Not learned: " + st.message());
+  auto out = bayes_learn_message(*c.snap, m, cls == "spam" ? LearnClass::kSpam : LearnClass::kHam);
+  if (!out.ok()) {
+    audit_.write({0, c.user, c.req.client_ip, "learn-failed", ref, out.status().message()});
+    return fail(500, "Not learned: " + out.status().message());
+  }
+  return {200, "text/html; charset=utf-8", {},
+          page(c, "Learn", "<p class=ok id=learned>Learned as " + cls + " (the classifier's store: " +
+                               learn_outcome_name(out.value()) + ").</p><p><a href=\"/verdict?ref=" + url_encode(ref) + "\">Back to the verdict</a></p>")};
 }
 
 Response Console::propose(const Ctx& c) {

@@ -30,7 +30,7 @@ namespace spamgate::console {
 struct Request {
   std::string method;  // GET, POST
   std::string path;    // "/verdict"
-  std::map<std::string, std::string> params;  // query string and urlencoded form, decoded
+  std::map<std::string, std::string> params;  // query string and form (urlencoded or multipart), decoded
   std::string session;  // the sg_session cookie
   std::string client_ip;
 };
@@ -67,6 +67,7 @@ class Console {
   Response verdict(const Ctx& c);
   Response propose(const Ctx& c);
   Response append_rules(const Ctx& c);
+  Response learn(const Ctx& c);
   Response rules_page(const Ctx& c);
   Response save_rules(const Ctx& c);
   Response audit_page(const Ctx& c);

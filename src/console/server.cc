@@ -33,6 +33,39 @@ void parse_pairs(std::string_view s, std::map<std::string, std::string>& out) {
   }
 }
 
+// The fields of a multipart form, each value whole (civetweb hands them
+// over in pieces), kMaxBody in all.
+struct Form {
+  std::map<std::string, std::string> fields;
+  std::size_t total = 0;
+  bool too_large = false;
+};
+
+int form_field_found(const char* key, const char*, char*, size_t, void* data) noexcept {
+  auto* f = static_cast<Form*>(data);
+  try {
+    f->fields[key != nullptr ? key : ""];  // present even when empty
+  } catch (...) {
+    return MG_FORM_FIELD_STORAGE_ABORT;
+  }
+  return MG_FORM_FIELD_STORAGE_GET;
+}
+
+int form_field_get(const char* key, const char* value, size_t len, void* data) noexcept {
+  auto* f = static_cast<Form*>(data);
+  f->total += len;
+  if (f->total > static_cast<std::size_t>(kMaxBody)) {
+    f->too_large = true;
+    return MG_FORM_FIELD_HANDLE_ABORT;
+  }
+  try {
+    f->fields[key != nullptr ? key : ""].append(value, len);
+  } catch (...) {
+    return MG_FORM_FIELD_HANDLE_ABORT;
+  }
+  return MG_FORM_FIELD_HANDLE_GET;
+}
+
 const char* reason(int status) {
   switch (status) {
     case 200: return "OK";
@@ -79,7 +112,21 @@ int handle(mg_connection* conn, void* data) noexcept {
       char buf[128];
       if (mg_get_cookie(cookie, "sg_session", buf, sizeof buf) > 0) r.session = buf;
     }
-    if (r.method == "POST") {
+    const char* type = mg_get_header(conn, "Content-Type");
+    if (r.method == "POST" && type != nullptr && std::strncmp(type, "multipart/form-data", 19) == 0) {
+      // A message file to learn: civetweb reads the parts, we keep the values.
+      if (info->content_length > kMaxBody) {
+        write_response(conn, Response{413, "text/plain", {}, "Too large."}, h->https);
+        return 413;
+      }
+      Form form;
+      mg_form_data_handler fdh{form_field_found, form_field_get, nullptr, &form};
+      if (mg_handle_form_request(conn, &fdh) < 0 || form.too_large) {
+        write_response(conn, Response{400, "text/plain", {}, "The form could not be read."}, h->https);
+        return 400;
+      }
+      for (auto& [k, v] : form.fields) r.params[k] = std::move(v);  // the form wins over the query
+    } else if (r.method == "POST") {
       if (info->content_length > kMaxBody) {
         Response big;
         big.status = 413;
@@ -94,7 +141,6 @@ int handle(mg_connection* conn, void* data) noexcept {
         body.append(buf, static_cast<std::size_t>(n));
         if (static_cast<long long>(body.size()) > kMaxBody) break;
       }
-      const char* type = mg_get_header(conn, "Content-Type");
       if (type != nullptr && std::strncmp(type, "application/x-www-form-urlencoded", 33) == 0) {
         std::map<std::string, std::string> form;
         parse_pairs(body, form);

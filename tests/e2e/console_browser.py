@@ -147,7 +147,13 @@ def main():
     with open(a.spam, encoding="utf-8") as fh:
         spam = fh.read()
     fp = re.sub(r"^From: .*$", "From: Alice Partner <alice@outside.example>", spam, count=1, flags=re.M)
-    fp = fp.replace("\n", "\r\n")
+    fp = fp.replace("Subject: ", "Message-ID: <fp-1@outside.example>\nSubject: ", 1).replace("\n", "\r\n")
+    fp_file = os.path.join(a.dir, "fp.eml")
+    with open(fp_file, "w", newline="") as fh:
+        fh.write(fp)
+    other_file = os.path.join(a.dir, "other.eml")
+    with open(other_file, "w") as fh:
+        fh.write("From: bob@outside.example\nMessage-ID: <other@outside.example>\nSubject: hi\n\nhello\n")
 
     delivered = mail.send(fp, "alice@outside.example")
     subject = header(delivered, "Subject")
@@ -262,6 +268,22 @@ def main():
         saved = open(local_cf).read()
         check("the local file has the line", "welcomelist_auth *@outside.example\n" in saved, saved)
 
+        # --- learn it as ham: the message file, checked to be this verdict's ------
+        driver.get(base + "/verdict?ref=" + ref)
+        wait.until(EC.presence_of_element_located((By.ID, "message"))).send_keys(other_file)
+        driver.find_element(By.ID, "learn-ham").click()
+        wait.until(EC.presence_of_element_located((By.ID, "learned")))
+        check("another message's file is not learned", "not the verdict's message" in text("#learned"),
+              text("#learned"))
+        driver.get(base + "/verdict?ref=" + ref)
+        wait.until(EC.presence_of_element_located((By.ID, "message"))).send_keys(fp_file)
+        driver.find_element(By.ID, "learn-ham").click()
+        wait.until(EC.presence_of_element_located((By.ID, "learned")))
+        check("the verdict's message is learned as ham", "Learned as ham" in text("#learned"), text("#learned"))
+        stats = subprocess.run([a.bin, "learn", "--config", a.config, "--stats"], capture_output=True, text=True)
+        check("... and the classifier's store counts it (spamgate learn --stats)",
+              re.search(r"^ham: 1$", stats.stdout, re.M) is not None, stats.stdout + stats.stderr)
+
         again = mail.send(fp, "alice@outside.example")
         s2 = header(again, "Subject")
         check("the same message sent again is not tagged", s2 == "CONGRATULATIONS YOU HAVE WON!!!", str(s2))
@@ -310,6 +332,7 @@ def main():
         check("the audit log names who saved the line", re.search(r"alice .*rules-append", audit) is not None, audit[:400])
         check("... the refused edit", "rules-save-refused" in audit)
         check("... the failed login and the refused CSRF", "login-failed" in audit and "csrf-refused" in audit)
+        check("... and the learning", "learn-ham" in audit)
 
         # --- log out: the session is gone ----------------------------------------
         driver.find_element(By.ID, "logout").click()
