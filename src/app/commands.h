@@ -14,5 +14,6 @@ int cmd_eval(int argc, char** argv);
 int cmd_release(int argc, char** argv);
 int cmd_history(int argc, char** argv);
 int cmd_passwd(int argc, char** argv);
+int cmd_reload(int argc, char** argv);
 
 }  // namespace spamgate::app

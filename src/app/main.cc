@@ -18,6 +18,7 @@ const char* kUsage =
     "  eval     measure false positives and detection on labelled mail (rules only and rules + Bayes)\n"
     "  release  lift an outbound hold on an account or domain (--list: every hold in force)\n"
     "  history  find verdicts by reference, queue id, Message-ID or address (the milter's history)\n"
+    "  reload   make the running milter load config and rules again; waits for its answer\n"
     "  passwd   print a users-file line (NAME:yescrypt hash) for the support console\n"
     "  bench    measure messages/s, MB/s, latency and memory on a directory of messages\n"
     "every command takes --config F (default /etc/spamgate/spamgate.toml, else conf/spamgate.toml)\n";
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return spamgate::app::cmd_eval(argc, argv);
     if (cmd == "release") return spamgate::app::cmd_release(argc, argv);
     if (cmd == "history") return spamgate::app::cmd_history(argc, argv);
+    if (cmd == "reload") return spamgate::app::cmd_reload(argc, argv);
     if (cmd == "passwd") return spamgate::app::cmd_passwd(argc, argv);
     if (cmd == "milter") return spamgate::app::cmd_milter(argc, argv);
     if (cmd == "--version" || cmd == "-V") {

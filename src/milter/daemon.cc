@@ -13,6 +13,12 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
 
@@ -27,7 +33,38 @@
 namespace spamgate {
 
 Daemon::Daemon(std::string config_path, std::shared_ptr<const Snapshot> first)
-    : holder_(std::move(first)), config_path_(std::move(config_path)) {}
+    : holder_(std::move(first)), config_path_(std::move(config_path)) {
+  state_path_ = milter_state_path(holder_.get()->config);
+  write_state("started", "");
+}
+
+Status Daemon::reload(const char* why) {
+  Status st = reload_now(why);
+  write_state(st.ok() ? "reloaded" : "refused", st.ok() ? std::to_string(holder_.get()->rule_count) + " rules" : st.message());
+  return st;
+}
+
+std::string milter_state_path(const Config& c) {
+  return (std::filesystem::path(c.bayes.path).parent_path() / "milter.state").string();
+}
+
+void Daemon::write_state(const char* result, const std::string& message) noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    const long n = result == std::string_view("started") ? 0 : ++reload_seq_;
+    nlohmann::json j = {{"pid", static_cast<long>(getpid())}, {"reloads", n}, {"result", result},
+                        {"message", message}, {"time", static_cast<long long>(std::time(nullptr))}};
+    const std::string tmp = state_path_ + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      if (!out) throw std::runtime_error("cannot write " + tmp);
+    }
+    std::filesystem::rename(tmp, state_path_);
+  } catch (const std::exception& e) {
+    log().warn("cannot write the milter state file {} (spamgate reload reads it): {}", state_path_, e.what());
+  }
+}
 
 // At most two signature engines in memory: the one serving and the one being
 // built. An engine retired by the previous reload is freed when the last
@@ -66,7 +103,7 @@ void log_engine(const char* what, const Snapshot& s) {
              s.clamav->signature_count(), s.clamav->files().size(), s.clamav->load_ms());
 }
 
-Status Daemon::reload(const char* why) {
+Status Daemon::reload_now(const char* why) {
   std::lock_guard<std::mutex> lock(reload_mu_);
   wait_for_retired_engines();
   auto current = holder_.get();

@@ -52,8 +52,19 @@ class Daemon {
   SnapshotHolder holder_;
   const std::string config_path_;
   std::mutex reload_mu_;
+  Status reload_now(const char* why);
+  // The state file `spamgate reload` reads: {"pid", "reloads" (a count),
+  // "result" started|reloaded|refused, "message", "time"}, replaced whole.
+  void write_state(const char* result, const std::string& message) noexcept;
+  std::string state_path_;
+  std::mutex state_mu_;
+  long reload_seq_ = 0;
   std::atomic<std::chrono::steady_clock::rep> last_cap_log_{0};
 };
+
+// Where the milter of config `c` keeps its state file: "milter.state"
+// beside the [bayes] path.
+std::string milter_state_path(const Config& c);
 
 // Start and reload log lines: the rules' warnings (the first few) and the
 // signature engine loaded.

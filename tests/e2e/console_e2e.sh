@@ -82,6 +82,25 @@ wait_until port_answers "$SMTP" || { echo "postfix did not start"; exit 1; }
   --bin "$BIN" --config "$T/spamgate.toml" --spam "$SRC/corpus/spam/lottery_winner.eml" \
   --chromedriver-port $((BASE + 5))
 rc=$?
+
+# The same from the shell: spamgate reload waits for the milter's answer.
+"$BIN" reload --config "$T/spamgate.toml" > "$T/reload.out" 2>&1
+check "spamgate reload: taken (exit 0)" test $? -eq 0
+check "... and says so" grep -q "^reloaded: [0-9]* rules in use (pid $MILTER_PID)" "$T/reload.out"
+cp "$T/local.cf" "$T/local.cf.good"
+printf 'body SHELL_BROKEN /(unclosed/\n' >> "$T/local.cf"
+"$BIN" reload --config "$T/spamgate.toml" > "$T/reload.out" 2>&1
+check "spamgate reload of a broken rule: refused (exit 1)" test $? -eq 1
+check "... naming the file and line" grep -q "local.cf:[0-9]*: rule 'SHELL_BROKEN'" "$T/reload.out"
+check "... the milter keeps running" alive "$MILTER_PID"
+cp "$T/local.cf.good" "$T/local.cf"
+"$BIN" reload --config "$T/spamgate.toml" > "$T/reload.out" 2>&1
+check "fixed: reloaded again" test $? -eq 0
+mkdir -p "$T/other"
+sed "s|^path = \"$T/bayes\"|path = \"$T/other/bayes\"|" "$T/spamgate.toml" > "$T/other.toml"
+"$BIN" reload --config "$T/other.toml" > "$T/reload.out" 2>&1
+check "no milter runs for another config: exit 3" test $? -eq 3
+check "... and it says so" grep -q "no milter is running for $T/other.toml" "$T/reload.out"
 check "the milter still runs" alive "$MILTER_PID"
 check "no console request failed in the log" bash -c "! grep -q 'console: .* failed\|console failed' '$T/spamgate.log'"
 echo "console_e2e: browser script exit $rc; $pass passed, $fail failed"
