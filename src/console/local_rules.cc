@@ -45,7 +45,14 @@ std::string sender_of(const HistoryRecord& r) {
       std::string addr = lower(a);
       std::size_t at = addr.rfind('@');
       if (at == std::string::npos || at == 0 || at + 1 >= addr.size() || addr.size() > 254) continue;
-      if (addr.find_first_of(" \t\r\n#\\\"") != std::string::npos) continue;
+      // A glob character or a bare name in a hostile From would make the
+      // proposed line match far more than this sender ("x@*" -> "*@*").
+      if (addr.find_first_of(" \t\r\n#\\\"*?[]") != std::string::npos) continue;
+      const std::string domain = addr.substr(at + 1);
+      if (domain.find('.') == std::string::npos || domain.front() == '.' || domain.back() == '.' ||
+          domain.find("..") != std::string::npos ||
+          domain.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos)
+        continue;
       return addr;
     }
   }

@@ -18,6 +18,7 @@ import http.client
 import os
 import re
 import smtplib
+import ssl
 import subprocess
 import sys
 import time
@@ -101,7 +102,10 @@ def header(msg, name):
 def request(base, method, path, body=None, cookie=None):
     """One raw request (no redirects followed): status, headers, body."""
     u = urllib.parse.urlparse(base)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=WAIT)
+    if u.scheme == "https":  # the test's own self-signed certificate
+        c = http.client.HTTPSConnection(u.hostname, u.port, timeout=WAIT, context=ssl._create_unverified_context())
+    else:
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=WAIT)
     headers = {}
     if cookie:
         headers["Cookie"] = "sg_session=" + cookie
@@ -187,6 +191,7 @@ def main():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
+    opts.accept_insecure_certs = True  # the test's own self-signed certificate
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=412,915", "--no-proxy-server"):  # a phone's width
         opts.add_argument(arg)
@@ -218,6 +223,8 @@ def main():
         cookie = driver.get_cookie("sg_session")
         check("the session cookie is HttpOnly and SameSite=Strict",
               cookie and cookie.get("httpOnly") and cookie.get("sameSite") == "Strict", str(cookie))
+        if base.startswith("https:"):
+            check("... and Secure (HTTPS)", cookie and cookie.get("secure"), str(cookie))
 
         # --- find it by queue id, then by the reference ---------------------------
         driver.get(base + "/")

@@ -221,11 +221,16 @@ TEST(ConsoleLocalRules, ProposalsForAFalsePositive) {
     ASSERT_TRUE(lint_local_rules(f.snap->config, q.lines, lint).ok());
     EXPECT_TRUE(lint.errors.empty()) << q.lines;
   }
-  // A From that is no plain address (a line break, a '#') gives no welcomelist line.
-  r.from = "x@evil.example\nscore ALL 100";
-  r.mail_from = "";
-  for (const Proposal& q : false_positive_proposals(r, f.snap->symbols, "alice"))
-    EXPECT_EQ(q.lines.find("ALL 100"), std::string::npos);
+  // A From that is no plain address (a line break, a '#', a glob, a bare
+  // name) gives no welcomelist line: "x@*" would welcome every sender.
+  for (const char* from : {"x@evil.example\nscore ALL 100", "x@*", "*@evil.example", "x@localhost", "x@[192.0.2.1]"}) {
+    r.from = from;
+    r.mail_from = "";
+    for (const Proposal& q : false_positive_proposals(r, f.snap->symbols, "alice")) {
+      EXPECT_EQ(q.id, "score") << from;
+      EXPECT_EQ(q.lines.find("ALL 100"), std::string::npos);
+    }
+  }
 }
 
 TEST(ConsolePages, EveryPageNeedsASession) {
