@@ -136,6 +136,12 @@ struct HistoryConfig {
   // How X-Spam-Technical-Details carries the record's reference: "url" (the
   // support URL gets ?ref=ID), "line" (a last line "Reference: ID"), "off".
   std::string reference = "url";
+  // "lmdb" (path above, one node) or "redis": one history for several
+  // nodes, at `redis` ("" = [bayes] redis) under keys `redis_prefix`:*.
+  std::string store = "lmdb";
+  std::string redis;
+  std::string redis_prefix = "spamgate:history";
+  int redis_timeout_ms = 1000;
   bool operator==(const HistoryConfig&) const = default;
 };
 

@@ -47,6 +47,7 @@
 #include "spamgate/state_store.h"
 #include "util/circuit_breaker.h"
 #include "util/log.h"
+#include "util/redis.h"
 
 namespace spamgate {
 
@@ -198,14 +199,7 @@ namespace {
 
 using namespace bayes_detail;
 
-struct RedisFree {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using RedisCtx = std::unique_ptr<redisContext, RedisFree>;
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
+using Reply = RedisReplyPtr;
 
 constexpr const char* kLearnScript = R"lua(
 local cls, forget, digest = ARGV[1], ARGV[2] == '1', ARGV[3]
@@ -492,11 +486,7 @@ class RedisStore final : public BayesStore, public StateStore {
       std::string msg = "bayes: redis " + s_.server_ + ": " + err_;
       return skipped_ ? Status::Unavailable(std::move(msg)) : Status::IOError(std::move(msg));
     }
-    Reply reply() {
-      void* r = nullptr;
-      if (redisGetReply(ctx_.get(), &r) != REDIS_OK) return nullptr;
-      return Reply(static_cast<redisReply*>(r));
-    }
+    Reply reply() { return redis_reply(ctx_.get()); }
     Status fail(const redisReply* r = nullptr) {
       std::string why = ctx_->err != 0                               ? std::string(ctx_->errstr)
                         : (r != nullptr && r->type == REDIS_REPLY_ERROR) ? std::string(r->str, r->len)
@@ -514,15 +504,7 @@ class RedisStore final : public BayesStore, public StateStore {
       return reply();
     }
     void append(std::initializer_list<std::string_view> args) { append(std::vector<std::string_view>(args)); }
-    void append(const std::vector<std::string_view>& args) {
-      std::vector<const char*> argv;
-      std::vector<std::size_t> lens;
-      for (std::string_view a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
-    }
+    void append(const std::vector<std::string_view>& args) { redis_append(ctx_.get(), args); }
     void release() {
       record(CircuitBreaker::Outcome::kSuccess);
       std::lock_guard lock(s_.mu_);
@@ -543,27 +525,7 @@ class RedisStore final : public BayesStore, public StateStore {
   };
 
   // A connection (timeouts set, reader bounded), or IOError with hiredis' reason.
-  Result<RedisCtx> connect() const {
-    timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
-    redisContext* raw = nullptr;
-    if (server_.rfind("unix:", 0) == 0) {
-      raw = redisConnectUnixWithTimeout(server_.c_str() + 5, tv);
-    } else {
-      std::string host = server_;
-      int port = 6379;
-      if (std::size_t colon = server_.rfind(':'); colon != std::string::npos) {
-        host = server_.substr(0, colon);
-        port = std::atoi(server_.c_str() + colon + 1);
-      }
-      raw = redisConnectWithTimeout(host.c_str(), port, tv);
-    }
-    RedisCtx c(raw);
-    if (!c) return Status::IOError("cannot allocate a connection");
-    if (c->err != 0) return Status::IOError(c->errstr);
-    redisSetTimeout(c.get(), tv);
-    bound_reader(c->reader);
-    return c;
-  }
+  Result<RedisCtx> connect() const { return redis_connect(server_, timeout_ms_); }
 
   void append_totals(redisContext* c) const {
     redisAppendCommand(c, "HMGET %s nspam nham version", k_meta_.c_str());

@@ -564,6 +564,13 @@ class Loader {
            if (r == "url" || r == "line" || r == "off") h.reference = r;
            else if (!r.empty()) error(v, "'history.reference' must be one of url, line, off");
          }},
+        {"store", [&](const toml::node& v) {
+           string_key(v, "history.store", h.store, 10, false);
+           if (h.store != "lmdb" && h.store != "redis") error(v, "'history.store' must be \"lmdb\" or \"redis\"");
+         }},
+        {"redis", [&](const toml::node& v) { string_key(v, "history.redis", h.redis, 300, true); }},
+        {"redis_prefix", [&](const toml::node& v) { string_key(v, "history.redis_prefix", h.redis_prefix, 100, false); }},
+        {"redis_timeout_ms", [&](const toml::node& v) { int_key(v, "history.redis_timeout_ms", h.redis_timeout_ms, 10, 60000); }},
     };
     walk(*t, keys, "history.");
   }
@@ -683,6 +690,9 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
                    [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
   if (c.rules_dirs.empty()) diags.push_back({path, 0, "'rules_dir' (or the list 'rules_dirs') is required"});
   OutboundConfig& ob = c.outbound;
+  if (c.history.store == "redis" && c.history.redis.empty()) c.history.redis = c.bayes.redis;
+  if (c.history.store == "redis" && c.history.redis.empty())
+    diags.push_back({path, 0, "'history.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\""});
   if (ob.store == "redis" && ob.redis.empty()) ob.redis = c.bayes.redis;
   if (ob.store == "redis" && ob.redis.empty())
     diags.push_back({path, 0, "'outbound.redis' (HOST:PORT or unix:PATH) is required with store = \"redis\""});

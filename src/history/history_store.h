@@ -7,20 +7,34 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "spamgate/history.h"
 #include "spamgate/snapshot.h"
 
 namespace spamgate {
 
-// The LMDB store at c.path (created when `read_only` is false), mapped up
-// to c.max_bytes.
+// The store [history] names: LMDB at c.path (created when `read_only` is
+// false), mapped up to c.max_bytes; or Redis at c.redis (redis_history.cc).
 Result<std::shared_ptr<HistoryStore>> open_history_store(const HistoryConfig& c, bool read_only = false);
 
 // A new reference: 16 characters of [a-z2-7] from 80 bits of getrandom();
 // "" when getrandom() fails (then the message gets no record: equal
 // references would show one message's record for another).
 std::string new_history_ref();
+
+// The Redis store (redis_history.cc); open_history_store() calls it for
+// [history] store = "redis".
+Result<std::shared_ptr<HistoryStore>> open_redis_history(const HistoryConfig& c);
+
+// A lookup term as the stores index it: lower case, a Message-ID without
+// its <>, at most 250 bytes.
+std::string history_term(std::string_view t);
+// The terms a record is found by: {kind, term}, kind 'q' the queue id, 'm'
+// the Message-ID, 'a' an address (envelope sender, each recipient, the From
+// field's address), each once.
+std::vector<std::pair<char, std::string>> history_index_terms(const HistoryRecord& r);
 
 // Unix seconds from "1733580000", "2026-12-07" or "2026-12-07T14:30:00"
 // (UTC; also "2026-12-07T14:30", as an HTML datetime-local field sends it);

@@ -41,17 +41,9 @@ std::uint64_t read_be64(std::string_view s) {
   return v;
 }
 
-// A term as the index keeps it: lower case, a Message-ID without <>,
-// bounded (an index key must stay under LMDB's 511 bytes).
-std::string index_term(std::string_view t) {
-  while (!t.empty() && (t.front() == ' ' || t.front() == '<')) t.remove_prefix(1);
-  while (!t.empty() && (t.back() == ' ' || t.back() == '>')) t.remove_suffix(1);
-  return ascii_lower(t.substr(0, 250));  // under the records' 300-byte clip: a long Message-ID still matches
-}
-
 std::string index_prefix(char kind, std::string_view term) {
   std::string k(1, kind);
-  k += index_term(term);
+  k += history_term(term);
   k.push_back('\0');
   return k;
 }
@@ -59,23 +51,7 @@ std::string index_prefix(char kind, std::string_view term) {
 // The index keys of `r` (without the time and ref suffix).
 std::vector<std::string> index_prefixes(const HistoryRecord& r) {
   std::vector<std::string> out;
-  if (!r.queue_id.empty()) out.push_back(index_prefix('q', r.queue_id));
-  if (!r.message_id.empty()) out.push_back(index_prefix('m', r.message_id));
-  auto address = [&](std::string_view a) {
-    if (a.empty()) return;
-    std::string p = index_prefix('a', a);
-    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(std::move(p));
-  };
-  address(r.mail_from);
-  for (const std::string& rc : r.rcpt_to) address(rc);
-  // The From field's address: "Name <a@b>" -> a@b.
-  std::string_view from = r.from;
-  if (std::size_t lt = from.rfind('<'); lt != std::string_view::npos) {
-    std::size_t gt = from.find('>', lt);
-    address(from.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1));
-  } else if (from.find('@') != std::string_view::npos && from.find(' ') == std::string_view::npos) {
-    address(from);
-  }
+  for (const auto& [kind, term] : history_index_terms(r)) out.push_back(index_prefix(kind, term));
   return out;
 }
 
@@ -115,7 +91,7 @@ class LmdbHistory final : public HistoryStore {
     auto in_range = [&](std::int64_t t) { return t >= q.since && t <= until; };
     // (time, ref) of the candidates, newest first.
     std::vector<std::pair<std::uint64_t, std::string>> hits;
-    std::string term = index_term(q.term);
+    std::string term = history_term(q.term);
     if (term.empty()) {
       MdbCursor cur;
       if (int rc = open_cursor(txn, bytime_, cur); rc != 0) return fail("read", rc);
@@ -306,6 +282,7 @@ Result<std::shared_ptr<HistoryStore>> LmdbHistory::open(const HistoryConfig& c, 
 }  // namespace
 
 Result<std::shared_ptr<HistoryStore>> open_history_store(const HistoryConfig& c, bool read_only) {
+  if (c.store == "redis") return open_redis_history(c);
   // LMDB: one environment per database per process; shared by canonical
   // path and closed when the last user goes.
   static std::mutex mu;

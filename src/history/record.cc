@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "history/history_store.h"
+#include "spamgate/message.h"
 
 namespace spamgate {
 
@@ -31,6 +32,34 @@ std::string new_history_ref() {
       out.push_back(kAlphabet[(acc >> (bits - 5)) & 31]);
       bits -= 5;
     }
+  }
+  return out;
+}
+
+std::string history_term(std::string_view t) {
+  while (!t.empty() && (t.front() == ' ' || t.front() == '<')) t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '>')) t.remove_suffix(1);
+  return ascii_lower(t.substr(0, 250));  // under the records' 300-byte clip: a long Message-ID still matches
+}
+
+std::vector<std::pair<char, std::string>> history_index_terms(const HistoryRecord& r) {
+  std::vector<std::pair<char, std::string>> out;
+  if (!r.queue_id.empty()) out.emplace_back('q', history_term(r.queue_id));
+  if (!r.message_id.empty()) out.emplace_back('m', history_term(r.message_id));
+  auto address = [&](std::string_view a) {
+    if (a.empty()) return;
+    std::pair<char, std::string> p('a', history_term(a));
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(std::move(p));
+  };
+  address(r.mail_from);
+  for (const std::string& rc : r.rcpt_to) address(rc);
+  // The From field's address: "Name <a@b>" -> a@b.
+  std::string_view from = r.from;
+  if (std::size_t lt = from.rfind('<'); lt != std::string_view::npos) {
+    std::size_t gt = from.find('>', lt);
+    address(from.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1));
+  } else if (from.find('@') != std::string_view::npos && from.find(' ') == std::string_view::npos) {
+    address(from);
   }
   return out;
 }

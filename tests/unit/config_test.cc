@@ -56,6 +56,38 @@ TEST(Config, HistorySectionIsValidated) {
   EXPECT_EQ(e[0], "c.toml:3: 'history.reference' must be one of url, line, off");
   EXPECT_EQ(e[1], "c.toml:4: 'history.retention_days' must be between 1 and 3650");
   EXPECT_EQ(e[2], "c.toml:5: 'history.max_mb' must be between 16 and 1048576");
+  // Redis: its address, or [bayes] redis's.
+  auto r = load_config(d.file("r.toml", "rules_dir = \"rules\"\n[bayes]\nredis = \"127.0.0.1:6390\"\n"
+                                        "[history]\nstore = \"redis\"\nredis_prefix = \"gw\"\n"), diags);
+  ASSERT_TRUE(r.ok()) << (diags.empty() ? "" : diags[0].str());
+  EXPECT_EQ(r->history.redis, "127.0.0.1:6390");
+  EXPECT_EQ(r->history.redis_prefix, "gw");
+  e = config_errors("rules_dir = \"rules\"\n[history]\nstore = \"mongo\"\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], "c.toml:3: 'history.store' must be \"lmdb\" or \"redis\"");
+  e = config_errors("rules_dir = \"rules\"\n[history]\nstore = \"redis\"\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("'history.redis' (HOST:PORT or unix:PATH) is required"), std::string::npos) << e[0];
+}
+
+TEST(Config, ConsoleSectionIsValidated) {
+  test::TempDir d;
+  std::vector<Diagnostic> diags;
+  auto c = load_config(d.file("a.toml", "rules_dir = \"rules\"\n[bayes]\npath = \"state/bayes\"\n[console]\n"
+                                        "users_file = \"users\"\nsession_minutes = 15\n"), diags);
+  ASSERT_TRUE(c.ok()) << (diags.empty() ? "" : diags[0].str());
+  EXPECT_EQ(c->console.listen, "127.0.0.1:9796");  // loopback by default
+  EXPECT_EQ(c->console.users_file, d.path() + "/users");
+  EXPECT_EQ(c->console.audit_log, d.path() + "/state/console-audit.log");
+  EXPECT_EQ(c->console.session_minutes, 15);
+  auto e = config_errors("rules_dir = \"rules\"\n[console]\nlisten = \"0.0.0.0:9796\"\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("not a loopback address: set console.certificate"), std::string::npos) << e[0];
+  e = config_errors("rules_dir = \"rules\"\n[console]\nlisten = \"127.0.0.1:99999\"\nsession_minutes = 0\n");
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_NE(e[0].find("'console.listen' must be one address and port"), std::string::npos) << e[0];
+  EXPECT_TRUE(config_errors("rules_dir = \"rules\"\n[console]\nlisten = \"0.0.0.0:9796\"\ncertificate = \"c.pem\"\n")
+                  .empty());
 }
 
 TEST(Config, BayesCacheKeysAndTheirOldNames) {

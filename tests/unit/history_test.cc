@@ -17,6 +17,10 @@
 #include "spamgate/outbound.h"
 #include "spamgate/snapshot.h"
 #include "spamgate/verdict.h"
+#include <hiredis/hiredis.h>
+
+#include "redis_server.h"
+#include "util/redis.h"
 #include "test_util.h"
 
 using namespace spamgate;
@@ -59,6 +63,55 @@ std::vector<std::string> refs_of(const std::vector<HistoryRecord>& rs) {
   for (const HistoryRecord& r : rs) out.push_back(r.ref);
   return out;
 }
+
+// Each store (LMDB and Redis) answers lookups alike.
+void expect_lookups(HistoryStore& s) {
+  ASSERT_TRUE(s.put({record("aaaaaaaaaaaaaaa1", 1000, "QA1"), record("aaaaaaaaaaaaaaa2", 2000, "QA2"),
+                     record("aaaaaaaaaaaaaaa3", 3000, "QB3", "carol@example.net")})
+                  .ok());
+  std::vector<HistoryRecord> out;
+  auto find = [&](const std::string& term, std::int64_t since = 0, std::int64_t until = 0, std::size_t limit = 50) {
+    EXPECT_TRUE(s.find({term, since, until, limit}, out).ok());
+    return refs_of(out);
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(find("aaaaaaaaaaaaaaa2"), V{"aaaaaaaaaaaaaaa2"});                   // the reference
+  EXPECT_EQ(out.front().subject, "hello QA2");
+  EXPECT_EQ(find("qa2"), V{"aaaaaaaaaaaaaaa2"});                                 // queue id, any case
+  EXPECT_EQ(find("<QB3@mail.example.org>"), V{"aaaaaaaaaaaaaaa3"});             // Message-ID with <>
+  EXPECT_EQ(find("QB3@mail.example.org"), V{"aaaaaaaaaaaaaaa3"});               // and without
+  EXPECT_EQ(find("bob@example.net"), (V{"aaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaa1"}));  // recipient, newest first
+  EXPECT_EQ(find("carol@example.net"), V{"aaaaaaaaaaaaaaa3"});
+  EXPECT_EQ(find("ALICE@example.org").size(), 3u);                              // envelope sender
+  EXPECT_EQ(find("alice.sender@example.org").size(), 3u);                       // the From address
+  EXPECT_EQ(find("bob@example.net", 1500), V{"aaaaaaaaaaaaaaa2"});              // a time range
+  EXPECT_EQ(find("bob@example.net", 0, 1500), V{"aaaaaaaaaaaaaaa1"});
+  EXPECT_EQ(find("bob@example.net", 0, 0, 1), V{"aaaaaaaaaaaaaaa2"});             // the newest of a term
+  EXPECT_EQ(find("bob@example.net", 0, 2000), (V{"aaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaa1"}));  // until is inclusive
+  EXPECT_EQ(find("", 0, 0, 2), (V{"aaaaaaaaaaaaaaa3", "aaaaaaaaaaaaaaa2"}));    // the newest, limited
+  EXPECT_TRUE(find("nobody@example.net").empty());
+  EXPECT_TRUE(find("aaaaaaaaaaaaaaa9").empty());
+}
+
+
+void expect_retention(HistoryStore& s) {
+  ASSERT_TRUE(s.put({record("bbbbbbbbbbbbbbb1", 1000, "OLD1"), record("bbbbbbbbbbbbbbb2", 5000, "NEW2")}).ok());
+  std::size_t removed = 0;
+  ASSERT_TRUE(s.expire(2000, 100, removed).ok());
+  EXPECT_EQ(removed, 1u);
+  std::vector<HistoryRecord> out;
+  ASSERT_TRUE(s.find({"OLD1"}, out).ok());
+  EXPECT_TRUE(out.empty());
+  ASSERT_TRUE(s.find({"bbbbbbbbbbbbbbb1"}, out).ok());
+  EXPECT_TRUE(out.empty());
+  ASSERT_TRUE(s.find({"bob@example.net"}, out).ok());
+  EXPECT_EQ(refs_of(out), std::vector<std::string>{"bbbbbbbbbbbbbbb2"});
+  std::size_t n = 0;
+  double used = 0;
+  ASSERT_TRUE(s.stats(n, used).ok());
+  EXPECT_EQ(n, 1u);
+}
+
 
 }  // namespace
 
@@ -105,54 +158,71 @@ TEST(HistoryStoreLmdb, FindsByReferenceQueueIdMessageIdAndAddressNewestFirst) {
   TempDir d;
   auto store = open_history_store(config_in(d));
   ASSERT_TRUE(store.ok()) << store.status().message();
-  HistoryStore& s = *store.value();
-  ASSERT_TRUE(s.put({record("aaaaaaaaaaaaaaa1", 1000, "QA1"), record("aaaaaaaaaaaaaaa2", 2000, "QA2"),
-                     record("aaaaaaaaaaaaaaa3", 3000, "QB3", "carol@example.net")})
-                  .ok());
-  std::vector<HistoryRecord> out;
-  auto find = [&](const std::string& term, std::int64_t since = 0, std::int64_t until = 0, std::size_t limit = 50) {
-    EXPECT_TRUE(s.find({term, since, until, limit}, out).ok());
-    return refs_of(out);
-  };
-  using V = std::vector<std::string>;
-  EXPECT_EQ(find("aaaaaaaaaaaaaaa2"), V{"aaaaaaaaaaaaaaa2"});                   // the reference
-  EXPECT_EQ(out.front().subject, "hello QA2");
-  EXPECT_EQ(find("qa2"), V{"aaaaaaaaaaaaaaa2"});                                 // queue id, any case
-  EXPECT_EQ(find("<QB3@mail.example.org>"), V{"aaaaaaaaaaaaaaa3"});             // Message-ID with <>
-  EXPECT_EQ(find("QB3@mail.example.org"), V{"aaaaaaaaaaaaaaa3"});               // and without
-  EXPECT_EQ(find("bob@example.net"), (V{"aaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaa1"}));  // recipient, newest first
-  EXPECT_EQ(find("carol@example.net"), V{"aaaaaaaaaaaaaaa3"});
-  EXPECT_EQ(find("ALICE@example.org").size(), 3u);                              // envelope sender
-  EXPECT_EQ(find("alice.sender@example.org").size(), 3u);                       // the From address
-  EXPECT_EQ(find("bob@example.net", 1500), V{"aaaaaaaaaaaaaaa2"});              // a time range
-  EXPECT_EQ(find("bob@example.net", 0, 1500), V{"aaaaaaaaaaaaaaa1"});
-  EXPECT_EQ(find("bob@example.net", 0, 0, 1), V{"aaaaaaaaaaaaaaa2"});             // the newest of a term
-  EXPECT_EQ(find("bob@example.net", 0, 2000), (V{"aaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaa1"}));  // until is inclusive
-  EXPECT_EQ(find("", 0, 0, 2), (V{"aaaaaaaaaaaaaaa3", "aaaaaaaaaaaaaaa2"}));    // the newest, limited
-  EXPECT_TRUE(find("nobody@example.net").empty());
-  EXPECT_TRUE(find("aaaaaaaaaaaaaaa9").empty());
+  expect_lookups(*store.value());
 }
 
 TEST(HistoryStoreLmdb, RetentionRemovesOldRecordsAndTheirIndexEntries) {
   TempDir d;
   auto store = open_history_store(config_in(d));
   ASSERT_TRUE(store.ok());
-  HistoryStore& s = *store.value();
-  ASSERT_TRUE(s.put({record("bbbbbbbbbbbbbbb1", 1000, "OLD1"), record("bbbbbbbbbbbbbbb2", 5000, "NEW2")}).ok());
-  std::size_t removed = 0;
-  ASSERT_TRUE(s.expire(2000, 100, removed).ok());
-  EXPECT_EQ(removed, 1u);
+  expect_retention(*store.value());
+}
+
+// One history for several nodes: the same lookups and retention in a
+// private redis-server; records expire on their own after retention_days.
+TEST(HistoryStoreRedis, FindsAndExpiresAsLmdbDoes) {
+  test::RedisServer redis;
+  HistoryConfig c;
+  c.store = "redis";
+  c.redis = redis.address();
+  c.redis_prefix = "t1";
+  auto store = open_history_store(c);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  expect_lookups(*store.value());
+  c.redis_prefix = "t2";
+  auto second = open_history_store(c);
+  ASSERT_TRUE(second.ok());
+  expect_retention(*second.value());
+  // A second node's handle sees the first node's records.
+  c.redis_prefix = "t1";
+  auto node2 = open_redis_history(c);
+  ASSERT_TRUE(node2.ok());
   std::vector<HistoryRecord> out;
-  ASSERT_TRUE(s.find({"OLD1"}, out).ok());
-  EXPECT_TRUE(out.empty());
-  ASSERT_TRUE(s.find({"bbbbbbbbbbbbbbb1"}, out).ok());
-  EXPECT_TRUE(out.empty());
-  ASSERT_TRUE(s.find({"bob@example.net"}, out).ok());
-  EXPECT_EQ(refs_of(out), std::vector<std::string>{"bbbbbbbbbbbbbbb2"});
-  std::size_t n = 0;
-  double used = 0;
-  ASSERT_TRUE(s.stats(n, used).ok());
-  EXPECT_EQ(n, 1u);
+  ASSERT_TRUE(node2.value()->find({"QA2"}, out).ok());
+  EXPECT_EQ(refs_of(out), std::vector<std::string>{"aaaaaaaaaaaaaaa2"});
+  auto conn = redis_connect(redis.address(), 5000);
+  ASSERT_TRUE(conn.ok());
+  redis_append(conn.value().get(), {"TTL", "t1:r:aaaaaaaaaaaaaaa2"});
+  RedisReplyPtr ttl = redis_reply(conn.value().get());
+  ASSERT_TRUE(ttl && ttl->type == REDIS_REPLY_INTEGER);
+  EXPECT_GT(ttl->integer, 30 * 86400 - 60);  // retention_days (30) from the write
+  EXPECT_LE(ttl->integer, 30 * 86400);
+}
+
+TEST(HistoryStoreRedis, AServerThatIsDownOrHungIsAnErrorNotAHang) {
+  HistoryConfig c;
+  c.store = "redis";
+  c.redis = "127.0.0.1:1";  // nothing listens
+  auto store = open_history_store(c);
+  ASSERT_TRUE(store.ok());
+  std::vector<HistoryRecord> out;
+  Status st = store.value()->find({"x"}, out);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("history: redis 127.0.0.1:1"), std::string::npos) << st.message();
+  EXPECT_FALSE(store.value()->put({record("ccccccccccccccc1", 1, "Q")}).ok());
+  // A hung server: the call fails at redis_timeout_ms; once it answers
+  // again, the next call connects again and works.
+  test::RedisServer redis;
+  c.redis = redis.address();
+  c.redis_timeout_ms = 300;
+  auto hung = open_history_store(c);
+  ASSERT_TRUE(hung.ok());
+  ASSERT_TRUE(hung.value()->put({record("ccccccccccccccc2", 5, "Q2")}).ok());
+  redis.hang();
+  EXPECT_FALSE(hung.value()->put({record("ccccccccccccccc3", 6, "Q3")}).ok());
+  redis.resume();
+  ASSERT_TRUE(hung.value()->find({"Q2"}, out).ok());
+  EXPECT_EQ(refs_of(out), std::vector<std::string>{"ccccccccccccccc2"});
 }
 
 TEST(HistoryStoreLmdb, AFullStoreDropsItsOldestRecordsAndKeepsWriting) {
