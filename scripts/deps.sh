@@ -10,7 +10,7 @@ PKGS=(
   libgtest-dev libmilter-dev libc-ares-dev dnsmasq-base libpsl-dev publicsuffix libspf2-dev
   libopendkim-dev libopendmarc-dev opendkim-tools python3-dkim python3-authres
   libclamav-dev liblmdb-dev libhiredis-dev redis-server libhyperscan-dev libxxhash-dev libcivetweb-dev libsystemd-dev
-  help2man curl libcrypt-dev
+  help2man curl libcrypt-dev libssl-dev
   chromium chromium-driver python3-selenium
   clang libclang-rt-14-dev
   postfix swaks python3 miltertest m4 iproute2

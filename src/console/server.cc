@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "console/tls_front.h"
 #include "util/log.h"
 
 namespace spamgate::console {
@@ -107,6 +108,14 @@ int handle(mg_connection* conn, void* data) noexcept {
     r.method = info->request_method ? info->request_method : "";
     r.path = info->local_uri ? info->local_uri : "/";
     r.client_ip = info->remote_addr;
+    if (h->front != nullptr) {
+      // HTTPS: only the relay's connections, with the client's own address.
+      r.client_ip = h->front->peer_of(info->remote_port);
+      if (r.client_ip.empty()) {
+        write_response(conn, Response{403, "text/plain", {}, "Use https."}, h->https);
+        return 403;
+      }
+    }
     if (info->query_string != nullptr) parse_pairs(info->query_string, r.params);
     if (const char* cookie = mg_get_header(conn, "Cookie"); cookie != nullptr) {
       char buf[128];
@@ -162,20 +171,29 @@ Result<std::unique_ptr<ConsoleServer>> ConsoleServer::start(const ConsoleConfig&
   const bool https = !c.certificate.empty();
   std::unique_ptr<ConsoleServer> s(new ConsoleServer());
   s->console_ = std::make_unique<Console>(c, std::move(hooks), https);
-  std::vector<std::string> options = {"listening_ports", civetweb_ports(c.listen) + (https ? "s" : ""), "num_threads",
-                                      "4", "enable_keep_alive", "no", "request_timeout_ms", "10000"};
-  if (https) {
-    options.insert(options.end(), {"ssl_certificate", c.certificate, "ssl_protocol_version", "4"});  // TLS 1.2+
-  }
-  auto ctx = start_civetweb(options, "console", c.listen);
+  // HTTPS: civetweb on a loopback port the kernel picks, TlsFront in front.
+  auto ctx = start_civetweb({"listening_ports", https ? std::string("127.0.0.1:0") : civetweb_ports(c.listen),
+                             "num_threads", "4", "enable_keep_alive", "no", "request_timeout_ms", "10000"},
+                            "console", https ? "127.0.0.1:0" : c.listen);
   if (!ctx.ok()) return ctx.status();
   s->ctx_ = std::move(ctx.value());
-  s->target_ = {s->console_.get(), https};
+  if (https) {
+    mg_server_port ports[2] = {};
+    if (mg_get_server_ports(s->ctx_.get(), 2, ports) < 1 || ports[0].port <= 0)
+      return Status::Internal("console: civetweb has no port");
+    auto front = TlsFront::start(c.listen, c.certificate, ports[0].port);
+    if (!front.ok()) return front.status();
+    s->front_ = std::move(front.value());
+  }
+  s->target_ = {s->console_.get(), https, s->front_.get()};
   mg_set_request_handler(s->ctx_.get(), "/", handle, &s->target_);
   s->url_ = (https ? "https://" : "http://") + c.listen;
   return s;
 }
 
-ConsoleServer::~ConsoleServer() { ctx_.reset(); }  // joins civetweb's threads before the console goes
+ConsoleServer::~ConsoleServer() {
+  front_.reset();  // no new relayed request
+  ctx_.reset();    // joins civetweb's threads before the console goes
+}
 
 }  // namespace spamgate::console

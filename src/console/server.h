@@ -1,5 +1,6 @@
 // server.h - the support console over HTTP(S): its own civetweb listener
-// ([console] listen; HTTPS with [console] certificate), each request turned
+// ([console] listen; with [console] certificate, civetweb listens on an
+// ephemeral loopback port behind TlsFront's HTTPS, tls_front.h), each request turned
 // into a console::Request for Console::handle (console.h) and its Response
 // written with the security headers every page gets. Stopping joins
 // civetweb's threads. Thread-safe.
@@ -24,6 +25,7 @@ class ConsoleServer {
   struct Target {
     Console* console = nullptr;
     bool https = false;
+    const class TlsFront* front = nullptr;  // HTTPS: the relay that knows each client's address
   };
 
  private:
@@ -31,7 +33,8 @@ class ConsoleServer {
   std::unique_ptr<Console> console_;
   Target target_;
   std::string url_;
-  CivetContext ctx_;  // last: stopped first
+  CivetContext ctx_;                   // stopped before the console goes
+  std::unique_ptr<class TlsFront> front_;  // last: stopped first (it relays to civetweb)
 };
 
 }  // namespace spamgate::console

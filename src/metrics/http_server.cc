@@ -19,18 +19,7 @@ std::string civetweb_ports(const std::string& listen) {
 Result<CivetContext> start_civetweb(const std::vector<std::string>& options, const std::string& what,
                                     const std::string& listen) {
   static std::once_flag once;
-  static unsigned features = 0;
-  std::call_once(once, [] { features = mg_init_library(MG_FEATURES_TLS); });
-  bool https = false;
-  for (std::size_t i = 0; i + 1 < options.size(); i += 2)
-    https = https || (options[i] == "listening_ports" && !options[i + 1].empty() && options[i + 1].back() == 's');
-  // Debian 12's civetweb loads OpenSSL at run time and looks for
-  // SSL_get_peer_certificate, which OpenSSL 3 no longer exports: its TLS
-  // does not start, and a TLS listener would crash at the first connection.
-  if (https && (features & MG_FEATURES_TLS) == 0)
-    return Status::Unavailable(what + ": HTTPS is not available: this civetweb could not load OpenSSL (Debian 12's "
-                               "civetweb does not work with OpenSSL 3); listen on loopback and put a TLS proxy "
-                               "(nginx, stunnel) in front");
+  std::call_once(once, [] { mg_init_library(0); });  // no civetweb TLS: see console/tls_front.h
   std::vector<const char*> opts;
   for (const std::string& o : options) opts.push_back(o.c_str());
   opts.push_back(nullptr);

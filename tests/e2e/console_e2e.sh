@@ -50,6 +50,10 @@ DNS_PID=$!
 echo 'alice-secret-1' | "$BIN" passwd alice > "$T/users" || exit 1
 echo 'bob-secret-2' | "$BIN" passwd bob >> "$T/users" || exit 1
 touch "$T/local.cf"
+# HTTPS, as a console off loopback must be: a self-signed certificate made here.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/console.key" -out "$T/console.crt" -days 2 \
+  -subj "/CN=127.0.0.1" > "$T/openssl.log" 2>&1 || { cat "$T/openssl.log"; exit 1; }
+cat "$T/console.key" "$T/console.crt" > "$T/console.pem"
 cat > "$T/spamgate.toml" <<CF
 rules_dir = "$SRC/rules"
 local_rules = "$T/local.cf"
@@ -71,6 +75,7 @@ socket = "inet:$MPORT@127.0.0.1"
 [console]
 listen = "127.0.0.1:$CPORT"
 users_file = "$T/users"
+certificate = "$T/console.pem"
 session_minutes = 30
 CF
 start_milter || exit 1
@@ -78,7 +83,10 @@ wait_until port_answers "$CPORT" || { echo "console did not listen"; cat "$T/spa
 pf_start "$T" "$SMTP" "$SINK" "inet:127.0.0.1:$MPORT"
 wait_until port_answers "$SMTP" || { echo "postfix did not start"; exit 1; }
 
-/usr/bin/python3 "$HERE/console_browser.py" --console "http://127.0.0.1:$CPORT" --smtp "$SMTP" --dir "$T" \
+check "plain HTTP to the HTTPS console gets no page" bash -c "! curl -s --max-time 20 http://127.0.0.1:$CPORT/login | grep -q password"
+check "the console answers over HTTPS (TLS 1.2 or later)" bash -c "curl -sk --tlsv1.2 --max-time 60 https://127.0.0.1:$CPORT/login | grep -q password"
+check "... and refuses TLS 1.1" bash -c "! curl -sk --tlsv1.1 --tls-max 1.1 --max-time 20 https://127.0.0.1:$CPORT/login > /dev/null 2>&1"
+/usr/bin/python3 "$HERE/console_browser.py" --console "https://127.0.0.1:$CPORT" --smtp "$SMTP" --dir "$T" \
   --bin "$BIN" --config "$T/spamgate.toml" --spam "$SRC/corpus/spam/lottery_winner.eml" \
   --chromedriver-port $((BASE + 5))
 rc=$?
