@@ -32,6 +32,7 @@ namespace {
 struct State {
   long pid = 0;
   long reloads = -1;
+  long long began_ms = 0;
   std::string result, message;
 };
 
@@ -46,15 +47,22 @@ bool read_state(const std::string& path, State& out) {
   out.reloads = j.value("reloads", -1L);
   out.result = j.value("result", "");
   out.message = j.value("message", "");
+  out.began_ms = j.value("began_ms", 0LL);
   return out.pid > 0;
 }
 
-// True when `pid` is a running spamgate process (not a pid reused by another program).
-bool is_spamgate(long pid) {
+// True when `pid` runs `spamgate milter` (not a pid reused by another
+// program, or by another spamgate command, which SIGUSR1 would end).
+bool is_spamgate_milter(long pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  std::string argv0;
-  if (!std::getline(in, argv0, '\0')) return false;
-  return argv0.find("spamgate") != std::string::npos;
+  std::string argv0, argv1;
+  if (!std::getline(in, argv0, '\0') || !std::getline(in, argv1, '\0')) return false;
+  return argv0.find("spamgate") != std::string::npos && argv1 == "milter";
+}
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -91,10 +99,13 @@ int cmd_reload(int argc, char** argv) {
   }
   const std::string state_path = milter_state_path(cfg.value());
   State before;
-  if (!read_state(state_path, before) || !is_spamgate(before.pid)) {
+  if (!read_state(state_path, before) || !is_spamgate_milter(before.pid)) {
     std::cerr << "spamgate reload: no milter is running for " << path << " (no live pid in " << state_path << ")\n";
     return 3;
   }
+  // The answer is the first reload that began reading the files after
+  // this signal (one already running may have read them before an edit).
+  const long long sent = now_ms() - 1;
   if (kill(static_cast<pid_t>(before.pid), SIGUSR1) != 0) {
     std::cerr << "spamgate reload: cannot signal pid " << before.pid << ": " << std::strerror(errno) << "\n";
     return 3;
@@ -102,7 +113,9 @@ int cmd_reload(int argc, char** argv) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
   State now;
   while (std::chrono::steady_clock::now() < end) {
-    if (read_state(state_path, now) && (now.pid != before.pid || now.reloads > before.reloads)) break;
+    if (read_state(state_path, now) &&
+        (now.pid != before.pid || (now.reloads > before.reloads && now.began_ms >= sent)))
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     now = State{};
   }

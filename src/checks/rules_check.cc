@@ -16,6 +16,7 @@
 #include "spamgate/message.h"
 #include "spamgate/replies.h"
 #include "spamgate/snapshot.h"
+#include "util/psl.h"
 #include "util/text.h"
 #include "message/addresses.h"
 #include "message/received.h"
@@ -669,9 +670,12 @@ MetaCheck::MetaCheck(std::shared_ptr<const RuleSet> rules) : rules_(std::move(ru
 
 namespace {
 
+// The signer is the domain, or a parent of it that is itself a registered
+// domain (d=github.io, a public suffix, does not vouch for its tenants).
 bool same_or_parent(std::string_view domain, std::string_view signer) {
-  return domain == signer || (domain.size() > signer.size() && domain.ends_with(signer) &&
-                              domain[domain.size() - signer.size() - 1] == '.');
+  if (domain == signer) return true;
+  return domain.size() > signer.size() && domain.ends_with(signer) &&
+         domain[domain.size() - signer.size() - 1] == '.' && !registrable_domain(signer).empty();
 }
 
 // welcomelist_auth: the first listed sender that SPF (the envelope sender,

@@ -27,6 +27,16 @@ struct Fd {  // closes on every path out
 
 Status AuditLog::write(AuditEntry e) {
   if (e.time == 0) e.time = static_cast<std::int64_t>(std::time(nullptr));
+  // Bounded: a login form's user name is anyone's text; a saved file is at
+  // most 1 MB, of which the log keeps the start.
+  auto bound = [](std::string& f, std::size_t max) {
+    if (f.size() > max) f = f.substr(0, max) + "...";
+  };
+  bound(e.user, 64);
+  bound(e.ip, 64);
+  bound(e.action, 64);
+  bound(e.target, 1024);
+  bound(e.detail, 65536);
   nlohmann::json j = {{"time", e.time}, {"user", e.user},     {"ip", e.ip},
                       {"action", e.action}, {"target", e.target}, {"detail", e.detail}};
   // Hostile bytes (a Subject, a typed rule) become \uFFFD, not an exception.

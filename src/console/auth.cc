@@ -89,19 +89,20 @@ Result<Users> read_users(const std::string& path, std::vector<Diagnostic>& probl
   return users;
 }
 
-std::string SessionTable::create(const std::string& user) {
+std::string SessionTable::create(const std::string& user, const std::string& hash) {
   std::string token = random_token(32), csrf = random_token(32);
   if (token.empty() || csrf.empty()) return {};
   std::lock_guard<std::mutex> lock(mu_);
   const auto t = now();
-  for (auto it = map_.begin(); it != map_.end();) it = t - it->second.last > idle_ ? map_.erase(it) : std::next(it);
+  for (auto it = map_.begin(); it != map_.end();)
+    it = t - it->second.last > idle_ || t - it->second.created > max_age_ ? map_.erase(it) : std::next(it);
   while (map_.size() >= cap_) {
     auto oldest = map_.begin();
     for (auto it = map_.begin(); it != map_.end(); ++it)
       if (it->second.last < oldest->second.last) oldest = it;
     map_.erase(oldest);
   }
-  map_[token] = {{user, csrf}, t};
+  map_[token] = {{user, csrf, hash}, t, t};
   return token;
 }
 
@@ -111,7 +112,7 @@ std::optional<Session> SessionTable::find(const std::string& token) {
   auto it = map_.find(token);
   if (it == map_.end()) return std::nullopt;
   const auto t = now();
-  if (t - it->second.last > idle_) {
+  if (t - it->second.last > idle_ || t - it->second.created > max_age_) {
     map_.erase(it);
     return std::nullopt;
   }

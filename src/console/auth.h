@@ -45,16 +45,19 @@ std::string random_token(std::size_t bytes);
 struct Session {
   std::string user;
   std::string csrf;  // sent back in every form that changes something
+  std::string hash;  // the user's hash at login: a new password or a removed user ends the session
 };
 
 class SessionTable {
  public:
   using Clock = std::chrono::steady_clock;
-  // `idle`: a session unused this long ends; `cap`: sessions kept at most
-  // (the oldest go first).
-  SessionTable(std::chrono::seconds idle, std::size_t cap = 1000) : idle_(idle), cap_(cap) {}
-  // A new session for `user`: its cookie token ("" when no randomness).
-  std::string create(const std::string& user);
+  // `idle`: a session unused this long ends; `max_age`: every session ends
+  // this long after the login; `cap`: sessions kept at most (the oldest go first).
+  SessionTable(std::chrono::seconds idle, std::size_t cap = 1000,
+               std::chrono::seconds max_age = std::chrono::hours(12))
+      : idle_(idle), cap_(cap), max_age_(max_age) {}
+  // A new session for `user` (logged in with `hash`): its cookie token ("" when no randomness).
+  std::string create(const std::string& user, const std::string& hash = "");
   // The session of `token`, its idle time renewed; nullopt when unknown or expired.
   std::optional<Session> find(const std::string& token);
   void remove(const std::string& token);
@@ -66,11 +69,13 @@ class SessionTable {
   struct Entry {
     Session s;
     Clock::time_point last;
+    Clock::time_point created;
   };
   std::mutex mu_;
   std::unordered_map<std::string, Entry> map_;
   std::chrono::seconds idle_;
   std::size_t cap_;
+  std::chrono::seconds max_age_;
   Clock::duration skew_{};
 };
 

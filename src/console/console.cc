@@ -137,6 +137,29 @@ std::string form_lines(const std::string& text) {
   return lf;
 }
 
+// A short digest of the local file as a page showed it (FNV-1a, 64 bits):
+// not a secret, only "has it changed since".
+std::string fingerprint(std::string_view text) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : text) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// Where a login may send the browser: one of our own pages. A path of
+// plain characters only: "/\\evil.example" or a tab would leave the site.
+std::string safe_next(const std::string& next) {
+  if (next.size() < 1 || next.size() > 300 || next[0] != '/' || (next.size() > 1 && next[1] == '/')) return "/";
+  for (unsigned char ch : next)
+    if (!std::isalnum(ch) && std::string_view("/_?=&%.-").find(static_cast<char>(ch)) == std::string_view::npos)
+      return "/";
+  return next;
+}
+
 std::string lint_list(const std::vector<Diagnostic>& ds) {
   std::string out;
   for (const Diagnostic& d : ds) out += d.str() + "\n";
@@ -150,7 +173,9 @@ struct Console::Ctx {
   std::string user;
   std::string csrf;
   std::string token;
-  std::shared_ptr<const Snapshot> snap;
+  // The rules and config in use; dropped before a reload (a reload waits
+  // for the snapshots in use to go).
+  mutable std::shared_ptr<const Snapshot> snap;
   // A hidden CSRF field for a form.
   std::string csrf_field() const { return "<input type=hidden name=csrf value=\"" + html(csrf) + "\">"; }
 };
@@ -193,6 +218,10 @@ Response Console::handle(const Request& r) {
       return refused(405, "Method not allowed.");
     }
     auto session = sessions_.find(r.session);
+    if (session && !still_allowed(*session)) {  // removed from the users file, or a new password
+      sessions_.remove(r.session);
+      session.reset();
+    }
     if (!session) {
       // A page asked for without a session: the login page, which comes
       // back here (a reference from a customer's header opens directly).
@@ -240,9 +269,16 @@ Response Console::handle(const Request& r) {
   }
 }
 
+bool Console::still_allowed(const Session& s) const {
+  std::vector<Diagnostic> ignored;
+  auto users = read_users(config_.users_file, ignored);
+  if (!users.ok()) return false;
+  auto it = users.value().find(s.user);
+  return it != users.value().end() && it->second == s.hash;
+}
+
 Response Console::login_page(const Request& r, const std::string& error, int status) {
-  std::string next = param(r, "next");
-  if (next.empty() || next[0] != '/' || next.starts_with("//")) next = "/";  // our own pages only
+  const std::string next = safe_next(param(r, "next"));
   Response out;
   out.status = status;
   out.body =
@@ -259,8 +295,9 @@ Response Console::login_page(const Request& r, const std::string& error, int sta
 }
 
 Response Console::login(const Request& r) {
-  const std::string user = param(r, "user"), password = param(r, "password");
-  if (!throttle_.allowed(r.client_ip)) {
+  // Typed by anyone: clipped before it reaches the audit log or the log.
+  const std::string user = clip(param(r, "user"), 64), password = param(r, "password");
+  if (!throttle_.allowed(r.client_ip) || !throttle_.allowed("user " + user)) {
     audit_.write({0, user, r.client_ip, "login-throttled", "", ""});
     return login_page(r, "Too many failed logins from your address; wait 15 minutes.", 429);
   }
@@ -278,17 +315,16 @@ Response Console::login(const Request& r) {
                     it != users.value().end();
   if (!good) {
     throttle_.failed(r.client_ip);
+    throttle_.failed("user " + user);
     audit_.write({0, user, r.client_ip, "login-failed", "", ""});
     log().warn("console: failed login for '{}' from {}", clip(user, 64), r.client_ip);
     return login_page(r, "Wrong user name or password.", 401);
   }
   throttle_.succeeded(r.client_ip);
-  std::string token = sessions_.create(user);
+  std::string token = sessions_.create(user, it->second);
   if (token.empty()) return login_page(r, "No session could be made (no randomness); the log says why.", 500);
   audit_.write({0, user, r.client_ip, "login", "", ""});
-  std::string next = param(r, "next");
-  if (next.empty() || next[0] != '/' || next.starts_with("//")) next = "/";
-  Response out = redirect(next);
+  Response out = redirect(safe_next(param(r, "next")));
   out.headers.push_back({"Set-Cookie", "sg_session=" + token + "; Path=/; HttpOnly; SameSite=Strict" +
                                            (https_ ? std::string("; Secure") : std::string())});
   return out;
@@ -487,10 +523,9 @@ Response Console::propose(const Ctx& c) {
 
 Response Console::change_rules(const Ctx& c, const std::string& content, const std::string& action,
                                const std::string& target, const std::string& added) {
-  const Config& cfg = c.snap->config;
-  const std::string& path = cfg.local_rules;
+  const std::string path = c.snap->config.local_rules;
   LintResult lint;
-  if (Status st = lint_local_rules(cfg, content, lint); !st.ok())
+  if (Status st = lint_local_rules(c.snap->config, content, lint); !st.ok())
     return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>" + html(st.message()) + "</p>")};
   if (!lint.errors.empty()) {
     audit_.write({0, c.user, c.req.client_ip, action + "-refused", target, lint_list(lint.errors)});
@@ -498,7 +533,8 @@ Response Console::change_rules(const Ctx& c, const std::string& content, const s
                        html(lint_list(lint.errors)) + "</pre></div>";
     if (action == "rules-save")
       body += "<form method=post action=\"/rules\">" + c.csrf_field() + "<p><textarea name=content id=content rows=24>" +
-              html(content) + "</textarea></p><p><button id=save>Save and reload</button></p></form>";
+              html(content) + "</textarea></p><input type=hidden name=base value=\"" + fingerprint(content) +
+              "\"><p><button id=save>Save and reload</button></p></form>";
     return {422, "text/html; charset=utf-8", {}, page(c, "Local rules", body)};
   }
   // Written down before it is done: a change the audit log cannot record is not made.
@@ -508,6 +544,9 @@ Response Console::change_rules(const Ctx& c, const std::string& content, const s
     audit_.write({0, c.user, c.req.client_ip, action + "-failed", target, st.message()});
     return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>Not saved: " + html(st.message()) + "</p>")};
   }
+  // A reload waits until no one holds a snapshot that pins a retired
+  // signature engine: this request must not be one of them.
+  c.snap.reset();
   Status reloaded = hooks_.reload ? hooks_.reload("console") : Status::Internal("no reload here");
   audit_.write({0, c.user, c.req.client_ip, reloaded.ok() ? "reload" : "reload-refused", path,
                 reloaded.ok() ? "" : reloaded.message()});
@@ -523,6 +562,7 @@ Response Console::change_rules(const Ctx& c, const std::string& content, const s
 Response Console::append_rules(const Ctx& c) {
   const std::string lines = form_lines(param(c.req, "lines"));
   if (lines.empty()) return refused(400, "No lines to save.");
+  std::lock_guard lock(rules_mu_);  // read, lint, save and reload: one change at a time
   std::string current;
   if (Status st = read_local_rules(c.snap->config.local_rules, current); !st.ok())
     return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>" + html(st.message()) + "</p>")};
@@ -539,12 +579,26 @@ Response Console::rules_page(const Ctx& c) {
                      "Saving checks it against the running rules first; a file with errors is not saved.</p>"
                      "<form method=post action=\"/rules\">" + c.csrf_field() +
                      "<p><textarea name=content id=content rows=24>" + html(current) +
-                     "</textarea></p><p><button id=save>Save and reload</button></p></form>";
+                     "</textarea></p><input type=hidden name=base value=\"" + fingerprint(current) +
+                     "\"><p><button id=save>Save and reload</button></p></form>";
   return {200, "text/html; charset=utf-8", {}, page(c, "Local rules", body)};
 }
 
 Response Console::save_rules(const Ctx& c) {
   const std::string lf = form_lines(param(c.req, "content"));
+  std::lock_guard lock(rules_mu_);
+  // The file as the editor showed it: a save over someone else's change
+  // since then would lose it.
+  std::string current;
+  if (Status st = read_local_rules(c.snap->config.local_rules, current); !st.ok())
+    return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>" + html(st.message()) + "</p>")};
+  if (param(c.req, "base") != fingerprint(current)) {
+    std::string body = "<div class=error id=lint><p>Not saved: the file changed since you opened it (another save, "
+                       "or an edit on the server). Your text is below; open the rules again and merge it.</p></div>"
+                       "<p><textarea id=content rows=24 readonly>" + html(lf) + "</textarea></p>"
+                       "<p><a href=\"/rules\">Open the rules again</a></p>";
+    return {409, "text/html; charset=utf-8", {}, page(c, "Local rules", body)};
+  }
   return change_rules(c, lf, "rules-save", c.snap->config.local_rules, lf);
 }
 

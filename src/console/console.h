@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,9 @@ class Console {
   // login (a user added or removed counts at once).
   Console(ConsoleConfig c, ConsoleHooks hooks, bool https);
   Response handle(const Request& r);
+  // True when `token` is a live session (the server reads a request's body
+  // only then, but for /login).
+  bool has_session(const std::string& token) { return sessions_.find(token).has_value(); }
   // For tests.
   SessionTable& sessions() { return sessions_; }
 
@@ -76,6 +80,8 @@ class Console {
   Response change_rules(const Ctx& c, const std::string& content, const std::string& action,
                         const std::string& target, const std::string& added);
   std::string page(const Ctx& c, const std::string& title, const std::string& body) const;
+  // The session's user is still in the users file with the hash it logged in with.
+  bool still_allowed(const Session& s) const;
 
   ConsoleConfig config_;
   ConsoleHooks hooks_;
@@ -83,6 +89,7 @@ class Console {
   SessionTable sessions_;
   LoginThrottle throttle_;
   AuditLog audit_;
+  std::mutex rules_mu_;  // one change of the local rules at a time
 };
 
 // Text for HTML (element content and quoted attributes): & < > " ' escaped,

@@ -181,13 +181,29 @@ Status lint_local_rules(const Config& config, const std::string& content, LintRe
   return Status::Ok();
 }
 
-Status save_local_rules(const std::string& path, const std::string& content) {
+Status save_local_rules(const std::string& path_in, const std::string& content) {
   if (content.size() > kMaxLocalRulesBytes) return Status::Limit("the local rules are larger than 1 MB");
+  // A symbolic link stays one: the file it points to is replaced.
+  std::error_code ec;
+  const std::string path = fs::is_symlink(path_in, ec) ? fs::canonical(path_in, ec).string() : path_in;
+  if (ec) return Status::IOError("cannot resolve " + path_in + ": " + ec.message());
   std::string tmp;
   Status st = write_beside(path, content, "new", tmp);
+  // The new file keeps the old one's mode and owner (the owner only when
+  // we may: root).
+  struct stat old {};
+  if (st.ok() && ::stat(path.c_str(), &old) == 0) {
+    ::chmod(tmp.c_str(), old.st_mode & 07777);
+    if (::geteuid() == 0) (void)!::chown(tmp.c_str(), old.st_uid, old.st_gid);
+  }
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
     st = Status::IOError("cannot replace " + path + ": " + std::strerror(errno));
   if (!st.ok() && !tmp.empty()) ::unlink(tmp.c_str());
+  if (st.ok()) {  // the rename itself survives a crash once the directory is synced
+    const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
+    Fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (d.fd >= 0) ::fsync(d.fd);
+  }
   return st;
 }
 

@@ -17,7 +17,7 @@ namespace {
 constexpr long long kMaxBody = 4ll << 20;
 
 void parse_pairs(std::string_view s, std::map<std::string, std::string>& out) {
-  while (!s.empty()) {
+  for (int pairs = 0; !s.empty() && pairs < 200; ++pairs) {  // our forms have a handful
     std::size_t amp = s.find('&');
     std::string_view pair = s.substr(0, amp);
     s = amp == std::string_view::npos ? std::string_view() : s.substr(amp + 1);
@@ -44,6 +44,11 @@ struct Form {
 
 int form_field_found(const char* key, const char*, char*, size_t, void* data) noexcept {
   auto* f = static_cast<Form*>(data);
+  f->total += key != nullptr ? std::strlen(key) + 64 : 64;  // names and entries count too
+  if (f->fields.size() >= 100 || f->total > static_cast<std::size_t>(kMaxBody)) {
+    f->too_large = true;
+    return MG_FORM_FIELD_STORAGE_ABORT;
+  }
   try {
     f->fields[key != nullptr ? key : ""];  // present even when empty
   } catch (...) {
@@ -76,6 +81,8 @@ const char* reason(int status) {
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
@@ -110,7 +117,7 @@ int handle(mg_connection* conn, void* data) noexcept {
     r.client_ip = info->remote_addr;
     if (h->front != nullptr) {
       // HTTPS: only the relay's connections, with the client's own address.
-      r.client_ip = h->front->peer_of(info->remote_port);
+      r.client_ip = std::strcmp(info->remote_addr, "127.0.0.1") == 0 ? h->front->peer_of(info->remote_port) : "";
       if (r.client_ip.empty()) {
         write_response(conn, Response{403, "text/plain", {}, "Use https."}, h->https);
         return 403;
@@ -120,6 +127,22 @@ int handle(mg_connection* conn, void* data) noexcept {
     if (const char* cookie = mg_get_header(conn, "Cookie"); cookie != nullptr) {
       char buf[128];
       if (mg_get_cookie(cookie, "sg_session", buf, sizeof buf) > 0) r.session = buf;
+    }
+    if (r.method == "POST") {
+      // Nothing is read for a stranger: without a session only /login gets
+      // its body read, and a body must say its length.
+      if (r.path != "/login" && !h->console->has_session(r.session)) {
+        write_response(conn, Response{403, "text/plain", {}, "You are not logged in."}, h->https);
+        return 403;
+      }
+      if (info->content_length < 0) {
+        write_response(conn, Response{411, "text/plain", {}, "Length required."}, h->https);
+        return 411;
+      }
+      if (r.path == "/login" && info->content_length > 8192) {
+        write_response(conn, Response{413, "text/plain", {}, "Too large."}, h->https);
+        return 413;
+      }
     }
     const char* type = mg_get_header(conn, "Content-Type");
     if (r.method == "POST" && type != nullptr && std::strncmp(type, "multipart/form-data", 19) == 0) {

@@ -6,7 +6,8 @@
 //   P:time        zset    REF scored by its time (newest first, time ranges, expiry)
 //   P:i:KIND:TERM zset    REF scored by time, for each lookup term of the record
 //                         (history_index_terms(): queue id, Message-ID, addresses),
-//                         expiring with the newest record that names it
+//                         expiring with the newest record that names it; entries
+//                         past the retention are trimmed at each write to it
 // A lookup reads the index sets of its term (and the record of that
 // reference), then the records in one MGET; entries whose record has
 // expired are skipped. expire() removes what P:time holds before a time.
@@ -44,6 +45,11 @@ class RedisHistory final : public HistoryStore {
     redisContext* c = nullptr;
     if (Status st = connection(c); !st.ok()) return st;
     std::size_t commands = 0;
+    // Index entries older than the retention go as the set is written: a
+    // busy address's set never expires as a whole.
+    std::int64_t newest = 0;
+    for (const HistoryRecord& r : records) newest = std::max(newest, r.time);
+    const std::string cutoff = "(" + std::to_string(newest - std::stoll(ttl_));
     for (const HistoryRecord& r : records) {
       const std::string time = std::to_string(r.time);
       redis_append(c, {"SET", record_key(r.ref), history_encode(r), "EX", ttl_});
@@ -52,8 +58,9 @@ class RedisHistory final : public HistoryStore {
       for (const auto& [kind, term] : history_index_terms(r)) {
         const std::string key = index_key(kind, term);
         redis_append(c, {"ZADD", key, time, r.ref});
+        redis_append(c, {"ZREMRANGEBYSCORE", key, "-inf", cutoff});
         redis_append(c, {"EXPIRE", key, ttl_});
-        commands += 2;
+        commands += 3;
       }
     }
     for (std::size_t i = 0; i < commands; ++i) {

@@ -35,12 +35,18 @@ namespace spamgate {
 Daemon::Daemon(std::string config_path, std::shared_ptr<const Snapshot> first)
     : holder_(std::move(first)), config_path_(std::move(config_path)) {
   state_path_ = milter_state_path(holder_.get()->config);
-  write_state("started", "");
 }
 
+void Daemon::serving() noexcept { write_state("started", "", 0); }
+
 Status Daemon::reload(const char* why) {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  const long long began = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
   Status st = reload_now(why);
-  write_state(st.ok() ? "reloaded" : "refused", st.ok() ? std::to_string(holder_.get()->rule_count) + " rules" : st.message());
+  // Under the lock: the state names this reload, with the rules it loaded.
+  write_state(st.ok() ? "reloaded" : "refused",
+              st.ok() ? std::to_string(holder_.get()->rule_count) + " rules" : st.message(), began);
   return st;
 }
 
@@ -48,12 +54,13 @@ std::string milter_state_path(const Config& c) {
   return (std::filesystem::path(c.bayes.path).parent_path() / "milter.state").string();
 }
 
-void Daemon::write_state(const char* result, const std::string& message) noexcept {
+void Daemon::write_state(const char* result, const std::string& message, long long began_ms) noexcept {
   try {
     std::lock_guard<std::mutex> lock(state_mu_);
     const long n = result == std::string_view("started") ? 0 : ++reload_seq_;
     nlohmann::json j = {{"pid", static_cast<long>(getpid())}, {"reloads", n}, {"result", result},
-                        {"message", message}, {"time", static_cast<long long>(std::time(nullptr))}};
+                        {"message", message}, {"began_ms", began_ms},
+                        {"time", static_cast<long long>(std::time(nullptr))}};
     const std::string tmp = state_path_ + ".tmp";
     {
       std::ofstream out(tmp, std::ios::trunc);
@@ -104,7 +111,6 @@ void log_engine(const char* what, const Snapshot& s) {
 }
 
 Status Daemon::reload_now(const char* why) {
-  std::lock_guard<std::mutex> lock(reload_mu_);
   wait_for_retired_engines();
   auto current = holder_.get();
   std::vector<Diagnostic> diags;

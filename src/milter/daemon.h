@@ -30,6 +30,10 @@ class Daemon {
   // logged) keeps the old snapshot, and the Status says why (the console
   // shows it). `why` goes into the log line.
   Status reload(const char* why);
+  // The milter listens: its pid goes to the state file (spamgate reload
+  // signals it). Not before: a second instance that cannot listen must not
+  // take the running one's place there.
+  void serving() noexcept;
   // Called in the signal thread before the engine stops: new connections
   // get 4xx, messages in flight finish (up to [milter] drain_seconds).
   void drain_before_stop(int sig) noexcept;
@@ -52,10 +56,11 @@ class Daemon {
   SnapshotHolder holder_;
   const std::string config_path_;
   std::mutex reload_mu_;
-  Status reload_now(const char* why);
+  Status reload_now(const char* why);  // with reload_mu_ held
   // The state file `spamgate reload` reads: {"pid", "reloads" (a count),
-  // "result" started|reloaded|refused, "message", "time"}, replaced whole.
-  void write_state(const char* result, const std::string& message) noexcept;
+  // "result" started|reloaded|refused, "message", "began_ms" (when that
+  // reload began reading the files, unix ms), "time"}, replaced whole.
+  void write_state(const char* result, const std::string& message, long long began_ms) noexcept;
   std::string state_path_;
   std::mutex state_mu_;
   long reload_seq_ = 0;

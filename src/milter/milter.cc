@@ -180,6 +180,7 @@ int run_milter(const std::string& config_path, bool quiet) {
     log().critical("{}", engine.status().message());
     return 1;
   }
+  daemon.serving();
   {
     Background background(daemon, cfg, *engine.value());
     log().info("spamgate milter listening on {} ({} rules, threshold {}, {} workers)", socket, rule_count,

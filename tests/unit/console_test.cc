@@ -83,6 +83,14 @@ struct Fixture {
     return {token, page.body.substr(at, page.body.find('"', at) - at)};
   }
   std::string local() const { return slurp(snap->config.local_rules); }
+  // The editor's fingerprint of the file as it shows it now.
+  std::string base(const std::string& token) {
+    Response page = get("/rules", token);
+    std::size_t at = page.body.find("name=base value=\"");
+    if (at == std::string::npos) return {};
+    at += 17;
+    return page.body.substr(at, page.body.find('"', at) - at);
+  }
 };
 
 }  // namespace
@@ -276,6 +284,7 @@ TEST(ConsolePages, ChangesNeedTheSessionsOwnCsrfToken) {
   auto with = [&](const std::string& csrf) {
     auto p = change;
     if (!csrf.empty()) p["csrf"] = csrf;
+    p["base"] = f.base(alice);
     return p;
   };
   EXPECT_EQ(f.post("/rules", with(""), alice).status, 403);
@@ -295,7 +304,8 @@ TEST(ConsolePages, ChangesNeedTheSessionsOwnCsrfToken) {
 TEST(ConsolePages, ABrokenRuleIsNotSavedAndARefusedReloadIsShown) {
   Fixture f;
   auto [s, csrf] = f.login("alice", "alice-pw");
-  Response bad = f.post("/rules", {{"csrf", csrf}, {"content", "body LOCAL_BAD /unclosed(/\r\nscore LOCAL_BAD 3\r\n"}}, s);
+  Response bad = f.post("/rules", {{"csrf", csrf}, {"base", f.base(s)},
+                                   {"content", "body LOCAL_BAD /unclosed(/\r\nscore LOCAL_BAD 3\r\n"}}, s);
   EXPECT_EQ(bad.status, 422);
   EXPECT_NE(bad.body.find("local.cf:1: rule &#39;LOCAL_BAD&#39;"), std::string::npos) << bad.body;
   EXPECT_NE(bad.body.find("unclosed("), std::string::npos);  // the edit is shown again to fix
@@ -360,4 +370,50 @@ TEST(ConsolePages, AVerdictShowsWhereRulesAreDefinedAndEscapesTheMessage) {
 TEST(ConsolePages, HtmlEscapesEverything) {
   EXPECT_EQ(html("<a href=\"x\" onclick='y'>&</a>"), "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;");
   EXPECT_EQ(html(std::string("a\x01" "b\x7f")), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+}
+
+TEST(ConsolePages, ASaveOverAnotherChangeIsRefused) {
+  Fixture f;
+  auto [s, csrf] = f.login("alice", "alice-pw");
+  const std::string base = f.base(s);  // alice opens the editor
+  auto [b, bcsrf] = f.login("bob", "bob-pw");
+  ASSERT_EQ(f.post("/rules/append", {{"csrf", bcsrf}, {"lines", "score SEO_SUBMIT 1.5"}}, b).status, 200);  // bob saves
+  Response late = f.post("/rules", {{"csrf", csrf}, {"base", base}, {"content", "score SEO_SUBMIT 0.1\n"}}, s);
+  EXPECT_EQ(late.status, 409);
+  EXPECT_NE(late.body.find("changed since you opened it"), std::string::npos);
+  EXPECT_EQ(f.local(), "\nscore SEO_SUBMIT 1.5\n");  // bob's line kept
+  EXPECT_EQ(f.post("/rules", {{"csrf", csrf}, {"base", f.base(s)}, {"content", "score SEO_SUBMIT 0.1\n"}}, s).status, 200);
+}
+
+TEST(ConsolePages, LoginRedirectsOnlyToOwnPages) {
+  Fixture f;
+  for (const char* next : {"//evil.example/", "/\\evil.example", "/\t/evil.example", "https://evil.example/",
+                           "/%0d%0aSet-Cookie:x", "javascript:alert(1)"}) {
+    Response r = f.post("/login", {{"user", "alice"}, {"password", "alice-pw"}, {"next", next}});
+    ASSERT_EQ(r.status, 303);
+    const std::string to = header_of(r, "Location");
+    EXPECT_TRUE(to == "/" || to == "/%0d%0aSet-Cookie:x") << next << " -> " << to;  // a path of ours, escaped
+  }
+  Response ok = f.post("/login", {{"user", "alice"}, {"password", "alice-pw"}, {"next", "/verdict?ref=abc"}});
+  EXPECT_EQ(header_of(ok, "Location"), "/verdict?ref=abc");
+}
+
+TEST(ConsolePages, ASessionEndsWhenItsUserIsRemovedOrGetsANewPassword) {
+  Fixture f;
+  auto [s, csrf] = f.login("alice", "alice-pw");
+  auto [b, bcsrf] = f.login("bob", "bob-pw");
+  EXPECT_EQ(f.get("/rules", s).status, 200);
+  // alice gets a new password; bob is removed
+  f.dir.file("users", "alice:" + hash_password("new-pw") + "\n");
+  EXPECT_EQ(f.get("/rules", s).status, 303);
+  EXPECT_EQ(f.get("/rules", b).status, 303);
+  EXPECT_EQ(f.post("/login", {{"user", "alice"}, {"password", "new-pw"}}).status, 303);
+}
+
+TEST(ConsolePages, ALongUserNameIsClippedInTheAuditLog) {
+  Fixture f;
+  f.post("/login", {{"user", std::string(100000, 'x')}, {"password", "nope"}});
+  std::string audit = slurp(f.snap->config.console.audit_log);
+  EXPECT_LT(audit.size(), 400u) << audit.size();
+  EXPECT_NE(audit.find("\"login-failed\""), std::string::npos);
 }

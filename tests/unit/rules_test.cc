@@ -280,6 +280,20 @@ TEST(RuleLists, WelcomelistAuthNeedsAuthentication) {
   EXPECT_EQ(run("Ann <ann@mail.partner.example>", "", dkim), "");  // glob is *@partner.example
   EXPECT_EQ(run("Ann <ann@partner.example>", "", dkim),
             "USER_IN_WELCOMELIST_AUTH=ann@partner.example matches *@partner.example (DKIM pass, d=partner.example);");
+  AuthResults parent = dkim;  // a parent domain's signature vouches for a subdomain
+  EXPECT_NE(run("Ann <ann@partner.example>", "", parent), "");
+  auto sub = snapshot_with("welcomelist_auth *@tenant.github.io *@mail.bank.example\n");
+  ASSERT_NE(sub, nullptr);
+  for (const auto& c : sub->checks)
+    if (const auto* m = dynamic_cast<const MetaCheck*>(c.get())) meta = m;
+  AuthResults suffix;
+  suffix.dkim.checked = true;
+  suffix.dkim.sigs.push_back({"pass", "github.io", "s1", "abcdefgh", ""});  // a public suffix
+  EXPECT_EQ(run("x@tenant.github.io", "", suffix), "");
+  suffix.dkim.sigs[0].domain = "bank.example";
+  EXPECT_NE(run("x@mail.bank.example", "", suffix), "");
+  for (const auto& c : s->checks)
+    if (const auto* m = dynamic_cast<const MetaCheck*>(c.get())) meta = m;
   AuthResults dkim_fail = dkim;
   dkim_fail.dkim.sigs[0].result = "fail";
   EXPECT_EQ(run("ann@partner.example", "", dkim_fail), "");
