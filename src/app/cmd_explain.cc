@@ -6,6 +6,8 @@
 
 #include "app/commands.h"
 #include "app/common.h"
+#include "console/local_rules.h"
+#include "spamgate/history.h"
 #include "spamgate/pipeline.h"
 
 namespace spamgate::app {
@@ -54,6 +56,13 @@ int cmd_explain(int argc, char** argv) {
       std::printf("  %6.1f  %-28s %s\n", static_cast<double>(h.score_millis) / 1000.0, h.name.c_str(),
                   desc.c_str());
       if (!h.detail.empty()) std::printf("  %6s  %-28s matched: \"%s\"\n", "", "", h.detail.c_str());
+      // Where it comes from: a fitted score overriding a hand-written one shows here.
+      if (info != nullptr) {
+        std::string where = info->file.empty() ? "built-in check" : "rule at " + info->file + ":" + std::to_string(info->line);
+        where += info->score_file.empty() ? (info->file.empty() ? ", its default score" : ", default score")
+                                          : ", score set at " + info->score_file + ":" + std::to_string(info->score_line);
+        std::printf("  %6s  %-28s %s\n", "", "", where.c_str());
+      }
     }
     // Results of the checks that count 0 (authentication, lists): why they
     // came out as they did, then the Authentication-Results we would add.
@@ -82,6 +91,24 @@ int cmd_explain(int argc, char** argv) {
     if (d.autolearn)
       std::printf("  Autolearn: as %s (the milter learns it; explain does not)\n",
                   *d.autolearn == LearnClass::kSpam ? "spam" : "ham");
+    // Ready-made lines for the local file, should this be a false positive.
+    if (r.verdict.spam) {
+      HistoryRecord rec = history_record(handled, who.env, who.sender, "", in.bytes.size(), 0);
+      auto proposals = console::false_positive_proposals(rec, snap->symbols, "explain");
+      if (!proposals.empty()) {
+        std::printf("\n  If this is a false positive, one of these in %s (then spamgate reload):\n",
+                    snap->config.local_rules.c_str());
+        for (const console::Proposal& p : proposals) {
+          std::printf("    - %s:\n", p.title.c_str());
+          std::string lines = p.lines;
+          for (std::size_t at = 0, nl; at < lines.size(); at = nl + 1) {
+            nl = lines.find('\n', at);
+            if (nl == std::string::npos) nl = lines.size();
+            std::printf("        %s\n", lines.substr(at, nl - at).c_str());
+          }
+        }
+      }
+    }
     std::printf("\n");
     std::fflush(stdout);
   }

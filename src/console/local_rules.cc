@@ -74,7 +74,12 @@ std::vector<Proposal> false_positive_proposals(const HistoryRecord& r, const Sym
   std::tm tm{};
   gmtime_r(&now, &tm);
   std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
-  const std::string head = "# false positive " + r.ref + " (" + user + ", " + date + ")\n";
+  std::string about = !r.ref.empty() ? r.ref : r.message_id;
+  for (char& ch : about)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';  // one comment line, whatever the message
+  if (about.size() > 100) about.resize(100);
+  const std::string head = "# false positive" + (about.empty() ? std::string() : " " + about) + " (" + user + ", " +
+                           date + ")\n";
   std::vector<Proposal> out;
   if (std::string addr = sender_of(r); !addr.empty()) {
     const std::string domain = addr.substr(addr.rfind('@') + 1);

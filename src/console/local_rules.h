@@ -26,7 +26,8 @@ struct Proposal {
 // welcomelist_auth for the sender's domain and for the address (counted
 // only when SPF, DKIM or DMARC authenticates them), and the heaviest rule's
 // score lowered just enough to bring the score under the threshold. Each
-// starts with a comment naming the reference, `user` and the date.
+// starts with a comment naming the reference (or, without one, the
+// Message-ID), `user` and the date.
 std::vector<Proposal> false_positive_proposals(const HistoryRecord& r, const SymbolTable& symbols,
                                                const std::string& user);
 

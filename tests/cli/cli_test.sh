@@ -88,6 +88,10 @@ check "ham rewrite has technical details" has "$T/b.eml.out" "X-Spam-Technical-D
 check "explain lists a rule with its description" has "$T/explain" "Says you won a lottery, prize or sweepstake"
 check "explain shows matched text" has "$T/explain" 'matched: "YOU HAVE WON"'
 check "explain shows total and threshold" grep -q "Total .*, threshold 5: SPAM" "$T/explain"
+check "explain names where each rule is defined and where its score is set" \
+  grep -q "rule at .*/rules/[0-9a-z_]*\.cf:[0-9]*, score set at .*/rules/[0-9a-z_]*\.cf:[0-9]*" "$T/explain"
+check "explain gives ready-made local lines: welcomelist_auth first" grep -q "^        welcomelist_auth \*@" "$T/explain"
+check "... and a lowered score with where it was set" grep -q "^        score [A-Z_0-9]* [0-9.]*  # was [0-9.]* at .*\.cf:[0-9]*" "$T/explain"
 
 # lint: broken regex named by file and line, exit 1
 printf 'body GOOD /fine/\nbody BROKEN /(unclosed/\n' > "$T/bad.cf"
