@@ -20,6 +20,8 @@ inline constexpr std::string_view kUnscannable =
     "Your email was rejected because it could not be scanned for malware "
     "(archives nested too deeply, too many files or too long to scan)";
 // 550 5.7.1 + the From domain: [auth] dmarc_reject_policy = "reject".
+// reject_threshold: then the score and the support URL.
+inline constexpr std::string_view kSpamRejected = "Your email was rejected as spam with a score of ";
 inline constexpr std::string_view kDmarc = "Email rejected per DMARC policy for ";
 // 550 5.7.1: more forged X-Spam-*/Authentication-Results fields than can be removed:
 // kForgedMany1 + count + kForgedMany2.

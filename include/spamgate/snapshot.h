@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -161,6 +162,10 @@ struct Config {
   std::string path;                    // the file this was read from; "" = built-in defaults
   std::int64_t threshold_tenths = 50;  // spam when score > threshold (kept in tenths)
   std::string threshold_text = "5";    // the threshold as printed: shortest form
+  // Inbound mail scoring greater than this is refused (550 5.7.1) instead
+  // of tagged; unset = never. Greater than the threshold.
+  std::optional<std::int64_t> reject_threshold_tenths;
+  std::string reject_threshold_text;
   std::string subject_tag = "[SPAM] -";  // Subject becomes "<tag> <original>"
   std::string service_name = "Gateway Filtering Service";
   std::string hostname;                // "" in the file = this machine's FQDN

@@ -132,8 +132,15 @@ class Loader {
 
   void load(const toml::table& root, Config& c) {
     using Handler = std::function<void(const toml::node&)>;
+    const toml::node* reject_node = nullptr;
     const std::map<std::string, Handler> top = {
         {"threshold", [&](const toml::node& n) { threshold(n, c); }},
+        {"reject_threshold", [&](const toml::node& n) {
+           std::int64_t t = 0;
+           tenths_key(n, "reject_threshold", t, c.reject_threshold_text);
+           c.reject_threshold_tenths = t;
+           reject_node = &n;
+         }},
         {"subject_tag", [&](const toml::node& n) { string_key(n, "subject_tag", c.subject_tag, 40, false); }},
         {"service_name", [&](const toml::node& n) { string_key(n, "service_name", c.service_name, 200, false); }},
         {"hostname", [&](const toml::node& n) { string_key(n, "hostname", c.hostname, 253, true); }},
@@ -169,6 +176,9 @@ class Loader {
         {"console", [&](const toml::node& n) { console(n, c.console); }},
     };
     walk(root, top, "");
+    // Rejecting below the tag level would refuse mail the header calls ham.
+    if (reject_node != nullptr && c.reject_threshold_tenths && *c.reject_threshold_tenths <= c.threshold_tenths)
+      error(*reject_node, "'reject_threshold' must be greater than 'threshold' (" + c.threshold_text + ")");
   }
 
  private:
@@ -186,7 +196,11 @@ class Loader {
     }
   }
 
-  void threshold(const toml::node& n, Config& c) {
+  void threshold(const toml::node& n, Config& c) { tenths_key(n, "threshold", c.threshold_tenths, c.threshold_text); }
+
+  // A score key (threshold, reject_threshold): a number with at most one
+  // decimal, kept in tenths and as printed.
+  void tenths_key(const toml::node& n, const std::string& key, std::int64_t& tenths, std::string& shown) {
     std::string text;
     if (n.is_integer()) {
       text = std::to_string(*n.value<std::int64_t>());
@@ -194,17 +208,15 @@ class Loader {
       double d = *n.value<double>();
       double scaled = d * 10.0;
       if (!std::isfinite(d) || std::fabs(scaled - std::round(scaled)) > 1e-6 || std::fabs(d) > 1e6)
-        return error(n, "'threshold' must be a number with at most one decimal, e.g. 5 or 5.5");
-      c.threshold_tenths = static_cast<std::int64_t>(std::llround(scaled));
-      c.threshold_text = c.threshold_tenths % 10 == 0 ? std::to_string(c.threshold_tenths / 10)
-                                                      : format_tenths(c.threshold_tenths);
+        return error(n, "'" + key + "' must be a number with at most one decimal, e.g. 5 or 5.5");
+      tenths = static_cast<std::int64_t>(std::llround(scaled));
+      shown = tenths % 10 == 0 ? std::to_string(tenths / 10) : format_tenths(tenths);
       return;
     } else {
-      return error(n, "'threshold' must be a number, e.g. 5 or 5.5");
+      return error(n, "'" + key + "' must be a number, e.g. 5 or 5.5");
     }
-    if (!parse_tenths(text, c.threshold_tenths) || std::llabs(c.threshold_tenths) > 10000000)
-      return error(n, "'threshold' is out of range");
-    c.threshold_text = text;
+    if (!parse_tenths(text, tenths) || std::llabs(tenths) > 10000000) return error(n, "'" + key + "' is out of range");
+    shown = text;
   }
 
   void limits(const toml::node& n, Limits& l) {

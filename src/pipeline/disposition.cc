@@ -202,6 +202,17 @@ Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& s
     d.why = "the sender " + ob.hold->who + " is held: " + ob.hold->reason;
     return d;
   }
+  if (d.policy == SenderPolicy::kTag && inbound && c.reject_threshold_tenths &&
+      v.score_tenths > *c.reject_threshold_tenths) {
+    const std::string score = format_tenths(v.score_tenths);
+    std::optional<LearnClass> learn = d.autolearn;  // refused, and still spam to learn
+    refuse(d, Action::kReject, "550", "5.7.1",
+           std::string(reply_text::kSpamRejected) + score + ". If you feel this was in error, please visit " +
+               c.support_url,
+           "score " + score + " is greater than the reject threshold " + c.reject_threshold_text);
+    d.autolearn = learn;
+    return d;
+  }
   const bool tagged = d.policy == SenderPolicy::kTag && inbound && v.spam;
   d.action = tagged ? Action::kTag : Action::kAccept;
   d.outcome = tagged ? Metrics::Outcome::kTag : Metrics::Outcome::kAccept;

@@ -370,6 +370,21 @@ reload_wait
 f=$(deliver "$T/slow.eml" --xclient-addr 192.0.2.41)
 check "check error with policy continue: delivered and scanned" has "$f" "X-Spam-Status:"
 
+# --- issue 22: a reject level above the tag level ------------------------------
+write_config "reject_threshold = 18" ""
+reload_wait
+swaks --timeout 600 --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+      --data "@$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.45 > "$T/reject.out" 2>&1
+check "over reject_threshold: 550 5.7.1 with the score and the support URL" \
+  grep -q "^<\*\* 550 5.7.1 Your email was rejected as spam with a score of [0-9.]*. If you feel this was in error, please visit https://support.example.com/spam" "$T/reject.out"
+check "... logged as a reject naming the reject threshold" grep -q "client=192.0.2.45 .*action=reject" "$T/spamgate.log"
+f=$(deliver "$SRC/corpus/edge/no_subject_spam.eml" --xclient-addr 192.0.2.46)
+check "between the two levels: tagged, not refused" grep -q "^X-Spam-Status: Yes" "$f"
+f=$(deliver "$SRC/corpus/ham/meeting_notes.eml" --xclient-addr 192.0.2.47)
+check "under both: delivered untagged" hasnt "$f" "X-Spam-Flag"
+write_config "" ""
+reload_wait
+
 # --- reload: a broken rules file keeps the old rules -------------------------
 printf 'body BROKEN_RULE /(unclosed/\n' > "$T/local.cf"
 write_config "" ""

@@ -84,6 +84,27 @@ TEST(Decide, SpamFromTheInternetIsTaggedAndHamAccepted) {
   EXPECT_EQ(decide(*ham.snap, ham.scan, kInbound, {}).action, Action::kAccept);
 }
 
+// reject_threshold: inbound mail over it is refused with the score and the
+// support URL; between the two levels it is tagged; outgoing mail never.
+TEST(Decide, OverTheRejectThresholdInboundSpamIsRefused) {
+  Decided spam = scanned("Subject: hi\n\nspammy spammy\n", "reject_threshold = 7\n");
+  Disposition d = decide(*spam.snap, spam.scan, kInbound, {});
+  EXPECT_EQ(d.action, Action::kReject);
+  EXPECT_EQ(d.outcome, Metrics::Outcome::kReject);
+  EXPECT_EQ(d.reply.str(), "550 5.7.1 Your email was rejected as spam with a score of 7.2. If you feel this was in error, "
+                           "please visit https://help.example.net/spam");
+  EXPECT_EQ(d.why, "score 7.2 is greater than the reject threshold 7");
+  EXPECT_TRUE(d.plan.edits.empty());
+  EXPECT_EQ(decide(*spam.snap, spam.scan, kAuthenticated, {}).action, Action::kAccept);  // outgoing: never refused
+  Decided between = scanned("Subject: hi\n\nspammy\n", "reject_threshold = 7.5\n");
+  EXPECT_EQ(decide(*between.snap, between.scan, kInbound, {}).action, Action::kTag);
+  std::vector<Diagnostic> diags;
+  EXPECT_EQ(test::snapshot_with(kRules, &diags, "reject_threshold = 5\n"), nullptr);  // not above the tag level
+  ASSERT_FALSE(diags.empty());
+  EXPECT_NE(diags[0].message.find("'reject_threshold' must be greater than 'threshold' (5)"), std::string::npos)
+      << diags[0].str();
+}
+
 TEST(Decide, ACheckFailingWithPolicyTempfailGives451AndNoEditsNoLearning) {
   Decided r = scanned("Subject: hi\n\nspammy\n",
                       "[milter]\non_check_error_by_check = { rules = \"tempfail\" }\n"
