@@ -9,6 +9,7 @@
 
 #include "app/commands.h"
 #include "app/common.h"
+#include "config/config.h"
 #include "config/load.h"
 #include "checks/builtin.h"
 #include "checks/clamav_engine.h"
@@ -60,14 +61,15 @@ int cmd_lint(int argc, char** argv) {
       }
     }
   } else {
-    std::vector<SymbolDef> builtins = rules_engine_symbols();
-    for (SymbolDef& d : MessageFlagsCheck::symbols()) builtins.push_back(std::move(d));
-    std::vector<std::string> paths;
-    for (const std::string& a : opt->args) {
-      for (std::string& f : rule_files_in(a, diags)) paths.push_back(std::move(f));
-    }
-    auto rs = std::make_shared<RuleSet>();
-    parse_rule_files(paths, builtins, false, *rs, diags);
+    // The files given, read after the config's rules (a local file scores
+    // and extends them), with every check's symbols (SPF_FAIL, BAYES_99...).
+    std::string path = opt->config.empty() ? default_config_path() : opt->config;
+    std::vector<Diagnostic> config_diags;
+    auto cfg = load_config(path, config_diags);
+    Config config = cfg.ok() ? cfg.value() : Config{};
+    if (!cfg.ok()) std::cerr << "spamgate lint: " << path << " not usable (" << cfg.status().message()
+                             << "); the files are read alone\n";
+    auto rs = parse_rules_with(config, opt->args, diags);
     rules = rs->rules.size() + rs->metas.size();
     files = rs->files.size();
     skipped = rs->skipped;

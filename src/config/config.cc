@@ -276,9 +276,16 @@ class Loader {
     const std::map<std::string, std::function<void(const toml::node&)>> keys = {
         {"socket", [&](const toml::node& v) {
            string_key(v, "milter.socket", m.socket, 4096, false);
-           if (m.socket.rfind("inet:", 0) != 0 && m.socket.rfind("inet6:", 0) != 0 && m.socket.rfind("unix:", 0) != 0 &&
-               m.socket.rfind("local:", 0) != 0)
-             error(v, "'milter.socket' must look like inet:PORT@HOST, inet6:PORT@HOST or unix:PATH");
+           const bool inet = m.socket.rfind("inet:", 0) == 0 || m.socket.rfind("inet6:", 0) == 0;
+           if (!inet && m.socket.rfind("unix:", 0) != 0 && m.socket.rfind("local:", 0) != 0)
+             return error(v, "'milter.socket' must look like inet:PORT@HOST, inet6:PORT@HOST or unix:PATH");
+           if (inet) {
+             const std::string rest = m.socket.substr(m.socket.find(':') + 1);
+             const std::size_t at = rest.find('@');
+             const std::string port = rest.substr(0, at);
+             if (at == std::string::npos || at + 1 >= rest.size() || !valid_port(port))
+               error(v, "'milter.socket' must look like inet:PORT@HOST with a port from 1 to 65535, e.g. inet:8895@127.0.0.1");
+           }
          }},
         {"timeout", [&](const toml::node& v) { int_key(v, "milter.timeout", m.timeout_seconds, 1, 3600); }},
         {"drain_timeout", [&](const toml::node& v) { int_key(v, "milter.drain_timeout", m.drain_seconds, 0, 3600); }},
@@ -317,7 +324,11 @@ class Loader {
     const toml::table* t = n.as_table();
     if (t == nullptr) return error(n, "'dns' must be a table");
     const std::map<std::string, std::function<void(const toml::node&)>> keys = {
-        {"nameserver", [&](const toml::node& v) { string_key(v, "dns.nameserver", d.nameserver, 100, true); }},
+        {"nameserver", [&](const toml::node& v) {
+           string_key(v, "dns.nameserver", d.nameserver, 100, true);
+           if (!d.nameserver.empty() && !valid_nameserver(d.nameserver))
+             error(v, "'dns.nameserver' must be an IP address, optionally with a port: 127.0.0.1, 127.0.0.1:5353 or [::1]:53");
+         }},
         {"timeout_ms", [&](const toml::node& v) { int_key(v, "dns.timeout_ms", d.timeout_ms, 50, 60000); }},
         {"tries", [&](const toml::node& v) { int_key(v, "dns.tries", d.tries, 1, 10); }},
         {"budget_ms", [&](const toml::node& v) { int_key(v, "dns.budget_ms", d.budget_ms, 50, 120000); }},
@@ -487,6 +498,24 @@ class Loader {
       keys[name] = [&, i, name](const toml::node& v) { int_key(v, key + "." + name, l.v[i], 0, 1000000000); };
     }
     walk(*t, keys, key + ".");
+  }
+
+  static bool valid_port(const std::string& p) {
+    return !p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos &&
+           std::stol(p) >= 1 && std::stol(p) <= 65535;
+  }
+
+  // "IP", "IP:PORT", "[IPv6]:PORT" or "IPv6".
+  static bool valid_nameserver(const std::string& s) {
+    in_addr v4{};
+    in6_addr v6{};
+    if (inet_pton(AF_INET, s.c_str(), &v4) == 1 || inet_pton(AF_INET6, s.c_str(), &v6) == 1) return true;
+    const std::size_t colon = s.rfind(':');
+    if (colon == std::string::npos || !valid_port(s.substr(colon + 1))) return false;
+    std::string host = s.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      return inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6) == 1;
+    return inet_pton(AF_INET, host.c_str(), &v4) == 1;
   }
 
   // "HOST:PORT" civetweb can listen on: one address (civetweb reads

@@ -39,6 +39,12 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
 // temporary file, before it replaces config.local_rules). Errors go to `diags`.
 std::shared_ptr<RuleSet> parse_config_rules(const Config& config, const std::string& local_path,
                                             std::vector<Diagnostic>& diags);
+// `files` (rules files or directories, read last, in order) after the
+// rules of config.rules_dirs that are not among them, with every built-in
+// check's symbols known: `spamgate lint FILE...` of a local file that
+// scores SPF_FAIL or a shipped rule.
+std::shared_ptr<RuleSet> parse_rules_with(const Config& config, const std::vector<std::string>& files,
+                                          std::vector<Diagnostic>& diags);
 // Ok when every check runs after the checks it reads (Check::reads; "*" =
 // every other check); else Internal naming the pair. load_snapshot refuses
 // a check order that fails it.

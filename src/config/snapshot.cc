@@ -8,6 +8,7 @@
 // DMARC (it reads SPF's and DKIM's results), blocklists, Bayes, sender
 // domain, then metas last (they read every other check's hits).
 #include <filesystem>
+#include <set>
 #include <fstream>
 
 #include "checks/builtin.h"
@@ -248,6 +249,36 @@ std::shared_ptr<RuleSet> parse_config_rules(const Config& config, const std::str
     for (std::string& f : rule_files_in(config.rules_dirs[d], diags)) files.push_back({std::move(f), false, d > 0});
   }
   if (!local_path.empty()) files.push_back({local_path, true, false});
+  RuleOptions ropts;
+  const bool net = !config.dnsbl.empty() || !config.uribl.empty();
+  ropts.score_set = (net ? 1 : 0) | (config.bayes.enabled ? 2 : 0);
+  auto rules = std::make_shared<RuleSet>();
+  parse_rule_files(files, builtins, ropts, *rules, diags);
+  return rules;
+}
+
+std::shared_ptr<RuleSet> parse_rules_with(const Config& config, const std::vector<std::string>& files_in,
+                                          std::vector<Diagnostic>& diags) {
+  std::vector<SymbolDef> builtins;
+  for (const CheckRow& row : kCheckTable)
+    for (SymbolDef& d : row.symbols(config)) builtins.push_back(std::move(d));
+  auto canonical = [](const std::string& p) {
+    std::error_code ec;
+    auto c = std::filesystem::weakly_canonical(p, ec);
+    return ec ? p : c.string();
+  };
+  std::vector<std::string> given;
+  std::set<std::string> seen;
+  for (const std::string& a : files_in)
+    for (std::string& f : rule_files_in(a, diags))
+      if (seen.insert(canonical(f)).second) given.push_back(std::move(f));
+  std::vector<RuleSource> files;
+  for (std::size_t d = 0; d < config.rules_dirs.size(); ++d) {
+    std::vector<Diagnostic> ignored;  // a config's directory that is missing is the config lint's business
+    for (std::string& f : rule_files_in(config.rules_dirs[d], ignored))
+      if (!seen.count(canonical(f))) files.push_back({std::move(f), false, d > 0});
+  }
+  for (std::string& f : given) files.push_back({std::move(f), false, false});
   RuleOptions ropts;
   const bool net = !config.dnsbl.empty() || !config.uribl.empty();
   ropts.score_set = (net ? 1 : 0) | (config.bayes.enabled ? 2 : 0);

@@ -176,6 +176,26 @@ std::string_view misspelt_header(std::string_view lname) {
   return best;
 }
 
+// The closest of `names` to `typed` (case aside), at most two edits away
+// (one for short names); "" when none is.
+template <typename Names>
+std::string closest(std::string_view typed, const Names& names) {
+  const std::string t = ascii_lower(typed);
+  std::string best;
+  std::size_t best_d = 3;
+  for (const auto& n : names) {
+    const std::string name(n);
+    const std::string low = ascii_lower(name);
+    const std::size_t max = low.size() <= 4 ? 1 : 2;
+    const std::size_t d = low == t ? 0 : edit_distance(t, low, max);
+    if (d <= max && d < best_d) {
+      best_d = d;
+      best = name;
+    }
+  }
+  return best;
+}
+
 struct ParsedRegex {
   std::string pattern;
   std::string flags;
@@ -427,8 +447,12 @@ class RuleParser {
       note(std::string(what) + " for a rule that is not loaded (ignored, as SpamAssassin does)", p.file, p.line);
       return;
     }
+    std::vector<std::string> names;
+    for (const auto& [name, r] : defined_) names.push_back(name);
+    for (const auto& [name, info] : out_.symbols.all()) names.push_back(name);
+    const std::string near = closest(p.name, names);
     error(p.file, p.line, std::string(what) + (std::string_view(what) == "score" ? " for unknown symbol '" : " for unknown rule '") +
-                              p.name + "'");
+                              p.name + "'" + (near.empty() || near == p.name ? "" : "; did you mean " + near + "?"));
   }
 
   // Regexes are compiled once every line is read: replace_rules may come
@@ -562,11 +586,23 @@ class RuleParser {
     }
     if (SaDirective d = sa_directive(keyword); d.kind == SaDirective::kSkip) {
       note("directive " + keyword + ": " + d.reason, file, line);
+      // In our own files a SpamAssassin setting spamgate keeps in its
+      // config is a mistake worth a word (required_score: the threshold).
+      if (!third_party_ && (keyword == "required_score" || keyword == "required_hits"))
+        out_.warnings.push_back({file, line, keyword + " is not read from rules files: set 'threshold' in spamgate.toml"});
       return;
     }
     static const std::set<std::string> kRuleWords = {"header", "body", "rawbody", "full", "uri",
                                                      "meta", "score", "describe", "tflags", "mimeheader"};
-    if (!kRuleWords.count(keyword)) return error(file, line, "unknown directive '" + std::string(kw) + "'");
+    if (!kRuleWords.count(keyword)) {
+      static const char* const kOthers[] = {"welcomelist_from", "welcomelist_auth", "def_welcomelist_auth",
+                                            "blocklist_from", "redirector_pattern", "replace_rules", "replace_tag"};
+      std::vector<std::string> words(kRuleWords.begin(), kRuleWords.end());
+      words.insert(words.end(), std::begin(kOthers), std::end(kOthers));
+      const std::string near = closest(keyword, words);
+      return error(file, line, "unknown directive '" + std::string(kw) + "'" +
+                                   (near.empty() ? "" : "; did you mean " + near + "?"));
+    }
     std::string name(next_word(rest));
     name_out = name;
     if (!valid_name(name)) return error(file, line, "'" + keyword + "' needs a rule name (letters, digits, _)");

@@ -100,6 +100,19 @@ check "lint exits 1 on error" test $? -eq 1
 check "lint names file:line" has "$T/lint" "$T/bad.cf:2: rule 'BROKEN': bad regex"
 "$BIN" lint --config "$CONF" > "$T/lint_ok" 2>&1
 check "lint of shipped config and rules is clean" test $? -eq 0
+# issue 22: a local file alone lints with the shipped rules and every check's symbols
+printf 'score SPF_FAIL 3\nscore BAYES_99 4\nscore MONEY_LOTTERY 1\nmeta LOCAL_BOTH SPF_FAIL && MONEY_LOTTERY\nscore LOCAL_BOTH 1\nwelcomelist_auth *@partner.example\n' > "$T/local_ok.cf"
+"$BIN" lint --config "$CONF" "$T/local_ok.cf" > "$T/lint_local" 2>&1
+check "lint FILE: a local file scoring SPF, Bayes and shipped rules is clean" test $? -eq 0
+check "... and says so" grep -q "^ok: [0-9]* rules" "$T/lint_local"
+printf 'score SEO_SUBMT 1\nbodyy X /y/\n' > "$T/local_typo.cf"
+"$BIN" lint --config "$CONF" "$T/local_typo.cf" > "$T/lint_typo" 2>&1
+check "lint: a misspelt rule name gets 'did you mean'" has "$T/lint_typo" "$T/local_typo.cf:1: score for unknown symbol 'SEO_SUBMT'; did you mean SEO_SUBMIT?"
+check "lint: a misspelt directive gets 'did you mean'" has "$T/lint_typo" "$T/local_typo.cf:2: unknown directive 'bodyy'; did you mean body?"
+printf 'required_score 6\nwelcomelist_from *@partner.example\n' > "$T/local_sa.cf"
+"$BIN" lint --config "$CONF" "$T/local_sa.cf" > "$T/lint_sa" 2>&1
+check "lint: required_score points to the threshold key" has "$T/lint_sa" "$T/local_sa.cf:1: warning: required_score is not read from rules files: set 'threshold' in spamgate.toml"
+check "lint: a plain welcomelist_from names the safer form" has "$T/lint_sa" "$T/local_sa.cf:2: warning: welcomelist_from matches a From address anyone can write"
 
 # config errors: exit 2 with file:line
 printf 'rules_dir = "%s/rules"\nthreshhold = 5\n' "$SRC" > "$T/bad.toml"

@@ -288,3 +288,15 @@ TEST(CheckOrder, ANetworkSnapshotRunsDmarcAfterSpfAndDkimAndMetasLast) {
 
 }  // namespace
 }  // namespace spamgate
+
+// issue 22: values that used to be accepted and failed only at start.
+TEST(Config, PortsAndNameserversAreChecked) {
+  auto e = config_errors("rules_dir = \"rules\"\n[milter]\nsocket = \"inet:99999@127.0.0.1\"\n[dns]\nnameserver = \"8.8.8.8:abc\"\n");
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_NE(e[0].find("'milter.socket' must look like inet:PORT@HOST with a port from 1 to 65535"), std::string::npos) << e[0];
+  EXPECT_NE(e[1].find("'dns.nameserver' must be an IP address"), std::string::npos) << e[1];
+  for (const char* ok : {"127.0.0.1", "127.0.0.1:5353", "[::1]:53", "::1"})
+    EXPECT_TRUE(config_errors(std::string("rules_dir = \"rules\"\n[dns]\nnameserver = \"") + ok + "\"\n").empty()) << ok;
+  EXPECT_TRUE(config_errors("rules_dir = \"rules\"\n[milter]\nsocket = \"inet:8895@127.0.0.1\"\n").empty());
+  EXPECT_FALSE(config_errors("rules_dir = \"rules\"\n[milter]\nsocket = \"inet:8895\"\n").empty());
+}
