@@ -167,6 +167,7 @@ struct Config {
   std::optional<std::int64_t> reject_threshold_tenths;
   std::string reject_threshold_text;
   std::string subject_tag = "[SPAM] -";  // Subject becomes "<tag> <original>"
+  bool tests_with_scores = false;  // X-Spam-Status lists tests=NAME=2.2,... (SpamAssassin's _TESTSSCORES_)
   std::string service_name = "Gateway Filtering Service";
   std::string hostname;                // "" in the file = this machine's FQDN
   std::string support_url = "https://support.example.com/spam";

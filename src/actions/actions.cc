@@ -21,7 +21,19 @@ namespace {
 constexpr std::size_t kFoldAt = 78;
 constexpr std::size_t kMaxLine = 998;
 
-std::string status_value(const Verdict& v, bool list_tests) {
+// SpamAssassin's _TESTSSCORES_ with `scores`: NAME=2.2 (the score with
+// which the rule counted here, to three decimals at most).
+std::string test_item(const ScoredHit& h, bool scores) {
+  if (!scores) return h.name;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(h.score_millis) / 1000.0);
+  std::string n = buf;
+  while (n.back() == '0') n.pop_back();
+  if (n.back() == '.') n.pop_back();
+  return h.name + "=" + n;
+}
+
+std::string status_value(const Verdict& v, bool list_tests, bool scores) {
   std::string head = std::string(v.spam ? "Yes" : "No") + ", score=" + format_tenths(v.score_tenths) +
                      " required=" + format_tenths(v.threshold_tenths) + " tests=";
   if (!list_tests) return head.substr(0, head.size() - std::string(" tests=").size());
@@ -29,7 +41,7 @@ std::string status_value(const Verdict& v, bool list_tests) {
   std::size_t line_len = std::string("X-Spam-Status: ").size() + head.size();
   if (v.hits.empty()) return out + "none";
   for (std::size_t i = 0; i < v.hits.size(); ++i) {
-    std::string item = v.hits[i].name + (i + 1 < v.hits.size() ? "," : "");
+    std::string item = test_item(v.hits[i], scores) + (i + 1 < v.hits.size() ? "," : "");
     if (i > 0 && line_len + item.size() > kFoldAt) {
       out += "\n\t";
       line_len = 1;
@@ -113,7 +125,7 @@ Plan plan_actions(const Config& c, const Message& msg, const HeaderCensus& censu
     }
     p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Flag", 0, "YES"});
   }
-  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Status", 0, status_value(v, opts.list_tests)});
+  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Status", 0, status_value(v, opts.list_tests, c.tests_with_scores)});
   p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Level", 0, level_value(v)});
   p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Technical-Details", 0, details_value(c, v, opts.reference)});
   return p;

@@ -1,6 +1,8 @@
 // clamav.cc - ClamavCheck (see clamav.h).
 #include "checks/clamav.h"
 
+#include <clamav.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -109,7 +111,7 @@ int large_scans_running() {
   return g_large_running;
 }
 
-Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& /*side*/) const {
+Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput& side) const {
   const Message& m = ctx.message;
   AvResult all;
   std::string partial;  // why the scan did not cover everything
@@ -151,6 +153,9 @@ Status ClamavCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOu
       partial += (partial.empty() ? "" : ", ") + ("only the first " + std::to_string(raw.size()) + " bytes");
   }
   if (!s.ok()) return s;
+  // clamav-milter's convention: downstream filters and people see the
+  // malware scan ran (a failed scan adds nothing).
+  side.prepend.emplace_back("X-Virus-Scanned", std::string("ClamAV ") + cl_retver() + " (spamgate)");
 
   std::string rejects, scores;
   const AvMatch* first_reject = nullptr;

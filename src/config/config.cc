@@ -135,6 +135,7 @@ class Loader {
     const toml::node* reject_node = nullptr;
     const std::map<std::string, Handler> top = {
         {"threshold", [&](const toml::node& n) { threshold(n, c); }},
+        {"tests_with_scores", [&](const toml::node& n) { bool_key(n, "tests_with_scores", c.tests_with_scores); }},
         {"reject_threshold", [&](const toml::node& n) {
            std::int64_t t = 0;
            tenths_key(n, "reject_threshold", t, c.reject_threshold_text);

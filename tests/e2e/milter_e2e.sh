@@ -134,6 +134,7 @@ check "ham subject untouched" has "$f" "Subject: Your order #48213 has shipped"
 check "ham has X-Spam-Status No" grep -q "^X-Spam-Status: No, score=" "$f"
 check "ham has no X-Spam-Flag" hasnt "$f" "X-Spam-Flag"
 check "ham has the technical details" has "$f" "X-Spam-Technical-Details:"
+check "ClamAV ran: X-Virus-Scanned (clamav-milter's convention)" grep -q "^X-Virus-Scanned: ClamAV [0-9.]* (spamgate)" "$f"
 check "ham (CRLF) body is intact" body_intact "$SRC/corpus/ham/order_shipped_crlf.eml" "$f"
 
 f=$(deliver "$SRC/corpus/edge/forged_xspam_headers.eml" --xclient-addr 192.0.2.12)

@@ -78,6 +78,13 @@ TEST(SpamStatus, SpamAssassinShapeWithFlagAndLevel) {
   EXPECT_NE(o.bytes.find("X-Spam-Level: *******\n"), std::string::npos);
 }
 
+// tests_with_scores: SpamAssassin's _TESTSSCORES_, each rule with the score it counted.
+TEST(SpamStatus, TestsWithScoresWhenAsked) {
+  Out o = rewrite("Subject: hello\n\nspammy bit\n", "tests_with_scores = true\n");
+  EXPECT_NE(o.bytes.find("X-Spam-Status: Yes, score=7.6 required=5.0 tests=BIT=0.4,SPAMMY=7.2\n"), std::string::npos)
+      << o.bytes;
+}
+
 TEST(SpamStatus, LongTestListIsFoldedWithNewlineTab) {
   std::string rules, body;
   for (int i = 0; i < 30; ++i) {
