@@ -3,6 +3,7 @@
 //
 // Exit: 0 every input scanned; 1 some input could not be read (the others are
 // still scanned); 2 usage or config error.
+#include <algorithm>
 #include <fmt/format.h>
 
 #include <cmath>
@@ -19,7 +20,7 @@ namespace spamgate::app {
 namespace {
 
 const char* kUsage =
-    "usage: spamgate scan [--config F] [--json] [--rewrite] [--network] [--quiet] [SENDER OPTIONS] FILE|DIR|- ...\n"
+    "usage: spamgate scan [--config F] [--json] [--rewrite] [--network] [--verbose] [SENDER OPTIONS] FILE|DIR|- ...\n"
     "Scores message files (directories recursively, mbox files split, - for stdin) and decides\n"
     "exactly as the milter would for the sender the options describe (sender class and policy,\n"
     "failure policies, the outbound guard: looked up, never counted), and prints one line per\n"
@@ -28,7 +29,7 @@ const char* kUsage =
     "  --rewrite  print the message as it would be delivered (several files: FILE.out each);\n"
     "             a message the milter would refuse is printed unchanged, its reply on stderr\n"
     "  --network  run the DNS checks (SPF, DKIM, DMARC, blocklists) too; off by default\n"
-    "  --quiet    no per-message log lines\n"
+    "  --verbose  also the log line of each message (as the milter logs it); --quiet: no log lines\n"
     "{}"
     "Exit: 0 all scanned; 1 some input missing, unreadable, empty or binary; 2 usage/config error.\n";
 
@@ -109,7 +110,12 @@ std::string line_of(const std::string& path, const Handled& h, const Snapshot& s
 
 int cmd_scan(int argc, char** argv) {
   static const std::string usage = fmt::format(fmt::runtime(kUsage), kSenderUsage);
-  auto started = start_command(argc, argv, usage.c_str(), false, sender_flags());
+  // One line per message on stdout; its log line (the milter's verdict
+  // line) only with --verbose, so a terminal does not show each message twice.
+  const bool verbose = std::any_of(argv + 2, argv + argc, [](const char* a) { return std::string_view(a) == "--verbose"; });
+  CommandFlags flags = sender_flags();
+  flags.switches.push_back("--verbose");
+  auto started = start_command(argc, argv, usage.c_str(), !verbose, flags);
   if (!started) return 2;
   const Options* opt = &started->opt;
   const auto& snap = started->snap;

@@ -93,6 +93,13 @@ check "explain names where each rule is defined and where its score is set" \
 check "explain gives ready-made local lines: welcomelist_auth first" grep -q "^        welcomelist_auth \*@" "$T/explain"
 check "... and a lowered score with where it was set" grep -q "^        score [A-Z_0-9]* [0-9.]*  # was [0-9.]* at .*\.cf:[0-9]*" "$T/explain"
 
+# issue 22: scan prints each message once; its log line only with --verbose
+"$BIN" scan --config "$CONF" "$HAM" > "$T/scan_out" 2> "$T/scan_err"
+check "scan: one line on stdout" test "$(wc -l < "$T/scan_out")" -eq 1
+check "scan: no log line by default" test ! -s "$T/scan_err"
+"$BIN" scan --verbose --config "$CONF" "$HAM" > "$T/scan_out" 2> "$T/scan_err"
+check "scan --verbose: the log line too" grep -q "info: .*score=.* action=accept" "$T/scan_err"
+
 # lint: broken regex named by file and line, exit 1
 printf 'body GOOD /fine/\nbody BROKEN /(unclosed/\n' > "$T/bad.cf"
 "$BIN" lint "$T/bad.cf" > "$T/lint" 2>&1
