@@ -716,8 +716,28 @@ std::string authenticated_listed(const std::vector<std::string>& globs, const Ch
 
 }  // namespace
 
+// welcomelist_from_rcvd: a listed sender whose mail came from a client
+// whose verified name is the relay domain or under it. "" if none.
+std::string relayed_listed(const std::vector<std::pair<std::string, std::string>>& list, const CheckContext& ctx) {
+  if (list.empty()) return {};
+  std::string client = ascii_lower(ctx.envelope.client_name);
+  if (!client.empty() && client.back() == '.') client.pop_back();
+  if (client.empty() || client == "unknown" || client.front() == '[') return {};  // no verified name
+  for (const std::string& a : sender_addresses(ctx.message, ctx.envelope)) {
+    for (const auto& [glob, relay] : list) {
+      if (!glob_match(glob, a)) continue;
+      if (client == relay || (client.size() > relay.size() && client.ends_with(relay) &&
+                              client[client.size() - relay.size() - 1] == '.'))
+        return clip(a, kDetailBytes) + " matches " + glob + " (relayed by " + clip(client, 100) + ")";
+    }
+  }
+  return {};
+}
+
 Status MetaCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput&) const {
-  if (std::string why = authenticated_listed(rules_->welcomelist_auth, ctx); !why.empty())
+  std::string why = authenticated_listed(rules_->welcomelist_auth, ctx);
+  if (why.empty()) why = relayed_listed(rules_->welcomelist_rcvd, ctx);
+  if (!why.empty())
     hits.push_back({kWelcomelistAuthSymbol, 1.0, std::move(why)});
   else if (std::string def = authenticated_listed(rules_->def_welcomelist_auth, ctx); !def.empty())
     hits.push_back({kDefWelcomelistAuthSymbol, 1.0, std::move(def)});

@@ -8,6 +8,7 @@
 //   meta NAME expression      score NAME n [n n n]      describe NAME text
 //   tflags NAME word...       welcomelist_from glob...  blocklist_from glob...
 //   welcomelist_auth glob...  def_welcomelist_auth glob... (SPF/DKIM/DMARC must pass)
+//   welcomelist_from_rcvd glob relay-domain (the SMTP client's verified name must be under it)
 // DIAGNOSTICS: every problem is a Diagnostic with file:line; parsing goes on.
 // Lines that load but look wrong (a header name one typo from a well-known
 // one, a nested repeat that backtracks) are warnings in RuleSet::warnings.
@@ -533,6 +534,19 @@ class RuleParser {
     std::string_view kw = next_word(rest);
     if (kw.empty()) return;
     std::string keyword = ascii_lower(kw);
+    if (!third_party_ && (keyword == "welcomelist_from_rcvd" || keyword == "whitelist_from_rcvd")) {
+      std::string addr = ascii_lower(next_word(rest)), relay = ascii_lower(next_word(rest));
+      if (addr.empty() || relay.empty() || !rest.empty())
+        return error(file, line, keyword + " takes an address (or glob) and a relay domain: "
+                                 "welcomelist_from_rcvd *@partner.example mail.partner.example");
+      if (addr.find('@') == std::string::npos && addr.find('*') == std::string::npos)
+        return error(file, line, "'" + addr + "' is not an address or glob such as *@example.com");
+      while (!relay.empty() && relay.front() == '.') relay.erase(0, 1);
+      if (relay.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos || relay.empty())
+        return error(file, line, "'" + relay + "' is not a domain name");
+      out_.welcomelist_rcvd.emplace_back(addr, relay);
+      return;
+    }
     std::vector<std::string>* list = keyword == "welcomelist_from" || keyword == "whitelist_from" ? &out_.welcomelist
                                      : keyword == "blocklist_from" || keyword == "blacklist_from" ? &out_.blocklist
                                      // SpamAssassin's set names its own symbols for these: left as before

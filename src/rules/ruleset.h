@@ -62,6 +62,9 @@ struct RuleSet {
   // aligned DKIM signature or DMARC authenticates the address (MetaCheck).
   std::vector<std::string> welcomelist_auth;
   std::vector<std::string> def_welcomelist_auth;
+  // welcomelist_from_rcvd ADDRESS RELAY: the address, when the SMTP client's
+  // verified name is RELAY or under it ({glob, relay}, lower case).
+  std::vector<std::pair<std::string, std::string>> welcomelist_rcvd;
   DomainList freemail_domains;  // SpamAssassin's freemail_domains
   // SpamAssassin's originating_ip_headers (lower case): fields whose address
   // counts as the oldest relay (see parse_relays()).

@@ -308,6 +308,40 @@ TEST(RuleLists, WelcomelistAuthNeedsAuthentication) {
   EXPECT_TRUE(contains(warnings_of(*plain), "welcomelist_auth ADDRESS"));
 }
 
+// welcomelist_from_rcvd: the address counts only when the SMTP client's
+// verified name is the relay domain or under it.
+TEST(RuleLists, WelcomelistFromRcvdNeedsTheRelay) {
+  auto s = snapshot_with("welcomelist_from_rcvd *@partner.example partner-mail.example\n");
+  ASSERT_NE(s, nullptr);
+  const MetaCheck* meta = nullptr;
+  for (const auto& c : s->checks)
+    if (const auto* m = dynamic_cast<const MetaCheck*>(c.get())) meta = m;
+  ASSERT_NE(meta, nullptr);
+  auto run = [&](const std::string& client_name) {
+    Message m = parse_message("From: ann@partner.example\nSubject: x\n\nx\n", Limits{});
+    Envelope env;
+    env.client_name = client_name;
+    AuthResults auth;
+    CheckContext ctx{m, env, {}, auth, {}};
+    std::vector<Hit> hits;
+    CheckOutput side;
+    EXPECT_TRUE(meta->run(ctx, hits, side).ok());
+    return hits.empty() ? std::string() : hits[0].name + "=" + hits[0].detail;
+  };
+  EXPECT_EQ(run("out3.partner-mail.example"),
+            "USER_IN_WELCOMELIST_AUTH=ann@partner.example matches *@partner.example (relayed by out3.partner-mail.example)");
+  EXPECT_EQ(run("partner-mail.example"), run("partner-mail.example"));
+  EXPECT_NE(run("partner-mail.example"), "");
+  EXPECT_EQ(run("evilpartner-mail.example"), "");  // not under it
+  EXPECT_EQ(run("unknown"), "");                   // no verified name
+  EXPECT_EQ(run(""), "");
+  std::vector<std::string> errs;
+  std::vector<Diagnostic> d;
+  EXPECT_EQ(snapshot_with("welcomelist_from_rcvd *@partner.example\n", &d), nullptr);  // the relay is required
+  ASSERT_FALSE(d.empty());
+  EXPECT_NE(d[0].message.find("takes an address (or glob) and a relay domain"), std::string::npos);
+}
+
 TEST(RuleLists, GlobMatching) {
   EXPECT_TRUE(glob_match("*@example.com", "a@example.com"));
   EXPECT_TRUE(glob_match("a?c@x", "abc@x"));
