@@ -764,7 +764,8 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
                                               : loader.resolve(ob.site_key_file);
   // A malware scan that failed must not let the message through unscanned.
   c.milter.on_check_error_by_check.emplace("clamav", FailureAction::kTempfail);
-  if (c.log_target != "stderr" && c.log_target != "stdout" && c.log_target != "syslog")
+  if (c.log_target != "stderr" && c.log_target != "stdout" && c.log_target != "syslog" &&
+      c.log_target != "journal")
     c.log_target = loader.resolve(c.log_target);
   if (c.hostname.empty()) c.hostname = local_fqdn();
   if (c.auth.authserv_id.empty()) c.auth.authserv_id = c.hostname;

@@ -100,6 +100,29 @@ check "scan: no log line by default" test ! -s "$T/scan_err"
 "$BIN" scan --verbose --config "$CONF" "$HAM" > "$T/scan_out" 2> "$T/scan_err"
 check "scan --verbose: the log line too" grep -q "info: .*score=.* action=accept" "$T/scan_err"
 
+# issue 22: [log] target = "journal" (or stderr that systemd connected to the
+# journal): journald's native protocol with priorities and facility mail. A
+# stand-in for journald's socket in a private mount namespace takes the
+# entries; without any journal the lines go to stderr.
+printf 'rules_dir = "%s/rules"\n[clamav]\nenabled = false\n[bayes]\npath = "%s/jb/bayes"\n[log]\ntarget = "journal"\n' \
+  "$SRC" "$T" > "$T/journal.toml"
+if [ "$(id -u)" -eq 0 ] && command -v unshare > /dev/null; then
+  mkdir -p /run/systemd
+  unshare -m bash -c "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal &&
+    { /usr/bin/python3 '$SRC/tests/cli/journal_listener.py' /run/systemd/journal/socket '$T/journal.out' & } &&
+    for i in \$(seq 1 600); do [ -e '$T/journal.out.ready' ] && break; sleep 0.1; done &&
+    '$BIN' scan --verbose --config '$T/journal.toml' '$HAM' > /dev/null 2> '$T/journal.err'; kill %1" 2> /dev/null
+  check "journal: the verdict line is an entry with priority info (6)" \
+    bash -c "grep -B3 -A3 '^MESSAGE=.*score=.* action=accept' '$T/journal.out' | grep -q '^PRIORITY=6$'"
+  check "journal: facility mail (2), identifier spamgate" \
+    bash -c "grep -q '^SYSLOG_FACILITY=2$' '$T/journal.out' && grep -q '^SYSLOG_IDENTIFIER=spamgate$' '$T/journal.out'"
+  check "journal: no timestamp or pid in the message (the journal keeps them)" \
+    bash -c "! grep -q '^MESSAGE=20[0-9][0-9]-.*spamgate\[' '$T/journal.out'"
+  check "journal: nothing on stderr while the journal takes the entries" test ! -s "$T/journal.err"
+fi
+(unset JOURNAL_STREAM; unshare -m bash -c "mount -t tmpfs tmpfs /run/systemd 2> /dev/null; '$BIN' scan --verbose --config '$T/journal.toml' '$HAM'" > /dev/null 2> "$T/nojournal.err")
+check "no journal: the line goes to stderr, not lost" grep -q "spamgate\[[0-9]*\] info: .*action=accept" "$T/nojournal.err"
+
 # lint: broken regex named by file and line, exit 1
 printf 'body GOOD /fine/\nbody BROKEN /(unclosed/\n' > "$T/bad.cf"
 "$BIN" lint "$T/bad.cf" > "$T/lint" 2>&1
