@@ -27,37 +27,61 @@ std::optional<Options> parse_options(int argc, char** argv, int first, const cha
   auto in = [](const std::vector<std::string>& v, const std::string& a) {
     return std::find(v.begin(), v.end(), a) != v.end();
   };
+  auto fail = [&](const std::string& why) -> std::optional<Options> {
+    std::cerr << "spamgate: " << why << "\n" << usage;
+    return std::nullopt;
+  };
   std::vector<std::string>* target = &o.args;
+  bool options_done = false;  // after "--" every argument is a plain one (a file named "-x")
+  bool config_given = false;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
+    if (options_done) {
+      target->push_back(a);
+      continue;
+    }
+    if (a == "--") {
+      options_done = true;
+      continue;
+    }
     if (a == "--help" || a == "-h") {  // the usage is the command's manual page section
       std::cout << usage;
       std::exit(0);
     }
+    // --name=value is --name value.
+    std::optional<std::string> inline_value;
+    if (std::size_t eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    }
+    std::string value;
+    auto take = [&]() -> bool {  // the option's value, inline or the next argument
+      if (inline_value) {
+        value = *inline_value;
+        return true;
+      }
+      if (i + 1 >= argc) return false;
+      value = argv[++i];
+      return true;
+    };
+    const bool takes_value = in(own.values, a) || in(own.repeated, a) || a == "--config" || a == "-c" || a == "--repeat";
+    if (inline_value && !takes_value) return fail(a + " takes no value");
     if (in(own.switches, a)) {
       o.flags.push_back(a);
     } else if (in(own.values, a)) {
-      if (i + 1 >= argc) {
-        std::cerr << "spamgate: " << a << " needs a value\n" << usage;
-        return std::nullopt;
-      }
-      o.values[a] = argv[++i];
+      if (o.values.count(a)) return fail(a + " is given twice");
+      if (!take()) return fail(a + " needs a value");
+      o.values[a] = value;
     } else if (in(own.repeated, a)) {
-      if (i + 1 >= argc) {
-        std::cerr << "spamgate: " << a << " needs a value\n" << usage;
-        return std::nullopt;
-      }
-      o.lists[a].push_back(argv[++i]);
+      if (!take()) return fail(a + " needs a value");
+      o.lists[a].push_back(value);
     } else if (in(own.lists, a)) {
       target = &o.lists[a];
     } else if (a == "--config" || a == "-c") {
-      if (i + 1 >= argc) {
-        std::cerr << "spamgate: --config needs a file\n" << usage;
-        return std::nullopt;
-      }
-      o.config = argv[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      o.config = a.substr(9);
+      if (config_given) return fail("--config is given twice");
+      if (!take() || value.empty()) return fail("--config needs a file");
+      o.config = value;
+      config_given = true;
     } else if (a == "--json") {
       o.json = true;
     } else if (a == "--rewrite") {
@@ -67,21 +91,17 @@ std::optional<Options> parse_options(int argc, char** argv, int first, const cha
     } else if (a == "--quiet" || a == "-q") {
       o.quiet = true;
     } else if (a == "--repeat") {
-      if (i + 1 >= argc || std::atoi(argv[i + 1]) < 1) {
-        std::cerr << "spamgate: --repeat needs a positive number\n" << usage;
-        return std::nullopt;
-      }
-      o.repeat = std::atoi(argv[++i]);
-    } else if (a == "--help" || a == "-h") {
-      std::cout << usage;
-      std::exit(0);
+      if (!take() || std::atoi(value.c_str()) < 1) return fail("--repeat needs a positive number");
+      o.repeat = std::atoi(value.c_str());
     } else if (a.size() > 1 && a[0] == '-' && a != "-") {
-      std::cerr << "spamgate: unknown option " << a << "\n" << usage;
-      return std::nullopt;
+      return fail("unknown option " + a);
     } else {
       target->push_back(a);
     }
   }
+  // Options that cannot both hold.
+  if (o.json && o.rewrite) return fail("--json and --rewrite cannot be combined");
+  if (o.quiet && in(o.flags, "--verbose")) return fail("--quiet and --verbose cannot be combined");
   return o;
 }
 

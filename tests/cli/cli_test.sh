@@ -123,6 +123,17 @@ fi
 (unset JOURNAL_STREAM; unshare -m bash -c "mount -t tmpfs tmpfs /run/systemd 2> /dev/null; '$BIN' scan --verbose --config '$T/journal.toml' '$HAM'" > /dev/null 2> "$T/nojournal.err")
 check "no journal: the line goes to stderr, not lost" grep -q "spamgate\[[0-9]*\] info: .*action=accept" "$T/nojournal.err"
 
+# issue 22: --opt=value and -- accepted, conflicting options refused
+"$BIN" scan --config="$CONF" -- "$HAM" > "$T/eq.out" 2>&1
+check "scan --config=F -- FILE works" grep -q "ham score=" "$T/eq.out"
+"$BIN" scan --json --rewrite --config "$CONF" "$HAM" > "$T/conflict.out" 2>&1
+check "--json with --rewrite: refused (exit 2)" test $? -eq 2
+check "... saying why" grep -q "spamgate: --json and --rewrite cannot be combined" "$T/conflict.out"
+"$BIN" scan --config "$CONF" --config "$CONF" "$HAM" > "$T/twice.out" 2>&1
+check "an option given twice: refused" grep -q "spamgate: --config is given twice" "$T/twice.out"
+"$BIN" scan --network=yes --config "$CONF" "$HAM" > "$T/novalue.out" 2>&1
+check "a switch given a value: refused" grep -q "spamgate: --network takes no value" "$T/novalue.out"
+
 # lint: broken regex named by file and line, exit 1
 printf 'body GOOD /fine/\nbody BROKEN /(unclosed/\n' > "$T/bad.cf"
 "$BIN" lint "$T/bad.cf" > "$T/lint" 2>&1
