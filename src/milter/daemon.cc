@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include <nlohmann/json.hpp>
 
@@ -43,7 +44,12 @@ Status Daemon::reload(const char* why) {
   std::lock_guard<std::mutex> lock(reload_mu_);
   const long long began = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch()).count();
+  sd_notify(0, "RELOADING=1");  // systemd (no-op without NOTIFY_SOCKET)
   Status st = reload_now(why);
+  // `systemctl status spamgate` says how the last reload went.
+  sd_notifyf(0, "READY=1\nSTATUS=%s", st.ok() ? ("reloaded: " + std::to_string(holder_.get()->rule_count) + " rules").c_str()
+                                            : ("reload refused, the old rules keep running: " +
+                                               st.message().substr(0, st.message().find('\n'))).c_str());
   // Under the lock: the state names this reload, with the rules it loaded.
   write_state(st.ok() ? "reloaded" : "refused",
               st.ok() ? std::to_string(holder_.get()->rule_count) + " rules" : st.message(), began);

@@ -74,6 +74,17 @@ until grep -q "metrics: http" "$T/milter.log" || ! kill -0 "$PID" 2> /dev/null |
 check "the unit's command starts the milter on the configured socket" grep -q "spamgate milter listening on inet:8895@127.0.0.1" "$T/milter.log"
 check "... and serves metrics" bash -c "curl -sf http://127.0.0.1:9795/metrics | grep -q '^spamgate_resident_memory_bytes '"
 check "... as the spamgate user" test "$(ps -o user= -p "$PID")" = spamgate
+# The unit's ExecReload (systemctl reload): waits for the milter's answer,
+# fails when the new rules are refused.
+RELOAD=$(sed -n 's/^ExecReload=//p' "$UNIT")
+check "the unit reloads with spamgate reload" test "${RELOAD%% *}" = /usr/sbin/spamgate
+setpriv --reuid spamgate --regid spamgate --init-groups -- $RELOAD > "$T/reload.log" 2>&1
+check "... which is taken (exit 0)" bash -c "[ $? -eq 0 ] && grep -q '^reloaded: ' '$T/reload.log'"
+cp /etc/spamgate/local.cf "$T/local.cf.orig"
+printf 'body PKG_BROKEN /(unclosed/\n' >> /etc/spamgate/local.cf
+setpriv --reuid spamgate --regid spamgate --init-groups -- $RELOAD > "$T/reload.log" 2>&1
+check "... and fails (exit 1) naming file:line for a broken rule" bash -c "[ $? -eq 1 ] && grep -q 'local.cf:[0-9]*: rule .PKG_BROKEN.' '$T/reload.log'"
+cp "$T/local.cf.orig" /etc/spamgate/local.cf
 kill -TERM "$PID"; wait "$PID"; rc=$?; PID=""
 check "SIGTERM: exits 0, stopped cleanly" bash -c "[ $rc -eq 0 ] && grep -q 'stopped cleanly' '$T/milter.log'"
 
