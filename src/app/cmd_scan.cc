@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "util/text.h"
 #include "app/common.h"
 #include "spamgate/pipeline.h"
 
@@ -71,8 +72,14 @@ nlohmann::json to_json(const std::string& path, const Handled& h, const Snapshot
   j["outcome"] = outcome_name(d.outcome);
   j["rules"] = nlohmann::json::array();
   if (h.scan) {
-    for (const ScoredHit& hit : h.scan->verdict.hits)
-      j["rules"].push_back({{"name", hit.name}, {"score", static_cast<double>(hit.score_millis) / 1000.0}});
+    for (const ScoredHit& hit : h.scan->verdict.hits) {
+      nlohmann::json r = {{"name", hit.name}, {"score", static_cast<double>(hit.score_millis) / 1000.0}};
+      if (const SymbolInfo* info = snap.symbols.find(hit.name); info != nullptr && !info->description.empty())
+        r["description"] = info->description;
+      if (!hit.detail.empty()) r["matched"] = hit.detail;
+      j["rules"].push_back(std::move(r));
+    }
+    if (const Header* mid = h.scan->message.first("message-id"); mid != nullptr) j["message_id"] = clip(mid->decoded, 300);
   }
   j["edits"] = nlohmann::json::array();
   for (const HeaderEdit& e : d.plan.edits) {
@@ -126,6 +133,11 @@ int cmd_scan(int argc, char** argv) {
   for (const std::string& path : inputs) {
     Input in = read_input(path);
     if (!in.error.empty()) {
+      // With --json a file that could not be scanned is a JSON line too.
+      if (opt->json)
+        std::cout << nlohmann::json{{"file", path}, {"error", in.error}}.dump(-1, ' ', false,
+                                                                             nlohmann::json::error_handler_t::replace)
+                  << "\n";
       std::cerr << "spamgate: " << path << ": " << in.error << "\n";
       rc = 1;
       continue;

@@ -33,7 +33,7 @@ check "scan passes ham" grep -q "meeting_notes.eml: ham score=" "$T/scan"
 
 # --json: one object per line with the documented fields
 "$BIN" scan -q --json --config "$CONF" "$SPAM" > "$T/json"
-for key in '"file":' '"score":' '"threshold":5.0' '"spam":true' '"action":"tag"' '"rules":[{"name":' '"ms":'; do
+for key in '"file":' '"score":' '"threshold":5.0' '"spam":true' '"action":"tag"' '"rules":[{"description":' '"ms":'; do
   check "json has $key" has "$T/json" "$key"
 done
 
@@ -133,6 +133,14 @@ check "... saying why" grep -q "spamgate: --json and --rewrite cannot be combine
 check "an option given twice: refused" grep -q "spamgate: --config is given twice" "$T/twice.out"
 "$BIN" scan --network=yes --config "$CONF" "$HAM" > "$T/novalue.out" 2>&1
 check "a switch given a value: refused" grep -q "spamgate: --network takes no value" "$T/novalue.out"
+
+# issue 22: scan --json carries the Message-ID, each rule's description and
+# matched text, and a file it could not read as a JSON line
+"$BIN" scan -q --json --config "$CONF" "$SRC/corpus/ham/meeting_notes.eml" "$SPAM" "$T/no-such-file.eml" > "$T/json.out" 2> /dev/null
+check "scan --json: the Message-ID" grep -q '"message_id":"<20261103152011.4411@mail.example.org>"' "$T/json.out"
+check "scan --json: a rule's description and matched text" \
+  grep -q '"description":"Says you won a lottery, prize or sweepstake","matched":"[^"]*","name":"MONEY_LOTTERY"' "$T/json.out"
+check "scan --json: an unreadable file is a JSON line with its error" grep -q '^{"error":"[^"]*","file":"[^"]*no-such-file.eml"}$' "$T/json.out"
 
 # lint: broken regex named by file and line, exit 1
 printf 'body GOOD /fine/\nbody BROKEN /(unclosed/\n' > "$T/bad.cf"
