@@ -239,29 +239,40 @@ Status check_order(const std::vector<std::unique_ptr<const Check>>& checks) {
   return Status::Ok();
 }
 
-std::shared_ptr<RuleSet> parse_config_rules(const Config& config, const std::string& local_path,
-                                            std::vector<Diagnostic>& diags) {
+namespace {
+
+// Every check's symbols under `config` (known to score, describe and metas).
+std::vector<SymbolDef> builtin_symbols(const Config& config) {
   std::vector<SymbolDef> builtins;
   for (const CheckRow& row : kCheckTable)
     for (SymbolDef& d : row.symbols(config)) builtins.push_back(std::move(d));
+  return builtins;
+}
+
+// SpamAssassin's score set: network tests on (a DNS list configured), Bayes on.
+RuleOptions rule_options(const Config& config) {
+  RuleOptions ropts;
+  const bool net = !config.dnsbl.empty() || !config.uribl.empty();
+  ropts.score_set = (net ? 1 : 0) | (config.bayes.enabled ? 2 : 0);
+  return ropts;
+}
+
+}  // namespace
+
+std::shared_ptr<RuleSet> parse_config_rules(const Config& config, const std::string& local_path,
+                                            std::vector<Diagnostic>& diags) {
   std::vector<RuleSource> files;
   for (std::size_t d = 0; d < config.rules_dirs.size(); ++d) {
     for (std::string& f : rule_files_in(config.rules_dirs[d], diags)) files.push_back({std::move(f), false, d > 0});
   }
   if (!local_path.empty()) files.push_back({local_path, true, false});
-  RuleOptions ropts;
-  const bool net = !config.dnsbl.empty() || !config.uribl.empty();
-  ropts.score_set = (net ? 1 : 0) | (config.bayes.enabled ? 2 : 0);
   auto rules = std::make_shared<RuleSet>();
-  parse_rule_files(files, builtins, ropts, *rules, diags);
+  parse_rule_files(files, builtin_symbols(config), rule_options(config), *rules, diags);
   return rules;
 }
 
 std::shared_ptr<RuleSet> parse_rules_with(const Config& config, const std::vector<std::string>& files_in,
                                           std::vector<Diagnostic>& diags) {
-  std::vector<SymbolDef> builtins;
-  for (const CheckRow& row : kCheckTable)
-    for (SymbolDef& d : row.symbols(config)) builtins.push_back(std::move(d));
   auto canonical = [](const std::string& p) {
     std::error_code ec;
     auto c = std::filesystem::weakly_canonical(p, ec);
@@ -279,11 +290,8 @@ std::shared_ptr<RuleSet> parse_rules_with(const Config& config, const std::vecto
       if (!seen.count(canonical(f))) files.push_back({std::move(f), false, d > 0});
   }
   for (std::string& f : given) files.push_back({std::move(f), false, false});
-  RuleOptions ropts;
-  const bool net = !config.dnsbl.empty() || !config.uribl.empty();
-  ropts.score_set = (net ? 1 : 0) | (config.bayes.enabled ? 2 : 0);
   auto rules = std::make_shared<RuleSet>();
-  parse_rule_files(files, builtins, ropts, *rules, diags);
+  parse_rule_files(files, builtin_symbols(config), rule_options(config), *rules, diags);
   return rules;
 }
 
