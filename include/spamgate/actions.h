@@ -38,7 +38,11 @@ struct Plan {
 struct PlanOptions {
   bool annotate = true;     // our fields (X-Spam-*, details, prepended); false: removals only (policy log)
   bool tag_subject = true;  // tag the Subject and add X-Spam-Flag on spam
+  bool subject = true;      // with tag_subject: the Subject too (a recipient's subject_tag off: the flag alone)
   bool list_tests = true;   // name the rules in X-Spam-Status
+  // The threshold named in X-Spam-Technical-Details, as written ("" =
+  // the config's): the deciding recipient's own (recipients.h).
+  std::string threshold_text;
   // The verdict history reference for X-Spam-Technical-Details, placed as
   // [history] reference says ("url": ?ref=ID on the support URL, "line": a
   // "Reference: ID" line); "" = none.
@@ -51,8 +55,10 @@ Plan plan_actions(const Config& cfg, const Message& msg, const HeaderCensus& cen
                   const std::vector<std::pair<std::string, std::string>>& prepend = {});
 
 // The value of X-Spam-Technical-Details for a message of score `score`
-// ("7.2") under `c`, with the history `reference` ("" = none).
-std::string technical_details_value(const Config& c, const std::string& score, const std::string& reference);
+// ("7.2") under `c`, with the history `reference` ("" = none) and the
+// threshold `threshold` ("" = the config's).
+std::string technical_details_value(const Config& c, const std::string& score, const std::string& reference,
+                                    const std::string& threshold = {});
 
 // The message exactly as it would be delivered: `bytes` (the whole message)
 // with the plan's header edits; body bytes unchanged.

@@ -19,6 +19,7 @@
 #include "spamgate/bayes.h"
 #include "spamgate/metrics.h"
 #include "spamgate/outbound.h"
+#include "spamgate/recipients.h"
 #include "spamgate/replies.h"
 #include "spamgate/verdict.h"
 
@@ -89,18 +90,44 @@ struct Disposition {
   Metrics::Direction direction = Metrics::Direction::kInbound;
   Metrics::Outcome outcome = Metrics::Outcome::kAccept;
   bool scored = true;              // false: not scanned (skip)
+  // The verdict as the deciding recipients' settings made it (their
+  // threshold, their lists' hits); none: spamgate.toml's alone decided.
+  // handle_message() puts it in place of the scan's.
+  std::optional<Verdict> verdict;
+  // " settings=ceo@example.com,example.com" when recipients' settings
+  // decided (logs, explain); "" otherwise.
+  std::string settings_note;
   std::string hold_account;        // kQuarantine: remember the queue id under this account
 };
 
 const char* outcome_name(Metrics::Outcome o);
 
+// Recipients of one message that share their settings (recipients.h), with
+// the hits of those settings' own welcome/block lists.
+struct RecipientGroup {
+  RecipientSettings settings;
+  std::vector<std::string> rcpts;  // as the MTA gave them
+  std::vector<Hit> hits;
+};
+
 // The decision for a scanned message. `scan` is the pipeline's result
 // (its verdict, check errors, message, census and prepended fields).
-Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& sender, const OutboundResult& outbound);
+// `groups`: the recipients' own settings (empty: spamgate.toml's for all).
+// A message is scored once and delivered as one copy, so for inbound mail
+// with groups: it is tagged when any group's settings tag it (the
+// strictest: the group that tags, with the Subject before without, then
+// the lowest threshold, then the first names the headers' threshold), and
+// refused for its score only when every group's settings refuse it (a
+// reject loses it for all of them; an opted-out group never refuses). The
+// RCPT order is the sender's to choose, so it picks nothing.
+Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& sender, const OutboundResult& outbound,
+                   const std::vector<RecipientGroup>& groups = {});
 
-// The decision for a message whose sender policy is skip: not scanned,
-// only the forged trust fields of `census` removed.
-Disposition decide_skipped(const Snapshot& snap, const HeaderCensus& census, const Sender& sender);
+// The decision for a message that is not scanned: its sender policy is
+// skip, or (`why` given) every recipient opted out. Only the forged trust
+// fields of `census` are removed.
+Disposition decide_skipped(const Snapshot& snap, const HeaderCensus& census, const Sender& sender,
+                           std::string why = {});
 
 // What the milter answers at end of message.
 enum class MilterAnswer { kAccept, kTempfail, kReject };

@@ -87,6 +87,10 @@ enum class OutboundMode { kCount, kLookUp };
 OutboundResult outbound_step(const Snapshot& snap, const Envelope& env, const Sender& sender, const ScanResult& scan,
                              OutboundMode mode, std::string_view label);
 
+// The recipients of `env` grouped by their settings (snap.recipients), in
+// RCPT order; empty when none has settings of its own.
+std::vector<RecipientGroup> recipient_groups(const Snapshot& snap, const Envelope& env);
+
 // One message through the whole pipeline.
 struct Handled {
   std::optional<ScanResult> scan;  // empty when the sender policy is skip

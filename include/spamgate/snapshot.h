@@ -28,6 +28,7 @@
 namespace spamgate {
 
 class HistoryWriter;
+class RecipientTable;
 
 // What the milter does with a class of senders.
 enum class SenderPolicy { kTag, kLog, kSkip };  // scan and tag / scan and only log / skip
@@ -176,6 +177,9 @@ struct Config {
   // them (Debian's /usr/share/spamassassin, sa-update's directory).
   std::vector<std::string> rules_dirs;
   std::string local_rules;             // read last; a missing file is not an error
+  // Per-domain and per-recipient settings (recipients.h), read with the
+  // rules; "" or a missing file = none.
+  std::string recipient_settings;
   // Known-good mail every new set of rules must pass: a load (start or
   // reload) whose rules score one of these messages over the threshold is
   // refused, naming the message and the rules that hit it; empty = no check.
@@ -219,6 +223,8 @@ struct Snapshot {
   // when [history] is off or its store cannot open); a reload with the same
   // [history] keeps it.
   std::shared_ptr<HistoryWriter> history;
+  // Per-recipient settings (never null; empty without a file).
+  std::shared_ptr<const RecipientTable> recipients;
   SymbolTable symbols;
   std::vector<std::unique_ptr<const Check>> checks;  // run in this order
   std::vector<std::string> rule_files;                // as loaded, for logs

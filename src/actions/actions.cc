@@ -57,20 +57,21 @@ std::string level_value(const Verdict& v) {
   return std::string(static_cast<std::size_t>(std::min<std::int64_t>(stars, 50)), '*');
 }
 
-std::string details_value(const Config& c, const Verdict& v, const std::string& reference) {
-  return technical_details_value(c, format_tenths(v.score_tenths), reference);
+std::string details_value(const Config& c, const Verdict& v, const PlanOptions& opts) {
+  return technical_details_value(c, format_tenths(v.score_tenths), opts.reference, opts.threshold_text);
 }
 
 }  // namespace
 
-std::string technical_details_value(const Config& c, const std::string& score, const std::string& reference) {
+std::string technical_details_value(const Config& c, const std::string& score, const std::string& reference,
+                                    const std::string& threshold) {
   std::string url = c.support_url;
   const bool in_url = !reference.empty() && c.history.reference == "url";
   if (in_url) url += (url.find('?') == std::string::npos ? "?ref=" : "&ref=") + reference;
   std::string out = "[" + c.service_name + "] - Support information:\n\tThis message was scanned by: " +
                     c.hostname + " and received a score of: " + score +
                     "\n\tThis system will flag a message as spam if the score is greater than " +
-                    c.threshold_text + ".\n\tIf you feel this was in error, please visit " + url;
+                    (threshold.empty() ? c.threshold_text : threshold) + ".\n\tIf you feel this was in error, please visit " + url;
   if (!reference.empty() && c.history.reference == "line") out += "\n\tReference: " + reference;
   return out;
 }
@@ -115,7 +116,7 @@ Plan plan_actions(const Config& c, const Message& msg, const HeaderCensus& censu
     p.edits.push_back({HeaderEdit::Op::kDelete, std::move(r.name), r.index, ""});
   if (!opts.annotate) return p;
   for (const auto& [name, value] : prepend) p.edits.push_back({HeaderEdit::Op::kInsert, name, 0, value});
-  if (v.spam && opts.tag_subject) {
+  if (v.spam && opts.tag_subject && opts.subject) {
     const Header* subj = msg.first("subject");
     std::string value = tagged_subject(c.subject_tag, subj ? &subj->raw : nullptr,
                                        subj ? &subj->decoded : nullptr);
@@ -123,11 +124,11 @@ Plan plan_actions(const Config& c, const Message& msg, const HeaderCensus& censu
       if (subj != nullptr) p.edits.push_back({HeaderEdit::Op::kChange, subj->name, 1, value});
       else p.edits.push_back({HeaderEdit::Op::kAdd, "Subject", 0, value});
     }
-    p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Flag", 0, "YES"});
   }
+  if (v.spam && opts.tag_subject) p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Flag", 0, "YES"});
   p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Status", 0, status_value(v, opts.list_tests, c.tests_with_scores)});
   p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Level", 0, level_value(v)});
-  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Technical-Details", 0, details_value(c, v, opts.reference)});
+  p.edits.push_back({HeaderEdit::Op::kAdd, "X-Spam-Technical-Details", 0, details_value(c, v, opts)});
   return p;
 }
 

@@ -100,6 +100,16 @@ class MessageFlagsCheck final : public Check {
   std::size_t max_headers_;
 };
 
+// The sender lists' hits for a message: USER_IN_WELCOMELIST and
+// USER_IN_BLOCKLIST (any From, Sender, Return-Path or envelope sender
+// listed; RulesCheck), then USER_IN_WELCOMELIST_AUTH (welcomelist_auth
+// authenticated, or welcomelist_from_rcvd relayed) or else
+// USER_IN_DEF_WELCOMELIST_AUTH (MetaCheck, once SPF, DKIM and DMARC ran).
+// The recipients' own lists (recipients.h) go through the same two.
+struct AddressLists;
+void plain_list_hits(const AddressLists& lists, const Message& m, const Envelope& env, std::vector<Hit>& hits);
+void auth_list_hits(const AddressLists& lists, const CheckContext& ctx, std::vector<Hit>& hits);
+
 // Symbols of the rules engine itself (welcome/block lists).
 std::vector<SymbolDef> rules_engine_symbols();
 

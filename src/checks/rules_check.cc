@@ -627,21 +627,7 @@ Status RulesCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOut
     filled.re = std::make_shared<const Regex>(std::move(re.value()));
     run_rule(filled, kFilled);
   }
-  if (!rules_->welcomelist.empty() || !rules_->blocklist.empty()) {
-    std::vector<std::string> senders = sender_addresses(m, ctx.envelope);
-    auto listed = [&](const std::vector<std::string>& globs, const char* symbol) {
-      for (const std::string& s : senders) {
-        for (const std::string& g : globs) {
-          if (glob_match(g, s)) {
-            hits.push_back({symbol, 1.0, clip(s, kDetailBytes) + " matches " + g});
-            return;
-          }
-        }
-      }
-    };
-    listed(rules_->welcomelist, kWelcomelistSymbol);
-    listed(rules_->blocklist, kBlocklistSymbol);
-  }
+  plain_list_hits(rules_->lists, m, ctx.envelope, hits);
   if (!errors.empty()) return Status::Limit("regex match failed: " + errors);
   return Status::Ok();
 }
@@ -714,8 +700,6 @@ std::string authenticated_listed(const std::vector<std::string>& globs, const Ch
   return {};
 }
 
-}  // namespace
-
 // welcomelist_from_rcvd: a listed sender whose mail came from a client
 // whose verified name is the relay domain or under it. "" if none.
 std::string relayed_listed(const std::vector<std::pair<std::string, std::string>>& list, const CheckContext& ctx) {
@@ -734,13 +718,36 @@ std::string relayed_listed(const std::vector<std::pair<std::string, std::string>
   return {};
 }
 
-Status MetaCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput&) const {
-  std::string why = authenticated_listed(rules_->welcomelist_auth, ctx);
-  if (why.empty()) why = relayed_listed(rules_->welcomelist_rcvd, ctx);
+}  // namespace
+
+void plain_list_hits(const AddressLists& lists, const Message& m, const Envelope& env, std::vector<Hit>& hits) {
+  if (lists.welcomelist.empty() && lists.blocklist.empty()) return;
+  std::vector<std::string> senders = sender_addresses(m, env);
+  auto listed = [&](const std::vector<std::string>& globs, const char* symbol) {
+    for (const std::string& s : senders) {
+      for (const std::string& g : globs) {
+        if (glob_match(g, s)) {
+          hits.push_back({symbol, 1.0, clip(s, kDetailBytes) + " matches " + g});
+          return;
+        }
+      }
+    }
+  };
+  listed(lists.welcomelist, kWelcomelistSymbol);
+  listed(lists.blocklist, kBlocklistSymbol);
+}
+
+void auth_list_hits(const AddressLists& lists, const CheckContext& ctx, std::vector<Hit>& hits) {
+  std::string why = authenticated_listed(lists.welcomelist_auth, ctx);
+  if (why.empty()) why = relayed_listed(lists.welcomelist_rcvd, ctx);
   if (!why.empty())
     hits.push_back({kWelcomelistAuthSymbol, 1.0, std::move(why)});
-  else if (std::string def = authenticated_listed(rules_->def_welcomelist_auth, ctx); !def.empty())
+  else if (std::string def = authenticated_listed(lists.def_welcomelist_auth, ctx); !def.empty())
     hits.push_back({kDefWelcomelistAuthSymbol, 1.0, std::move(def)});
+}
+
+Status MetaCheck::run(const CheckContext& ctx, std::vector<Hit>& hits, CheckOutput&) const {
+  auth_list_hits(rules_->lists, ctx, hits);
   // A rule's value is its number of matches (tflags multiple), a meta's
   // the value of its expression, as in SpamAssassin; a meta scores once.
   std::vector<double> values(slots_.size(), 0.0);

@@ -157,6 +157,8 @@ class Loader {
            string_list(n, "rules_dirs", c.rules_dirs);
          }},
         {"local_rules", [&](const toml::node& n) { string_key(n, "local_rules", c.local_rules, 4096, true); }},
+        {"recipient_settings",
+         [&](const toml::node& n) { string_key(n, "recipient_settings", c.recipient_settings, 4096, true); }},
         {"rules_canary_dirs", [&](const toml::node& n) { string_list(n, "rules_canary_dirs", c.rules_canary_dirs); }},
         {"rules_watch_seconds", [&](const toml::node& n) { int_key(n, "rules_watch_seconds", c.rules_watch_seconds, 0, 86400); }},
         {"rules_cache_dir", [&](const toml::node& n) { string_key(n, "rules_cache_dir", c.rules_cache_dir, 4096, true); }},
@@ -743,6 +745,7 @@ Result<Config> config_from(const toml::table& root, const std::string& path, std
   for (std::string& d : c.rules_canary_dirs) d = loader.resolve(d);
   if (!c.rules_cache_dir.empty()) c.rules_cache_dir = loader.resolve(c.rules_cache_dir);
   c.local_rules = loader.resolve(c.local_rules);
+  c.recipient_settings = loader.resolve(c.recipient_settings);
   ClamavConfig& av = c.clamav;
   av.own_signatures = loader.resolve(av.own_signatures);
   for (std::string& d : av.signature_dirs) d = loader.resolve(d);

@@ -50,6 +50,12 @@ std::shared_ptr<RuleSet> parse_rules_with(const Config& config, const std::vecto
 // a check order that fails it.
 Status check_order(const std::vector<std::unique_ptr<const Check>>& checks);
 
+// The per-recipient settings of `c` (recipient_settings, read now; a
+// missing file or none gives an empty table). A bad line is a Diagnostic
+// and gives nullptr; `warnings` gets the legal lines worth a word.
+std::shared_ptr<const RecipientTable> load_recipient_settings(const Config& c, std::vector<Diagnostic>& diags,
+                                                              std::vector<Diagnostic>& warnings);
+
 // The outbound guard of `c` ([outbound], its overrides file read now; a
 // bad line is a Diagnostic and gives nullptr). The milter's comes with the
 // snapshot; `learn --arf` and `release` build their own.

@@ -25,6 +25,7 @@
 #include "config/load.h"
 #include "history/history_store.h"
 #include "history/writer.h"
+#include "spamgate/recipients.h"
 #include "util/log.h"
 
 #ifndef SPAMGATE_SOURCE_DIR
@@ -84,6 +85,26 @@ std::string default_config_path() {
   std::error_code ec;
   if (std::filesystem::exists("/etc/spamgate/spamgate.toml", ec)) return "/etc/spamgate/spamgate.toml";
   return std::string(SPAMGATE_SOURCE_DIR) + "/conf/spamgate.toml";
+}
+
+std::shared_ptr<const RecipientTable> load_recipient_settings(const Config& c, std::vector<Diagnostic>& diags,
+                                                              std::vector<Diagnostic>& warnings) {
+  const std::string& path = c.recipient_settings;
+  std::string text;
+  if (!path.empty()) {
+    std::ifstream in(path, std::ios::binary);
+    if (in.is_open()) {  // a missing file is no error: no settings
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      if (in.bad()) {
+        diags.push_back({path, 0, "cannot read the file"});
+        return nullptr;
+      }
+    }
+  }
+  std::size_t before = diags.size();
+  auto table = std::make_shared<RecipientTable>(RecipientTable::parse(text, path, c, diags, warnings));
+  if (diags.size() != before) return nullptr;
+  return table;
 }
 
 std::shared_ptr<OutboundGuard> make_outbound_guard(const Config& c, std::vector<Diagnostic>& diags) {
@@ -216,6 +237,7 @@ std::string rules_fingerprint_of(const Config& config) {
   for (const std::string& d : config.rules_dirs)
     for (std::string& f : rule_files_in(d, ignored)) files.push_back(std::move(f));
   if (!config.local_rules.empty()) files.push_back(config.local_rules);
+  if (!config.recipient_settings.empty()) files.push_back(config.recipient_settings);
   std::string out;
   for (const std::string& f : files) {
     std::error_code ec;
@@ -305,6 +327,9 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
 
   auto rules = parse_config_rules(snap->config, snap->config.local_rules, diags);
   if (diags.size() != before) return Status::InvalidArgument("rules have errors");
+
+  snap->recipients = load_recipient_settings(snap->config, diags, rules->warnings);
+  if (!snap->recipients) return Status::InvalidArgument("recipient settings have errors");
 
   snap->rules_fingerprint = rules_fingerprint_of(snap->config);
   snap->symbols = rules->symbols;

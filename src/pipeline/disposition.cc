@@ -118,14 +118,51 @@ std::optional<LearnClass> autolearn_class(const Snapshot& snap, const ScanResult
   return std::nullopt;
 }
 
+// What the recipients' settings make of a message (decide() says how).
+struct Settled {
+  Verdict verdict;                        // under the deciding group's settings
+  const RecipientSettings* settings;      // the deciding group's
+  bool reject = false;                    // every group refuses it for its score
+  std::string note;                       // " settings=..." of the deciding group
+};
+
+Settled settle(const Snapshot& snap, const Verdict& v, const std::vector<RecipientGroup>& groups) {
+  struct Seen {
+    Verdict verdict;
+    const RecipientGroup* group;
+    bool reject;
+  };
+  std::vector<Seen> seen;
+  for (const RecipientGroup& g : groups) {
+    const RecipientSettings& st = g.settings;
+    Verdict gv = rescore_verdict(snap, v, g.hits, st.threshold_tenths, st.tag && !st.skip);
+    const bool reject = !st.skip && st.reject_tenths && gv.score_tenths > *st.reject_tenths;
+    seen.push_back({std::move(gv), &g, reject});
+  }
+  const bool all_reject = std::all_of(seen.begin(), seen.end(), [](const Seen& x) { return x.reject; });
+  auto rank = [&](const Seen& x) { return x.verdict.spam ? (x.group->settings.subject_tag ? 2 : 1) : 0; };
+  const Seen* pick = &seen.front();
+  for (const Seen& x : seen) {
+    if (all_reject) {  // the most lenient reject level: even it is passed
+      if (*x.group->settings.reject_tenths > *pick->group->settings.reject_tenths) pick = &x;
+    } else if (rank(x) > rank(*pick) ||
+               (rank(x) == rank(*pick) && x.group->settings.threshold_tenths < pick->group->settings.threshold_tenths)) {
+      pick = &x;
+    }
+  }
+  std::string source = pick->group->settings.source;
+  std::replace(source.begin(), source.end(), ' ', ',');
+  return {pick->verdict, &pick->group->settings, all_reject, " settings=" + (source.empty() ? "default" : source)};
+}
+
 }  // namespace
 
-Disposition decide_skipped(const Snapshot& snap, const HeaderCensus& census, const Sender& sender) {
+Disposition decide_skipped(const Snapshot& snap, const HeaderCensus& census, const Sender& sender, std::string why) {
   Disposition d;
   d.sender = sender;
   d.policy = SenderPolicy::kSkip;
   d.action = Action::kSkip;
-  d.why = std::string("sender policy skip for ") + sender_class_name(sender.cls) + " mail";
+  d.why = !why.empty() ? std::move(why) : std::string("sender policy skip for ") + sender_class_name(sender.cls) + " mail";
   d.direction = direction_of(sender);
   d.outcome = Metrics::Outcome::kSkip;
   d.scored = false;
@@ -135,19 +172,39 @@ Disposition decide_skipped(const Snapshot& snap, const HeaderCensus& census, con
   return d;
 }
 
-Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& sender, const OutboundResult& ob) {
+Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& sender, const OutboundResult& ob,
+                   const std::vector<RecipientGroup>& groups) {
   const Config& c = snap.config;
-  const Verdict& v = scan.verdict;
   Disposition d;
   d.sender = sender;
   d.policy = policy_for(c, sender.cls);
   d.direction = direction_of(sender);
   const bool inbound = sender.cls == SenderClass::kInbound;
 
+  // The levels: spamgate.toml's, or the deciding recipients' own.
+  const Verdict* vp = &scan.verdict;
+  std::string threshold_text = c.threshold_text;
+  bool reject_for_score = c.reject_threshold_tenths && scan.verdict.score_tenths > *c.reject_threshold_tenths;
+  std::string reject_text = c.reject_threshold_text;
+  bool subject = true;
+  if (inbound && !groups.empty()) {
+    Settled s = settle(snap, scan.verdict, groups);
+    d.verdict = std::move(s.verdict);
+    d.settings_note = std::move(s.note);
+    vp = &*d.verdict;
+    threshold_text = s.settings->threshold_text;
+    reject_for_score = s.reject;
+    reject_text = s.settings->reject_text;
+    subject = s.settings->subject_tag;
+  }
+  const Verdict& v = *vp;
+
   PlanOptions opts;
   opts.annotate = d.policy == SenderPolicy::kTag;
   opts.tag_subject = inbound;  // outgoing mail is never subject-tagged nor lists its tests
+  opts.subject = subject;
   opts.list_tests = inbound;
+  opts.threshold_text = threshold_text;
   if (inbound) opts.reference = scan.reference;  // for the customer who reads it
   d.plan = plan_actions(c, scan.message, scan.census, v, opts, scan.prepend_headers);
 
@@ -202,24 +259,25 @@ Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& s
     d.why = "the sender " + ob.hold->who + " is held: " + ob.hold->reason;
     return d;
   }
-  if (d.policy == SenderPolicy::kTag && inbound && c.reject_threshold_tenths &&
-      v.score_tenths > *c.reject_threshold_tenths) {
+  if (d.policy == SenderPolicy::kTag && inbound && reject_for_score) {
     const std::string score = format_tenths(v.score_tenths);
     std::optional<LearnClass> learn = d.autolearn;  // refused, and still spam to learn
     refuse(d, Action::kReject, "550", "5.7.1",
            std::string(reply_text::kSpamRejected) + score + ". If you feel this was in error, please visit " +
                c.support_url,
-           "score " + score + " is greater than the reject threshold " + c.reject_threshold_text);
+           "score " + score + " is greater than the reject threshold " + reject_text);
     d.autolearn = learn;
     return d;
   }
   const bool tagged = d.policy == SenderPolicy::kTag && inbound && v.spam;
   d.action = tagged ? Action::kTag : Action::kAccept;
   d.outcome = tagged ? Metrics::Outcome::kTag : Metrics::Outcome::kAccept;
-  if (tagged) d.why = "score " + format_tenths(v.score_tenths) + " is greater than " + c.threshold_text;
+  if (tagged) d.why = "score " + format_tenths(v.score_tenths) + " is greater than " + threshold_text;
   else if (v.spam && !inbound) d.why = "spam score, but outgoing mail is not tagged";
   else if (v.spam) d.why = "spam score, but the sender policy only logs";
-  else d.why = "score " + format_tenths(v.score_tenths) + " is not greater than " + c.threshold_text;
+  else if (!groups.empty() && inbound && v.score_tenths > v.threshold_tenths)
+    d.why = "score " + format_tenths(v.score_tenths) + " is greater than " + threshold_text + ", but tag is off";
+  else d.why = "score " + format_tenths(v.score_tenths) + " is not greater than " + threshold_text;
   return d;
 }
 

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include "checks/bayes.h"
+#include "checks/builtin.h"
+#include "rules/ruleset.h"
 #include "spamgate/metrics.h"
 #include "spamgate/pipeline.h"
 #include "util/log.h"
@@ -56,22 +58,65 @@ OutboundResult outbound_step(const Snapshot& snap, const Envelope& env, const Se
   return out;
 }
 
+std::vector<RecipientGroup> recipient_groups(const Snapshot& snap, const Envelope& env) {
+  std::vector<RecipientGroup> groups;
+  if (!snap.recipients || snap.recipients->empty()) return groups;
+  bool own = false;  // some recipient has settings of its own
+  for (const std::string& rcpt : env.rcpt_to) {
+    RecipientSettings st = snap.recipients->resolve(rcpt);
+    own = own || !st.source.empty();
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const RecipientGroup& g) { return g.settings.source == st.source; });
+    if (it == groups.end()) it = groups.insert(groups.end(), RecipientGroup{std::move(st), {}, {}});
+    it->rcpts.push_back(rcpt);
+  }
+  if (!own) groups.clear();  // spamgate.toml's alone: the path without settings
+  return groups;
+}
+
+namespace {
+
+// Each group's own lists against the scanned message (the hits a rules
+// file's lists would give, scored by decide()).
+void add_list_hits(const ScanResult& scan, const Envelope& env, std::vector<RecipientGroup>& groups) {
+  const CheckContext ctx{scan.message, env, std::chrono::steady_clock::now(), scan.auth, {}, nullptr, nullptr, nullptr};
+  for (RecipientGroup& g : groups) {
+    for (const AddressLists* lists : g.settings.lists) {
+      plain_list_hits(*lists, scan.message, env, g.hits);
+      auth_list_hits(*lists, ctx, g.hits);
+    }
+    for (Hit& hit : g.hits) hit.detail += " (settings for " + g.settings.source.substr(0, g.settings.source.find(' ')) + ")";
+  }
+}
+
+}  // namespace
+
 Handled handle_message(const Snapshot& snap, std::string_view bytes, const Envelope& env, const Sender& sender,
                        OutboundMode mode, std::string_view label, const ScanExtras& extras) {
   Handled h;
-  if (policy_for(snap.config, sender.cls) == SenderPolicy::kSkip) {
+  std::vector<RecipientGroup> groups;
+  if (sender.cls == SenderClass::kInbound) groups = recipient_groups(snap, env);
+  std::string skip_why;  // every recipient opted out
+  if (!groups.empty() && std::all_of(groups.begin(), groups.end(), [](const RecipientGroup& g) { return g.settings.skip; }))
+    skip_why = "every recipient opted out (skip for " + groups.front().settings.source.substr(0, groups.front().settings.source.find(' ')) + ")";
+  if (policy_for(snap.config, sender.cls) == SenderPolicy::kSkip || !skip_why.empty()) {
     if (extras.census != nullptr) {
-      h.disposition = decide_skipped(snap, *extras.census, sender);
+      h.disposition = decide_skipped(snap, *extras.census, sender, skip_why);
     } else {
       HeaderCensus census = make_census(snap);
       census.add_block(bytes);
-      h.disposition = decide_skipped(snap, census, sender);
+      h.disposition = decide_skipped(snap, census, sender, skip_why);
     }
     return h;
   }
   h.scan = scan_message(snap, bytes, env, extras);
   OutboundResult ob = outbound_step(snap, env, sender, *h.scan, mode, label);
-  h.disposition = decide(snap, *h.scan, sender, ob);
+  if (!groups.empty()) add_list_hits(*h.scan, env, groups);
+  h.disposition = decide(snap, *h.scan, sender, ob, groups);
+  if (h.disposition.verdict) {  // what the recipients' settings made of it, for every reader
+    h.scan->verdict = std::move(*h.disposition.verdict);
+    h.disposition.verdict.reset();
+  }
   return h;
 }
 
@@ -90,7 +135,7 @@ void log_verdict(const Handled& h, std::string_view label, std::string_view cont
   const std::string_view sep = context.empty() ? "" : " ";
   if (!h.scan) {
     const std::size_t forged = d.plan.edits.size();
-    log().info("{}: {}{}skipped (policy){}", label, context, sep,
+    log().info("{}: {}{}skipped ({}){}", label, context, sep, d.why,
                forged > 0 ? " forged_fields=" + std::to_string(forged) : std::string());
     return;
   }
@@ -113,7 +158,7 @@ void log_verdict(const Handled& h, std::string_view label, std::string_view cont
   log().info("{}: {}{}msgid={} score={} required={} action={}{} tests={}{}{} ms={:.2f}", label, context, sep,
              mid ? clip(mid->decoded, 100) : std::string("(none)"), format_tenths(r.verdict.score_tenths),
              format_tenths(r.verdict.threshold_tenths), action_name(d.action), reply,
-             tests.empty() ? "none" : tests, unavailable, d.outbound_note, r.ms);
+             tests.empty() ? "none" : tests, unavailable, d.outbound_note + d.settings_note, r.ms);
 }
 
 }  // namespace spamgate

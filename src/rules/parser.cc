@@ -534,41 +534,19 @@ class RuleParser {
     std::string_view kw = next_word(rest);
     if (kw.empty()) return;
     std::string keyword = ascii_lower(kw);
-    if (!third_party_ && (keyword == "welcomelist_from_rcvd" || keyword == "whitelist_from_rcvd")) {
-      std::string addr = ascii_lower(next_word(rest)), relay = ascii_lower(next_word(rest));
-      if (addr.empty() || relay.empty() || !rest.empty())
-        return error(file, line, keyword + " takes an address (or glob) and a relay domain: "
-                                 "welcomelist_from_rcvd *@partner.example mail.partner.example");
-      if (addr.find('@') == std::string::npos && addr.find('*') == std::string::npos)
-        return error(file, line, "'" + addr + "' is not an address or glob such as *@example.com");
-      while (!relay.empty() && relay.front() == '.') relay.erase(0, 1);
-      if (relay.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos || relay.empty())
-        return error(file, line, "'" + relay + "' is not a domain name");
-      out_.welcomelist_rcvd.emplace_back(addr, relay);
-      return;
-    }
-    std::vector<std::string>* list = keyword == "welcomelist_from" || keyword == "whitelist_from" ? &out_.welcomelist
-                                     : keyword == "blocklist_from" || keyword == "blacklist_from" ? &out_.blocklist
-                                     // SpamAssassin's set names its own symbols for these: left as before
-                                     : third_party_ ? nullptr
-                                     : keyword == "welcomelist_auth" || keyword == "whitelist_auth" ? &out_.welcomelist_auth
-                                     : keyword == "def_welcomelist_auth" || keyword == "def_whitelist_auth"
-                                         ? &out_.def_welcomelist_auth
-                                         : nullptr;
-    if (list != nullptr) {
-      if (rest.empty()) return error(file, line, keyword + " needs at least one address or glob");
-      while (!rest.empty()) {
-        std::string addr = ascii_lower(next_word(rest));
-        if (addr.find('@') == std::string::npos && addr.find('*') == std::string::npos)
-          return error(file, line, "'" + addr + "' is not an address or glob such as *@example.com");
-        list->push_back(addr);
+    // SpamAssassin's set names its own symbols for the authenticated
+    // lists: left as before (skipped, see sa_compat.cc).
+    const bool plain = keyword == "welcomelist_from" || keyword == "whitelist_from" ||
+                       keyword == "blocklist_from" || keyword == "blacklist_from";
+    if (!third_party_ || plain) {
+      std::string warning;
+      if (std::optional<Status> st = add_list_line(out_.lists, keyword, rest, warning)) {
+        if (!st->ok()) return error(file, line, st->message());
+        // Anyone can write a From address: a spammer who guesses a listed
+        // sender would get -100. SpamAssassin's set has its own lists.
+        if (!warning.empty() && !third_party_) out_.warnings.push_back({file, line, warning});
+        return;
       }
-      // Anyone can write a From address: a spammer who guesses a listed
-      // sender would get -100. SpamAssassin's set has its own lists.
-      if (list == &out_.welcomelist && !third_party_)
-        out_.warnings.push_back({file, line, keyword + " matches a From address anyone can write; "
-                                 "'welcomelist_auth ADDRESS' counts only when SPF, DKIM or DMARC authenticates it"});
-      return;
     }
     if (keyword.rfind("replace_", 0) == 0 && sa_directive(keyword).kind == SaDirective::kUse) {
       if (Status st = replace_.add(keyword, rest); !st.ok()) error(file, line, st.message());
@@ -899,6 +877,48 @@ void parse_rule_files(const std::vector<std::string>& files, const std::vector<S
   std::vector<RuleSource> sources;
   for (std::size_t i = 0; i < files.size(); ++i) sources.push_back({files[i], optional_last && i + 1 == files.size(), false});
   parse_rule_files(sources, builtins, RuleOptions{}, out, diags);
+}
+
+std::optional<Status> add_list_line(AddressLists& lists, const std::string& keyword, std::string_view rest,
+                                    std::string& warning) {
+  auto address = [](const std::string& a) {
+    return a.find('@') != std::string::npos || a.find('*') != std::string::npos
+               ? Status::Ok()
+               : Status::InvalidArgument("'" + a + "' is not an address or glob such as *@example.com");
+  };
+  if (keyword == "welcomelist_from_rcvd" || keyword == "whitelist_from_rcvd") {
+    std::string addr = ascii_lower(next_word(rest)), relay = ascii_lower(next_word(rest));
+    if (addr.empty() || relay.empty() || !rest.empty())
+      return Status::InvalidArgument(keyword + " takes an address (or glob) and a relay domain: "
+                                               "welcomelist_from_rcvd *@partner.example mail.partner.example");
+    if (Status st = address(addr); !st.ok()) return st;
+    while (!relay.empty() && relay.front() == '.') relay.erase(0, 1);
+    if (relay.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos || relay.empty())
+      return Status::InvalidArgument("'" + relay + "' is not a domain name");
+    lists.welcomelist_rcvd.emplace_back(addr, relay);
+    return Status::Ok();
+  }
+  std::vector<std::string>* list = keyword == "welcomelist_from" || keyword == "whitelist_from" ? &lists.welcomelist
+                                   : keyword == "blocklist_from" || keyword == "blacklist_from" ? &lists.blocklist
+                                   : keyword == "welcomelist_auth" || keyword == "whitelist_auth" ? &lists.welcomelist_auth
+                                   : keyword == "def_welcomelist_auth" || keyword == "def_whitelist_auth"
+                                       ? &lists.def_welcomelist_auth
+                                       : nullptr;
+  if (list == nullptr) return std::nullopt;
+  if (rest.empty()) return Status::InvalidArgument(keyword + " needs at least one address or glob");
+  while (!rest.empty()) {
+    std::string addr = ascii_lower(next_word(rest));
+    if (Status st = address(addr); !st.ok()) return st;
+    list->push_back(addr);
+  }
+  if (list == &lists.welcomelist)
+    warning = keyword + " matches a From address anyone can write; "
+                        "'welcomelist_auth ADDRESS' counts only when SPF, DKIM or DMARC authenticates it";
+  return Status::Ok();
+}
+
+std::string closest_name(std::string_view typed, const std::vector<std::string>& names) {
+  return closest(typed, names);
 }
 
 }  // namespace spamgate

@@ -11,6 +11,7 @@
 #include <map>
 #include <unordered_set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,11 +54,11 @@ struct Rule {
   std::vector<std::string> eval_args;
 };
 
-struct RuleSet {
-  std::vector<Rule> rules;  // regex and header rules, in definition order
-  std::vector<Rule> metas;  // meta rules, dependencies first
-  std::vector<std::string> welcomelist;  // lower-case address globs
-  std::vector<std::string> blocklist;
+// The sender lists of a rules file, or of one recipient's settings
+// (recipients.h): lower-case address globs.
+struct AddressLists {
+  std::vector<std::string> welcomelist;  // welcomelist_from: any From may claim it
+  std::vector<std::string> blocklist;    // blocklist_from
   // welcomelist_auth / def_welcomelist_auth: counts only when SPF, an
   // aligned DKIM signature or DMARC authenticates the address (MetaCheck).
   std::vector<std::string> welcomelist_auth;
@@ -65,6 +66,27 @@ struct RuleSet {
   // welcomelist_from_rcvd ADDRESS RELAY: the address, when the SMTP client's
   // verified name is RELAY or under it ({glob, relay}, lower case).
   std::vector<std::pair<std::string, std::string>> welcomelist_rcvd;
+  bool empty() const {
+    return welcomelist.empty() && blocklist.empty() && welcomelist_auth.empty() && def_welcomelist_auth.empty() &&
+           welcomelist_rcvd.empty();
+  }
+};
+
+// One list line ("welcomelist_auth *@a.example *@b.example", the keyword
+// lower case, `rest` the words after it) added to `lists`. nullopt: the
+// keyword is not a list's; else Ok, or the error for this line (`warning`:
+// a legal line worth a word, e.g. a plain welcomelist_from).
+std::optional<Status> add_list_line(AddressLists& lists, const std::string& keyword, std::string_view rest,
+                                    std::string& warning);
+
+// The closest of `names` to `typed` (case aside) for a "did you mean",
+// at most two edits away; "" when none is.
+std::string closest_name(std::string_view typed, const std::vector<std::string>& names);
+
+struct RuleSet {
+  std::vector<Rule> rules;  // regex and header rules, in definition order
+  std::vector<Rule> metas;  // meta rules, dependencies first
+  AddressLists lists;  // welcomelist_* / blocklist_* entries
   DomainList freemail_domains;  // SpamAssassin's freemail_domains
   // SpamAssassin's originating_ip_headers (lower case): fields whose address
   // counts as the oldest relay (see parse_relays()).
