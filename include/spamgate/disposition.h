@@ -97,6 +97,9 @@ struct Disposition {
   // " settings=ceo@example.com,example.com" when recipients' settings
   // decided (logs, explain); "" otherwise.
   std::string settings_note;
+  // The threshold that decided, as written (spamgate.toml's, or the
+  // deciding recipients' own).
+  std::string threshold_text;
   std::string hold_account;        // kQuarantine: remember the queue id under this account
 };
 

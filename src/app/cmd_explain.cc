@@ -82,11 +82,14 @@ int cmd_explain(int argc, char** argv) {
     for (const CheckError& e : r.check_errors)
       std::printf("  warning: check %s failed: %s\n", e.check.c_str(), e.message.c_str());
     std::printf("\n  Total %s, threshold %s: %s\n", format_tenths(r.verdict.score_tenths).c_str(),
-                snap->config.threshold_text.c_str(),
+                d.threshold_text.c_str(),
                 r.verdict.spam ? "SPAM (score is greater than the threshold)" : "not spam");
     std::printf("  Action: %s (%s mail): %s\n", action_name(d.action), sender_class_name(d.sender.cls), d.why.c_str());
     if (!d.reply.empty()) std::printf("  SMTP reply: %s\n", d.reply.str().c_str());
     if (!d.quarantine_reason.empty()) std::printf("  Hold queue: %s\n", d.quarantine_reason.c_str());
+    if (!d.settings_note.empty())
+      std::printf("  Recipient settings: %s (recipient_settings %s)\n", d.settings_note.substr(10).c_str(),
+                  snap->config.recipient_settings.c_str());
     if (!d.outbound_note.empty()) std::printf("  Outbound guard: %s\n", d.outbound_note.substr(10).c_str());
     if (d.autolearn)
       std::printf("  Autolearn: as %s (the milter learns it; explain does not)\n",

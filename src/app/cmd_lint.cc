@@ -4,6 +4,7 @@
 // look (left out of the prefilter, nested repeats that can backtrack, a
 // misspelt header name). Exit 1 if there is any error, 0 otherwise.
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -15,6 +16,7 @@
 #include "checks/clamav_engine.h"
 #include "rules/ruleset.h"
 #include "spamgate/pipeline.h"
+#include "spamgate/recipients.h"
 
 namespace spamgate::app {
 
@@ -23,6 +25,7 @@ int cmd_lint(int argc, char** argv) {
       "usage: spamgate lint [--config F] [--verbose] [RULES_FILE|RULES_DIR ...]\n"
       "Checks the config, every rules file, the signature databases and the outbound overrides\n"
       "(or only the rules files given) and prints file:line: message for each error.\n"
+      "The config's recipient_settings file, given as a file, is read as that file (per-domain settings).\n"
       "Lines read and not used (SpamAssassin directives spamgate skips, eval tests not\n"
       "implemented) are counted in one line; --verbose lists them by kind, with the first place.\n"
       "With rules_canary_dirs in the config, every known-good message there must stay under the\n"
@@ -46,6 +49,8 @@ int cmd_lint(int argc, char** argv) {
       files = snap.value()->rule_files.size();
       warnings = snap.value()->warnings;
       skipped = snap.value()->skipped;
+      if (snap.value()->recipients && !snap.value()->recipients->empty())
+        signatures += "; " + std::to_string(snap.value()->recipients->size()) + " recipient(s) with settings";
       symbols = snap.value()->symbols;
       std::vector<std::string> problems;
       if (Status st = run_rules_canary(*snap.value(), problems); !st.ok()) {
@@ -69,13 +74,26 @@ int cmd_lint(int argc, char** argv) {
     Config config = cfg.ok() ? cfg.value() : Config{};
     if (!cfg.ok()) std::cerr << "spamgate lint: " << path << " not usable (" << cfg.status().message()
                              << "); the files are read alone\n";
-    auto rs = parse_rules_with(config, opt->args, diags);
+    // The settings file is no rules file: read as the milter reads it.
+    std::vector<std::string> rule_args;
+    std::error_code ec;
+    for (const std::string& a : opt->args) {
+      if (!config.recipient_settings.empty() && std::filesystem::equivalent(a, config.recipient_settings, ec)) {
+        Config one = config;
+        one.recipient_settings = a;
+        if (auto t = load_recipient_settings(one, diags, warnings))
+          signatures += "; " + std::to_string(t->size()) + " recipient(s) with settings in " + a;
+      } else {
+        rule_args.push_back(a);
+      }
+    }
+    auto rs = parse_rules_with(config, rule_args, diags);
     rules = rs->rules.size() + rs->metas.size();
     files = rs->files.size();
     skipped = rs->skipped;
     symbols = rs->symbols;
     if (diags.empty()) {  // the prefilter is built as a load would build it
-      warnings = rs->warnings;
+      warnings.insert(warnings.end(), rs->warnings.begin(), rs->warnings.end());
       for (Diagnostic& d : RulesCheck(rs, Limits{}.pcre_match_limit).prefilter_warnings()) warnings.push_back(std::move(d));
     }
   }

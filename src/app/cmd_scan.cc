@@ -59,7 +59,8 @@ nlohmann::json to_json(const std::string& path, const Handled& h, const Snapshot
     j["score"] = static_cast<double>(v.score_tenths) / 10.0;
     j["spam"] = v.spam;
   }
-  j["threshold"] = static_cast<double>(snap.config.threshold_tenths) / 10.0;
+  j["threshold"] = static_cast<double>(h.scan ? h.scan->verdict.threshold_tenths : snap.config.threshold_tenths) / 10.0;
+  if (!d.settings_note.empty()) j["settings"] = d.settings_note.substr(d.settings_note.find('=') + 1);
   j["action"] = action_name(d.action);
   const MilterAnswer answer = milter_answer(d.action);
   j["milter"] = answer == MilterAnswer::kReject ? "reject" : answer == MilterAnswer::kTempfail ? "tempfail" : "accept";
@@ -95,7 +96,7 @@ nlohmann::json to_json(const std::string& path, const Handled& h, const Snapshot
   return j;
 }
 
-std::string line_of(const std::string& path, const Handled& h, const Snapshot& snap) {
+std::string line_of(const std::string& path, const Handled& h) {
   const Disposition& d = h.disposition;
   std::string out = path + ": ";
   if (h.scan) {
@@ -104,7 +105,7 @@ std::string line_of(const std::string& path, const Handled& h, const Snapshot& s
   } else {
     out += "skipped";
   }
-  out += " threshold=" + snap.config.threshold_text + " action=" + action_name(d.action);
+  out += " threshold=" + d.threshold_text + " action=" + action_name(d.action);
   if (!d.reply.empty()) out += " reply=\"" + d.reply.str() + "\"";
   if (!d.quarantine_reason.empty()) out += " quarantine=\"" + d.quarantine_reason + "\"";
   if (d.sender.cls != SenderClass::kInbound) out += std::string(" class=") + sender_class_name(d.sender.cls);
@@ -165,7 +166,7 @@ int cmd_scan(int argc, char** argv) {
     if (opt->json) {
       std::cout << to_json(path, h, *snap).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
-      std::cout << line_of(path, h, *snap) << "\n";
+      std::cout << line_of(path, h) << "\n";
     }
   }
   return rc;

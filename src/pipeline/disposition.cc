@@ -164,6 +164,7 @@ Disposition decide_skipped(const Snapshot& snap, const HeaderCensus& census, con
   d.action = Action::kSkip;
   d.why = !why.empty() ? std::move(why) : std::string("sender policy skip for ") + sender_class_name(sender.cls) + " mail";
   d.direction = direction_of(sender);
+  d.threshold_text = snap.config.threshold_text;
   d.outcome = Metrics::Outcome::kSkip;
   d.scored = false;
   PlanOptions removals_only;
@@ -198,6 +199,7 @@ Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& s
     subject = s.settings->subject_tag;
   }
   const Verdict& v = *vp;
+  d.threshold_text = threshold_text;
 
   PlanOptions opts;
   opts.annotate = d.policy == SenderPolicy::kTag;

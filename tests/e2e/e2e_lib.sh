@@ -42,7 +42,7 @@ deliver() {
   local file=$1; shift
   local before after
   before=$(find "$T/sink" -type f | wc -l)
-  swaks --timeout 600 --server "127.0.0.1:$SMTP" --from sender@outside.example --to user@example.net \
+  swaks --timeout 600 --server "127.0.0.1:$SMTP" --from sender@outside.example --to "${TO:-user@example.net}" \
         --data "@$file" "$@" > "$T/swaks.out" 2>&1
   # Only a queued message is waited for; a refused one is not coming.
   grep -q '^<-  250 .*queued' "$T/swaks.out" || return 0

@@ -386,6 +386,51 @@ check "under both: delivered untagged" hasnt "$f" "X-Spam-Flag"
 write_config "" ""
 reload_wait
 
+# --- issue 22: per-domain and per-recipient settings ---------------------------
+# One message, scored once; recipients of different settings: tagged by the
+# strictest, refused only when every recipient refuses, opted out = unscanned.
+cat > "$T/recipients.cf" <<'RC'
+# recipient            setting            value
+optout@example.net     skip
+quiet@example.net      subject_tag        off
+picky@example.net      reject_threshold   10
+lenient.example.net    threshold          40
+RC
+write_config "recipient_settings = \"$T/recipients.cf\"" ""
+reload_wait
+check "the settings file is taken by the reload" grep -q "reload (.*): [0-9]* rules" "$T/spamgate.log"
+f=$(TO=optout@example.net deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.60)
+check "opted out alone: delivered unscanned, no X-Spam fields" hasnt "$f" "X-Spam-"
+check "... the Subject left alone" has "$f" "Subject: CONGRATULATIONS YOU HAVE WON!!!"
+check "... logged as skipped, naming why" grep -q "client=192.0.2.60 .*skipped (every recipient opted out (skip for optout@example.net))" "$T/spamgate.log"
+f=$(TO=optout@example.net,user@example.net deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.61)
+check "opted out with another recipient: scanned and tagged for the other" has "$f" "Subject: [SPAM] - CONGRATULATIONS"
+f=$(TO=quiet@example.net deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.62)
+check "subject_tag off: flagged" has "$f" "X-Spam-Flag: YES"
+check "... the Subject left alone" has "$f" "Subject: CONGRATULATIONS YOU HAVE WON!!!"
+TO=picky@example.net swaks --timeout 600 --server "127.0.0.1:$SMTP" --from sender@outside.example --to picky@example.net \
+      --data "@$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.63 > "$T/picky.out" 2>&1
+check "a recipient's own reject level: 550 5.7.1 with the score" \
+  grep -q "^<\*\* 550 5.7.1 Your email was rejected as spam with a score of [0-9.]*. If you feel" "$T/picky.out"
+check "... logged with the settings that decided" grep -q "client=192.0.2.63 .*action=reject.* settings=picky@example.net" "$T/spamgate.log"
+f=$(TO=picky@example.net,user@example.net deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.64)
+check "with a recipient who does not refuse: delivered, tagged" has "$f" "Subject: [SPAM] - CONGRATULATIONS"
+f=$(TO=ann@lenient.example.net deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.65)
+check "a domain's own threshold: not tagged under it" hasnt "$f" "X-Spam-Flag"
+check "... and the header names that threshold" grep -q "flag a message as spam if the score is greater than 40\." "$f"
+f=$(TO=ann@lenient.example.net,user@example.net deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.66)
+check "... with a recipient of the default threshold, whatever the order: tagged" has "$f" "Subject: [SPAM] - CONGRATULATIONS"
+printf 'quiet@example.net subject_tagg off\n' >> "$T/recipients.cf"
+reload_wait
+check "a broken settings file: reload refused, file:line and the word meant" \
+  grep -q "reload: $T/recipients.cf:6: unknown setting 'subject_tagg'; did you mean subject_tag?" "$T/spamgate.log"
+f=$(TO=optout@example.net deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.67)
+check "... the settings in use keep running" hasnt "$f" "X-Spam-"
+check "spamgate lint names the same line" sh -c "'$BIN' lint --config '$T/spamgate.toml' '$T/recipients.cf' | grep -q 'recipients.cf:6: unknown setting'"
+rm -f "$T/recipients.cf"
+write_config "" ""
+reload_wait
+
 # --- reload: a broken rules file keeps the old rules -------------------------
 printf 'body BROKEN_RULE /(unclosed/\n' > "$T/local.cf"
 write_config "" ""
