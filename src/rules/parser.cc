@@ -9,6 +9,8 @@
 //   tflags NAME word...       welcomelist_from glob...  blocklist_from glob...
 //   welcomelist_auth glob...  def_welcomelist_auth glob... (SPF/DKIM/DMARC must pass)
 //   welcomelist_from_rcvd glob relay-domain (the SMTP client's verified name must be under it)
+//   welcomelist_to glob...  blocklist_to glob...  (a recipient listed)
+//   unwelcomelist_from glob... (and un- for every list: removes what an earlier file listed)
 // DIAGNOSTICS: every problem is a Diagnostic with file:line; parsing goes on.
 // Lines that load but look wrong (a header name one typo from a well-known
 // one, a nested repeat that backtracks) are warnings in RuleSet::warnings.
@@ -588,7 +590,9 @@ class RuleParser {
                                                      "meta", "score", "describe", "tflags", "mimeheader"};
     if (!kRuleWords.count(keyword)) {
       static const char* const kOthers[] = {"welcomelist_from", "welcomelist_auth", "def_welcomelist_auth",
-                                            "blocklist_from", "redirector_pattern", "replace_rules", "replace_tag"};
+                                            "welcomelist_from_rcvd", "welcomelist_to", "blocklist_from",
+                                            "blocklist_to", "unwelcomelist_from", "unblocklist_from",
+                                            "redirector_pattern", "replace_rules", "replace_tag"};
       std::vector<std::string> words(kRuleWords.begin(), kRuleWords.end());
       words.insert(words.end(), std::begin(kOthers), std::end(kOthers));
       const std::string near = closest(keyword, words);
@@ -898,19 +902,28 @@ std::optional<Status> add_list_line(AddressLists& lists, const std::string& keyw
     lists.welcomelist_rcvd.emplace_back(addr, relay);
     return Status::Ok();
   }
-  std::vector<std::string>* list = keyword == "welcomelist_from" || keyword == "whitelist_from" ? &lists.welcomelist
-                                   : keyword == "blocklist_from" || keyword == "blacklist_from" ? &lists.blocklist
-                                   : keyword == "welcomelist_auth" || keyword == "whitelist_auth" ? &lists.welcomelist_auth
-                                   : keyword == "def_welcomelist_auth" || keyword == "def_whitelist_auth"
-                                       ? &lists.def_welcomelist_auth
-                                       : nullptr;
-  if (list == nullptr) return std::nullopt;
+  // SpamAssassin's names and their older ones; un*: removes an entry a
+  // file read before added (the local file over a shipped list).
+  static const std::map<std::string, std::vector<std::string> AddressLists::*> kLists = {
+      {"welcomelist_from", &AddressLists::welcomelist},   {"whitelist_from", &AddressLists::welcomelist},
+      {"blocklist_from", &AddressLists::blocklist},       {"blacklist_from", &AddressLists::blocklist},
+      {"welcomelist_auth", &AddressLists::welcomelist_auth}, {"whitelist_auth", &AddressLists::welcomelist_auth},
+      {"def_welcomelist_auth", &AddressLists::def_welcomelist_auth},
+      {"def_whitelist_auth", &AddressLists::def_welcomelist_auth},
+      {"welcomelist_to", &AddressLists::welcomelist_to},  {"whitelist_to", &AddressLists::welcomelist_to},
+      {"blocklist_to", &AddressLists::blocklist_to},      {"blacklist_to", &AddressLists::blocklist_to}};
+  const bool remove = keyword.rfind("un", 0) == 0;
+  auto it = kLists.find(remove ? keyword.substr(2) : keyword);
+  if (it == kLists.end()) return std::nullopt;
+  std::vector<std::string>* list = &(lists.*(it->second));
   if (rest.empty()) return Status::InvalidArgument(keyword + " needs at least one address or glob");
   while (!rest.empty()) {
     std::string addr = ascii_lower(next_word(rest));
     if (Status st = address(addr); !st.ok()) return st;
-    list->push_back(addr);
+    if (remove) list->erase(std::remove(list->begin(), list->end(), addr), list->end());
+    else list->push_back(addr);
   }
+  if (remove) return Status::Ok();
   if (list == &lists.welcomelist)
     warning = keyword + " matches a From address anyone can write; "
                         "'welcomelist_auth ADDRESS' counts only when SPF, DKIM or DMARC authenticates it";

@@ -66,9 +66,13 @@ struct AddressLists {
   // welcomelist_from_rcvd ADDRESS RELAY: the address, when the SMTP client's
   // verified name is RELAY or under it ({glob, relay}, lower case).
   std::vector<std::pair<std::string, std::string>> welcomelist_rcvd;
+  // welcomelist_to / blocklist_to: a recipient (To, Cc or the envelope)
+  // listed, SpamAssassin's USER_IN_WELCOMELIST_TO / USER_IN_BLOCKLIST_TO.
+  std::vector<std::string> welcomelist_to;
+  std::vector<std::string> blocklist_to;
   bool empty() const {
     return welcomelist.empty() && blocklist.empty() && welcomelist_auth.empty() && def_welcomelist_auth.empty() &&
-           welcomelist_rcvd.empty();
+           welcomelist_rcvd.empty() && welcomelist_to.empty() && blocklist_to.empty();
   }
 };
 
@@ -124,6 +128,8 @@ inline constexpr const char* kWelcomelistSymbol = "USER_IN_WELCOMELIST";
 inline constexpr const char* kBlocklistSymbol = "USER_IN_BLOCKLIST";
 inline constexpr const char* kWelcomelistAuthSymbol = "USER_IN_WELCOMELIST_AUTH";
 inline constexpr const char* kDefWelcomelistAuthSymbol = "USER_IN_DEF_WELCOMELIST_AUTH";
+inline constexpr const char* kWelcomelistToSymbol = "USER_IN_WELCOMELIST_TO";
+inline constexpr const char* kBlocklistToSymbol = "USER_IN_BLOCKLIST_TO";
 
 // Parses `files` in order. `builtins` are the symbols other checks emit (known
 // to `score`, `describe` and metas). Errors are appended to `diags`.

@@ -241,6 +241,26 @@ TEST(RuleLists, WelcomelistAndBlocklistGlobsMatchSenders) {
   EXPECT_EQ(r.verdict.score_tenths, -1000);
 }
 
+// blocklist_to / welcomelist_to read the recipients (To, Cc, the
+// envelope); un- lines remove what an earlier file listed.
+TEST(RuleLists, RecipientListsAndRemovals) {
+  auto s = snapshot_with("blocklist_to *@spamtrap.example\nwelcomelist_to abuse@*\n"
+                         "blocklist_from *@bad.example\nunblocklist_from *@bad.example\n");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(hit(*s, "From: a@x.example\nTo: trap1@spamtrap.example\n\nx\n", "USER_IN_BLOCKLIST_TO"));
+  EXPECT_TRUE(hit(*s, "From: a@x.example\nCc: Abuse <abuse@host.example>\n\nx\n", "USER_IN_WELCOMELIST_TO"));
+  EXPECT_FALSE(hit(*s, "From: a@x.example\nTo: ann@host.example\n\nx\n", "USER_IN_BLOCKLIST_TO"));
+  Envelope env;
+  env.rcpt_to = {"<hidden@spamtrap.example>"};  // a Bcc: only the envelope knows it
+  ScanResult r = scan_message(*s, "From: a@x.example\nTo: ann@host.example\nSubject: x\n\nx\n", env);
+  EXPECT_EQ(r.verdict.score_tenths, 100);
+  EXPECT_FALSE(hit(*s, "From: spam@bad.example\n\nx\n", "USER_IN_BLOCKLIST"));  // removed by the later line
+  std::vector<Diagnostic> d;
+  EXPECT_EQ(snapshot_with("blocklist_to nobody\n", &d), nullptr);
+  ASSERT_FALSE(d.empty());
+  EXPECT_NE(d[0].message.find("'nobody' is not an address or glob"), std::string::npos) << d[0].str();
+}
+
 // welcomelist_auth counts only for an address SPF, an aligned DKIM
 // signature or DMARC authenticates; a forged From gets nothing.
 TEST(RuleLists, WelcomelistAuthNeedsAuthentication) {
