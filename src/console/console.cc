@@ -192,6 +192,7 @@ std::string Console::page(const Ctx& c, const std::string& title, const std::str
          "<meta name=viewport content=\"width=device-width,initial-scale=1\">"
          "<title>" + html(title) + " - spamgate</title><link rel=stylesheet href=\"/console.css\"></head><body>"
          "<header><strong>spamgate</strong><a href=\"/\">Search</a><a href=\"/rules\">Local rules</a>"
+         "<a href=\"/settings\">Recipient settings</a>"
          "<a href=\"/audit\">Audit log</a><span class=who>" + html(c.user) + "</span>"
          "<form class=inline method=post action=\"/logout\">" + c.csrf_field() +
          "<button id=logout>Log out</button></form></header><main><h1>" + html(title) + "</h1>" + body +
@@ -254,13 +255,15 @@ Response Console::handle(const Request& r) {
       if (r.path == "/propose") return propose(c);
       if (r.path == "/rules/append") return append_rules(c);
       if (r.path == "/learn") return learn(c);
-      if (r.path == "/rules") return save_rules(c);
+      if (r.path == "/rules") return save_file(c, local_rules_file());
+      if (r.path == "/settings") return save_file(c, settings_file());
       return refused(404, "No such action.");
     }
     if (r.method != "GET") return refused(405, "Method not allowed.");
     if (r.path == "/") return search(c);
     if (r.path == "/verdict") return verdict(c);
-    if (r.path == "/rules") return rules_page(c);
+    if (r.path == "/rules") return file_page(c, local_rules_file());
+    if (r.path == "/settings") return file_page(c, settings_file());
     if (r.path == "/audit") return audit_page(c);
     return refused(404, "No such page.");
   } catch (const std::exception& e) {
@@ -521,28 +524,40 @@ Response Console::propose(const Ctx& c) {
   return {200, "text/html; charset=utf-8", {}, page(c, "Proposed lines", body)};
 }
 
-Response Console::change_rules(const Ctx& c, const std::string& content, const std::string& action,
-                               const std::string& target, const std::string& added) {
-  const std::string path = c.snap->config.local_rules;
+struct Console::EditedFile {
+  const char* url;     // the editor's page and form action
+  const char* title;
+  const char* audit;   // the audit log's action prefix
+  std::string Config::*path;
+  Status (*lint)(const Config&, const std::string&, LintResult&);
+  const char* intro;   // what the file is, after its path
+  const char* refused; // why a file with errors is not saved
+};
+
+Response Console::change_file(const Ctx& c, const EditedFile& f, const std::string& content, const std::string& action,
+                              const std::string& target, const std::string& added) {
+  const std::string path = c.snap->config.*f.path;
+  const std::string act = std::string(f.audit) + "-" + action;
   LintResult lint;
-  if (Status st = lint_local_rules(c.snap->config, content, lint); !st.ok())
-    return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>" + html(st.message()) + "</p>")};
+  if (Status st = f.lint(c.snap->config, content, lint); !st.ok())
+    return {500, "text/html; charset=utf-8", {}, page(c, f.title, "<p class=error>" + html(st.message()) + "</p>")};
   if (!lint.errors.empty()) {
-    audit_.write({0, c.user, c.req.client_ip, action + "-refused", target, lint_list(lint.errors)});
-    std::string body = "<div class=error id=lint><p>Not saved: the rules would not load.</p><pre>" +
+    audit_.write({0, c.user, c.req.client_ip, act + "-refused", target, lint_list(lint.errors)});
+    std::string body = std::string("<div class=error id=lint><p>Not saved: ") + f.refused + ".</p><pre>" +
                        html(lint_list(lint.errors)) + "</pre></div>";
-    if (action == "rules-save")
-      body += "<form method=post action=\"/rules\">" + c.csrf_field() + "<p><textarea name=content id=content rows=24>" +
-              html(content) + "</textarea></p><input type=hidden name=base value=\"" + fingerprint(content) +
+    if (action == "save")
+      body += std::string("<form method=post action=\"") + f.url + "\">" + c.csrf_field() +
+              "<p><textarea name=content id=content rows=24>" + html(content) +
+              "</textarea></p><input type=hidden name=base value=\"" + fingerprint(content) +
               "\"><p><button id=save>Save and reload</button></p></form>";
-    return {422, "text/html; charset=utf-8", {}, page(c, "Local rules", body)};
+    return {422, "text/html; charset=utf-8", {}, page(c, f.title, body)};
   }
   // Written down before it is done: a change the audit log cannot record is not made.
-  if (Status st = audit_.write({0, c.user, c.req.client_ip, action, target, added}); !st.ok())
-    return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>Not saved: " + html(st.message()) + "</p>")};
+  if (Status st = audit_.write({0, c.user, c.req.client_ip, act, target, added}); !st.ok())
+    return {500, "text/html; charset=utf-8", {}, page(c, f.title, "<p class=error>Not saved: " + html(st.message()) + "</p>")};
   if (Status st = save_local_rules(path, content); !st.ok()) {
-    audit_.write({0, c.user, c.req.client_ip, action + "-failed", target, st.message()});
-    return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>Not saved: " + html(st.message()) + "</p>")};
+    audit_.write({0, c.user, c.req.client_ip, act + "-failed", target, st.message()});
+    return {500, "text/html; charset=utf-8", {}, page(c, f.title, "<p class=error>Not saved: " + html(st.message()) + "</p>")};
   }
   // A reload waits until no one holds a snapshot that pins a retired
   // signature engine: this request must not be one of them.
@@ -554,9 +569,9 @@ Response Console::change_rules(const Ctx& c, const std::string& content, const s
   if (reloaded.ok()) body += "<p class=ok id=reload>Reloaded: the new rules are in use.</p>";
   else body += "<div class=error id=reload><p>The reload was refused; the old rules keep running:</p><pre>" +
                html(reloaded.message()) + "</pre></div>";
-  if (!target.empty() && action == "rules-append")
+  if (!target.empty() && action == "append")
     body += "<p><a href=\"/verdict?ref=" + url_encode(target) + "\">Back to the verdict</a></p>";
-  return {reloaded.ok() ? 200 : 500, "text/html; charset=utf-8", {}, page(c, "Local rules", body)};
+  return {reloaded.ok() ? 200 : 500, "text/html; charset=utf-8", {}, page(c, f.title, body)};
 }
 
 Response Console::append_rules(const Ctx& c) {
@@ -567,39 +582,58 @@ Response Console::append_rules(const Ctx& c) {
   if (Status st = read_local_rules(c.snap->config.local_rules, current); !st.ok())
     return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>" + html(st.message()) + "</p>")};
   std::string joined = current + (current.empty() || current.back() == '\n' ? "" : "\n") + lines;
-  return change_rules(c, joined, "rules-append", param(c.req, "ref"), lines);
+  return change_file(c, local_rules_file(), joined, "append", param(c.req, "ref"), lines);
 }
 
-Response Console::rules_page(const Ctx& c) {
-  const std::string& path = c.snap->config.local_rules;
+Response Console::file_page(const Ctx& c, const EditedFile& f) {
+  const std::string& path = c.snap->config.*f.path;
+  if (path.empty())
+    return {200, "text/html; charset=utf-8", {}, page(c, f.title, "<p class=error>spamgate.toml names no such file.</p>")};
   std::string current;
   if (Status st = read_local_rules(path, current); !st.ok())
-    return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>" + html(st.message()) + "</p>")};
-  std::string body = "<p><code>" + html(path) + "</code>, read last: its lines override the shipped rules. "
-                     "Saving checks it against the running rules first; a file with errors is not saved.</p>"
-                     "<form method=post action=\"/rules\">" + c.csrf_field() +
+    return {500, "text/html; charset=utf-8", {}, page(c, f.title, "<p class=error>" + html(st.message()) + "</p>")};
+  std::string body = "<p><code>" + html(path) + "</code>" + f.intro +
+                     " Saving checks it first, as a reload would; a file with errors is not saved.</p>"
+                     "<form method=post action=\"" + f.url + "\">" + c.csrf_field() +
                      "<p><textarea name=content id=content rows=24>" + html(current) +
                      "</textarea></p><input type=hidden name=base value=\"" + fingerprint(current) +
                      "\"><p><button id=save>Save and reload</button></p></form>";
-  return {200, "text/html; charset=utf-8", {}, page(c, "Local rules", body)};
+  return {200, "text/html; charset=utf-8", {}, page(c, f.title, body)};
 }
 
-Response Console::save_rules(const Ctx& c) {
+Response Console::save_file(const Ctx& c, const EditedFile& f) {
   const std::string lf = form_lines(param(c.req, "content"));
+  const std::string path = c.snap->config.*f.path;
+  if (path.empty()) return refused(404, "spamgate.toml names no such file.");
   std::lock_guard lock(rules_mu_);
   // The file as the editor showed it: a save over someone else's change
   // since then would lose it.
   std::string current;
-  if (Status st = read_local_rules(c.snap->config.local_rules, current); !st.ok())
-    return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>" + html(st.message()) + "</p>")};
+  if (Status st = read_local_rules(path, current); !st.ok())
+    return {500, "text/html; charset=utf-8", {}, page(c, f.title, "<p class=error>" + html(st.message()) + "</p>")};
   if (param(c.req, "base") != fingerprint(current)) {
-    std::string body = "<div class=error id=lint><p>Not saved: the file changed since you opened it (another save, "
-                       "or an edit on the server). Your text is below; open the rules again and merge it.</p></div>"
-                       "<p><textarea id=content rows=24 readonly>" + html(lf) + "</textarea></p>"
-                       "<p><a href=\"/rules\">Open the rules again</a></p>";
-    return {409, "text/html; charset=utf-8", {}, page(c, "Local rules", body)};
+    std::string body = std::string("<div class=error id=lint><p>Not saved: the file changed since you opened it (another "
+                       "save, or an edit on the server). Your text is below; open the file again and merge it.</p></div>"
+                       "<p><textarea id=content rows=24 readonly>") + html(lf) + "</textarea></p>"
+                       "<p><a href=\"" + f.url + "\">Open the file again</a></p>";
+    return {409, "text/html; charset=utf-8", {}, page(c, f.title, body)};
   }
-  return change_rules(c, lf, "rules-save", c.snap->config.local_rules, lf);
+  return change_file(c, f, lf, "save", path, lf);
+}
+
+const Console::EditedFile& Console::local_rules_file() {
+  static const Console::EditedFile f{"/rules", "Local rules", "rules", &Config::local_rules, &lint_local_rules,
+                                     ", read last: its lines override the shipped rules.", "the rules would not load"};
+  return f;
+}
+
+const Console::EditedFile& Console::settings_file() {
+  static const Console::EditedFile f{
+      "/settings", "Recipient settings", "settings", &Config::recipient_settings, &lint_recipient_settings,
+      ": each customer's own threshold, reject level, tagging, opt-out and lists, one setting a line "
+      "(RECIPIENT SETTING VALUE).",
+      "the settings would not load"};
+  return f;
 }
 
 Response Console::audit_page(const Ctx& c) {

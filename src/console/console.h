@@ -72,13 +72,17 @@ class Console {
   Response propose(const Ctx& c);
   Response append_rules(const Ctx& c);
   Response learn(const Ctx& c);
-  Response rules_page(const Ctx& c);
-  Response save_rules(const Ctx& c);
+  // The files support staff edit here: the local rules, the recipient settings.
+  struct EditedFile;
+  static const EditedFile& local_rules_file();
+  static const EditedFile& settings_file();
+  Response file_page(const Ctx& c, const EditedFile& f);
+  Response save_file(const Ctx& c, const EditedFile& f);
   Response audit_page(const Ctx& c);
-  // Lints `content` as the new local file; if clean, audits, saves and
-  // reloads; the page says which step refused it.
-  Response change_rules(const Ctx& c, const std::string& content, const std::string& action,
-                        const std::string& target, const std::string& added);
+  // Lints `content` as the new file `f`; if clean, audits, saves and
+  // reloads; the page says which step refused it. `action`: "save" or "append".
+  Response change_file(const Ctx& c, const EditedFile& f, const std::string& content, const std::string& action,
+                       const std::string& target, const std::string& added);
   std::string page(const Ctx& c, const std::string& title, const std::string& body) const;
   // The session's user is still in the users file with the hash it logged in with.
   bool still_allowed(const Session& s) const;
@@ -89,7 +93,7 @@ class Console {
   SessionTable sessions_;
   LoginThrottle throttle_;
   AuditLog audit_;
-  std::mutex rules_mu_;  // one change of the local rules at a time
+  std::mutex rules_mu_;  // one change of the edited files at a time
 };
 
 // Text for HTML (element content and quoted attributes): & < > " ' escaped,

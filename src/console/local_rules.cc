@@ -2,6 +2,8 @@
 // local_rules.h).
 #include "console/local_rules.h"
 
+#include "spamgate/recipients.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -153,6 +155,14 @@ Status write_beside(const std::string& path, const std::string& content, const c
 }
 
 }  // namespace
+
+Status lint_recipient_settings(const Config& config, const std::string& content, LintResult& out) {
+  out = {};
+  if (content.size() > kMaxLocalRulesBytes) return Status::Limit("the settings file is larger than 1 MB");
+  if (config.recipient_settings.empty()) return Status::InvalidArgument("the config names no recipient_settings file");
+  RecipientTable::parse(content, config.recipient_settings, config, out.errors, out.warnings);
+  return Status::Ok();
+}
 
 Status lint_local_rules(const Config& config, const std::string& content, LintResult& out) {
   out = {};

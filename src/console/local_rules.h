@@ -39,6 +39,10 @@ struct LintResult {
 // would; file names in the result are config.local_rules.
 Status lint_local_rules(const Config& config, const std::string& content, LintResult& out);
 
+// `content` as the recipient_settings file (recipients.h), as a reload
+// would read it; file names in the result are config.recipient_settings.
+Status lint_recipient_settings(const Config& config, const std::string& content, LintResult& out);
+
 // The local file now ("" when it does not exist yet); an error when it
 // cannot be read or is over kMaxLocalRulesBytes.
 Status read_local_rules(const std::string& path, std::string& out);

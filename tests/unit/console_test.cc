@@ -44,13 +44,13 @@ struct Fixture {
   int reloads = 0;
   Status reload_answer = Status::Ok();
 
-  Fixture() {
+  explicit Fixture(const std::string& toml = "") {
     std::string users = "# support staff\nalice:" + hash_password("alice-pw") + "\nbob:" + hash_password("bob-pw") +
                         "\nmallory:plaintext\n";
     dir.file("users", users);
     std::string cfg = test::write_config(dir, "body SEO_SUBMIT /submit your site/i\nscore SEO_SUBMIT 2.2\n"
                                               "describe SEO_SUBMIT Offers search engine submission\n",
-                                         "[history]\npath = \"history\"\n[console]\nusers_file = \"users\"\n", "\n");
+                                         toml + "[history]\npath = \"history\"\n[console]\nusers_file = \"users\"\n", "\n");
     std::vector<Diagnostic> d;
     auto s = load_snapshot(cfg, d);
     EXPECT_TRUE(s.ok()) << (d.empty() ? s.status().message() : d[0].str());
@@ -243,14 +243,14 @@ TEST(ConsoleLocalRules, ProposalsForAFalsePositive) {
 
 TEST(ConsolePages, EveryPageNeedsASession) {
   Fixture f;
-  for (const char* path : {"/", "/verdict", "/rules", "/audit"}) {
+  for (const char* path : {"/", "/verdict", "/rules", "/settings", "/audit"}) {
     Response r = f.get(path);
     EXPECT_EQ(r.status, 303) << path;
     EXPECT_EQ(header_of(r, "Location").rfind("/login?next=", 0), 0u) << path;
   }
   EXPECT_EQ(header_of(f.get("/verdict", "", {{"ref", "abcdefghijklmnop"}}), "Location"),
             "/login?next=%2Fverdict%3Fref%3Dabcdefghijklmnop");
-  for (const char* path : {"/propose", "/rules/append", "/rules", "/logout"})
+  for (const char* path : {"/propose", "/rules/append", "/rules", "/settings", "/logout"})
     EXPECT_EQ(f.post(path, {{"content", "score SEO_SUBMIT 9\n"}, {"lines", "score SEO_SUBMIT 9\n"}}).status, 403) << path;
   EXPECT_EQ(f.get("/rules", std::string(64, 'a')).status, 303);  // a made-up session
   EXPECT_EQ(f.local(), "\n");
@@ -321,6 +321,38 @@ TEST(ConsolePages, ABrokenRuleIsNotSavedAndARefusedReloadIsShown) {
   EXPECT_NE(audit.find("\"action\":\"rules-save-refused\""), std::string::npos);
   EXPECT_NE(audit.find("\"action\":\"rules-append\""), std::string::npos);
   EXPECT_NE(audit.find("\"action\":\"reload-refused\""), std::string::npos);
+}
+
+// The recipient settings file is edited like the local rules: linted as a
+// reload reads it, saved whole, reloaded, audited.
+TEST(ConsolePages, RecipientSettingsAreEditedLintedAndReloaded) {
+  Fixture f("recipient_settings = \"recipients.cf\"\n");
+  f.dir.file("recipients.cf", "example.com threshold 8\n");
+  auto [s, csrf] = f.login("alice", "alice-pw");
+  Response page = f.get("/settings", s);
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("example.com threshold 8"), std::string::npos);
+  std::size_t at = page.body.find("name=base value=\"") + 17;
+  const std::string base = page.body.substr(at, page.body.find('"', at) - at);
+  Response bad = f.post("/settings", {{"csrf", csrf}, {"base", base},
+                                      {"content", "example.com threshold 8\r\nexample.com tag sometimes\r\n"}}, s);
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_NE(bad.body.find("recipients.cf:2: tag &#39;sometimes&#39; must be on or off"), std::string::npos) << bad.body;
+  EXPECT_EQ(slurp(f.snap->config.recipient_settings), "example.com threshold 8\n");
+  EXPECT_EQ(f.reloads, 0);
+  Response good = f.post("/settings", {{"csrf", csrf}, {"base", base},
+                                       {"content", "example.com threshold 8\r\noptout.example skip\r\n"}}, s);
+  EXPECT_EQ(good.status, 200) << good.body;
+  EXPECT_EQ(slurp(f.snap->config.recipient_settings), "example.com threshold 8\noptout.example skip\n");
+  EXPECT_EQ(f.reloads, 1);
+  std::string audit = slurp(f.snap->config.console.audit_log);
+  EXPECT_NE(audit.find("\"action\":\"settings-save-refused\""), std::string::npos);
+  EXPECT_NE(audit.find("\"action\":\"settings-save\""), std::string::npos);
+  EXPECT_EQ(f.post("/settings", {{"csrf", csrf}, {"base", base}, {"content", "x.example skip\n"}}, s).status, 409);
+  Fixture none;  // no recipient_settings in the config: nothing to edit
+  auto [n, ncsrf] = none.login("alice", "alice-pw");
+  EXPECT_NE(none.get("/settings", n).body.find("names no such file"), std::string::npos);
+  EXPECT_EQ(none.post("/settings", {{"csrf", ncsrf}, {"content", "x.example skip\n"}}, n).status, 404);
 }
 
 TEST(ConsolePages, AVerdictShowsWhereRulesAreDefinedAndEscapesTheMessage) {
