@@ -6,6 +6,8 @@
 // autolearn cannot write its store.
 #include <fmt/format.h>
 
+#include <unordered_map>
+
 #include "checks/bayes.h"
 #include "checks/builtin.h"
 #include "rules/ruleset.h"
@@ -62,13 +64,13 @@ std::vector<RecipientGroup> recipient_groups(const Snapshot& snap, const Envelop
   std::vector<RecipientGroup> groups;
   if (!snap.recipients || snap.recipients->empty()) return groups;
   bool own = false;  // some recipient has settings of its own
+  std::unordered_map<std::string, std::size_t> by_source;  // a message may have thousands of recipients
   for (const std::string& rcpt : env.rcpt_to) {
     RecipientSettings st = snap.recipients->resolve(rcpt);
     own = own || !st.source.empty();
-    auto it = std::find_if(groups.begin(), groups.end(),
-                           [&](const RecipientGroup& g) { return g.settings.source == st.source; });
-    if (it == groups.end()) it = groups.insert(groups.end(), RecipientGroup{std::move(st), {}, {}});
-    it->rcpts.push_back(rcpt);
+    auto [it, fresh] = by_source.emplace(st.source, groups.size());
+    if (fresh) groups.push_back(RecipientGroup{std::move(st), {}, {}});
+    groups[it->second].rcpts.push_back(rcpt);
   }
   if (!own) groups.clear();  // spamgate.toml's alone: the path without settings
   return groups;
