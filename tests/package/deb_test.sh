@@ -85,8 +85,36 @@ printf 'body PKG_BROKEN /(unclosed/\n' >> /etc/spamgate/local.cf
 setpriv --reuid spamgate --regid spamgate --init-groups -- $RELOAD > "$T/reload.log" 2>&1
 check "... and fails (exit 1) naming file:line for a broken rule" bash -c "[ $? -eq 1 ] && grep -q 'local.cf:[0-9]*: rule .PKG_BROKEN.' '$T/reload.log'"
 cp "$T/local.cf.orig" /etc/spamgate/local.cf
+# The per-domain settings file is support staff's too: shipped, a conffile,
+# and a broken line fails the reload the same way.
+check "recipient settings: /etc/spamgate/recipients.cf, a conffile" \
+  bash -c "[ -f /etc/spamgate/recipients.cf ] && grep -qx /etc/spamgate/recipients.cf /var/lib/dpkg/info/spamgate.conffiles"
+cp /etc/spamgate/recipients.cf "$T/recipients.cf.orig"
+printf 'example.com treshold 8\n' >> /etc/spamgate/recipients.cf
+setpriv --reuid spamgate --regid spamgate --init-groups -- $RELOAD > "$T/reload.log" 2>&1
+check "... a broken line: the reload fails naming recipients.cf:line and the word meant" \
+  bash -c "[ $? -eq 1 ] && grep -q \"recipients.cf:[0-9]*: unknown setting 'treshold'; did you mean threshold?\" '$T/reload.log'"
+cp "$T/recipients.cf.orig" /etc/spamgate/recipients.cf
 kill -TERM "$PID"; wait "$PID"; rc=$?; PID=""
 check "SIGTERM: exits 0, stopped cleanly" bash -c "[ $rc -eq 0 ] && grep -q 'stopped cleanly' '$T/milter.log'"
+
+# Logs under the unit: its stderr goes to the journal (no StandardError=
+# elsewhere), and systemd says so in JOURNAL_STREAM; the installed binary
+# then writes journal entries with a priority and facility mail, which
+# `journalctl -p warning -u spamgate` reads. journald is not on every test
+# machine: a stand-in for its socket in a private mount namespace.
+check "the unit leaves stderr to the journal" bash -c "! grep -q '^Standard\(Error\|Output\)=' $UNIT"
+HAM=$(ls "$SRC"/corpus/ham/*.eml | head -1)
+JOURNAL_STREAM=8:1 unshare -m bash -c "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal &&
+  chmod 777 /run/systemd/journal &&
+  { /usr/bin/python3 '$SRC/tests/cli/journal_listener.py' /run/systemd/journal/socket '$T/journal.out' & } &&
+  for i in \$(seq 1 600); do [ -e '$T/journal.out.ready' ] && break; sleep 0.1; done &&
+  chmod 666 /run/systemd/journal/socket &&
+  setpriv --reuid spamgate --regid spamgate --init-groups -- /usr/sbin/spamgate scan --verbose --config /etc/spamgate/spamgate.toml '$HAM' > /dev/null 2> '$T/journal.err'; kill %1" 2> /dev/null
+check "journal: the installed binary's verdict line is an entry with priority info (6)" \
+  bash -c "grep -B3 -A3 '^MESSAGE=.*score=.* action=' '$T/journal.out' | grep -q '^PRIORITY=6$'"
+check "journal: facility mail (2), identifier spamgate, nothing left on stderr" \
+  bash -c "grep -q '^SYSLOG_FACILITY=2$' '$T/journal.out' && grep -q '^SYSLOG_IDENTIFIER=spamgate$' '$T/journal.out' && [ ! -s '$T/journal.err' ]"
 
 dpkg --purge spamgate > "$T/purge.log" 2>&1
 check "purge removes binary, state and user" bash -c "[ ! -e /usr/sbin/spamgate ] && [ ! -e /var/lib/spamgate ] && ! getent passwd spamgate > /dev/null"
