@@ -11,19 +11,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "util/fd.h"
 
 namespace spamgate::console {
-
-namespace {
-
-struct Fd {  // closes on every path out
-  int fd;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-}  // namespace
 
 Status AuditLog::write(AuditEntry e) {
   if (e.time == 0) e.time = static_cast<std::int64_t>(std::time(nullptr));
@@ -42,7 +32,7 @@ Status AuditLog::write(AuditEntry e) {
   // Hostile bytes (a Subject, a typed rule) become \uFFFD, not an exception.
   std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard<std::mutex> lock(mu_);
-  const Fd file{::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)};
+  const UniqueFd file{::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)};
   const int fd = file.fd;
   if (fd < 0) return Status::IOError("audit log " + path_ + ": " + std::strerror(errno));
   const char* p = line.data();

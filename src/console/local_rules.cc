@@ -2,8 +2,6 @@
 // local_rules.h).
 #include "console/local_rules.h"
 
-#include "spamgate/recipients.h"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +18,8 @@
 #include "config/load.h"
 #include "message/addresses.h"
 #include "rules/ruleset.h"
+#include "spamgate/recipients.h"
+#include "util/fd.h"
 
 namespace spamgate::console {
 
@@ -27,12 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Fd {
-  int fd;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -137,7 +131,7 @@ Status write_beside(const std::string& path, const std::string& content, const c
   fs::path p(path);
   std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
   std::string templ = dir + "/." + p.filename().string() + "." + what + "-XXXXXX";
-  Fd file{::mkstemp(templ.data())};
+  UniqueFd file{::mkstemp(templ.data())};
   if (file.fd < 0) return Status::IOError("cannot write in " + dir + ": " + std::strerror(errno));
   tmp = templ;
   ::fchmod(file.fd, 0644);
@@ -216,7 +210,7 @@ Status save_local_rules(const std::string& path_in, const std::string& content) 
   if (!st.ok() && !tmp.empty()) ::unlink(tmp.c_str());
   if (st.ok()) {  // the rename itself survives a crash once the directory is synced
     const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
-    Fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    UniqueFd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     if (d.fd >= 0) ::fsync(d.fd);
   }
   return st;

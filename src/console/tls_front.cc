@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/fd.h"
 #include "util/log.h"
 
 namespace spamgate::console {
@@ -23,15 +24,6 @@ namespace {
 
 constexpr int kIdleMs = 30000;
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 struct SslFree {
   void operator()(SSL* s) const { SSL_free(s); }
@@ -170,7 +162,7 @@ void TlsFront::accept_loop() {
 }
 
 void TlsFront::serve(int client_fd, std::string peer) {
-  Fd client(client_fd);
+  UniqueFd client(client_fd);
   int relay_port = -1;
   try {
     timeval tv{kIdleMs / 1000, 0};
@@ -178,7 +170,7 @@ void TlsFront::serve(int client_fd, std::string peer) {
     ::setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     std::unique_ptr<SSL, SslFree> ssl(SSL_new(ctx_.get()));
     if (ssl && SSL_set_fd(ssl.get(), client.fd) == 1 && SSL_accept(ssl.get()) == 1) {
-      Fd backend(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      UniqueFd backend(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
       if (backend.fd >= 0) ::setsockopt(backend.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
       sockaddr_in b{};
       b.sin_family = AF_INET;
