@@ -84,11 +84,15 @@ void Daemon::write_state(const char* result, const std::string& message, long lo
 // message scanned with it ends; wait for that before building another.
 namespace {
 
-void wait_for_retired_engines() {
+// False when `limit` passed with them still in memory: a scan that never
+// ends must not block every reload after it (the reload is refused, and
+// says why).
+bool wait_for_retired_engines(std::chrono::milliseconds limit) {
   auto start = std::chrono::steady_clock::now();
   bool warned = false;
   while (ClamEngine::live() > 1) {
     auto waited = std::chrono::steady_clock::now() - start;
+    if (waited >= limit) return false;
     if (!warned && waited > std::chrono::seconds(5)) {
       log().warn("reload waits for messages still scanned with the previous signatures ({} engines in memory)",
                  ClamEngine::live());
@@ -96,6 +100,7 @@ void wait_for_retired_engines() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  return true;
 }
 
 }  // namespace
@@ -117,7 +122,15 @@ void log_engine(const char* what, const Snapshot& s) {
 }
 
 Status Daemon::reload_now(const char* why) {
-  wait_for_retired_engines();
+  if (!wait_for_retired_engines(retired_wait_)) {
+    Metrics::get().reload(true);
+    const std::string why_not = "the previous signatures are still in use after " +
+                                std::to_string(retired_wait_.count() / 1000) + " s (" +
+                                std::to_string(ClamEngine::live()) +
+                                " engines in memory): a message scanned with them has not ended; try again later";
+    log().error("reload ({}) refused, the old rules keep running: {}", why, why_not);
+    return Status::Unavailable(why_not);
+  }
   auto current = holder_.get();
   std::vector<Diagnostic> diags;
   auto snap = load_snapshot(config_path_, diags, {.network = true, .previous = current.get(), .history = true});

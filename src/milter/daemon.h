@@ -41,6 +41,9 @@ class Daemon {
   long max_connections() const;
   // Logs (once a minute at most) that a connection got 4xx over the cap.
   void note_refused_over_cap(long cap);
+  // How long a reload waits for the messages still scanned with retired
+  // signatures to end (two engines in memory at most) before it is refused.
+  void set_retired_wait(std::chrono::milliseconds d) { retired_wait_ = d; }
   // Who holds memory, for the memory watch's lines.
   std::string memory_consumers(const Snapshot& snap) const;
   // The Prometheus page, gauges read now.
@@ -65,6 +68,7 @@ class Daemon {
   std::mutex state_mu_;
   long reload_seq_ = 0;
   std::atomic<std::chrono::steady_clock::rep> last_cap_log_{0};
+  std::chrono::milliseconds retired_wait_{std::chrono::seconds(120)};
 };
 
 // Where the milter of config `c` keeps its state file: "milter.state"

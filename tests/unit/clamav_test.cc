@@ -12,6 +12,7 @@
 
 #include "checks/clamav.h"
 #include "checks/clamav_engine.h"
+#include "milter/daemon.h"
 #include "milter/session.h"
 #include "session_recorder.h"
 #include "test_util.h"
@@ -439,4 +440,26 @@ TEST(ClamavCheck, OnUnscannableTempfailFailsTheCheckAndScoreOnlyScores) {
   ScanResult sc = scan_message(*score, with_attachment(nested_eicar(21)), Envelope{});
   EXPECT_TRUE(has_hit(sc, "CLAMAV_UNSCANNABLE"));
   EXPECT_NE(sc.verdict.action, Action::kReject);
+}
+
+// A message scanned with retired signatures that never ends must not block
+// every reload after it: the reload waits for it, then is refused saying
+// why, and the snapshot in use keeps running.
+TEST(ClamavReload, AReloadWaitsForRetiredSignaturesThenIsRefusedNotHung) {
+  TempDir dir;
+  const std::string cfg = av_config(dir);
+  auto first = load(cfg);
+  ASSERT_NE(first, nullptr);
+  auto held = load(cfg);  // another engine in memory, as a scan still holding the previous one
+  ASSERT_NE(held, nullptr);
+  ASSERT_GE(ClamEngine::live(), 2);
+  Daemon daemon(cfg, first);
+  daemon.set_retired_wait(std::chrono::milliseconds(300));
+  Status st = daemon.reload("test");
+  EXPECT_EQ(st.code(), Status::Code::kUnavailable);
+  EXPECT_NE(st.message().find("the previous signatures are still in use"), std::string::npos) << st.message();
+  EXPECT_EQ(daemon.holder().get(), first);
+  held.reset();  // the scan ends
+  EXPECT_TRUE(daemon.reload("test").ok());
+  EXPECT_NE(daemon.holder().get(), first);
 }
