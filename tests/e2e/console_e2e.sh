@@ -86,6 +86,9 @@ wait_until port_answers "$SMTP" || { echo "postfix did not start"; exit 1; }
 check "plain HTTP to the HTTPS console gets no page" bash -c "! curl -s --max-time 20 http://127.0.0.1:$CPORT/login | grep -q password"
 check "the console answers over HTTPS (TLS 1.2 or later)" bash -c "curl -sk --tlsv1.2 --max-time 60 https://127.0.0.1:$CPORT/login | grep -q password"
 check "... and refuses TLS 1.1" bash -c "! curl -sk --tlsv1.1 --tls-max 1.1 --max-time 20 https://127.0.0.1:$CPORT/login > /dev/null 2>&1"
+check "a login body without a length (chunked) gets 411, a huge one 413: nothing read for a stranger" bash -c \
+  "[ \"\$(printf 'user=a&password=b' | curl -sk --max-time 60 -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' --data-binary @- https://127.0.0.1:$CPORT/login)\" = 411 ] &&
+   [ \"\$(head -c 9000 /dev/zero | tr -c x a | curl -sk --max-time 60 -o /dev/null -w '%{http_code}' --data-binary @- https://127.0.0.1:$CPORT/login)\" = 413 ]"
 /usr/bin/python3 "$HERE/console_browser.py" --console "https://127.0.0.1:$CPORT" --smtp "$SMTP" --dir "$T" \
   --bin "$BIN" --config "$T/spamgate.toml" --spam "$SRC/corpus/spam/lottery_winner.eml" \
   --chromedriver-port $((BASE + 5))
