@@ -54,12 +54,9 @@ struct Verdict {
 
 Verdict score_verdict(const Snapshot& snap, const std::vector<Hit>& hits);
 
-// `v` as one recipient's settings see it (recipients.h): the `extra` hits
-// of its own lists scored by `snap` and added (a symbol `v` already counts
-// is not counted again), spam over `threshold_tenths`, and never when
-// `tag` is false. A forced reject stays.
-Verdict rescore_verdict(const Snapshot& snap, const Verdict& v, const std::vector<Hit>& extra,
-                        std::int64_t threshold_tenths, bool tag);
+// The same under another threshold: a recipient's own (recipients.h), the
+// classifiers' guard and agreement (above) judged against it too.
+Verdict score_verdict(const Snapshot& snap, const std::vector<Hit>& hits, std::int64_t threshold_tenths);
 
 // 72 -> "7.2", -959 -> "-95.9", -5 -> "-0.5", 0 -> "0.0".
 std::string format_tenths(std::int64_t tenths);

@@ -22,10 +22,11 @@ namespace spamgate::app {
 
 int cmd_lint(int argc, char** argv) {
   const char* usage =
-      "usage: spamgate lint [--config F] [--verbose] [RULES_FILE|RULES_DIR ...]\n"
+      "usage: spamgate lint [--config F] [--verbose] [--settings FILE] [RULES_FILE|RULES_DIR ...]\n"
       "Checks the config, every rules file, the signature databases and the outbound overrides\n"
       "(or only the rules files given) and prints file:line: message for each error.\n"
-      "The config's recipient_settings file, given as a file, is read as that file (per-domain settings).\n"
+      "--settings FILE reads FILE as the recipient settings file (per-domain settings), e.g. a copy\n"
+      "before it goes in place; the config's own recipient_settings file given as a file is read so too.\n"
       "Lines read and not used (SpamAssassin directives spamgate skips, eval tests not\n"
       "implemented) are counted in one line; --verbose lists them by kind, with the first place.\n"
       "With rules_canary_dirs in the config, every known-good message there must stay under the\n"
@@ -34,6 +35,7 @@ int cmd_lint(int argc, char** argv) {
       "Exit: 0 all good; 1 errors found; 2 usage error.\n";
   CommandFlags own;
   own.switches = {"--verbose", "--list-rules"};
+  own.values = {"--settings"};
   auto opt = parse_options(argc, argv, 2, usage, own);
   if (!opt) return 2;
   std::vector<Diagnostic> diags, warnings;
@@ -41,7 +43,8 @@ int cmd_lint(int argc, char** argv) {
   std::string signatures;  // what the ClamAV engine loaded (config lint only)
   std::map<std::string, SkipCount> skipped;
   SymbolTable symbols;
-  if (opt->args.empty()) {
+  const std::string settings = opt->values.count("--settings") ? opt->values.at("--settings") : std::string();
+  if (opt->args.empty() && settings.empty()) {
     std::string path = opt->config.empty() ? default_config_path() : opt->config;
     auto snap = load_snapshot(path, diags);
     if (snap.ok()) {
@@ -75,17 +78,24 @@ int cmd_lint(int argc, char** argv) {
     if (!cfg.ok()) std::cerr << "spamgate lint: " << path << " not usable (" << cfg.status().message()
                              << "); the files are read alone\n";
     // The settings file is no rules file: read as the milter reads it.
-    std::vector<std::string> rule_args;
+    std::vector<std::string> rule_args, settings_files;
+    if (!settings.empty()) settings_files.push_back(settings);
     std::error_code ec;
     for (const std::string& a : opt->args) {
-      if (!config.recipient_settings.empty() && std::filesystem::equivalent(a, config.recipient_settings, ec)) {
-        Config one = config;
-        one.recipient_settings = a;
-        if (auto t = load_recipient_settings(one, diags, warnings))
-          signatures += "; " + std::to_string(t->size()) + " recipient(s) with settings in " + a;
-      } else {
+      if (!config.recipient_settings.empty() && std::filesystem::equivalent(a, config.recipient_settings, ec))
+        settings_files.push_back(a);
+      else
         rule_args.push_back(a);
+    }
+    for (const std::string& f : settings_files) {
+      if (!std::filesystem::exists(f, ec)) {
+        diags.push_back({f, 0, "no such file"});
+        continue;
       }
+      Config one = config;
+      one.recipient_settings = f;
+      if (auto t = load_recipient_settings(one, diags, warnings))
+        signatures += "; " + std::to_string(t->size()) + " recipient(s) with settings in " + f;
     }
     auto rs = parse_rules_with(config, rule_args, diags);
     rules = rs->rules.size() + rs->metas.size();

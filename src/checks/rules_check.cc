@@ -722,19 +722,25 @@ std::string relayed_listed(const std::vector<std::pair<std::string, std::string>
 
 void plain_list_hits(const AddressLists& lists, const Message& m, const Envelope& env, std::vector<Hit>& hits) {
   if (!lists.welcomelist_to.empty() || !lists.blocklist_to.empty()) {
-    std::vector<std::string> rcpts;
+    // The envelope's recipients are the MTA's; To and Cc are the sender's
+    // to write. A welcome (-6) counts only for the envelope: a spammer who
+    // adds "Cc: abuse@..." gets nothing. A block counts for either.
+    std::vector<std::string> envelope, headers;
+    for (const std::string& r : env.rcpt_to)
+      for (std::string& a : header_addresses(r)) envelope.push_back(ascii_lower(a));
     for (const char* f : {"to", "cc"})
       for (const Header* h : m.find(f))
-        for (std::string& a : header_addresses(h->decoded)) rcpts.push_back(ascii_lower(a));
-    for (const std::string& r : env.rcpt_to)
-      for (std::string& a : header_addresses(r)) rcpts.push_back(ascii_lower(a));
-    auto listed_to = [&](const std::vector<std::string>& globs, const char* symbol) {
-      for (const std::string& r : rcpts)
-        for (const std::string& g : globs)
-          if (glob_match(g, r)) return hits.push_back({symbol, 1.0, clip(r, kDetailBytes) + " matches " + g});
+        for (std::string& a : header_addresses(h->decoded)) headers.push_back(ascii_lower(a));
+    auto listed_to = [&](const std::vector<std::string>& globs, const char* symbol, bool with_headers) {
+      for (const std::vector<std::string>* rcpts : {&envelope, &headers}) {
+        if (rcpts == &headers && !with_headers) break;
+        for (const std::string& r : *rcpts)
+          for (const std::string& g : globs)
+            if (glob_match(g, r)) return hits.push_back({symbol, 1.0, clip(r, kDetailBytes) + " matches " + g});
+      }
     };
-    listed_to(lists.welcomelist_to, kWelcomelistToSymbol);
-    listed_to(lists.blocklist_to, kBlocklistToSymbol);
+    listed_to(lists.welcomelist_to, kWelcomelistToSymbol, false);
+    listed_to(lists.blocklist_to, kBlocklistToSymbol, true);
   }
   if (lists.welcomelist.empty() && lists.blocklist.empty()) return;
   std::vector<std::string> senders = sender_addresses(m, env);
@@ -807,7 +813,7 @@ std::vector<SymbolDef> rules_engine_symbols() {
           {kBlocklistSymbol, 100.0, "From address is in the block list (blocklist_from)"},
           {kWelcomelistAuthSymbol, -100.0, "Sender is in the welcome list and authenticated by SPF, DKIM or DMARC (welcomelist_auth)"},
           {kDefWelcomelistAuthSymbol, -7.5, "Sender is in the default welcome list and authenticated (def_welcomelist_auth)"},
-          {kWelcomelistToSymbol, -6.0, "A recipient is in the welcome list (welcomelist_to)"},
+          {kWelcomelistToSymbol, -6.0, "An envelope recipient is in the welcome list (welcomelist_to)"},
           {kBlocklistToSymbol, 10.0, "A recipient is in the block list (blocklist_to)"}};
 }
 

@@ -67,6 +67,10 @@ std::vector<std::string> candidates(const std::string& key) {
   std::string domain = key;
   if (std::size_t at = key.rfind('@'); at != std::string::npos) {
     out.push_back(key);
+    // ceo+news@example.com is ceo@example.com's mailbox (Postfix's
+    // recipient_delimiter, '+' by convention).
+    if (std::size_t plus = key.find('+'); plus != std::string::npos && plus > 0 && plus < at)
+      out.push_back(key.substr(0, plus) + key.substr(at));
     domain = key.substr(at + 1);
   }
   if (domain.empty()) return out;
@@ -78,18 +82,33 @@ std::vector<std::string> candidates(const std::string& key) {
 
 const std::vector<std::string>& setting_names() {
   static const std::vector<std::string> names = {
-      "threshold",        "required_score",       "reject_threshold", "tag",
-      "subject_tag",      "skip",                 "welcomelist_from", "welcomelist_auth",
-      "def_welcomelist_auth", "welcomelist_from_rcvd", "blocklist_from"};
+      "threshold",          "required_score",        "reject_threshold",   "tag",
+      "subject_tag",        "skip",                  "welcomelist_from",   "welcomelist_auth",
+      "def_welcomelist_auth", "welcomelist_from_rcvd", "blocklist_from",   "welcomelist_to",
+      "blocklist_to",       "unwelcomelist_from",    "unblocklist_from"};
   return names;
 }
 
 }  // namespace
 
 std::string recipient_key(std::string_view rcpt) {
+  rcpt = rcpt.substr(0, 2 * kMaxKey);
   while (!rcpt.empty() && (rcpt.front() == ' ' || rcpt.front() == '<')) rcpt.remove_prefix(1);
   while (!rcpt.empty() && (rcpt.back() == ' ' || rcpt.back() == '>')) rcpt.remove_suffix(1);
-  return ascii_lower(rcpt.substr(0, kMaxKey));
+  // RFC 5321's source route (<@relay:ceo@example.com>) is for the relays:
+  // the mailbox is what follows the colon.
+  if (!rcpt.empty() && rcpt.front() == '@') {
+    std::size_t colon = rcpt.find(':');
+    rcpt.remove_prefix(colon == std::string_view::npos ? rcpt.size() : colon + 1);
+  }
+  std::string key = ascii_lower(rcpt);
+  // "ceo"@example.com is ceo@example.com; a quoted part with odd bytes in it
+  // keeps its quotes (it matches no entry: the entries are plain).
+  if (std::size_t at = key.rfind('@'); at != std::string::npos && at >= 2 && key.front() == '"' && key[at - 1] == '"' &&
+                                         key.find_first_of(" \\\"@", 1) >= at - 1)
+    key = key.substr(1, at - 2) + key.substr(at);
+  while (!key.empty() && key.back() == '.') key.pop_back();  // example.com. is example.com
+  return key.substr(0, kMaxKey);
 }
 
 RecipientTable RecipientTable::parse(std::string_view text, const std::string& file, const Config& c,

@@ -9,7 +9,10 @@
 // domain, then metas last (they read every other check's hits).
 #include <filesystem>
 #include <set>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "checks/builtin.h"
 #include "checks/bayes.h"
@@ -87,18 +90,37 @@ std::string default_config_path() {
   return std::string(SPAMGATE_SOURCE_DIR) + "/conf/spamgate.toml";
 }
 
+namespace {
+
+// A support file that may be absent (no settings, no overrides): "" then.
+// One that exists and cannot be read is an error, never "none": a file
+// made root-only by mistake must not drop every customer's settings.
+Status read_optional_file(const std::string& path, std::string& text) {
+  text.clear();
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) return Status::IOError("cannot read the file: " + ec.message());
+  if (!std::filesystem::exists(st)) return Status::Ok();
+  if (!std::filesystem::is_regular_file(st)) return Status::IOError("not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) return Status::IOError(std::string("cannot read the file: ") + std::strerror(errno));
+  std::ostringstream all;
+  all << in.rdbuf();
+  if (in.bad()) return Status::IOError("cannot read the file");
+  text = all.str();
+  return Status::Ok();
+}
+
+}  // namespace
+
 std::shared_ptr<const RecipientTable> load_recipient_settings(const Config& c, std::vector<Diagnostic>& diags,
                                                               std::vector<Diagnostic>& warnings) {
   const std::string& path = c.recipient_settings;
   std::string text;
   if (!path.empty()) {
-    std::ifstream in(path, std::ios::binary);
-    if (in.is_open()) {  // a missing file is no error: no settings
-      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-      if (in.bad()) {
-        diags.push_back({path, 0, "cannot read the file"});
-        return nullptr;
-      }
+    if (Status st = read_optional_file(path, text); !st.ok()) {
+      diags.push_back({path, 0, st.message()});
+      return nullptr;
     }
   }
   std::size_t before = diags.size();
@@ -111,13 +133,14 @@ std::shared_ptr<OutboundGuard> make_outbound_guard(const Config& c, std::vector<
   const OutboundConfig& ob = c.outbound;
   LimitOverrides overrides;
   if (!ob.overrides_file.empty()) {
-    std::ifstream in(ob.overrides_file, std::ios::binary);
-    if (in.is_open()) {  // a missing file is no error: no overrides
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      std::size_t before = diags.size();
-      overrides = parse_limit_overrides(text, ob.overrides_file, diags);
-      if (diags.size() != before) return nullptr;
+    std::string text;  // a missing file is no error: no overrides
+    if (Status st = read_optional_file(ob.overrides_file, text); !st.ok()) {
+      diags.push_back({ob.overrides_file, 0, st.message()});
+      return nullptr;
     }
+    std::size_t before = diags.size();
+    overrides = parse_limit_overrides(text, ob.overrides_file, diags);
+    if (diags.size() != before) return nullptr;
   }
   BayesConfig store = c.bayes;
   if (!ob.store.empty()) store.store = ob.store;

@@ -7,7 +7,9 @@
 // every file:line) and for a drain timeout; warn (once a minute) when
 // connections get 4xx over max_connections.
 #include "milter/daemon.h"
+
 #include "spamgate/pipeline.h"
+#include "spamgate/recipients.h"
 
 #include <cstring>
 #include <chrono>
@@ -165,8 +167,10 @@ Status Daemon::reload_now(const char* why) {
     log().info("reload: log level {} -> {}", current->config.log_level, level);
     log().set_level(spdlog::level::from_str(level));
   }
-  log().info("reload ({}): {} rules from {} file(s) now in use", why, snap.value()->rule_count,
-             snap.value()->rule_files.size());
+  const std::size_t settings = snap.value()->recipients ? snap.value()->recipients->size() : 0;
+  log().info("reload ({}): {} rules from {} file(s) now in use{}", why, snap.value()->rule_count,
+             snap.value()->rule_files.size(),
+             settings > 0 ? fmt::format(", settings for {} recipient(s) and domain(s)", settings) : std::string());
   log_rule_warnings("reload", *snap.value());
   if (snap.value()->clamav != current->clamav) log_engine("reload: new signatures in use", *snap.value());
   current.reset();

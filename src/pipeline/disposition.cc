@@ -126,21 +126,34 @@ struct Settled {
   std::string note;                       // " settings=..." of the deciding group
 };
 
-Settled settle(const Snapshot& snap, const Verdict& v, const std::vector<RecipientGroup>& groups) {
+Settled settle(const Snapshot& snap, const ScanResult& scan, const std::vector<RecipientGroup>& groups) {
   struct Seen {
     Verdict verdict;
     const RecipientGroup* group;
     bool reject;
   };
   std::vector<Seen> seen;
+  std::vector<Hit> hits;
   for (const RecipientGroup& g : groups) {
     const RecipientSettings& st = g.settings;
-    Verdict gv = rescore_verdict(snap, v, g.hits, st.threshold_tenths, st.tag && !st.skip);
+    hits = scan.hits;  // the message's, then the group's own lists' (a symbol counts once)
+    hits.insert(hits.end(), g.hits.begin(), g.hits.end());
+    Verdict gv = score_verdict(snap, hits, st.threshold_tenths);
+    if (!st.tag || st.skip) {  // scored, never flagged
+      gv.spam = false;
+      if (gv.action == Action::kTag) gv.action = Action::kAccept;
+    }
     const bool reject = !st.skip && st.reject_tenths && gv.score_tenths > *st.reject_tenths;
     seen.push_back({std::move(gv), &g, reject});
   }
   const bool all_reject = std::all_of(seen.begin(), seen.end(), [](const Seen& x) { return x.reject; });
-  auto rank = [&](const Seen& x) { return x.verdict.spam ? (x.group->settings.subject_tag ? 2 : 1) : 0; };
+  // Tagging with the Subject, tagging without, a group that would tag over
+  // its threshold, then an opted-out or tag-off one (never the headers'
+  // voice while another recipient's settings apply).
+  auto rank = [&](const Seen& x) {
+    const RecipientSettings& st = x.group->settings;
+    return x.verdict.spam ? (st.subject_tag ? 3 : 2) : (st.tag && !st.skip ? 1 : 0);
+  };
   const Seen* pick = &seen.front();
   for (const Seen& x : seen) {
     if (all_reject) {  // the most lenient reject level: even it is passed
@@ -189,7 +202,7 @@ Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& s
   std::string reject_text = c.reject_threshold_text;
   bool subject = true;
   if (inbound && !groups.empty()) {
-    Settled s = settle(snap, scan.verdict, groups);
+    Settled s = settle(snap, scan, groups);
     d.verdict = std::move(s.verdict);
     d.settings_note = std::move(s.note);
     vp = &*d.verdict;
@@ -236,7 +249,10 @@ Disposition decide(const Snapshot& snap, const ScanResult& scan, const Sender& s
       }
       break;
   }
-  if (inbound && !to_hold_queue) d.autolearn = autolearn_class(snap, scan);
+  // A message a recipient's own list decided is that customer's opinion,
+  // not what the classifier should learn of everyone's mail.
+  const bool own_lists = std::any_of(groups.begin(), groups.end(), [](const RecipientGroup& g) { return !g.hits.empty(); });
+  if (inbound && !to_hold_queue && !own_lists) d.autolearn = autolearn_class(snap, scan);
   if (!to_hold_queue) {
     for (const CheckError& e : scan.check_errors) {
       if (failure_action(c.milter, e.check) != FailureAction::kTempfail) continue;

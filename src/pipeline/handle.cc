@@ -82,12 +82,21 @@ namespace {
 // file's lists would give, scored by decide()).
 void add_list_hits(const ScanResult& scan, const Envelope& env, std::vector<RecipientGroup>& groups) {
   const CheckContext ctx{scan.message, env, std::chrono::steady_clock::now(), scan.auth, {}, nullptr, nullptr, nullptr};
+  // A domain's lists are shared by its addresses' groups: each is matched once.
+  std::unordered_map<const AddressLists*, std::vector<Hit>> matched;
   for (RecipientGroup& g : groups) {
+    const std::string who = g.settings.source.substr(0, g.settings.source.find(' '));
     for (const AddressLists* lists : g.settings.lists) {
-      plain_list_hits(*lists, scan.message, env, g.hits);
-      auth_list_hits(*lists, ctx, g.hits);
+      auto [it, fresh] = matched.try_emplace(lists);
+      if (fresh) {
+        plain_list_hits(*lists, scan.message, env, it->second);
+        auth_list_hits(*lists, ctx, it->second);
+      }
+      for (const Hit& hit : it->second) {
+        g.hits.push_back(hit);
+        g.hits.back().detail += " (settings for " + who + ")";
+      }
     }
-    for (Hit& hit : g.hits) hit.detail += " (settings for " + g.settings.source.substr(0, g.settings.source.find(' ')) + ")";
   }
 }
 

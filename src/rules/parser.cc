@@ -890,6 +890,15 @@ std::optional<Status> add_list_line(AddressLists& lists, const std::string& keyw
                ? Status::Ok()
                : Status::InvalidArgument("'" + a + "' is not an address or glob such as *@example.com");
   };
+  if (keyword == "unwelcomelist_from_rcvd" || keyword == "unwhitelist_from_rcvd") {
+    if (rest.empty()) return Status::InvalidArgument(keyword + " needs at least one address or glob");
+    while (!rest.empty()) {
+      const std::string addr = ascii_lower(next_word(rest));
+      auto& l = lists.welcomelist_rcvd;
+      l.erase(std::remove_if(l.begin(), l.end(), [&](const auto& e) { return e.first == addr; }), l.end());
+    }
+    return Status::Ok();
+  }
   if (keyword == "welcomelist_from_rcvd" || keyword == "whitelist_from_rcvd") {
     std::string addr = ascii_lower(next_word(rest)), relay = ascii_lower(next_word(rest));
     if (addr.empty() || relay.empty() || !rest.empty())

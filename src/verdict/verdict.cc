@@ -80,8 +80,12 @@ void combine_classifiers(const BayesConfig& cfg, const std::vector<Classifier>& 
 }  // namespace
 
 Verdict score_verdict(const Snapshot& snap, const std::vector<Hit>& hits) {
+  return score_verdict(snap, hits, snap.config.threshold_tenths);
+}
+
+Verdict score_verdict(const Snapshot& snap, const std::vector<Hit>& hits, std::int64_t threshold_tenths) {
   Verdict v;
-  v.threshold_tenths = snap.config.threshold_tenths;
+  v.threshold_tenths = threshold_tenths;
   std::int64_t total = 0;
   std::unordered_set<std::string> seen;
   const Hit* forced = nullptr;  // the first hit that rejects the message
@@ -106,8 +110,7 @@ Verdict score_verdict(const Snapshot& snap, const std::vector<Hit>& hits) {
   }
   v.rules_millis = total - classifier_total;
   if (!classifiers.empty())
-    combine_classifiers(snap.config.bayes, classifiers, total - classifier_total, snap.config.threshold_tenths, total,
-                        v.hits);
+    combine_classifiers(snap.config.bayes, classifiers, total - classifier_total, threshold_tenths, total, v.hits);
   std::sort(v.hits.begin(), v.hits.end(),
             [](const ScoredHit& a, const ScoredHit& b) { return a.name < b.name; });
   v.score_tenths = millis_to_tenths(total);
@@ -118,30 +121,6 @@ Verdict score_verdict(const Snapshot& snap, const std::vector<Hit>& hits) {
     v.reply = forced->reject_reply;
   }
   return v;
-}
-
-Verdict rescore_verdict(const Snapshot& snap, const Verdict& v, const std::vector<Hit>& extra,
-                        std::int64_t threshold_tenths, bool tag) {
-  Verdict out = v;
-  std::int64_t added = 0;
-  for (const Hit& h : extra) {
-    if (std::any_of(out.hits.begin(), out.hits.end(), [&](const ScoredHit& s) { return s.name == h.name; }))
-      continue;  // a symbol counts once
-    const std::int64_t score = snap.symbols.score_millis(h.name);
-    if (score == 0) continue;
-    out.hits.push_back({h.name, score, h.detail});
-    added += score;
-  }
-  if (added != 0) {
-    std::int64_t total = 0;
-    for (const ScoredHit& h : out.hits) total += h.score_millis;
-    out.score_tenths = millis_to_tenths(total);
-    std::sort(out.hits.begin(), out.hits.end(), [](const ScoredHit& a, const ScoredHit& b) { return a.name < b.name; });
-  }
-  out.threshold_tenths = threshold_tenths;
-  out.spam = tag && out.score_tenths > threshold_tenths;
-  if (out.action != Action::kReject) out.action = out.spam ? Action::kTag : Action::kAccept;
-  return out;
 }
 
 }  // namespace spamgate

@@ -398,7 +398,7 @@ lenient.example.net    threshold          40
 RC
 write_config "recipient_settings = \"$T/recipients.cf\"" ""
 reload_wait
-check "the settings file is taken by the reload" grep -q "reload (.*): [0-9]* rules" "$T/spamgate.log"
+check "the settings file is taken by the reload" grep -q "reload (.*): [0-9]* rules from .*, settings for 4 recipient(s) and domain(s)" "$T/spamgate.log"
 f=$(TO=optout@example.net deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.60)
 check "opted out alone: delivered unscanned, no X-Spam fields" hasnt "$f" "X-Spam-"
 check "... the Subject left alone" has "$f" "Subject: CONGRATULATIONS YOU HAVE WON!!!"

@@ -101,6 +101,19 @@ TEST(RecipientSettingsFile, AddressOverDomainOverParentEachSettingOnItsOwn) {
   EXPECT_EQ(other.threshold_tenths, 50);
 }
 
+// The MTA's forms of one mailbox find its settings: a source route,
+// a quoted local part, a trailing dot, a +extension.
+TEST(RecipientSettingsFile, TheMailboxIsFoundWhateverFormTheRcptHas) {
+  std::vector<Diagnostic> d;
+  RecipientTable t = parsed("ceo@example.com threshold 3\n", d);
+  ASSERT_TRUE(d.empty()) << errors_of(d);
+  for (const char* rcpt : {"<ceo@example.com>", "<@relay.example:ceo@example.com>", "<\"ceo\"@example.com>",
+                           "<ceo@example.com.>", "<CEO+news@Example.com>"})
+    EXPECT_EQ(t.resolve(rcpt).threshold_text, "3") << rcpt;
+  for (const char* rcpt : {"<\"ceo x\"@example.com>", "<ceox@example.com>", "<>", "<@relay.example>"})
+    EXPECT_EQ(t.resolve(rcpt).threshold_text, "5") << rcpt;
+}
+
 // --- through the pipeline: one message, recipients of different settings --
 
 struct Fixture {
@@ -216,6 +229,50 @@ TEST(RecipientSettingsDecide, ARecipientsOwnListsCount) {
   EXPECT_LT(fan.scan->verdict.score_tenths, 0);
   env.client_name = "mail.forger.example";  // the same From, another relay: not welcomed
   EXPECT_EQ(test::handle(*f.snap, kSpammy, {}, env).disposition.action, Action::kTag);
+}
+
+// An opted-out recipient beside one with its own threshold: the headers
+// speak for the one whose settings apply.
+TEST(RecipientSettingsDecide, AnOptedOutRecipientNeverSpeaksForTheOthers) {
+  Fixture f("lenient.example threshold 8\nfree.example skip\n");
+  Handled h = f.run(kSpammy, {"b@free.example", "a@lenient.example"});
+  EXPECT_EQ(h.disposition.action, Action::kAccept);
+  EXPECT_EQ(h.scan->verdict.threshold_tenths, 80);
+  EXPECT_EQ(h.disposition.why, "score 7.2 is not greater than 8");
+}
+
+// One classifier alone does not tag (the guard), judged at the recipient's
+// own threshold, not spamgate.toml's.
+TEST(RecipientSettingsDecide, TheClassifierGuardUsesTheRecipientsThreshold) {
+  Fixture f("strict.example threshold 3\n", "");
+  ASSERT_NE(f.snap, nullptr);
+  auto snap = test::snapshot_with(std::string(kRules) + "score LR_95 4\n", nullptr,
+                                  "recipient_settings = \"" + f.dir.path() + "/recipients.cf\"\n");
+  ASSERT_NE(snap, nullptr);
+  ScanResult scan = scan_message(*snap, "Subject: hi\n\nhello\n", Envelope{});
+  Hit lr("LR_95");
+  lr.probability = 0.97;
+  scan.hits.push_back(lr);
+  scan.verdict = score_verdict(*snap, scan.hits);
+  ASSERT_FALSE(scan.verdict.spam);  // 4.0, under 5
+  Envelope env;
+  env.rcpt_to = {"a@strict.example"};
+  Disposition d = decide(*snap, scan, Sender{}, {}, recipient_groups(*snap, env));
+  EXPECT_EQ(d.action, Action::kAccept);  // 4.0 over 3, but one classifier alone
+  ASSERT_TRUE(d.verdict.has_value());
+  bool guarded = false;
+  for (const ScoredHit& h : d.verdict->hits) guarded = guarded || h.name == "CLASSIFIER_GUARD";
+  EXPECT_TRUE(guarded);
+}
+
+// A settings file that exists and cannot be read is an error, never "no
+// settings" (every customer's opt-out and levels would quietly go).
+TEST(RecipientSettingsFile, AnUnreadableFileIsAnErrorNotNone) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/recipients.cf");  // a directory where the file should be
+  std::vector<Diagnostic> d;
+  EXPECT_EQ(test::snapshot_with(kRules, &d, "recipient_settings = \"" + dir.path() + "/recipients.cf\"\n"), nullptr);
+  EXPECT_NE(errors_of(d).find("recipients.cf: not a regular file"), std::string::npos) << errors_of(d);
 }
 
 // A broken settings file refuses the load (and so a reload) naming its line.

@@ -248,7 +248,11 @@ TEST(RuleLists, RecipientListsAndRemovals) {
                          "blocklist_from *@bad.example\nunblocklist_from *@bad.example\n");
   ASSERT_NE(s, nullptr);
   EXPECT_TRUE(hit(*s, "From: a@x.example\nTo: trap1@spamtrap.example\n\nx\n", "USER_IN_BLOCKLIST_TO"));
-  EXPECT_TRUE(hit(*s, "From: a@x.example\nCc: Abuse <abuse@host.example>\n\nx\n", "USER_IN_WELCOMELIST_TO"));
+  // a welcome counts for the envelope only: anyone can write "Cc: abuse@..."
+  EXPECT_FALSE(hit(*s, "From: a@x.example\nCc: Abuse <abuse@host.example>\n\nx\n", "USER_IN_WELCOMELIST_TO"));
+  Envelope to_abuse;
+  to_abuse.rcpt_to = {"<abuse@host.example>"};
+  EXPECT_NE(scan_message(*s, "From: a@x.example\nSubject: x\n\nx\n", to_abuse).verdict.score_tenths, 0);
   EXPECT_FALSE(hit(*s, "From: a@x.example\nTo: ann@host.example\n\nx\n", "USER_IN_BLOCKLIST_TO"));
   Envelope env;
   env.rcpt_to = {"<hidden@spamtrap.example>"};  // a Bcc: only the envelope knows it
