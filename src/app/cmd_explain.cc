@@ -97,12 +97,13 @@ int cmd_explain(int argc, char** argv) {
     // Ready-made lines for the local file, should this be a false positive.
     if (r.verdict.spam) {
       HistoryRecord rec = history_record(handled, who.env, who.sender, "", in.bytes.size(), 0);
-      auto proposals = console::false_positive_proposals(rec, snap->symbols, "explain");
+      auto proposals = console::false_positive_proposals(rec, snap->symbols, "explain",
+                                                         !snap->config.recipient_settings.empty());
       if (!proposals.empty()) {
-        std::printf("\n  If this is a false positive, one of these in %s (then spamgate reload):\n",
-                    snap->config.local_rules.c_str());
+        std::printf("\n  If this is a false positive, one of these (then spamgate reload):\n");
         for (const console::Proposal& p : proposals) {
-          std::printf("    - %s:\n", p.title.c_str());
+          std::printf("    - %s, in %s:\n", p.title.c_str(),
+                      (p.settings ? snap->config.recipient_settings : snap->config.local_rules).c_str());
           std::string lines = p.lines;
           for (std::size_t at = 0, nl; at < lines.size(); at = nl + 1) {
             nl = lines.find('\n', at);

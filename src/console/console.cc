@@ -253,7 +253,8 @@ Response Console::handle(const Request& r) {
         return out;
       }
       if (r.path == "/propose") return propose(c);
-      if (r.path == "/rules/append") return append_rules(c);
+      if (r.path == "/rules/append") return append_file(c, local_rules_file());
+      if (r.path == "/settings/append") return append_file(c, settings_file());
       if (r.path == "/learn") return learn(c);
       if (r.path == "/rules") return save_file(c, local_rules_file());
       if (r.path == "/settings") return save_file(c, settings_file());
@@ -436,7 +437,7 @@ Response Console::verdict(const Ctx& c) {
     if (r.action == "tag") added = "Subject: " + cfg.subject_tag + " " + r.subject + "\n" + added;
     body += "<h2>Headers we added</h2><pre id=added>" + html(added) + "</pre>";
   }
-  auto proposals = false_positive_proposals(r, c.snap->symbols, c.user);
+  auto proposals = false_positive_proposals(r, c.snap->symbols, c.user, !c.snap->config.recipient_settings.empty());
   body += "<h2>False positive</h2>";
   if (proposals.empty()) {
     body += "<p>Nothing to propose for this message: edit the <a href=\"/rules\">local rules</a>.</p>";
@@ -498,41 +499,48 @@ Response Console::learn(const Ctx& c) {
                                learn_outcome_name(out.value()) + ").</p><p><a href=\"/verdict?ref=" + url_encode(ref) + "\">Back to the verdict</a></p>")};
 }
 
-Response Console::propose(const Ctx& c) {
-  const std::string ref = param(c.req, "ref");
-  const std::string lines = form_lines(param(c.req, "lines"));
-  std::string current;
-  const std::string& path = c.snap->config.local_rules;
-  if (Status st = read_local_rules(path, current); !st.ok())
-    return {500, "text/html; charset=utf-8", {}, page(c, "Proposed lines", "<p class=error>" + html(st.message()) + "</p>")};
-  std::string joined = current + (current.empty() || current.back() == '\n' ? "" : "\n") + lines;
-  LintResult lint;
-  if (Status st = lint_local_rules(c.snap->config, joined, lint); !st.ok())
-    return {500, "text/html; charset=utf-8", {}, page(c, "Proposed lines", "<p class=error>" + html(st.message()) + "</p>")};
-  std::string body = "<p>These lines go at the end of <code>" + html(path) + "</code>:</p><pre id=proposed>" +
-                     html(lines) + "</pre>";
-  if (!lint.errors.empty()) {
-    body += "<div class=error id=lint><p>The rules would not load with them:</p><pre>" + html(lint_list(lint.errors)) +
-            "</pre></div><p><a href=\"/verdict?ref=" + url_encode(ref) + "\">Back to the verdict</a></p>";
-    return {422, "text/html; charset=utf-8", {}, page(c, "Proposed lines", body)};
-  }
-  body += "<p class=ok id=lint>Checked against the running rules: no error.</p>";
-  if (!lint.warnings.empty()) body += "<div class=warn><pre>" + html(lint_list(lint.warnings)) + "</pre></div>";
-  body += "<form method=post action=\"/rules/append\" data-confirm=\"Save these lines and reload the rules?\">" +
-          c.csrf_field() + "<input type=hidden name=ref value=\"" + html(ref) + "\"><input type=hidden name=lines "
-          "value=\"" + html(lines) + "\"><button id=save>Save to the local rules and reload</button></form>";
-  return {200, "text/html; charset=utf-8", {}, page(c, "Proposed lines", body)};
-}
-
 struct Console::EditedFile {
-  const char* url;     // the editor's page and form action
+  const char* url;     // the editor's page and form action; URL + "/append" appends
   const char* title;
+  const char* title_lower;  // "the local rules"
   const char* audit;   // the audit log's action prefix
   std::string Config::*path;
   Status (*lint)(const Config&, const std::string&, LintResult&);
   const char* intro;   // what the file is, after its path
   const char* refused; // why a file with errors is not saved
 };
+
+Response Console::propose(const Ctx& c) {
+  const std::string ref = param(c.req, "ref");
+  const std::string lines = form_lines(param(c.req, "lines"));
+  // The per-customer proposal goes to the recipient settings, the others
+  // to the local rules.
+  const EditedFile& f = param(c.req, "proposal") == kRecipientsProposal ? settings_file() : local_rules_file();
+  const std::string& path = c.snap->config.*f.path;
+  if (path.empty()) return refused(404, "spamgate.toml names no such file.");
+  std::string current;
+  if (Status st = read_local_rules(path, current); !st.ok())
+    return {500, "text/html; charset=utf-8", {}, page(c, "Proposed lines", "<p class=error>" + html(st.message()) + "</p>")};
+  std::string joined = current + (current.empty() || current.back() == '\n' ? "" : "\n") + lines;
+  LintResult lint;
+  if (Status st = f.lint(c.snap->config, joined, lint); !st.ok())
+    return {500, "text/html; charset=utf-8", {}, page(c, "Proposed lines", "<p class=error>" + html(st.message()) + "</p>")};
+  std::string body = "<p>These lines go at the end of <code>" + html(path) + "</code>:</p><pre id=proposed>" +
+                     html(lines) + "</pre>";
+  if (!lint.errors.empty()) {
+    body += std::string("<div class=error id=lint><p>Not to be saved: ") + f.refused + ".</p><pre>" +
+            html(lint_list(lint.errors)) + "</pre></div><p><a href=\"/verdict?ref=" + url_encode(ref) +
+            "\">Back to the verdict</a></p>";
+    return {422, "text/html; charset=utf-8", {}, page(c, "Proposed lines", body)};
+  }
+  body += "<p class=ok id=lint>Checked as a reload would read it: no error.</p>";
+  if (!lint.warnings.empty()) body += "<div class=warn><pre>" + html(lint_list(lint.warnings)) + "</pre></div>";
+  body += std::string("<form method=post action=\"") + f.url + "/append\" data-confirm=\"Save these lines and reload?\">" +
+          c.csrf_field() + "<input type=hidden name=ref value=\"" + html(ref) + "\"><input type=hidden name=lines "
+          "value=\"" + html(lines) + "\"><button id=save>Save to " + f.title_lower + " and reload</button></form>";
+  return {200, "text/html; charset=utf-8", {}, page(c, "Proposed lines", body)};
+}
+
 
 Response Console::change_file(const Ctx& c, const EditedFile& f, const std::string& content, const std::string& action,
                               const std::string& target, const std::string& added) {
@@ -574,15 +582,17 @@ Response Console::change_file(const Ctx& c, const EditedFile& f, const std::stri
   return {reloaded.ok() ? 200 : 500, "text/html; charset=utf-8", {}, page(c, f.title, body)};
 }
 
-Response Console::append_rules(const Ctx& c) {
+Response Console::append_file(const Ctx& c, const EditedFile& f) {
   const std::string lines = form_lines(param(c.req, "lines"));
   if (lines.empty()) return refused(400, "No lines to save.");
+  const std::string path = c.snap->config.*f.path;
+  if (path.empty()) return refused(404, "spamgate.toml names no such file.");
   std::lock_guard lock(rules_mu_);  // read, lint, save and reload: one change at a time
   std::string current;
-  if (Status st = read_local_rules(c.snap->config.local_rules, current); !st.ok())
-    return {500, "text/html; charset=utf-8", {}, page(c, "Local rules", "<p class=error>" + html(st.message()) + "</p>")};
+  if (Status st = read_local_rules(path, current); !st.ok())
+    return {500, "text/html; charset=utf-8", {}, page(c, f.title, "<p class=error>" + html(st.message()) + "</p>")};
   std::string joined = current + (current.empty() || current.back() == '\n' ? "" : "\n") + lines;
-  return change_file(c, local_rules_file(), joined, "append", param(c.req, "ref"), lines);
+  return change_file(c, f, joined, "append", param(c.req, "ref"), lines);
 }
 
 Response Console::file_page(const Ctx& c, const EditedFile& f) {
@@ -622,14 +632,16 @@ Response Console::save_file(const Ctx& c, const EditedFile& f) {
 }
 
 const Console::EditedFile& Console::local_rules_file() {
-  static const Console::EditedFile f{"/rules", "Local rules", "rules", &Config::local_rules, &lint_local_rules,
+  static const Console::EditedFile f{"/rules", "Local rules", "the local rules", "rules", &Config::local_rules,
+                                     &lint_local_rules,
                                      ", read last: its lines override the shipped rules.", "the rules would not load"};
   return f;
 }
 
 const Console::EditedFile& Console::settings_file() {
   static const Console::EditedFile f{
-      "/settings", "Recipient settings", "settings", &Config::recipient_settings, &lint_recipient_settings,
+      "/settings", "Recipient settings", "the recipient settings", "settings", &Config::recipient_settings,
+      &lint_recipient_settings,
       ": each customer's own threshold, reject level, tagging, opt-out and lists, one setting a line "
       "(RECIPIENT SETTING VALUE).",
       "the settings would not load"};

@@ -70,13 +70,13 @@ class Console {
   Response search(const Ctx& c);
   Response verdict(const Ctx& c);
   Response propose(const Ctx& c);
-  Response append_rules(const Ctx& c);
   Response learn(const Ctx& c);
   // The files support staff edit here: the local rules, the recipient settings.
   struct EditedFile;
   static const EditedFile& local_rules_file();
   static const EditedFile& settings_file();
   Response file_page(const Ctx& c, const EditedFile& f);
+  Response append_file(const Ctx& c, const EditedFile& f);
   Response save_file(const Ctx& c, const EditedFile& f);
   Response audit_page(const Ctx& c);
   // Lints `content` as the new file `f`; if clean, audits, saves and

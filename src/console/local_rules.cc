@@ -64,7 +64,7 @@ std::string tenths(double v) {
 }  // namespace
 
 std::vector<Proposal> false_positive_proposals(const HistoryRecord& r, const SymbolTable& symbols,
-                                               const std::string& user) {
+                                               const std::string& user, bool with_settings) {
   char date[32];
   std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -79,6 +79,28 @@ std::vector<Proposal> false_positive_proposals(const HistoryRecord& r, const Sym
   std::vector<Proposal> out;
   if (std::string addr = sender_of(r); !addr.empty()) {
     const std::string domain = addr.substr(addr.rfind('@') + 1);
+    // For this customer only: the recipients' domains, as the settings file
+    // names them (recipient_key: the MTA's forms of one mailbox).
+    std::vector<std::string> theirs;
+    for (const std::string& rcpt : with_settings ? r.rcpt_to : std::vector<std::string>{}) {
+      const std::string key = recipient_key(rcpt);
+      const std::size_t at = key.rfind('@');
+      if (at == std::string::npos) continue;
+      const std::string d = key.substr(at + 1);
+      if (d.find('.') == std::string::npos || d.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos)
+        continue;  // not a name the settings file takes
+      if (std::find(theirs.begin(), theirs.end(), d) == theirs.end()) theirs.push_back(d);
+    }
+    if (!theirs.empty() && theirs.size() <= 5) {
+      std::string lines = head, names;
+      for (const std::string& d : theirs) {
+        lines += d + " welcomelist_auth *@" + domain + "\n";
+        names += (names.empty() ? "" : ", ") + d;
+      }
+      out.push_back({kRecipientsProposal, "Welcome mail from *@" + domain + " for " + names +
+                                              " only, when SPF, DKIM or DMARC authenticates it (recipient settings)",
+                     lines, true});
+    }
     out.push_back({"welcomelist-domain", "Welcome mail from *@" + domain + " when SPF, DKIM or DMARC authenticates it",
                    head + "welcomelist_auth *@" + domain + "\n"});
     out.push_back({"welcomelist-address", "Welcome mail from " + addr + " when SPF, DKIM or DMARC authenticates it",
@@ -193,8 +215,11 @@ Status lint_local_rules(const Config& config, const std::string& content, LintRe
 Status save_local_rules(const std::string& path_in, const std::string& content) {
   if (content.size() > kMaxLocalRulesBytes) return Status::Limit("the local rules are larger than 1 MB");
   // A symbolic link stays one: the file it points to is replaced.
+  // A file not there yet is made (a settings file configured, never written).
   std::error_code ec;
-  const std::string path = fs::is_symlink(path_in, ec) ? fs::canonical(path_in, ec).string() : path_in;
+  const bool link = fs::symlink_status(path_in, ec).type() == fs::file_type::symlink;
+  ec.clear();
+  const std::string path = link ? fs::canonical(path_in, ec).string() : path_in;
   if (ec) return Status::IOError("cannot resolve " + path_in + ": " + ec.message());
   std::string tmp;
   Status st = write_beside(path, content, "new", tmp);

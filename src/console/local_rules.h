@@ -17,19 +17,26 @@ namespace spamgate::console {
 inline constexpr std::size_t kMaxLocalRulesBytes = 1 << 20;
 
 struct Proposal {
-  std::string id;     // "welcomelist-domain", "welcomelist-address", "score"
+  std::string id;     // "welcomelist-recipients", "welcomelist-domain", "welcomelist-address", "score"
   std::string title;  // what it does, for the page
   std::string lines;  // the exact lines to append, each ending in '\n'
+  // Where they go: the local rules (every customer), or the recipient
+  // settings file (this message's recipients' domains only).
+  bool settings = false;
 };
+// The id of the proposal for the recipient settings file.
+inline constexpr const char* kRecipientsProposal = "welcomelist-recipients";
 
-// What would keep this message untagged, as local-file lines, safest first:
-// welcomelist_auth for the sender's domain and for the address (counted
-// only when SPF, DKIM or DMARC authenticates them), and the heaviest rule's
-// score lowered just enough to bring the score under the threshold. Each
-// starts with a comment naming the reference (or, without one, the
-// Message-ID), `user` and the date.
+// What would keep this message untagged, narrowest first: with
+// `with_settings` (a recipient_settings file is configured), welcomelist_auth
+// of the sender's domain for the recipients' domains alone (at most 5), in
+// the settings file; then, in the local file, welcomelist_auth for the
+// sender's domain and for the address (counted only when SPF, DKIM or DMARC
+// authenticates them), and the heaviest rule's score lowered just enough to
+// bring the score under the threshold. Each starts with a comment naming
+// the reference (or, without one, the Message-ID), `user` and the date.
 std::vector<Proposal> false_positive_proposals(const HistoryRecord& r, const SymbolTable& symbols,
-                                               const std::string& user);
+                                               const std::string& user, bool with_settings = false);
 
 struct LintResult {
   std::vector<Diagnostic> errors;    // the load would refuse the rules

@@ -111,7 +111,8 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare > /dev/null; then
   unshare -m bash -c "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal &&
     { /usr/bin/python3 '$SRC/tests/cli/journal_listener.py' /run/systemd/journal/socket '$T/journal.out' & } &&
     for i in \$(seq 1 600); do [ -e '$T/journal.out.ready' ] && break; sleep 0.1; done &&
-    '$BIN' scan --verbose --config '$T/journal.toml' '$HAM' > /dev/null 2> '$T/journal.err'; kill %1" 2> /dev/null
+    '$BIN' scan --verbose --config '$T/journal.toml' '$HAM' > /dev/null 2> '$T/journal.err';
+    for i in \$(seq 1 600); do grep -qs '^MESSAGE=.*action=' '$T/journal.out' && break; sleep 0.1; done; kill %1" 2> /dev/null
   check "journal: the verdict line is an entry with priority info (6)" \
     bash -c "grep -B3 -A3 '^MESSAGE=.*score=.* action=accept' '$T/journal.out' | grep -q '^PRIORITY=6$'"
   check "journal: facility mail (2), identifier spamgate" \

@@ -110,7 +110,8 @@ JOURNAL_STREAM=8:1 unshare -m bash -c "mount -t tmpfs tmpfs /run/systemd && mkdi
   { /usr/bin/python3 '$SRC/tests/cli/journal_listener.py' /run/systemd/journal/socket '$T/journal.out' & } &&
   for i in \$(seq 1 600); do [ -e '$T/journal.out.ready' ] && break; sleep 0.1; done &&
   chmod 666 /run/systemd/journal/socket &&
-  setpriv --reuid spamgate --regid spamgate --init-groups -- /usr/sbin/spamgate scan --verbose --config /etc/spamgate/spamgate.toml '$HAM' > /dev/null 2> '$T/journal.err'; kill %1" 2> /dev/null
+  setpriv --reuid spamgate --regid spamgate --init-groups -- /usr/sbin/spamgate scan --verbose --config /etc/spamgate/spamgate.toml '$HAM' > /dev/null 2> '$T/journal.err';
+    for i in \$(seq 1 600); do grep -qs '^MESSAGE=.*action=' '$T/journal.out' && break; sleep 0.1; done; kill %1" 2> /dev/null
 check "journal: the installed binary's verdict line is an entry with priority info (6)" \
   bash -c "grep -B3 -A3 '^MESSAGE=.*score=.* action=' '$T/journal.out' | grep -q '^PRIORITY=6$'"
 check "journal: facility mail (2), identifier spamgate, nothing left on stderr" \

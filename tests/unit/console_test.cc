@@ -355,6 +355,51 @@ TEST(ConsolePages, RecipientSettingsAreEditedLintedAndReloaded) {
   EXPECT_EQ(none.post("/settings", {{"csrf", ncsrf}, {"content", "x.example skip\n"}}, n).status, 404);
 }
 
+// With a recipient settings file, the narrowest fix comes first: welcome
+// the sender for this message's recipients' domain only, saved to the
+// settings file (not the local rules every customer shares).
+TEST(ConsolePages, AFalsePositiveCanBeFixedForItsRecipientsDomainOnly) {
+  Fixture f("recipient_settings = \"recipients.cf\"\n");
+  HistoryRecord r;
+  r.ref = "qrstuvwxyzabcdef";
+  r.time = 1796600000;
+  r.from = "Ann <ann@partner.example>";
+  r.direction = "inbound";
+  r.score = "7.2";
+  r.threshold = "5";
+  r.action = "tag";
+  r.rcpt_to = {"<Bob@Customer.example>", "<carol+news@customer.example>"};
+  r.hits = {{"SEO_SUBMIT", "2.2", "Submit your site"}};
+  {
+    auto store = open_history_store(f.snap->config.history);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    ASSERT_TRUE(store.value()->put({r}).ok());
+  }
+  auto [s, csrf] = f.login("alice", "alice-pw");
+  Response v = f.get("/verdict", s, {{"ref", r.ref}});
+  ASSERT_EQ(v.status, 200);
+  const std::size_t mine = v.body.find("value=\"welcomelist-recipients\""), all = v.body.find("value=\"welcomelist-domain\"");
+  ASSERT_NE(mine, std::string::npos) << v.body;
+  EXPECT_LT(mine, all);  // offered first, and checked
+  EXPECT_NE(v.body.find("customer.example welcomelist_auth *@partner.example"), std::string::npos);
+  const std::string lines = "customer.example welcomelist_auth *@partner.example\n";
+  Response p = f.post("/propose", {{"csrf", csrf}, {"ref", r.ref}, {"proposal", "welcomelist-recipients"}, {"lines", lines}}, s);
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_NE(p.body.find("recipients.cf</code>"), std::string::npos);
+  EXPECT_NE(p.body.find("action=\"/settings/append\""), std::string::npos);
+  // the same line checked as a rules line would be an error: it is checked as settings
+  Response bad = f.post("/propose", {{"csrf", csrf}, {"ref", r.ref}, {"proposal", "welcomelist-recipients"},
+                                     {"lines", "customer.example welcomelist_auth partner"}}, s);
+  EXPECT_EQ(bad.status, 422);
+  Response saved = f.post("/settings/append", {{"csrf", csrf}, {"ref", r.ref}, {"lines", lines}}, s);
+  EXPECT_EQ(saved.status, 200) << saved.body;
+  EXPECT_EQ(slurp(f.snap->config.recipient_settings), lines);
+  EXPECT_EQ(f.local(), "\n");  // the shared local rules untouched
+  EXPECT_EQ(f.reloads, 1);
+  EXPECT_NE(slurp(f.snap->config.console.audit_log).find("\"action\":\"settings-append\""), std::string::npos);
+  EXPECT_EQ(f.post("/settings/append", {{"lines", lines}}, s).status, 403);  // no CSRF token
+}
+
 TEST(ConsolePages, AVerdictShowsWhereRulesAreDefinedAndEscapesTheMessage) {
   Fixture f;
   HistoryRecord r;
