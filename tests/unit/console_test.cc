@@ -83,6 +83,24 @@ struct Fixture {
     return {token, page.body.substr(at, page.body.find('"', at) - at)};
   }
   std::string local() const { return slurp(snap->config.local_rules); }
+  // A tagged inbound verdict from ann@partner.example (SEO_SUBMIT 2.2, score
+  // 7.2 over 5) to `rcpts`, put in the history the console reads.
+  HistoryRecord tagged(const std::string& ref, std::vector<std::string> rcpts, const std::string& detail) {
+    HistoryRecord r;
+    r.ref = ref;
+    r.time = 1796600000;
+    r.from = "Ann <ann@partner.example>";
+    r.direction = "inbound";
+    r.score = "7.2";
+    r.threshold = "5";
+    r.action = "tag";
+    r.rcpt_to = std::move(rcpts);
+    r.hits = {{"SEO_SUBMIT", "2.2", detail}};
+    auto store = open_history_store(snap->config.history);
+    EXPECT_TRUE(store.ok()) << store.status().message();
+    if (store.ok()) EXPECT_TRUE(store.value()->put({r}).ok());
+    return r;
+  }
   // The editor's fingerprint of the file as it shows it now.
   std::string base(const std::string& token) {
     Response page = get("/rules", token);
@@ -360,21 +378,8 @@ TEST(ConsolePages, RecipientSettingsAreEditedLintedAndReloaded) {
 // settings file (not the local rules every customer shares).
 TEST(ConsolePages, AFalsePositiveCanBeFixedForItsRecipientsDomainOnly) {
   Fixture f("recipient_settings = \"recipients.cf\"\n");
-  HistoryRecord r;
-  r.ref = "qrstuvwxyzabcdef";
-  r.time = 1796600000;
-  r.from = "Ann <ann@partner.example>";
-  r.direction = "inbound";
-  r.score = "7.2";
-  r.threshold = "5";
-  r.action = "tag";
-  r.rcpt_to = {"<Bob@Customer.example>", "<carol+news@customer.example>"};
-  r.hits = {{"SEO_SUBMIT", "2.2", "Submit your site"}};
-  {
-    auto store = open_history_store(f.snap->config.history);
-    ASSERT_TRUE(store.ok()) << store.status().message();
-    ASSERT_TRUE(store.value()->put({r}).ok());
-  }
+  HistoryRecord r = f.tagged("qrstuvwxyzabcdef", {"<Bob@Customer.example>", "<carol+news@customer.example>"},
+                             "Submit your site");
   auto [s, csrf] = f.login("alice", "alice-pw");
   Response v = f.get("/verdict", s, {{"ref", r.ref}});
   ASSERT_EQ(v.status, 200);
@@ -403,21 +408,16 @@ TEST(ConsolePages, AFalsePositiveCanBeFixedForItsRecipientsDomainOnly) {
 TEST(ConsolePages, AVerdictShowsWhereRulesAreDefinedAndEscapesTheMessage) {
   Fixture f;
   HistoryRecord r;
-  r.ref = "abcdefghijklmnop";
-  r.time = 1796600000;
   r.queue_id = "4F2A1B3C";
-  r.from = "Ann <ann@partner.example>";
   r.subject = "<script>alert(1)</script> offer";
-  r.direction = "inbound";
-  r.score = "7.2";
-  r.threshold = "5";
-  r.action = "tag";
-  r.rcpt_to = {"user@example.net"};
-  r.hits = {{"SEO_SUBMIT", "2.2", "Submit your site <b>now</b>"}};
   {
+    HistoryRecord base = f.tagged("abcdefghijklmnop", {"user@example.net"}, "Submit your site <b>now</b>");
+    base.queue_id = r.queue_id;
+    base.subject = r.subject;
+    r = base;
     auto store = open_history_store(f.snap->config.history);
     ASSERT_TRUE(store.ok()) << store.status().message();
-    ASSERT_TRUE(store.value()->put({r}).ok());
+    ASSERT_TRUE(store.value()->put({r}).ok());  // again, with the queue id and the hostile Subject
   }
   auto [s, csrf] = f.login("alice", "alice-pw");
   Response v = f.get("/verdict", s, {{"ref", r.ref}});
