@@ -431,6 +431,17 @@ rm -f "$T/recipients.cf"
 write_config "" ""
 reload_wait
 
+# --- issue 22: welcomelist_from_rcvd counts only through the partner's relay ---
+printf 'welcomelist_from_rcvd *@outside.example relay.outside.example\n' > "$T/local.cf"
+reload_wait
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.70 --xclient-name mx2.relay.outside.example)
+check "welcomelist_from_rcvd: relayed by the partner's host: not tagged" hasnt "$f" "X-Spam-Flag"
+check "... USER_IN_WELCOMELIST_AUTH on its log line" grep -q "client=192.0.2.70 .*USER_IN_WELCOMELIST_AUTH" "$T/spamgate.log"
+f=$(deliver "$SRC/corpus/spam/lottery_winner.eml" --xclient-addr 192.0.2.71 --xclient-name mail.forger.example)
+check "... the same sender through another host: tagged" has "$f" "X-Spam-Flag: YES"
+printf '' > "$T/local.cf"
+reload_wait
+
 # --- reload: a broken rules file keeps the old rules -------------------------
 printf 'body BROKEN_RULE /(unclosed/\n' > "$T/local.cf"
 write_config "" ""

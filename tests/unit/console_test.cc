@@ -98,7 +98,9 @@ struct Fixture {
     r.hits = {{"SEO_SUBMIT", "2.2", detail}};
     auto store = open_history_store(snap->config.history);
     EXPECT_TRUE(store.ok()) << store.status().message();
-    if (store.ok()) EXPECT_TRUE(store.value()->put({r}).ok());
+    if (store.ok()) {
+      EXPECT_TRUE(store.value()->put({r}).ok());
+    }
     return r;
   }
   // The editor's fingerprint of the file as it shows it now.
