@@ -163,6 +163,15 @@ printf 'required_score 6\nwelcomelist_from *@partner.example\n' > "$T/local_sa.c
 "$BIN" lint --config "$CONF" "$T/local_sa.cf" > "$T/lint_sa" 2>&1
 check "lint: required_score points to the threshold key" has "$T/lint_sa" "$T/local_sa.cf:1: warning: required_score is not read from rules files: set 'threshold' in spamgate.toml"
 check "lint: a plain welcomelist_from names the safer form" has "$T/lint_sa" "$T/local_sa.cf:2: warning: welcomelist_from matches a From address anyone can write"
+# lint --settings: a copy of the recipient settings file, checked before it goes in place
+printf 'example.com threshold 8\nceo@example.com reject_threshold 6\n' > "$T/recipients_new.cf"
+"$BIN" lint --config "$CONF" --settings "$T/recipients_new.cf" > "$T/lint_settings" 2>&1
+check "lint --settings: a reject level under the recipient's merged threshold is an error" \
+  bash -c "[ $? -eq 1 ] && grep -q 'recipients_new.cf:2: for ceo@example.com reject_threshold 6 must be greater than its threshold 8' '$T/lint_settings'"
+printf 'example.com threshold 8\nceo@example.com reject_threshold 16\n' > "$T/recipients_new.cf"
+"$BIN" lint --config "$CONF" --settings "$T/recipients_new.cf" > "$T/lint_settings" 2>&1
+check "lint --settings: a good file passes, counted" \
+  bash -c "[ $? -eq 0 ] && grep -q '2 recipient(s) with settings in $T/recipients_new.cf' '$T/lint_settings'"
 
 # config errors: exit 2 with file:line
 printf 'rules_dir = "%s/rules"\nthreshhold = 5\n' "$SRC" > "$T/bad.toml"

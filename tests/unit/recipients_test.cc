@@ -275,6 +275,18 @@ TEST(RecipientSettingsFile, AnUnreadableFileIsAnErrorNotNone) {
   EXPECT_NE(errors_of(d).find("recipients.cf: not a regular file"), std::string::npos) << errors_of(d);
 }
 
+// Autolearn judges everyone's mail: a message a recipient's own list
+// decided is that customer's opinion and is not learned.
+TEST(RecipientSettingsDecide, NoAutolearnOfAMessageARecipientsListDecided) {
+  Fixture f("shop.example blocklist_from *@sender.example\n",
+            "[bayes]\npath = \"bayes\"\nautolearn = true\nautolearn_spam_above = 7\n");
+  ASSERT_NE(f.snap, nullptr);
+  EXPECT_EQ(f.run(kSpammy, {"a@other.example"}).disposition.autolearn, LearnClass::kSpam);  // 7.2 over 7
+  Handled listed = f.run(kSpammy, {"a@shop.example"});
+  EXPECT_EQ(listed.disposition.action, Action::kTag);
+  EXPECT_FALSE(listed.disposition.autolearn.has_value());
+}
+
 // A broken settings file refuses the load (and so a reload) naming its line.
 TEST(RecipientSettingsFile, ABrokenFileRefusesTheSnapshot) {
   test::TempDir dir;

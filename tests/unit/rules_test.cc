@@ -259,6 +259,12 @@ TEST(RuleLists, RecipientListsAndRemovals) {
   ScanResult r = scan_message(*s, "From: a@x.example\nTo: ann@host.example\nSubject: x\n\nx\n", env);
   EXPECT_EQ(r.verdict.score_tenths, 100);
   EXPECT_FALSE(hit(*s, "From: spam@bad.example\n\nx\n", "USER_IN_BLOCKLIST"));  // removed by the later line
+  auto rcvd = snapshot_with("welcomelist_from_rcvd *@partner.example relay.partner.example\n"
+                            "unwelcomelist_from_rcvd *@partner.example\n");
+  ASSERT_NE(rcvd, nullptr);
+  Envelope relayed;
+  relayed.client_name = "relay.partner.example";
+  EXPECT_EQ(scan_message(*rcvd, "From: a@partner.example\nSubject: x\n\nx\n", relayed).verdict.score_tenths, 0);
   std::vector<Diagnostic> d;
   EXPECT_EQ(snapshot_with("blocklist_to nobody\n", &d), nullptr);
   ASSERT_FALSE(d.empty());
